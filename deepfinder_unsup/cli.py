@@ -1,0 +1,195 @@
+"""The ``deepfinder-unsup`` command: thin wrappers that parse arguments, call the API and print.
+
+Subcommands: simulate, simulate-tomogram, train, embed, cluster, demo, info. Errors in the user's input
+print one line (``error: <file>: <problem>``) and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ._version import __version__
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages and tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepfinder-unsup", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="simulate a labelled sub-tomogram data set")
+    p.add_argument("--structures", nargs="+", required=True,
+                   help="maps (.mrc), atomic models (.pdb/.cif), folders of them, 'builtin' or 'builtin:NAME'")
+    p.add_argument("--per-class", type=int, required=True, help="sub-tomograms per class")
+    p.add_argument("--out", required=True, help="output folder (dataset.h5, objects.xml, classes.csv)")
+    p.add_argument("--config", help="JSON file of simulation parameters (see docs/simulation.md)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--mrc", action="store_true", help="also write one MRC file per sub-tomogram")
+    p.add_argument("--no-negative", action="store_true", help="no negative class (0)")
+    _add_common(p)
+
+    p = sub.add_parser("simulate-tomogram", help="simulate a crowded tomogram with its object list")
+    p.add_argument("--structures", nargs="+", required=True)
+    p.add_argument("--out", required=True, help="output folder (tomogram.mrc, objects.xml, particle_locations.txt)")
+    p.add_argument("--shape", nargs=3, type=int, default=[96, 256, 256], metavar=("Z", "Y", "X"))
+    p.add_argument("--particles", type=int, default=100)
+    p.add_argument("--membranes", type=int, default=1)
+    p.add_argument("--config", help="JSON file of simulation parameters")
+    p.add_argument("--seed", type=int, default=0)
+    _add_common(p)
+
+    p = sub.add_parser("train", help="train f_theta on simulated data sets")
+    p.add_argument("--train", required=True, help="training data set file (simulate's dataset.h5)")
+    p.add_argument("--val", required=True, help="validation data set file, never used for training")
+    p.add_argument("--out", required=True, help="output folder (model.keras, history.csv, figures)")
+    p.add_argument("--deepfinder-weights", help="DeepFinder weight file to initialise the encoder")
+    p.add_argument("--head", choices=["flatten", "gap"], default="flatten")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--freeze-encoder", action="store_true")
+    p.add_argument("--patience", type=int, default=5)
+    p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    _add_common(p)
+
+    p = sub.add_parser("embed", help="map sub-tomograms to 32-D features with f_theta")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--objl", help="DeepFinder XML object list of picks (with --tomograms)")
+    src.add_argument("--star", help="RELION particles STAR file (with --tomograms)")
+    src.add_argument("--subtomograms", help="folder or glob of sub-tomogram MRC files")
+    src.add_argument("--dataset", help="data set file (simulate's dataset.h5)")
+    p.add_argument("--tomograms", nargs="+", help="tomogram MRC files, indexed by tomo_idx")
+    p.add_argument("--model", help="model file (default: the shipped pretrained model)")
+    p.add_argument("--out", required=True, help="embeddings file (.h5)")
+    p.add_argument("--voxel-size", type=float, help="voxel size (Å) of the inputs when their header says 0")
+    p.add_argument("--tomogram-size", nargs=3, type=int, metavar=("X", "Y", "Z"),
+                   help="tomogram size for RELION 5 centred coordinates")
+    p.add_argument("--border", choices=["skip", "pad"], default="skip",
+                   help="particles whose box crosses the tomogram border (default: skip, with a warning)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    _add_common(p)
+
+    p = sub.add_parser("cluster", help="k sweep, scores, per-cluster object lists and the report")
+    p.add_argument("embeddings", help="embeddings file written by 'embed'")
+    p.add_argument("--k", default="2:15", help="k values: 2:15, or 3,5,8")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--method", choices=["kmeans", "gmm", "agglomerative"], default="kmeans")
+    p.add_argument("--evaluate", action="store_true", help="score against the class_label of the picks")
+    p.add_argument("--report-k", type=int, help="k shown in the report (default: the selected k)")
+    p.add_argument("--no-report", action="store_true", help="skip figures and report.html")
+    p.add_argument("--seed", type=int, default=0)
+    _add_common(p)
+
+    p = sub.add_parser("demo", help="the whole pipeline on a simulated tomogram of built-in shapes")
+    p.add_argument("--out", default="deepfinder_unsup_demo")
+    p.add_argument("--model", help="model file (default: the shipped pretrained model)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_common(p)
+
+    p = sub.add_parser("info", help="print a model file's card")
+    p.add_argument("model", nargs="?", help="model file (default: the shipped pretrained model)")
+    _add_common(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .io.files import InputError
+    try:
+        return COMMANDS[args.command](args)
+    except (InputError, FileNotFoundError, FileExistsError) as exc:
+        if getattr(args, "verbose", False):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _tf(args) -> None:
+    from ._quiet import import_tensorflow_quietly
+    import_tensorflow_quietly(args.verbose)
+
+
+def cmd_simulate(args) -> int:
+    from . import pipeline
+    out = pipeline.simulate_to_folder(args.structures, args.per_class, args.out, config_path=args.config,
+                                      seed=args.seed, workers=args.workers, write_mrc=args.mrc,
+                                      negative=not args.no_negative, overwrite=args.overwrite)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_simulate_tomogram(args) -> int:
+    from . import pipeline
+    paths = pipeline.simulate_tomogram_to_folder(args.structures, args.out, tuple(args.shape), args.particles,
+                                                 args.membranes, args.config, args.seed, args.overwrite)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_train(args) -> int:
+    _tf(args)
+    from .train import TrainConfig, train_from_files
+    out = Path(args.out)
+    if (out / "model.keras").exists() and not (args.overwrite or args.resume):
+        raise FileExistsError(f"{out / 'model.keras'}: file exists; pass --overwrite or --resume")
+    cfg = TrainConfig(head=args.head, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                      deepfinder_weights=args.deepfinder_weights, freeze_encoder=args.freeze_encoder,
+                      patience=args.patience, seed=args.seed, max_minutes=args.max_minutes)
+    path = train_from_files(args.train, args.val, out, cfg, resume=args.resume,
+                            command="deepfinder-unsup " + " ".join(sys.argv[1:]))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_embed(args) -> int:
+    _tf(args)
+    from . import pipeline
+    t0 = time.time()
+    path, n = pipeline.embed_to_file(args, command="deepfinder-unsup " + " ".join(sys.argv[1:]))
+    print(f"embedded {n} sub-tomograms in {time.time() - t0:.1f} s -> {path}")
+    return 0
+
+
+def cmd_cluster(args) -> int:
+    from . import pipeline
+    doc, report = pipeline.cluster_to_folder(args.embeddings, args.k, args.out, args.method, args.evaluate,
+                                             not args.no_report, args.report_k, args.seed, args.overwrite)
+    line = f"selected k = {doc['selected_k']} (max silhouette)"
+    if args.evaluate:
+        best = max(doc["per_k"], key=lambda r: r["v_measure"])
+        line += f"; best V-measure {best['v_measure']:.3f} at k = {best['k']}"
+    print(line)
+    print(f"wrote {Path(args.out) / 'metrics.json'}" + (f" and {report}" if report else ""))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    _tf(args)
+    from . import pipeline
+    pipeline.run_demo(args.out, model=args.model, seed=args.seed, overwrite=args.overwrite)
+    return 0
+
+
+def cmd_info(args) -> int:
+    import json
+
+    from .embed import PRETRAINED_MODEL
+    from .model.card import read_card
+    print(json.dumps(read_card(args.model or PRETRAINED_MODEL), indent=2))
+    return 0
+
+
+COMMANDS = {"simulate": cmd_simulate, "simulate-tomogram": cmd_simulate_tomogram, "train": cmd_train,
+            "embed": cmd_embed, "cluster": cmd_cluster, "demo": cmd_demo, "info": cmd_info}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The embedder: f_theta as a scikit-learn transformer, sub-tomograms (N, B, B, B) -> (N, 32) float32.
+
+``fit`` is a no-op (the network is trained elsewhere), ``transform`` runs batched inference through a
+``tf.function`` (no XLA: slower on CPU), so it drops into a scikit-learn Pipeline. Inputs are checked against
+the model's box and voxel size. Large inputs are streamed: :meth:`Embedder.transform_batches` takes an
+iterator of batches (e.g. ``extract.iter_subtomograms``) and keeps only the output in memory.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from tqdm.auto import tqdm
+
+from .extract import normalise
+from .io.files import InputError
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+PRETRAINED_MODEL = PRETRAINED_DIR / "f_theta_shrec21.keras"
+
+
+class Embedder(TransformerMixin, BaseEstimator):
+    """Sub-tomogram -> 32-D feature vector with a trained f_theta (default: the shipped pretrained model).
+
+    Parameters: ``model_path`` (a ``.keras`` model file written by ``deepfinder-unsup train``; None = shipped
+    model), ``batch_size``, ``precision`` ('float32' or 'bfloat16': bf16 arithmetic on CPUs that have it),
+    ``progress`` (a progress bar).
+    """
+
+    def __init__(self, model_path: str | os.PathLike | None = None, batch_size: int = 64,
+                 precision: str = "float32", progress: bool = False):
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self.precision = precision
+        self.progress = progress
+
+    # -- model --------------------------------------------------------------------------------------------
+    def _resolved_path(self) -> Path:
+        return Path(self.model_path) if self.model_path is not None else PRETRAINED_MODEL
+
+    def _network(self):
+        key = (str(self._resolved_path()), self.precision)
+        if getattr(self, "_loaded_key", None) != key:
+            self.card_, self.embed_fn_ = _load_embedding_function(self._resolved_path(), self.precision)
+            self._loaded_key = key
+        return self.embed_fn_
+
+    @property
+    def card(self) -> dict:
+        self._network()
+        return self.card_
+
+    @property
+    def voxel_size(self) -> float:
+        return float(self.card["voxel_size"])
+
+    @property
+    def box_size(self) -> int:
+        return int(self.card["box_size"])
+
+    # -- scikit-learn API ----------------------------------------------------------------------------------
+    def fit(self, X=None, y=None):
+        """No-op (f_theta is trained by ``deepfinder_unsup.train``); loads the model, returns self."""
+        self._network()
+        return self
+
+    def transform(self, X: np.ndarray, voxel_size: float | None = None) -> np.ndarray:
+        """Embeddings (N, 32) float32 of sub-tomograms ``X`` (N, B, B, B), normalised here per volume."""
+        X = np.asarray(X)
+        self.check_input(X.shape, voxel_size)
+        n = len(X)
+        batches = (X[i:i + self.batch_size] for i in range(0, n, self.batch_size))
+        return self.transform_batches(batches, n_total=n)
+
+    def transform_batches(self, batches: Iterable[np.ndarray], n_total: int | None = None) -> np.ndarray:
+        """Embeddings of an iterator of batches (b, B, B, B); memory holds one batch plus the output."""
+        fn = self._network()
+        out = []
+        bar = tqdm(total=n_total, desc="embed", unit="subtomo", disable=not self.progress)
+        for batch in _rebatch(batches, self.batch_size):
+            self.check_input(batch.shape)
+            out.append(np.asarray(fn(normalise(batch)[..., None])))
+            bar.update(len(batch))
+        bar.close()
+        dim = int(self.card.get("embedding_dim", 32))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
+
+    def check_input(self, shape, voxel_size: float | None = None) -> None:
+        """Raise InputError when the box or voxel size differs from the model's, saying what to do."""
+        box = self.box_size
+        if len(shape) != 4 or tuple(shape[1:]) != (box, box, box):
+            raise InputError(f"sub-tomograms have shape {tuple(shape)}, the model expects (N, {box}, {box}, {box}):"
+                             f" extract them with box_size={box} (CLI: embed extracts at the model's box size)")
+        if voxel_size is not None and abs(voxel_size - self.voxel_size) > 1e-3 * self.voxel_size:
+            raise InputError(f"sub-tomograms are at {voxel_size:g} Å/voxel, the model expects {self.voxel_size:g}"
+                             f" Å: resample them (extract_subtomograms(..., voxel_size={self.voxel_size:g}) does it"
+                             f", and the CLI resamples automatically)")
+
+
+def _rebatch(batches: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """Re-cut an iterator of arrays into batches of exactly ``size`` (the last may be smaller).
+
+    Keeping one batch shape avoids re-tracing the tf.function for every odd size.
+    """
+    pending: list[np.ndarray] = []
+    count = 0
+    for batch in batches:
+        pending.append(np.asarray(batch, np.float32))
+        count += len(batch)
+        while count >= size:
+            whole = np.concatenate(pending)
+            yield whole[:size]
+            rest = whole[size:]
+            pending, count = ([rest] if len(rest) else []), len(rest)
+    if count:
+        yield np.concatenate(pending)
+
+
+def _load_embedding_function(path: Path, precision: str):
+    """(card, callable x -> embeddings) for a model file; bf16 rebuilds the network under mixed precision."""
+    import keras
+    import tensorflow as tf
+
+    from .model.card import load_model
+    from .model.classifier import embedding_model
+    if not path.exists():
+        if path == PRETRAINED_MODEL:
+            raise FileNotFoundError(f"{path}: the shipped pretrained model is missing from this installation")
+        raise FileNotFoundError(f"{path}: model file not found")
+    model, card = load_model(path)
+    emb = embedding_model(model)
+    if precision == "bfloat16":
+        emb = _bf16_copy(emb)
+    elif precision != "float32":
+        raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
+
+    @tf.function(reduce_retracing=True, jit_compile=False)
+    def run(x):
+        return tf.cast(emb(x, training=False), tf.float32)
+
+    return card, run
+
+
+def _bf16_copy(model):
+    """The same network with mixed_bfloat16 layers (weights copied), for CPUs with AVX-512 BF16."""
+    import keras
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        clone = keras.models.clone_model(model)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def central_slices(volumes: np.ndarray) -> np.ndarray:
+    """Central xy and xz slices (N, 2, B, B) of normalised ``[z, y, x]`` volumes, float16 (report galleries)."""
+    c = volumes.shape[1] // 2
+    return np.stack([volumes[:, c], volumes[:, :, c]], axis=1).astype(np.float16)
+
+
+def embed_tomograms(embedder: Embedder, tomograms, objl, border: str = "skip",
+                    tomogram_voxel_size: float | None = None) -> tuple[np.ndarray, list, np.ndarray]:
+    """Stream particles from tomograms through the embedder at the model's box and voxel size.
+
+    Returns (embeddings (N, 32), object list of the embedded particles, central slices (N, 2, B, B)).
+    Memory: one batch of sub-tomograms plus the outputs, whatever the number of particles.
+    """
+    from .extract import iter_subtomograms
+    kept, slices = [], []
+
+    def batches():
+        for batch, batch_objl in iter_subtomograms(tomograms, objl, embedder.box_size, embedder.voxel_size,
+                                                   embedder.batch_size, border, tomogram_voxel_size):
+            kept.extend(batch_objl)
+            slices.append(central_slices(batch))
+            yield batch
+
+    emb = embedder.transform_batches(batches(), n_total=len(objl))
+    box = embedder.box_size
+    return emb, kept, np.concatenate(slices) if slices else np.zeros((0, 2, box, box), np.float16)
+
+
+def load_pretrained(**kwargs) -> Embedder:
+    """The shipped f_theta (trained on simulated SHREC'21 structures), ready to ``transform``; offline."""
+    return Embedder(model_path=None, **kwargs).fit()

@@ -1,0 +1,237 @@
+"""Sub-tomograms from tomograms (memory-mapped), MRC files or data set files, at the model's voxel size.
+
+This is the one place where volumes are resampled. A particle at voxel ``(x, y, z)`` of its tomogram lands at
+index ``[B/2, B/2, B/2]`` of its box (DeepFinder's ``tomo[z-B/2:z+B/2, ...]``). Resampling interpolates with
+cubic splines at the exact particle position; when downsampling, the source is first low-pass filtered with a
+Gaussian of sigma ``(f - 1) / 2`` source voxels (``f`` = target / source voxel size) against aliasing.
+Every sub-tomogram is normalised to zero mean and unit standard deviation.
+"""
+from __future__ import annotations
+
+import copy
+import glob
+import os
+import warnings
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from .io.dataset import read_dataset
+from .io.files import InputError
+from .io.mrc import read_mrc
+from .io.objl import Objl
+
+BORDER_MODES = ("skip", "pad")
+
+
+def normalise(volumes: np.ndarray) -> np.ndarray:
+    """Zero mean, unit standard deviation per volume (first axis indexes volumes), float32."""
+    volumes = np.asarray(volumes, dtype=np.float32)
+    axes = tuple(range(1, volumes.ndim))
+    mean = volumes.mean(axis=axes, keepdims=True)
+    std = volumes.std(axis=axes, keepdims=True)
+    return (volumes - mean) / np.maximum(std, 1e-8)
+
+
+def antialias_sigma(source_voxel: float, target_voxel: float) -> float:
+    """Gaussian sigma (source voxels) applied before downsampling; 0 when upsampling."""
+    factor = target_voxel / source_voxel
+    return max(0.0, (factor - 1.0) / 2.0)
+
+
+def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float) -> np.ndarray:
+    """Resample a whole ``[z, y, x]`` volume to another voxel size, keeping its physical extent and centre."""
+    volume = np.asarray(volume, dtype=np.float32)
+    if abs(source_voxel - target_voxel) < 1e-6 * target_voxel:
+        return volume
+    sigma = antialias_sigma(source_voxel, target_voxel)
+    if sigma > 0:
+        volume = ndimage.gaussian_filter(volume, sigma)
+    scale = source_voxel / target_voxel
+    out_shape = tuple(max(1, int(round(n * scale))) for n in volume.shape)
+    # map output voxel centres onto input coordinates, centre to centre
+    ratio = target_voxel / source_voxel
+    offsets = [(n_in - 1) / 2.0 - (n_out - 1) / 2.0 * ratio for n_in, n_out in zip(volume.shape, out_shape)]
+    return ndimage.affine_transform(volume, np.full(3, ratio), offset=offsets, output_shape=out_shape,
+                                    order=3, mode="nearest")
+
+
+def crop_or_pad(volume: np.ndarray, box_size: int) -> np.ndarray:
+    """Centre-crop or zero-pad (after mean subtraction) a cubic-ish volume to ``box_size``^3."""
+    volume = np.asarray(volume, dtype=np.float32)
+    out = np.full((box_size,) * 3, float(volume.mean()), dtype=np.float32)
+    src, dst = [], []
+    for n in volume.shape:
+        if n >= box_size:
+            start = n // 2 - box_size // 2  # index n//2 lands at box_size//2
+            src.append(slice(start, start + box_size))
+            dst.append(slice(0, box_size))
+        else:
+            start = box_size // 2 - n // 2
+            src.append(slice(0, n))
+            dst.append(slice(start, start + n))
+    out[tuple(dst)] = volume[tuple(src)]
+    return out
+
+
+def _box_window(center_xyz, box_size: int, source_voxel: float, target_voxel: float, margin: int):
+    """Integer source window [lo, hi) per axis (z, y, x) that covers the target box plus a margin."""
+    half = box_size / 2.0 * target_voxel / source_voxel
+    c_zyx = np.asarray(center_xyz, float)[::-1]
+    lo = np.floor(c_zyx - half).astype(int) - margin
+    hi = np.ceil(c_zyx + half).astype(int) + margin + 1
+    return lo, hi
+
+
+def extract_one(tomogram: np.ndarray, center_xyz, box_size: int, source_voxel: float,
+                target_voxel: float) -> tuple[np.ndarray, bool]:
+    """One un-normalised box at ``target_voxel`` around ``center_xyz`` (voxels of the tomogram).
+
+    Returns (box, crossed_border). Voxels outside the tomogram are filled with the mean of those inside.
+    """
+    shape = np.array(tomogram.shape)
+    same_size = abs(source_voxel - target_voxel) < 1e-6 * target_voxel
+    if same_size:
+        c = np.round(np.asarray(center_xyz, float)[::-1]).astype(int)
+        lo, hi = c - box_size // 2, c - box_size // 2 + box_size
+    else:
+        sigma = antialias_sigma(source_voxel, target_voxel)
+        lo, hi = _box_window(center_xyz, box_size, source_voxel, target_voxel, margin=3 + int(np.ceil(3 * sigma)))
+    crossed = bool(np.any(lo < 0) or np.any(hi > shape))
+    lo_c, hi_c = np.maximum(lo, 0), np.minimum(hi, shape)
+    region = np.asarray(tomogram[lo_c[0]:hi_c[0], lo_c[1]:hi_c[1], lo_c[2]:hi_c[2]], dtype=np.float32)
+    if crossed:
+        full = np.full(tuple(hi - lo), region.mean() if region.size else 0.0, dtype=np.float32)
+        full[tuple(slice(a - l, b - l) for a, b, l in zip(lo_c, hi_c, lo))] = region
+        region = full
+    if same_size:
+        return region, crossed
+    sigma = antialias_sigma(source_voxel, target_voxel)
+    if sigma > 0:
+        region = ndimage.gaussian_filter(region, sigma, mode="nearest")
+    ratio = target_voxel / source_voxel
+    grid = (np.arange(box_size) - box_size // 2) * ratio
+    c_local = np.asarray(center_xyz, float)[::-1] - lo
+    coords = np.stack(np.meshgrid(c_local[0] + grid, c_local[1] + grid, c_local[2] + grid, indexing="ij"))
+    box = ndimage.map_coordinates(region, coords, order=3, mode="nearest")
+    return box.astype(np.float32), crossed
+
+
+def _check_objl(objl: Objl, n_tomos: int, where: str) -> None:
+    if len(objl) == 0:
+        raise InputError(f"{where}: the object list is empty: no particles to extract")
+    for i, obj in enumerate(objl):
+        idx = obj.get("tomo_idx") or 0
+        if not 0 <= idx < n_tomos:
+            raise InputError(f"{where}: object {i} has tomo_idx {idx}, but {n_tomos} tomogram(s) were given "
+                             f"(tomo_idx indexes the tomogram list, from 0)")
+
+
+def iter_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_size: int = 40,
+                      voxel_size: float = 10.0, batch_size: int = 64, border: str = "skip",
+                      tomogram_voxel_size: float | None = None, normalize: bool = True,
+                      ) -> Iterator[tuple[np.ndarray, Objl]]:
+    """Yield (batch (n, B, B, B), object list of the batch) from memory-mapped tomograms.
+
+    Memory stays at one batch plus one particle's source window, whatever the number of particles.
+    Objects keep their order (skipped ones excepted) and get ``source`` (tomogram path) and, with
+    ``border='pad'``, ``border_padded`` (True when the box crossed the tomogram border).
+    """
+    if border not in BORDER_MODES:
+        raise ValueError(f"border must be one of {BORDER_MODES}, got {border!r}")
+    tomograms = [Path(t) for t in tomograms]
+    _check_objl(objl, len(tomograms), "picks")
+    opened = {}
+    batch, batch_objl, skipped = [], [], 0
+    for obj in objl:
+        idx = obj.get("tomo_idx") or 0
+        if idx not in opened:
+            opened[idx] = read_mrc(tomograms[idx], voxel_size=tomogram_voxel_size, mmap=True)
+        tomo, vs = opened[idx]
+        xyz = (obj["x"], obj["y"], obj["z"])
+        shape_xyz = tomo.shape[::-1]
+        if any(not (-0.5 <= c < n - 0.5) for c, n in zip(xyz, shape_xyz)):
+            raise InputError(f"{tomograms[idx]}: object at (x, y, z) = {xyz} lies outside the tomogram of "
+                             f"size (x, y, z) = {tuple(shape_xyz)}; are the coordinates binned differently?")
+        box, crossed = extract_one(tomo, xyz, box_size, vs, voxel_size)
+        if crossed and border == "skip":
+            skipped += 1
+            continue
+        out = copy.copy(obj)
+        out["source"] = str(tomograms[idx])
+        if border == "pad":
+            out["border_padded"] = crossed
+        batch.append(box)
+        batch_objl.append(out)
+        if len(batch) == batch_size:
+            yield (normalise(np.stack(batch)) if normalize else np.stack(batch)), batch_objl
+            batch, batch_objl = [], []
+    if batch:
+        yield (normalise(np.stack(batch)) if normalize else np.stack(batch)), batch_objl
+    if skipped:
+        warnings.warn(f"skipped {skipped} of {len(objl)} particles whose box crosses the tomogram border "
+                      f"(use border='pad' / --border pad to keep them, padded)", stacklevel=2)
+
+
+def extract_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_size: int = 40,
+                         voxel_size: float = 10.0, border: str = "skip",
+                         tomogram_voxel_size: float | None = None) -> tuple[np.ndarray, Objl]:
+    """Boxes of ``box_size``^3 at ``voxel_size`` Å around every object, normalised.
+
+    ``tomograms`` is a list of MRC paths indexed by each object's ``tomo_idx``; each tomogram's voxel size comes
+    from its header (or ``tomogram_voxel_size``). Returns (array (N, B, B, B) float32, object list of the kept
+    particles). ``border``: 'skip' drops boxes that cross the tomogram border (with a warning that counts
+    them); 'pad' keeps them, filled with the mean of their in-tomogram voxels, flagged ``border_padded``.
+    """
+    chunks, kept = [], []
+    for batch, batch_objl in iter_subtomograms(tomograms, objl, box_size, voxel_size, 256, border,
+                                               tomogram_voxel_size):
+        chunks.append(batch)
+        kept.extend(batch_objl)
+    if not chunks:
+        return np.zeros((0, box_size, box_size, box_size), np.float32), []
+    return np.concatenate(chunks), kept
+
+
+def expand_subtomogram_paths(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """MRC paths from a folder, a glob pattern, or a list of files (sorted)."""
+    if isinstance(spec, (list, tuple)):
+        return [Path(p) for p in spec]
+    spec = str(spec)
+    if os.path.isdir(spec):
+        paths = sorted(Path(spec).glob("*.mrc")) + sorted(Path(spec).glob("*.rec"))
+    else:
+        paths = sorted(Path(p) for p in glob.glob(spec))
+    if not paths:
+        raise InputError(f"{spec}: no sub-tomogram MRC files found (give a folder of .mrc files or a glob)")
+    return paths
+
+
+def load_subtomogram_files(spec, box_size: int = 40, voxel_size: float = 10.0,
+                           file_voxel_size: float | None = None) -> tuple[np.ndarray, Objl]:
+    """Sub-tomogram MRC files of any box and voxel size -> (N, B, B, B) at ``voxel_size``, normalised.
+
+    Each file is resampled, then centre-cropped or padded to ``box_size``. The object list has one entry per
+    file (``label`` 0, centre coordinates, ``source`` = the file).
+    """
+    paths = expand_subtomogram_paths(spec)
+    boxes, objl = [], []
+    for i, path in enumerate(paths):
+        vol, vs = read_mrc(path, voxel_size=file_voxel_size)
+        vol = crop_or_pad(resample_volume(vol, vs, voxel_size), box_size)
+        boxes.append(vol)
+        c = box_size // 2
+        objl.append({"tomo_idx": None, "obj_id": i, "label": 0, "x": float(c), "y": float(c), "z": float(c),
+                     "psi": None, "phi": None, "the": None, "cluster_size": None, "source": str(path)})
+    return normalise(np.stack(boxes)), objl
+
+
+def load_dataset_subtomograms(path, box_size: int = 40, voxel_size: float = 10.0) -> tuple[np.ndarray, Objl]:
+    """Sub-tomograms of a data set file, resampled/cropped to the requested box and voxel size, normalised."""
+    ds = read_dataset(path)
+    data = ds.subtomograms
+    if abs(ds.voxel_size - voxel_size) > 1e-6 * voxel_size or data.shape[1] != box_size:
+        data = np.stack([crop_or_pad(resample_volume(v, ds.voxel_size, voxel_size), box_size) for v in data])
+    return normalise(data), ds.objl

@@ -1,0 +1,51 @@
+"""Safe file writing: never overwrite unless asked, never leave a half-written file."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+class InputError(ValueError):
+    """Bad user input (a file, a parameter); the message names the file and the problem."""
+
+
+def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Return ``path`` as a Path, refusing an existing file unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    An interrupted or failed write leaves the original file (if any) untouched and no partial file.
+    """
+    path = check_writable(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        if path.exists() and not overwrite:  # appeared while we were writing
+            raise FileExistsError(f"{path}: file appeared during the write; not overwritten")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """Return ``path`` as a Path if it is an existing file, else raise a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise InputError(f"{path}: expected a {what}, found a directory or special file")
+    return path

@@ -1,0 +1,80 @@
+"""MRC volumes: memory-mapped reading with the voxel size, atomic writing with the voxel size set."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+from .files import InputError, atomic_path, require_file
+
+
+def _open_mrc(path: Path, mmap: bool):
+    try:
+        if mmap:
+            return mrcfile.mmap(path, mode="r", permissive=False)
+        return mrcfile.open(path, mode="r", permissive=False)
+    except Exception as exc:  # mrcfile raises ValueError / OSError / EOFError on corrupt files
+        raise InputError(f"{path}: not a readable MRC file ({exc})") from exc
+
+
+def header_voxel_size(mrc, path: Path, voxel_size: float | None) -> float:
+    """The voxel size in Å: the caller's value if given, else the header's (which must be > 0)."""
+    if voxel_size is not None:
+        if voxel_size <= 0:
+            raise InputError(f"{path}: voxel size must be positive, got {voxel_size}")
+        return float(voxel_size)
+    vs = mrc.voxel_size
+    sizes = [float(vs.x), float(vs.y), float(vs.z)]
+    if min(sizes) <= 0:
+        raise InputError(f"{path}: header voxel size is {sizes[0]:g} Å (unset); give the voxel size "
+                         f"explicitly (voxel_size=..., CLI: --voxel-size)")
+    if max(sizes) - min(sizes) > 1e-3 * max(sizes):
+        raise InputError(f"{path}: anisotropic voxel size {sizes} Å is not supported")
+    return sizes[0]
+
+
+def read_mrc(path: str | os.PathLike, voxel_size: float | None = None,
+             mmap: bool = False) -> tuple[np.ndarray, float]:
+    """Read an MRC volume as ``[z, y, x]`` and its voxel size in Å.
+
+    With ``mmap=True`` the array is a read-only memory map (nothing is loaded until indexed): use it
+    for whole tomograms. ``voxel_size`` overrides the header (required when the header says 0).
+    """
+    path = require_file(path, "MRC file")
+    mrc = _open_mrc(path, mmap)
+    try:
+        vs = header_voxel_size(mrc, path, voxel_size)
+        data = mrc.data
+        if data is None or data.ndim != 3:
+            raise InputError(f"{path}: expected a 3-D volume, found shape {None if data is None else data.shape}")
+        if not mmap:
+            data = np.asarray(data, dtype=np.float32).copy()
+    finally:
+        if not mmap:
+            mrc.close()
+    return data, vs
+
+
+def read_mrc_voxel_size(path: str | os.PathLike) -> float:
+    """The header voxel size of an MRC file in Å (0 when unset)."""
+    path = require_file(path, "MRC file")
+    with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
+        return float(mrc.voxel_size.x)
+
+
+def write_mrc(volume: np.ndarray, path: str | os.PathLike, voxel_size: float,
+              overwrite: bool = False) -> Path:
+    """Write a ``[z, y, x]`` volume as float32 MRC with its voxel size in the header, atomically."""
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise InputError(f"{path}: expected a 3-D volume to write, got shape {volume.shape}")
+    if not voxel_size or voxel_size <= 0:
+        raise InputError(f"{path}: a positive voxel size is required to write an MRC file")
+    with atomic_path(path, overwrite) as tmp:
+        with mrcfile.new(tmp, overwrite=True) as mrc:
+            mrc.set_data(volume.astype(np.float32, copy=False))
+            mrc.voxel_size = float(voxel_size)
+            mrc.update_header_stats()
+    return Path(path)

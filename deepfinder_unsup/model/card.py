@@ -1,0 +1,58 @@
+"""Model files: a Keras ``.keras`` archive that carries its model card (``deepfinder_unsup_card.json``).
+
+The card says what the model expects and where it came from: voxel size, box size, class names,
+normalisation, training data and command, package / TensorFlow / Keras versions, scores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import keras
+
+from ..io.files import InputError, atomic_path, require_file
+
+CARD_NAME = "deepfinder_unsup_card.json"
+
+
+def save_model(model: keras.Model, path: str | os.PathLike, card: dict, overwrite: bool = False) -> Path:
+    """Save ``model`` as ``.keras`` with ``card`` inside the archive, atomically."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise InputError(f"{path}: model files end in .keras")
+    with atomic_path(path, overwrite) as tmp:
+        keras_tmp = tmp.with_name(tmp.name + ".keras")
+        try:
+            model.save(keras_tmp)
+            with zipfile.ZipFile(keras_tmp, "a") as zf:
+                zf.writestr(CARD_NAME, json.dumps(card, indent=2, default=str))
+            shutil.move(keras_tmp, tmp)
+        finally:
+            if keras_tmp.exists():
+                keras_tmp.unlink()
+    return path
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    """The model card inside a ``.keras`` file written by :func:`save_model`."""
+    path = require_file(path, "model file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if CARD_NAME not in zf.namelist():
+                raise InputError(f"{path}: a Keras archive without a deepfinder-unsup model card")
+            return json.loads(zf.read(CARD_NAME))
+    except zipfile.BadZipFile:
+        raise InputError(f"{path}: not a model file (expected a .keras archive saved by deepfinder-unsup)") from None
+
+
+def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict]:
+    """(Keras model, card) of a model file; a clear error if it is not one."""
+    card = read_card(path)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise InputError(f"{path}: the Keras model inside could not be loaded ({exc})") from None
+    return model, card

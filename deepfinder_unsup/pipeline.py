@@ -1,0 +1,212 @@
+"""Workflows that chain the modules, one function per CLI job (the CLI only parses and prints).
+
+simulate -> data set folder; simulate a tomogram; picks -> embeddings file; embeddings -> clusters + report;
+the demo. Outputs are checked for overwriting before any long computation starts.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .io.dataset import read_dataset, read_embedding_slices, read_embeddings, write_dataset, write_embeddings
+from .io.files import InputError, atomic_path, check_writable
+from .io.mrc import read_mrc_voxel_size, write_mrc
+from .io.objl import read_objl, write_objl
+from .io.shrec import write_shrec_locations
+from .io.star import read_star
+
+
+# -- simulate -----------------------------------------------------------------------------------------------
+def simulate_to_folder(structures: Sequence[str], per_class: int, out_dir, config_path=None, seed: int = 0,
+                       workers: int | None = None, write_mrc: bool = False, negative: bool = True,
+                       overwrite: bool = False) -> Path:
+    """``out_dir/dataset.h5`` + ``objects.xml`` (class_label = class) + ``classes.csv`` (+ ``mrc/``)."""
+    from .simulate.config import SimConfig
+    from .simulate.dataset import simulate_dataset
+    from .simulate.structures import load_structures
+    out_dir = Path(out_dir)
+    for name in ("dataset.h5", "objects.xml", "classes.csv"):
+        check_writable(out_dir / name, overwrite)
+    config = SimConfig.from_file(config_path) if config_path else SimConfig()
+    config.negative_class = config.negative_class and negative
+    structs = load_structures(structures, config.voxel_size)
+    vols, objl, names = simulate_dataset(structs, per_class, config, seed, workers)
+    if write_mrc:
+        for i, (vol, obj) in enumerate(zip(vols, objl)):
+            path = out_dir / "mrc" / f"{i:06d}_{names[obj['label']]}.mrc"
+            write_mrc(vol, path, config.voxel_size, overwrite)
+            obj["mrc"] = str(path.relative_to(out_dir))
+    write_dataset(out_dir / "dataset.h5", vols, objl, config.voxel_size, names,
+                  {"sim_config": config.to_dict(), "seed": seed, "per_class": per_class}, overwrite)
+    write_objl(objl, out_dir / "objects.xml", overwrite)
+    with atomic_path(out_dir / "classes.csv", overwrite) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["class_label", "name", "count"])
+        for label, name in names.items():
+            writer.writerow([label, name, sum(o["label"] == label for o in objl)])
+    return out_dir / "dataset.h5"
+
+
+def simulate_tomogram_to_folder(structures: Sequence[str], out_dir, shape=(96, 256, 256), particles: int = 100,
+                                membranes: int = 1, config_path=None, seed: int = 0, overwrite: bool = False,
+                                snr: float | None = None) -> list[Path]:
+    """``tomogram.mrc`` + ``objects.xml`` + ``particle_locations.txt`` + ``classes.csv`` in ``out_dir``."""
+    from .simulate.config import SimConfig
+    from .simulate.scene import StructureLibrary, simulate_tomogram
+    from .simulate.structures import load_structures
+    out_dir = Path(out_dir)
+    paths = [out_dir / n for n in ("tomogram.mrc", "objects.xml", "particle_locations.txt", "classes.csv")]
+    for p in paths:
+        check_writable(p, overwrite)
+    config = SimConfig.from_file(config_path) if config_path else SimConfig()
+    structs = load_structures(structures, config.voxel_size)
+    tomo, objl = simulate_tomogram(StructureLibrary(structs), shape, particles, membranes, config, seed, snr)
+    write_mrc(tomo, paths[0], config.voxel_size, overwrite)
+    write_objl(objl, paths[1], overwrite)
+    write_shrec_locations([{**o, "pdb_id": o["class_name"]} for o in objl], paths[2], overwrite)
+    with atomic_path(paths[3], overwrite) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["class_label", "name"])
+        for i, s in enumerate(structs):
+            writer.writerow([i + 1, s.name])
+    return paths
+
+
+# -- embed --------------------------------------------------------------------------------------------------
+def embed_to_file(args, command: str | None = None) -> tuple[Path, int]:
+    """Embed the input named by the CLI arguments into an embeddings file; returns (path, N)."""
+    from .embed import Embedder, central_slices, embed_tomograms
+    from .extract import load_dataset_subtomograms, load_subtomogram_files
+    out = check_writable(args.out, args.overwrite)
+    embedder = Embedder(args.model, batch_size=args.batch_size, precision=args.precision, progress=True).fit()
+    box, vs = embedder.box_size, embedder.voxel_size
+    class_names = {}
+    if args.objl or args.star:
+        if not args.tomograms:
+            raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
+        objl = read_objl(args.objl) if args.objl else _read_star_picks(args)
+        if not objl:
+            raise InputError(f"{args.objl or args.star}: the object list is empty: no particles to embed")
+        emb, kept, slices = embed_tomograms(embedder, args.tomograms, objl, args.border, args.voxel_size)
+        source = {"tomograms": [str(t) for t in args.tomograms], "picks": str(args.objl or args.star)}
+    else:
+        if args.subtomograms:
+            vols, kept = load_subtomogram_files(args.subtomograms, box, vs, args.voxel_size)
+        else:
+            vols, kept = load_dataset_subtomograms(args.dataset, box, vs)
+            class_names = read_dataset_class_names(args.dataset)
+        emb, slices = embedder.transform(vols), central_slices(vols)
+        source = {"subtomograms": str(args.subtomograms or args.dataset)}
+    if len(kept) == 0:
+        raise InputError("no particle left to embed (all crossed the tomogram border? try --border pad)")
+    write_embeddings(out, emb, kept, vs, box, class_names,
+                     {"model": str(embedder._resolved_path()), "source": source, "command": command or ""},
+                     slices=slices, overwrite=args.overwrite)
+    return out, len(kept)
+
+
+def read_dataset_class_names(path) -> dict:
+    import h5py
+    with h5py.File(path, "r") as h5:
+        return {int(k): v for k, v in json.loads(h5.attrs.get("class_names", "{}")).items()}
+
+
+def _read_star_picks(args):
+    """STAR picks with tomo_idx pointing into --tomograms: a particle's rlnTomoName (or rlnMicrographName)
+    must be a tomogram file's stem, unless a single tomogram is given."""
+    pixel = args.voxel_size or read_mrc_voxel_size(args.tomograms[0]) or None
+    objl = read_star(args.star, tomogram_size=args.tomogram_size, pixel_size=pixel)
+    stems = [Path(t).stem for t in args.tomograms]
+    for obj in objl:
+        name = obj.get("tomo_name")
+        if name is not None and Path(name).stem in stems:
+            obj["tomo_idx"] = stems.index(Path(name).stem)
+        elif len(stems) == 1:
+            obj["tomo_idx"] = 0
+        else:
+            raise InputError(f"{args.star}: particle tomogram {name!r} matches none of the --tomograms "
+                             f"({', '.join(stems)})")
+    return objl
+
+
+# -- cluster ------------------------------------------------------------------------------------------------
+def cluster_to_folder(embeddings_path, k_spec: str, out_dir, method: str = "kmeans", evaluate: bool = False,
+                      report: bool = True, report_k: int | None = None, seed: int = 0,
+                      overwrite: bool = False) -> tuple[dict, Path | None]:
+    """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html."""
+    from .cluster import metrics_document, parse_k_range, sweep_k, write_cluster_files, write_metrics
+    out_dir = Path(out_dir)
+    ks = parse_k_range(k_spec)
+    check_writable(out_dir / "metrics.json", overwrite)
+    emb, objl, attrs = read_embeddings(embeddings_path)
+    truth = None
+    if evaluate:
+        labels = [o.get("label") for o in objl]
+        if any(lab is None for lab in labels):
+            raise InputError(f"{embeddings_path}: --evaluate needs a class_label for every particle")
+        truth = np.array(labels, int)
+        if len(np.unique(truth)) < 2:
+            raise InputError(f"{embeddings_path}: --evaluate needs at least two true classes in class_label")
+    per_k, assignments = sweep_k(emb, ks, method, truth, seed)
+    doc = metrics_document(per_k, method, evaluate, len(emb))
+    doc["embeddings"] = str(embeddings_path)
+    write_cluster_files(objl, assignments, out_dir, overwrite=overwrite)
+    write_metrics(doc, out_dir / "metrics.json", overwrite)
+    html = None
+    if report:
+        from .report import make_report
+        k = report_k if report_k in assignments else doc["selected_k"]
+        html = make_report(out_dir, emb, doc, assignments, truth, attrs.get("class_names") or None,
+                           read_embedding_slices(embeddings_path), k=k, seed=seed, overwrite=overwrite)
+    return doc, html
+
+
+# -- demo ---------------------------------------------------------------------------------------------------
+DEMO_SHAPES = ("ring", "barrel", "dumbbell", "helix_right", "corner_right", "globule")
+
+
+def run_demo(out_dir="deepfinder_unsup_demo", model=None, seed: int = 0, overwrite: bool = False,
+             n_particles: int = 240, shape=(80, 320, 320)) -> dict:
+    """Simulate a tomogram of built-in shapes, embed its particles with the (shipped) model, cluster with
+    k = 2..10, score against the truth and write the report; prints what it does and the V-measure."""
+    from types import SimpleNamespace
+
+    from .simulate.config import SimConfig
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out_dir}: folder exists and is not empty; pass --overwrite or --out ELSEWHERE")
+    t0 = time.time()
+    tomo_dir = out_dir / "tomogram"
+    print(f"[1/3] simulating a {shape[2]}x{shape[1]}x{shape[0]} tomogram with {n_particles} particles of "
+          f"{len(DEMO_SHAPES)} built-in shapes ...", flush=True)
+    config_path = out_dir / "sim_config.json"
+    config = SimConfig(snr=0.3, tilt_min=-60, tilt_max=60, tilt_step=3, defocus_um=3.0, polarity=1,
+                       ctf_correction="none", bfactor=200.0, total_dose=100.0, amplitude_contrast=0.07,
+                       voltage_kv=300)
+    with atomic_path(config_path, overwrite=True) as tmp:
+        tmp.write_text(json.dumps(config.to_dict(), indent=1))
+    simulate_tomogram_to_folder([f"builtin:{s}" for s in DEMO_SHAPES], tomo_dir, shape, n_particles, 1,
+                                config_path, seed, overwrite=True)
+    print(f"[2/3] embedding the picks of {tomo_dir / 'objects.xml'} ...", flush=True)
+    args = SimpleNamespace(out=out_dir / "embeddings.h5", overwrite=True, model=model, batch_size=64,
+                           precision="float32", objl=str(tomo_dir / "objects.xml"), star=None,
+                           tomograms=[str(tomo_dir / "tomogram.mrc")], border="pad", voxel_size=None,
+                           subtomograms=None, dataset=None, tomogram_size=None)
+    emb_path, n = embed_to_file(args, command="deepfinder-unsup demo")
+    print(f"[3/3] clustering {n} embeddings for k = 2..10 and writing the report ...", flush=True)
+    doc, html = cluster_to_folder(emb_path, "2:10", out_dir / "clusters", evaluate=True, overwrite=True,
+                                  seed=seed)
+    at_truth = next(r for r in doc["per_k"] if r["k"] == len(DEMO_SHAPES))
+    selected = next(r for r in doc["per_k"] if r["k"] == doc["selected_k"])
+    print(f"V-measure at k = {len(DEMO_SHAPES)} (the true number of classes): {at_truth['v_measure']:.3f}")
+    print(f"selected k = {doc['selected_k']} (max silhouette), V-measure there: {selected['v_measure']:.3f}")
+    print(f"report: {html}")
+    print(f"cluster object lists: {out_dir / 'clusters'}/clusters_k*.xml (DeepFinder) and .star (RELION)")
+    print(f"done in {time.time() - t0:.0f} s")
+    return doc

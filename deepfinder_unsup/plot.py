@@ -1,0 +1,120 @@
+"""Figures (PNG, matplotlib Agg): maps of embeddings, metric curves, contingency and confusion matrices,
+galleries of central slices, training curves."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_matrix(matrix: np.ndarray, row_names: Sequence[str], col_names: Sequence[str], path, title: str,
+                xlabel: str, ylabel: str, fmt: str = "{:.0f}") -> Path:
+    """A matrix as a heat map with its values written in the cells."""
+    matrix = np.asarray(matrix, float)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(col_names), 1.0 + 0.4 * len(row_names)))
+    ax.imshow(matrix, cmap="Blues", vmin=0)
+    ax.set_xticks(range(len(col_names)), col_names, rotation=90)
+    ax.set_yticks(range(len(row_names)), row_names)
+    vmax = matrix.max() if matrix.size else 1
+    for (i, j), v in np.ndenumerate(matrix):
+        if v:
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
+                    color="white" if v > 0.6 * vmax else "black")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, names: Sequence[str], path, title: str = "confusion matrix (%)") -> Path:
+    """Row-normalised confusion matrix in percent (true class per row), paper Fig. 3A."""
+    cm = np.asarray(cm, float)
+    pct = 100 * cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    return plot_matrix(pct, names, names, path, title, "predicted class", "true class")
+
+
+def plot_training_curves(history_csv, path) -> Path:
+    """Loss and accuracy per epoch (training and validation) from Keras' CSV log."""
+    with open(history_csv) as fh:
+        rows = list(csv.DictReader(fh))
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if rows and prefix + key in rows[0]:
+                ax.plot(epochs, [float(r[prefix + key]) for r in rows], style, label=(prefix or "train_") + key)
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    return _save(fig, path)
+
+
+def plot_embedding_map(coords: np.ndarray, labels: np.ndarray, path, title: str,
+                       names: dict | None = None) -> Path:
+    """A 2-D map (t-SNE / UMAP) coloured by label, paper Fig. 2A/B."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    uniq = np.unique(labels)
+    cmap = plt.get_cmap("tab20" if len(uniq) > 10 else "tab10")
+    for i, lab in enumerate(uniq):
+        sel = labels == lab
+        ax.scatter(coords[sel, 0], coords[sel, 1], s=6, color=cmap(i % cmap.N),
+                   label=(names or {}).get(int(lab), str(lab)))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    ax.legend(markerscale=2.5, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    return _save(fig, path)
+
+
+def plot_metric_curves(per_k: list[dict], path, keys: Sequence[str], title: str) -> Path:
+    """Scores against k, paper Fig. 2C/D."""
+    ks = [r["k"] for r in per_k]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for key in keys:
+        if per_k and key in per_k[0]:
+            ax.plot(ks, [r[key] for r in per_k], "o-", ms=3, label=key)
+    ax.set_xlabel("k (number of clusters)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_gallery(slices: np.ndarray, path, title: str, n: int = 8) -> Path:
+    """Central xy (top row) and xz (bottom row) slices (N, 2, B, B) of up to ``n`` sub-tomograms, Fig. 4."""
+    n = min(n, len(slices))
+    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.3 * max(n, 1), 2.8), squeeze=False)
+    for i in range(max(n, 1)):
+        for row in range(2):
+            axes[row, i].axis("off")
+        if i >= n:
+            continue
+        axes[0, i].imshow(slices[i][0], cmap="gray")
+        axes[1, i].imshow(slices[i][1], cmap="gray")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_cluster_sizes(sizes: dict, path, title: str) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.bar([str(k) for k in sizes], list(sizes.values()), color="tab:blue")
+    ax.set_xlabel("cluster")
+    ax.set_ylabel("particles")
+    ax.set_title(title)
+    return _save(fig, path)

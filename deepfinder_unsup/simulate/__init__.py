@@ -1,0 +1,1 @@
+"""Simulation of labelled cryo-ET sub-tomograms and tomograms (the source data of training)."""

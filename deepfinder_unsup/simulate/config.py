@@ -1,0 +1,96 @@
+"""Simulation parameters and their domain randomisation: each may be fixed, a range, or a set of choices.
+
+A parameter is given as a number (fixed), ``[lo, hi]`` (uniform), ``{"log": [lo, hi]}`` (log-uniform) or
+``{"choices": [...]}``; every sub-tomogram draws its own values. A JSON file with any subset of the fields of
+:class:`SimConfig` overrides the defaults (``deepfinder-unsup simulate --config FILE``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io.files import InputError, require_file
+from .microscope import Microscope
+
+
+def draw(spec: Any, rng: np.random.Generator):
+    """One value of a parameter spec (number, [lo, hi], {"log": [lo, hi]}, {"choices": [...]})."""
+    if isinstance(spec, dict):
+        if "choices" in spec:
+            return spec["choices"][int(rng.integers(len(spec["choices"])))]
+        if "log" in spec:
+            lo, hi = spec["log"]
+            return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        raise InputError(f"unknown parameter spec {spec!r}")
+    if isinstance(spec, (list, tuple)):
+        lo, hi = spec
+        return float(rng.uniform(lo, hi))
+    return spec
+
+
+@dataclass
+class SimConfig:
+    """Everything that defines a simulated sub-tomogram data set (defaults: broad domain randomisation)."""
+    box_size: int = 40                    # output box (voxels)
+    voxel_size: float = 10.0              # output voxel size (Å)
+    margin: int = 8                       # simulated box = box_size + 2 margin (output voxels), then cropped
+    sim_voxel_size: Any = field(default_factory=lambda: {"choices": [10.0, 10.0, 8.0, 12.0, 13.68]})
+    snr: Any = field(default_factory=lambda: {"log": [0.03, 0.6]})
+    defocus_um: Any = field(default_factory=lambda: [1.5, 5.0])
+    tilt_max: Any = field(default_factory=lambda: {"choices": [50, 55, 60, 65, 70]})
+    tilt_min: Any = field(default_factory=lambda: {"choices": [-70, -65, -60, -55, -50]})
+    tilt_step: Any = field(default_factory=lambda: {"choices": [2, 3]})
+    voltage_kv: Any = field(default_factory=lambda: {"choices": [300, 300, 200]})
+    cs_mm: Any = 2.7
+    amplitude_contrast: Any = field(default_factory=lambda: [0.05, 0.15])
+    total_dose: Any = field(default_factory=lambda: [60.0, 160.0])
+    bfactor: Any = field(default_factory=lambda: [0.0, 1500.0])
+    ctf_correction: Any = field(default_factory=lambda: {"choices": ["none", "flip"]})
+    polarity: Any = field(default_factory=lambda: {"choices": [1, -1]})  # -1: protein bright
+    shift_max: Any = 2.0                  # random centre offset, voxels (uniform in a ball)
+    n_neighbours: Any = field(default_factory=lambda: {"choices": [0, 1, 1, 2, 2, 3, 4]})
+    p_membrane: float = 0.25              # chance of a membrane in the box
+    membrane_bound: list = field(default_factory=list)  # class names always simulated on a membrane
+    negative_class: bool = True           # add class 0: no central particle
+
+    def microscope(self, rng: np.random.Generator) -> Microscope:
+        return Microscope(tilt_min=float(draw(self.tilt_min, rng)), tilt_max=float(draw(self.tilt_max, rng)),
+                          tilt_step=float(draw(self.tilt_step, rng)), voltage_kv=float(draw(self.voltage_kv, rng)),
+                          cs_mm=float(draw(self.cs_mm, rng)),
+                          amplitude_contrast=float(draw(self.amplitude_contrast, rng)),
+                          defocus_um=float(draw(self.defocus_um, rng)), total_dose=float(draw(self.total_dose, rng)),
+                          bfactor=float(draw(self.bfactor, rng)), ctf_correction=str(draw(self.ctf_correction, rng)))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_file(cls, path) -> "SimConfig":
+        path = require_file(path, "simulation config")
+        try:
+            values = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_dict(values, where=str(path))
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config") -> "SimConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise InputError(f"{where}: unknown simulation parameter(s) {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+
+def fixed_config(**overrides) -> SimConfig:
+    """A config without randomisation (mid values), for tests and controlled experiments."""
+    base = dict(sim_voxel_size=10.0, snr=0.2, defocus_um=3.0, tilt_max=60, tilt_min=-60, tilt_step=3,
+                voltage_kv=300, amplitude_contrast=0.07, total_dose=100.0, bfactor=0.0, ctf_correction="none",
+                polarity=1, shift_max=0.0, n_neighbours=0, p_membrane=0.0)
+    base.update(overrides)
+    return SimConfig(**base)

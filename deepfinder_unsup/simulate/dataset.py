@@ -1,0 +1,101 @@
+"""Labelled data sets from the simulator: deterministic per seed, parallel over cores; and a Keras source
+of class-balanced batches simulated on the fly."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..io.dataset import write_dataset
+from ..io.objl import Objl, new_object
+from .config import SimConfig
+from .scene import StructureLibrary, simulate_subtomogram
+from .structures import Structure
+
+NEGATIVE_NAME = "negative"
+
+
+def class_names_of(structures: list[Structure], config: SimConfig) -> dict[int, str]:
+    """{label: name}: 0 is the negative class (when enabled), structures are 1..K in the given order."""
+    names = {i + 1: s.name for i, s in enumerate(structures)}
+    if config.negative_class:
+        names = {0: NEGATIVE_NAME, **names}
+    return names
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(structures, config):
+    _WORKER["library"] = StructureLibrary(structures)
+    _WORKER["config"] = config
+
+
+def _simulate_task(task):
+    index, label, seed_seq = task
+    rng = np.random.default_rng(seed_seq)
+    vol, info = simulate_subtomogram(_WORKER["library"], label, _WORKER["config"], rng)
+    return index, vol, info
+
+
+def simulate_dataset(structures: list[Structure], per_class: int, config: SimConfig | None = None,
+                     seed: int = 0, n_workers: int | None = None, progress: bool = True,
+                     ) -> tuple[np.ndarray, Objl, dict[int, str]]:
+    """``per_class`` sub-tomograms of every class (plus the negative class), shuffled.
+
+    Deterministic for a given seed whatever ``n_workers``: sample i draws from its own child seed.
+    Returns (volumes (N, B, B, B), object list with ``label``, angles and the drawn parameters, class names).
+    """
+    config = config or SimConfig()
+    names = class_names_of(structures, config)
+    labels = np.repeat(np.array(sorted(names)), per_class)
+    labels = np.random.default_rng(seed).permutation(labels)
+    seeds = np.random.SeedSequence(seed).spawn(len(labels))
+    tasks = [(i, int(lab), s) for i, (lab, s) in enumerate(zip(labels, seeds))]
+    n_workers = n_workers or os.cpu_count() or 1
+    out = np.zeros((len(tasks),) + (config.box_size,) * 3, np.float32)
+    infos = [None] * len(tasks)
+    bar = tqdm(total=len(tasks), desc="simulate", unit="subtomo", disable=not progress)
+    if n_workers == 1:
+        _init_worker(structures, config)
+        results = map(_simulate_task, tasks)
+        for i, vol, info in results:
+            out[i], infos[i] = vol, info
+            bar.update()
+    else:
+        ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+        with ctx.Pool(n_workers, initializer=_init_worker, initargs=(structures, config)) as pool:
+            for i, vol, info in pool.imap_unordered(_simulate_task, tasks, chunksize=4):
+                out[i], infos[i] = vol, info
+                bar.update()
+    bar.close()
+    objl = [_object_of(i, info, names) for i, info in enumerate(infos)]
+    return out, objl, names
+
+
+def _object_of(index: int, info, names: dict[int, str]) -> dict:
+    phi, the, psi = info.angles if info.angles is not None else (None, None, None)
+    x, y, z = info.center_xyz
+    return new_object(info.label, x, y, z, tomo_idx=None, obj_id=index, phi=phi, the=the, psi=psi,
+                      class_name=names[info.label], **{k: v for k, v in info.params.items()})
+
+
+def write_simulated_dataset(path: str | os.PathLike, structures: list[Structure], per_class: int,
+                            config: SimConfig | None = None, seed: int = 0, n_workers: int | None = None,
+                            overwrite: bool = False, progress: bool = True) -> Path:
+    """Simulate and write a data set file (see ``io.dataset``) with the config and seed in its attributes."""
+    config = config or SimConfig()
+    vols, objl, names = simulate_dataset(structures, per_class, config, seed, n_workers, progress)
+    return write_dataset(path, vols, objl, config.voxel_size, class_names=names,
+                         extra_attrs={"sim_config": config.to_dict(), "seed": seed, "per_class": per_class},
+                         overwrite=overwrite)
+
+
+def balanced_labels(class_labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` labels, each drawn uniformly among the classes (DeepFinder's per-batch class balancing)."""
+    return np.asarray(class_labels)[rng.integers(len(class_labels), size=n)]
+
+

@@ -1,0 +1,223 @@
+"""Scenes: one labelled sub-tomogram (central particle, crowding, membranes, negatives) and whole tomograms."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..extract import crop_or_pad, normalise, resample_volume
+from .config import SimConfig, draw
+from .geometry import deepfinder_angles, random_rotations, rotate_volume
+from .microscope import Microscope, acquire_and_reconstruct
+from .structures import Structure, standardise_density
+
+MEMBRANE_LEAFLET_SEPARATION = 40.0  # Å between the two dense head-group sheets of a lipid bilayer
+MEMBRANE_LEAFLET_SIGMA = 9.0        # Å, Gaussian thickness of each sheet
+
+
+class StructureLibrary:
+    """Structures at the output voxel size, re-sampled on demand (and cached) to other simulation voxel sizes."""
+
+    def __init__(self, structures: list[Structure]):
+        self.structures = list(structures)
+        self.names = [s.name for s in structures]
+        self._cache: dict[tuple[int, float], Structure] = {}
+
+    def get(self, index: int, voxel_size: float) -> Structure:
+        base = self.structures[index]
+        if abs(voxel_size - base.voxel_size) < 1e-6:
+            return base
+        key = (index, round(voxel_size, 4))
+        if key not in self._cache:
+            dens = standardise_density(resample_volume(base.density, base.voxel_size, voxel_size))
+            self._cache[key] = Structure(base.name, dens, voxel_size)
+        return self._cache[key]
+
+
+def paste(volume: np.ndarray, small: np.ndarray, center_zyx) -> None:
+    """Add ``small`` into ``volume`` with its centre voxel at integer ``center_zyx`` (clipped at borders)."""
+    c = np.asarray(center_zyx, int)
+    half = np.array(small.shape) // 2
+    lo, hi = c - half, c - half + np.array(small.shape)
+    lo_c, hi_c = np.maximum(lo, 0), np.minimum(hi, volume.shape)
+    if np.any(hi_c <= lo_c):
+        return
+    src = tuple(slice(a - l, b - l) for a, b, l in zip(lo_c, hi_c, lo))
+    volume[tuple(slice(a, b) for a, b in zip(lo_c, hi_c))] += small[src]
+
+
+def place_particle(volume: np.ndarray, density: np.ndarray, rotation, center_xyz) -> None:
+    """Rotate ``density`` and add it at (possibly fractional) ``center_xyz`` (voxels) of ``volume``."""
+    center_xyz = np.asarray(center_xyz, float)
+    whole = np.round(center_xyz)
+    rotated = rotate_volume(density, rotation, shift_xyz=center_xyz - whole)
+    paste(volume, rotated, whole[::-1])
+
+
+def add_membrane(volume: np.ndarray, voxel_size: float, point_xyz, normal_xyz, radius_a: float,
+                 amplitude: float = 0.8) -> None:
+    """Add a bilayer (two Gaussian sheets 4 nm apart) on a sphere of ``radius_a`` Å whose surface passes
+    through ``point_xyz`` (voxels) with outward ``normal_xyz``."""
+    n = np.asarray(normal_xyz, float)
+    n /= np.linalg.norm(n)
+    r = radius_a / voxel_size
+    centre = np.asarray(point_xyz, float) - r * n
+    z, y, x = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in volume.shape), indexing="ij")
+    dist = (np.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2) - r) * voxel_size
+    half = MEMBRANE_LEAFLET_SEPARATION / 2
+    s2 = 2 * MEMBRANE_LEAFLET_SIGMA ** 2
+    volume += amplitude * (np.exp(-(dist - half) ** 2 / s2) + np.exp(-(dist + half) ** 2 / s2)).astype(np.float32)
+
+
+def _random_direction(rng: np.random.Generator) -> np.ndarray:
+    v = rng.standard_normal(3)
+    return v / np.linalg.norm(v)
+
+
+def _random_in_ball(rng: np.random.Generator, radius: float) -> np.ndarray:
+    return _random_direction(rng) * radius * rng.uniform() ** (1 / 3)
+
+
+@dataclass
+class SubtomogramDraw:
+    """What was drawn for one sub-tomogram (recorded in its object-list entry)."""
+    label: int
+    center_xyz: np.ndarray
+    angles: tuple | None
+    params: dict = field(default_factory=dict)
+
+
+def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfig, rng: np.random.Generator,
+                         snr_override: float | None = None, return_clean: bool = False):
+    """One normalised sub-tomogram (box^3 at the output voxel size) of class ``label``.
+
+    ``label`` 0 is the negative class (no central particle), ``label`` k >= 1 is ``library.structures[k-1]``.
+    Returns (volume, SubtomogramDraw) or, with ``return_clean``, (noisy, clean, draw) un-normalised.
+    """
+    out_vs = config.voxel_size
+    sim_vs = float(draw(config.sim_voxel_size, rng))
+    scale = out_vs / sim_vs  # output voxels -> simulation voxels
+    n_sim = int(round((config.box_size + 2 * config.margin) * scale))
+    n_crop = min(n_sim, int(np.ceil(config.box_size * scale)) + 4)
+    mic: Microscope = config.microscope(rng)
+    snr = float(draw(config.snr, rng)) if snr_override is None else snr_override
+    volume = np.zeros((n_sim,) * 3, np.float32)
+    centre = np.full(3, (n_sim - 1) / 2.0)
+    shift_out = _random_in_ball(rng, float(draw(config.shift_max, rng)))
+    occupied: list[tuple[np.ndarray, float]] = []
+    angles = None
+    if label > 0:
+        struct = library.get(label - 1, sim_vs)
+        rot = random_rotations(1, rng)[0]
+        pos = centre + shift_out * scale
+        place_particle(volume, struct.density, rot, pos)
+        occupied.append((pos, struct.radius))
+        angles = tuple(float(a) for a in deepfinder_angles(rot))
+        name = library.names[label - 1]
+        if name in config.membrane_bound:
+            add_membrane(volume, sim_vs, pos - struct.radius * 0.8 * (n := _random_direction(rng)), -n,
+                         rng.uniform(400, 1500))
+    else:
+        occupied.append((centre, 12.0 * scale))  # keep the centre free of neighbours
+    _add_neighbours(volume, library, sim_vs, occupied, int(draw(config.n_neighbours, rng)), rng, label == 0)
+    if rng.uniform() < config.p_membrane:
+        d = rng.uniform(occupied[0][1] + 2, n_sim / 2) if label > 0 else rng.uniform(0, n_sim / 2)
+        direction = _random_direction(rng)
+        add_membrane(volume, sim_vs, centre + d * direction, direction, rng.uniform(400, 3000))
+    noisy, clean = acquire_and_reconstruct(volume, mic, sim_vs, n_crop, snr, rng, return_clean=True)
+    polarity = float(draw(config.polarity, rng))
+    noisy, clean = (_to_output(v, sim_vs, config) * polarity for v in (noisy, clean))
+    c_out = config.box_size // 2
+    info = SubtomogramDraw(label, np.array([c_out, c_out, c_out], float) + shift_out, angles,
+                           {"snr": snr, "defocus_um": mic.defocus_um, "tilt_min": mic.tilt_min,
+                            "tilt_max": mic.tilt_max, "tilt_step": mic.tilt_step, "sim_voxel_size": sim_vs,
+                            "bfactor": mic.bfactor, "polarity": polarity, "ctf_correction": mic.ctf_correction})
+    if return_clean:
+        return noisy, clean, info
+    return normalise(noisy[None])[0], info
+
+
+def _to_output(volume: np.ndarray, sim_vs: float, config: SimConfig) -> np.ndarray:
+    if abs(sim_vs - config.voxel_size) > 1e-6:
+        volume = resample_volume(volume, sim_vs, config.voxel_size)
+    return crop_or_pad(volume, config.box_size)
+
+
+def _add_neighbours(volume, library: StructureLibrary, sim_vs: float, occupied: list, count: int,
+                    rng: np.random.Generator, negative: bool) -> None:
+    """Crowding: ``count`` random structures around the centre, not overlapping anything placed so far."""
+    n = volume.shape[0]
+    centre = np.full(3, (n - 1) / 2.0)
+    for _ in range(count):
+        idx = int(rng.integers(len(library.structures)))
+        struct = library.get(idx, sim_vs)
+        for _attempt in range(10):
+            d = occupied[0][1] + struct.radius + rng.uniform(0, n / 3)
+            pos = occupied[0][0] + d * _random_direction(rng)
+            if np.all(np.abs(pos - centre) < n / 2 + struct.radius) and all(
+                    np.linalg.norm(pos - p) >= r + struct.radius for p, r in occupied):
+                place_particle(volume, struct.density, random_rotations(1, rng)[0], pos)
+                occupied.append((pos, struct.radius))
+                break
+
+
+# --- whole tomograms ----------------------------------------------------------------------------------
+def simulate_tomogram(library: StructureLibrary, shape_zyx=(96, 256, 256), n_particles: int = 100,
+                      n_membranes: int = 1, config: SimConfig | None = None, seed: int = 0,
+                      snr: float | None = None):
+    """A crowded tomogram: particles of every library class placed without overlap, plus membranes.
+
+    Returns (tomogram ``[z, y, x]`` float32 at ``config.voxel_size``, object list with ``label`` = class
+    index + 1, voxel coordinates, DeepFinder angles). Acquisition parameters are one draw of ``config``.
+    """
+    from ..io.objl import new_object
+    config = config or SimConfig()
+    rng = np.random.default_rng(seed)
+    vs = config.voxel_size
+    volume = np.zeros(shape_zyx, np.float32)
+    occupied: list[tuple[np.ndarray, float]] = []
+    for _ in range(n_membranes):
+        r_a = rng.uniform(300, 800)
+        r_v = r_a / vs
+        c = np.array([rng.uniform(r_v, s - r_v) if s > 2 * r_v else s / 2 for s in shape_zyx[::-1]])
+        direction = _random_direction(rng)
+        add_membrane(volume, vs, c + r_v * direction, direction, r_a)
+        occupied.append((c, -r_v))  # marker: a shell of radius r_v (checked separately)
+    shells = [(c, -r) for c, r in occupied]
+    occupied = []
+    objl = []
+    margin = 4
+    for i in range(n_particles):
+        label = 1 + (i % len(library.structures))
+        struct = library.get(label - 1, vs)
+        r = struct.radius
+        for _attempt in range(50):
+            pos = np.array([rng.uniform(r + margin, s - r - margin) for s in shape_zyx[::-1]])
+            clear = all(np.linalg.norm(pos - p) >= r + q + 1 for p, q in occupied)
+            clear &= all(abs(np.linalg.norm(pos - c) - rs) >= r + 3 for c, rs in shells)
+            if clear:
+                rot = random_rotations(1, rng)[0]
+                place_particle(volume, struct.density, rot, pos)
+                occupied.append((pos, r))
+                phi, the, psi = deepfinder_angles(rot)
+                objl.append(new_object(label, *pos, tomo_idx=0, obj_id=len(objl), phi=float(phi),
+                                       the=float(the), psi=float(psi), class_name=library.names[label - 1]))
+                break
+    mic = config.microscope(rng)
+    snr = float(draw(config.snr, rng)) if snr is None else snr
+    # reconstruct the whole volume: no crop, the detector as wide as the volume
+    nz, ny, nx = volume.shape
+    tomo = _acquire_full(volume, mic, vs, snr, rng)
+    return tomo, objl
+
+
+def _acquire_full(volume, mic: Microscope, voxel_size: float, snr: float, rng) -> np.ndarray:
+    from .microscope import image_filter, project, weighted_backprojection
+    nz, ny, nx = volume.shape
+    series = project(volume, mic.angles)
+    filt = image_filter(mic, ny, series.shape[-1], voxel_size)
+    series = np.fft.irfft2(np.fft.rfft2(series) * filt, s=series.shape[-2:]).astype(np.float32)
+    noise = rng.standard_normal(series.shape).astype(np.float32)
+    clean = weighted_backprojection(series, mic.angles, nz, nx)
+    rec_noise = weighted_backprojection(noise, mic.angles, nz, nx)
+    return clean + np.sqrt(clean.var() / (snr * rec_noise.var())) * rec_noise
