@@ -2,7 +2,7 @@
 
 Two head designs (compared in docs/model_card.md):
 - ``flatten``: MaxPool 2 -> Flatten (5^3 x 64 at 40^3) -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
-- ``gap``: GlobalAveragePooling -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
+- ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ def build_classifier(n_classes: int, box_size: int = 40, head: str = "flatten", 
         x = layers.Flatten(name="head_flatten")(x)
     else:
         x = layers.GlobalAveragePooling3D(name="head_gap")(x)
+        x = layers.LayerNormalization(name="head_norm")(x)  # pooled ReLU features are tiny (~0.05)
     x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     emb = layers.Dense(embedding_dim, name=EMBEDDING_LAYER)(x)

@@ -194,27 +194,36 @@ def image_filter(mic: Microscope, ny: int, nx: int, voxel_size: float) -> np.nda
     return (h[None] * damage).astype(np.float32)
 
 
-def acquire_and_reconstruct(volume: np.ndarray, mic: Microscope, voxel_size: float, crop: int,
-                            snr: float | None, rng: np.random.Generator,
-                            return_clean: bool = False):
-    """Tilt series of ``volume`` through ``mic``, noise at ``snr``, WBP; returns the central crop^3.
+def reconstruct_signal_and_noise(volume: np.ndarray, mic: Microscope, voxel_size: float, crop: int | None,
+                                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free WBP of ``volume`` through ``mic`` and the WBP of unit white noise in the same tilt series.
 
-    With ``return_clean`` also returns the noise-free reconstruction (same geometry and filters).
+    Both are the central ``crop`` x ``crop`` x ``crop`` (whole volume if ``crop`` is None). Reconstruction is
+    linear, so ``clean + a * noise`` is the reconstruction at noise level ``a``: see :func:`mix_at_snr`.
     """
     nz, ny, nx = volume.shape
     angles = mic.angles
     series = project(volume, angles)
     filt = image_filter(mic, ny, series.shape[-1], voxel_size)
     series = np.fft.irfft2(np.fft.rfft2(series) * filt, s=series.shape[-2:]).astype(np.float32)
-    y0 = (ny - crop) // 2
-    series = series[:, y0:y0 + crop, :]
-    if snr is None:
-        rec = weighted_backprojection(series, angles, nz, nx, crop)
-        return (rec, rec) if return_clean else rec
+    if crop is not None:
+        y0 = (ny - crop) // 2
+        series = series[:, y0:y0 + crop, :]
     noise = rng.standard_normal(series.shape).astype(np.float32)
+    rows = series.shape[1]
     both = np.concatenate([series, noise], axis=1)  # one back-projection for signal and noise
     rec = weighted_backprojection(both, angles, nz, nx, crop)
-    clean, rec_noise = rec[:, :crop], rec[:, crop:]
-    scale = np.sqrt(clean.var() / (snr * max(rec_noise.var(), 1e-30)))
-    noisy = clean + scale * rec_noise
-    return (noisy, clean) if return_clean else noisy
+    return rec[:, :rows], rec[:, rows:]
+
+
+def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr: float) -> np.ndarray:
+    """``clean + a * noise`` with ``a`` chosen so that var(clean) / var(a * noise) = ``snr`` exactly."""
+    scale = np.sqrt(clean.var() / (snr * max(float(noise.var()), 1e-30)))
+    return (clean + scale * noise).astype(np.float32)
+
+
+def acquire_and_reconstruct(volume: np.ndarray, mic: Microscope, voxel_size: float, crop: int | None,
+                            snr: float | None, rng: np.random.Generator) -> np.ndarray:
+    """Tilt series of ``volume`` through ``mic``, noise at ``snr`` (None: noise-free), WBP, central crop."""
+    clean, noise = reconstruct_signal_and_noise(volume, mic, voxel_size, crop, rng)
+    return clean if snr is None else mix_at_snr(clean, noise, snr)

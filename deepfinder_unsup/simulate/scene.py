@@ -8,7 +8,7 @@ import numpy as np
 from ..extract import crop_or_pad, normalise, resample_volume
 from .config import SimConfig, draw
 from .geometry import deepfinder_angles, random_rotations, rotate_volume
-from .microscope import Microscope, acquire_and_reconstruct
+from .microscope import Microscope, mix_at_snr, reconstruct_signal_and_noise
 from .structures import Structure, standardise_density
 
 MEMBRANE_LEAFLET_SEPARATION = 40.0  # Å between the two dense head-group sheets of a lipid bilayer
@@ -124,9 +124,10 @@ def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfi
         d = rng.uniform(occupied[0][1] + 2, n_sim / 2) if label > 0 else rng.uniform(0, n_sim / 2)
         direction = _random_direction(rng)
         add_membrane(volume, sim_vs, centre + d * direction, direction, rng.uniform(400, 3000))
-    noisy, clean = acquire_and_reconstruct(volume, mic, sim_vs, n_crop, snr, rng, return_clean=True)
+    clean, noise = reconstruct_signal_and_noise(volume, mic, sim_vs, n_crop, rng)
     polarity = float(draw(config.polarity, rng))
-    noisy, clean = (_to_output(v, sim_vs, config) * polarity for v in (noisy, clean))
+    clean, noise = (_to_output(v, sim_vs, config) * polarity for v in (clean, noise))
+    noisy = mix_at_snr(clean, noise, snr)  # SNR defined on the output box
     c_out = config.box_size // 2
     info = SubtomogramDraw(label, np.array([c_out, c_out, c_out], float) + shift_out, angles,
                            {"snr": snr, "defocus_um": mic.defocus_um, "tilt_min": mic.tilt_min,
@@ -205,19 +206,10 @@ def simulate_tomogram(library: StructureLibrary, shape_zyx=(96, 256, 256), n_par
                 break
     mic = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr is None else snr
-    # reconstruct the whole volume: no crop, the detector as wide as the volume
-    nz, ny, nx = volume.shape
-    tomo = _acquire_full(volume, mic, vs, snr, rng)
+    tomo = _acquire_full(volume, mic, vs, snr, rng)  # whole volume, detector as wide as the volume
     return tomo, objl
 
 
 def _acquire_full(volume, mic: Microscope, voxel_size: float, snr: float, rng) -> np.ndarray:
-    from .microscope import image_filter, project, weighted_backprojection
-    nz, ny, nx = volume.shape
-    series = project(volume, mic.angles)
-    filt = image_filter(mic, ny, series.shape[-1], voxel_size)
-    series = np.fft.irfft2(np.fft.rfft2(series) * filt, s=series.shape[-2:]).astype(np.float32)
-    noise = rng.standard_normal(series.shape).astype(np.float32)
-    clean = weighted_backprojection(series, mic.angles, nz, nx)
-    rec_noise = weighted_backprojection(noise, mic.angles, nz, nx)
-    return clean + np.sqrt(clean.var() / (snr * rec_noise.var())) * rec_noise
+    clean, noise = reconstruct_signal_and_noise(volume, mic, voxel_size, None, rng)
+    return mix_at_snr(clean, noise, snr)

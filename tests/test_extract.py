@@ -1,0 +1,127 @@
+"""Sub-tomogram extraction: exact positions and sizes across voxel sizes, borders, memory, errors."""
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from deepfinder_unsup import extract_subtomograms
+from deepfinder_unsup.extract import (crop_or_pad, iter_subtomograms, load_dataset_subtomograms,
+                                      load_subtomogram_files, resample_volume)
+from deepfinder_unsup.io import InputError, write_dataset, write_mrc
+from deepfinder_unsup.io.objl import new_object
+
+from .conftest import gaussian_blob_tomogram
+
+
+def _moments(box):
+    """Centre of mass (x, y, z) and isotropic Gaussian sigma (voxels) of a blob in a box."""
+    w = np.clip(box - np.median(box), 0, None)
+    com = np.array(ndimage.center_of_mass(w))
+    z, y, x = np.meshgrid(*(np.arange(s) for s in box.shape), indexing="ij")
+    r2 = (z - com[0]) ** 2 + (y - com[1]) ** 2 + (x - com[2]) ** 2
+    sigma = np.sqrt((w * r2).sum() / w.sum() / 3)
+    return com[::-1], sigma
+
+
+def test_same_voxel_size_is_an_exact_crop(tmp_path, rng):
+    tomo = rng.standard_normal((50, 60, 70)).astype(np.float32)
+    write_mrc(tomo, tmp_path / "t.mrc", 10.0)
+    objl = [new_object(1, 30, 25, 22, tomo_idx=0)]
+    boxes, kept = extract_subtomograms([tmp_path / "t.mrc"], objl, box_size=16, voxel_size=10.0)
+    patch = tomo[22 - 8:22 + 8, 25 - 8:25 + 8, 30 - 8:30 + 8]  # DeepFinder's tomo[z-B/2:z+B/2, ...]
+    np.testing.assert_allclose(boxes[0], (patch - patch.mean()) / patch.std(), rtol=1e-4, atol=1e-5)
+    assert kept[0]["source"].endswith("t.mrc")
+
+
+def test_resampling_13_68_to_10_keeps_position_and_size_in_angstrom(tmp_path):
+    src_vs, sigma_a = 13.68, 30.0
+    centres = [(40.3, 35.0, 30.6), (60.0, 70.2, 28.0), (25.5, 60.5, 32.2)]
+    tomo = gaussian_blob_tomogram((60, 100, 90), centres, sigma_a / src_vs, src_vs)
+    write_mrc(tomo, tmp_path / "t.mrc", src_vs)
+    objl = [new_object(1, *c, tomo_idx=0) for c in centres]
+    boxes, _ = extract_subtomograms([tmp_path / "t.mrc"], objl, box_size=40, voxel_size=10.0)
+    for box in boxes:
+        com, sigma = _moments(box)
+        np.testing.assert_allclose(com, [20, 20, 20], atol=0.15)  # particle at index B/2
+        assert sigma * 10.0 == pytest.approx(sigma_a, rel=0.05)   # size kept in Å
+
+
+def test_downsampling_is_antialiased():
+    """A pattern at the source Nyquist must not alias into low frequencies when downsampled 2x."""
+    z, y, x = np.meshgrid(*(np.arange(64),) * 3, indexing="ij")
+    checker = ((-1.0) ** (x + y + z)).astype(np.float32)
+    out = resample_volume(checker, 5.0, 10.0)
+    assert np.abs(out).max() < 0.05
+
+
+def test_border_skip_warns_with_count_and_pad_flags(tmp_path, rng):
+    write_mrc(rng.standard_normal((40, 40, 40)), tmp_path / "t.mrc", 10.0)
+    objl = [new_object(1, 20, 20, 20, tomo_idx=0), new_object(1, 3, 20, 20, tomo_idx=0),
+            new_object(1, 20, 38, 20, tomo_idx=0)]
+    with pytest.warns(UserWarning, match="skipped 2 of 3 particles"):
+        boxes, kept = extract_subtomograms([tmp_path / "t.mrc"], objl, box_size=16)
+    assert len(boxes) == 1 and kept[0]["x"] == 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        boxes, kept = extract_subtomograms([tmp_path / "t.mrc"], objl, box_size=16, border="pad")
+    assert [k["border_padded"] for k in kept] == [False, True, True]
+    assert np.isfinite(boxes).all() and boxes.shape == (3, 16, 16, 16)
+
+
+def test_errors_name_the_file_and_problem(tmp_path, rng):
+    write_mrc(rng.standard_normal((20, 20, 20)), tmp_path / "t.mrc", 10.0)
+    with pytest.raises(FileNotFoundError, match="nope.mrc"):
+        extract_subtomograms([tmp_path / "nope.mrc"], [new_object(1, 5, 5, 5)], box_size=8)
+    with pytest.raises(InputError, match="object 0 has tomo_idx 3, but 1 tomogram"):
+        extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 5, 5, 5, tomo_idx=3)], box_size=8)
+    with pytest.raises(InputError, match="object list is empty"):
+        extract_subtomograms([tmp_path / "t.mrc"], [], box_size=8)
+    with pytest.raises(InputError, match=r"t\.mrc: object at .* lies outside the tomogram"):
+        extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 50, 5, 5)], box_size=8)
+    (tmp_path / "junk.mrc").write_text("hello")
+    with pytest.raises(InputError, match=r"junk\.mrc: not a readable MRC"):
+        extract_subtomograms([tmp_path / "junk.mrc"], [new_object(1, 5, 5, 5)], box_size=8)
+
+
+def test_streaming_memory_does_not_grow_with_particles(tmp_path, rng):
+    """Memory-mapped tomogram: allocations stay at one batch, whatever the number of particles."""
+    import mrcfile
+    with mrcfile.new_mmap(tmp_path / "big.mrc", shape=(232, 464, 464), mrc_mode=2) as m:
+        m.data[:] = rng.standard_normal((232, 464, 464), dtype=np.float32)
+        m.voxel_size = 10.0
+    objl = [new_object(1, *rng.uniform(25, 200, 3), tomo_idx=0) for _ in range(600)]
+    tracemalloc.start()
+    n = 0
+    for batch, _ in iter_subtomograms([tmp_path / "big.mrc"], objl, box_size=40, batch_size=64):
+        n += len(batch)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert n == 600
+    assert peak < 120e6  # ~ a few batches of 64 x 40^3 float32 (16 MB each); the tomogram is 200 MB
+
+
+def test_subtomogram_files_of_any_size_and_dataset_files(tmp_path, rng):
+    write_mrc(rng.standard_normal((30, 30, 30)), tmp_path / "a.mrc", 13.68)
+    write_mrc(rng.standard_normal((50, 50, 50)), tmp_path / "b.mrc", 10.0)
+    vols, objl = load_subtomogram_files(tmp_path, box_size=40, voxel_size=10.0)
+    assert vols.shape == (2, 40, 40, 40) and [o["source"][-5:] for o in objl] == ["a.mrc", "b.mrc"]
+    np.testing.assert_allclose(vols.mean(axis=(1, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(vols.std(axis=(1, 2, 3)), 1, atol=1e-4)
+    with pytest.raises(InputError, match="no sub-tomogram MRC files"):
+        load_subtomogram_files(tmp_path / "*.rec")
+    write_dataset(tmp_path / "d.h5", rng.standard_normal((2, 48, 48, 48)), [new_object(1, 24, 24, 24)] * 2, 8.0)
+    vols, _ = load_dataset_subtomograms(tmp_path / "d.h5", box_size=40, voxel_size=10.0)
+    assert vols.shape == (2, 40, 40, 40)
+
+
+def test_crop_or_pad_keeps_the_centre_voxel():
+    vol = np.zeros((31, 31, 31), np.float32)
+    vol[15, 15, 15] = 1
+    assert crop_or_pad(vol, 40)[20, 20, 20] == 1
+    vol = np.zeros((50, 50, 50), np.float32)
+    vol[25, 25, 25] = 1
+    assert crop_or_pad(vol, 40)[20, 20, 20] == 1

@@ -1,0 +1,150 @@
+"""MRC, SHREC, RELION STAR and the package's HDF5 files: round trips and errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepfinder_unsup.io import (InputError, read_dataset, read_embeddings, read_mrc, read_shrec_locations,
+                                 read_shrec_model, read_star, write_dataset, write_embeddings, write_mrc,
+                                 write_shrec_locations, write_star)
+from deepfinder_unsup.io.objl import new_object
+
+from .conftest import shared_file
+
+
+# -- MRC -----------------------------------------------------------------------------------------------------
+def test_mrc_round_trip_keeps_voxel_size_and_axes(tmp_path, rng):
+    vol = rng.standard_normal((6, 7, 8)).astype(np.float32)
+    write_mrc(vol, tmp_path / "v.mrc", voxel_size=13.68)
+    data, vs = read_mrc(tmp_path / "v.mrc")
+    assert vs == pytest.approx(13.68, abs=1e-3) and data.shape == (6, 7, 8)
+    np.testing.assert_array_equal(data, vol)
+    mm, _ = read_mrc(tmp_path / "v.mrc", mmap=True)
+    assert isinstance(mm, np.memmap) and float(mm[3, 4, 5]) == float(vol[3, 4, 5])
+
+
+def test_mrc_zero_voxel_size_is_an_error_unless_given(tmp_path):
+    import mrcfile
+    with mrcfile.new(tmp_path / "df.mrc") as m:  # as DeepFinder writes: voxel size left 0
+        m.set_data(np.zeros((4, 4, 4), np.float32))
+    with pytest.raises(InputError, match=r"df\.mrc: header voxel size is 0"):
+        read_mrc(tmp_path / "df.mrc")
+    assert read_mrc(tmp_path / "df.mrc", voxel_size=10.0)[1] == 10.0
+
+
+def test_mrc_never_overwrites_and_corrupt_file_is_named(tmp_path):
+    write_mrc(np.ones((2, 2, 2)), tmp_path / "a.mrc", 10.0)
+    with pytest.raises(FileExistsError, match="a.mrc"):
+        write_mrc(np.zeros((2, 2, 2)), tmp_path / "a.mrc", 10.0)
+    assert read_mrc(tmp_path / "a.mrc")[0].max() == 1.0
+    (tmp_path / "bad.mrc").write_bytes(b"\0" * 100)
+    with pytest.raises(InputError, match=r"bad\.mrc: not a readable MRC"):
+        read_mrc(tmp_path / "bad.mrc")
+
+
+def test_interrupted_write_leaves_nothing(tmp_path):
+    with pytest.raises(InputError):
+        write_mrc(np.ones((2, 2)), tmp_path / "flat.mrc", 10.0)  # 2-D: refused before any file appears
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- SHREC ---------------------------------------------------------------------------------------------------
+def test_shrec19_locations_of_model_9():
+    objl = read_shrec_locations(shared_file("deepfinder/examples/particle_locations_model_9.txt"))
+    assert len(objl) == 2540
+    first = objl[0]
+    assert first["label"] == 7 and first["pdb_id"] == "3d2f"  # SHREC'21 id of 3d2f
+    assert (first["x"], first["y"], first["z"]) == (180.0, 480.0, 118.0)
+    assert (first["phi"], first["the"], first["psi"]) == (-45.0, 81.0, -72.0)
+    assert {o["label"] for o in objl if o["pdb_id"] == "4b4t"} == {16}
+
+
+def test_shrec21_layout_with_nan_angles_round_trip(tmp_path):
+    folder = tmp_path / "model_3"
+    folder.mkdir()
+    (folder / "particle_locations.txt").write_text(
+        "4V94 100 120 50 10 20 30\nvesicle 30 40 50 NaN NaN NaN\nfiducial 5 6 7 nan nan nan\n")
+    write_mrc(np.zeros((8, 8, 8)), folder / "reconstruction.mrc", 10.0)
+    tomo, objl = read_shrec_model(folder)
+    assert tomo.name == "reconstruction.mrc"
+    assert [o["label"] for o in objl] == [1, 14, 15]
+    assert objl[1]["phi"] is None and objl[0]["psi"] == 30.0
+    write_shrec_locations(objl, tmp_path / "again.txt")
+    again = read_shrec_locations(tmp_path / "again.txt")
+    assert [(o["label"], o["x"], o["phi"]) for o in again] == [(o["label"], o["x"], o["phi"]) for o in objl]
+
+
+def test_shrec_bad_line_is_named(tmp_path):
+    (tmp_path / "p.txt").write_text("1bxn 1 2 3 0 0 0\nxyz9 1 2 3 0 0 0\n")
+    with pytest.raises(InputError, match=r"p\.txt: line 2: unknown SHREC class 'xyz9'"):
+        read_shrec_locations(tmp_path / "p.txt")
+
+
+# -- RELION STAR ---------------------------------------------------------------------------------------------
+def _picks():
+    return [new_object(2, 10.5, 20.0, 30.25, tomo_idx=0, phi=10.0, the=40.0, psi=-70.0),
+            new_object(5, 100.0, 50.0, 8.0, tomo_idx=1, phi=-120.0, the=100.0, psi=15.0)]
+
+
+def test_relion3_star_round_trip(tmp_path):
+    write_star(_picks(), tmp_path / "p.star", tomo_names=["TS_01", "TS_02"])
+    back = read_star(tmp_path / "p.star")
+    for a, b in zip(_picks(), back):
+        assert (b["label"], b["tomo_idx"]) == (a["label"], a["tomo_idx"])
+        np.testing.assert_allclose([b["x"], b["y"], b["z"]], [a["x"], a["y"], a["z"]])
+        np.testing.assert_allclose([b["phi"], b["the"], b["psi"]], [a["phi"], a["the"], a["psi"]], atol=1e-6)
+    assert back[1]["tomo_name"] == "TS_02"
+
+
+def test_relion5_centred_angstrom_coordinates(tmp_path):
+    size, pixel = (200, 180, 60), 13.68
+    write_star(_picks(), tmp_path / "p5.star", relion5=True, tomogram_size=size, pixel_size=pixel)
+    import starfile
+    table = starfile.read(tmp_path / "p5.star")
+    assert table["rlnCenteredCoordinateXAngst"][0] == pytest.approx((10.5 - 100) * pixel)
+    with pytest.raises(InputError, match="p5.star: RELION 5 centred coordinates"):
+        read_star(tmp_path / "p5.star")
+    back = read_star(tmp_path / "p5.star", tomogram_size=size, pixel_size=pixel)
+    np.testing.assert_allclose([back[0]["x"], back[0]["y"], back[0]["z"]], [10.5, 20.0, 30.25])
+
+
+def test_relion_angles_describe_the_same_rotation():
+    from deepfinder_unsup.simulate.geometry import (deepfinder_to_relion_angles, relion_to_deepfinder_angles,
+                                                    rotation_from_deepfinder_angles)
+    from scipy.spatial.transform import Rotation
+    zxz = np.array([[10.0, 40.0, -70.0], [-120.0, 100.0, 15.0]])
+    zyz = deepfinder_to_relion_angles(zxz)
+    active = rotation_from_deepfinder_angles(zxz[:, 0], zxz[:, 1], zxz[:, 2]).as_matrix()
+    relion = Rotation.from_euler("ZYZ", zyz, degrees=True).as_matrix()
+    np.testing.assert_allclose(relion, np.transpose(active, (0, 2, 1)), atol=1e-12)  # passive = inverse
+    np.testing.assert_allclose(relion_to_deepfinder_angles(zyz), zxz, atol=1e-9)
+
+
+# -- HDF5 files ----------------------------------------------------------------------------------------------
+def test_dataset_and_embeddings_round_trip(tmp_path, rng):
+    vols = rng.standard_normal((3, 8, 8, 8)).astype(np.float32)
+    objl = [new_object(i % 2, 4, 4, 4, obj_id=i, extra_key="kept") for i in range(3)]
+    write_dataset(tmp_path / "d.h5", vols, objl, 10.0, class_names={0: "negative", 1: "ring"})
+    ds = read_dataset(tmp_path / "d.h5")
+    np.testing.assert_array_equal(ds.subtomograms, vols)
+    assert ds.objl == objl and ds.voxel_size == 10.0 and ds.class_names == {0: "negative", 1: "ring"}
+    assert ds.attrs["box_size"] == 8 and "command" in ds.attrs
+    emb = rng.standard_normal((3, 32)).astype(np.float32)
+    write_embeddings(tmp_path / "e.h5", emb, objl, 10.0, 8)
+    e2, o2, attrs = read_embeddings(tmp_path / "e.h5")
+    np.testing.assert_array_equal(e2, emb)
+    assert o2 == objl
+    with pytest.raises(InputError, match="d.h5: not a deepfinder-unsup embeddings file"):
+        read_embeddings(tmp_path / "d.h5")
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from deepfinder_unsup.io import atomic_path
+    target = tmp_path / "keep.txt"
+    target.write_text("original")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target, overwrite=True) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "original"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]

@@ -1,0 +1,110 @@
+"""DeepFinder XML object lists: the shared files, round trips (also through DeepFinder's own reader), errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from deepfinder_unsup.io import InputError, read_objl, write_objl
+from deepfinder_unsup.io.objl import OBJL_KEYS, new_object
+
+from .conftest import shared_file
+
+SHARED_COUNTS = {"object_list_train.xml": 22446, "object_list_valid.xml": 2490, "object_list_tomo0.xml": 2498}
+
+
+@pytest.mark.parametrize("name,count", sorted(SHARED_COUNTS.items()))
+def test_shared_object_lists_read_with_deepfinder_keys(name, count):
+    objl = read_objl(shared_file(f"deepfinder/examples/{name}"))
+    assert len(objl) == count
+    assert set(objl[0]) == set(OBJL_KEYS)
+    assert all(isinstance(o["label"], int) and isinstance(o["x"], float) for o in objl)
+
+
+def test_shared_object_list_round_trip(tmp_path):
+    objl = read_objl(shared_file("deepfinder/examples/object_list_valid.xml"))
+    write_objl(objl, tmp_path / "out.xml")
+    assert read_objl(tmp_path / "out.xml") == objl
+
+
+def test_first_object_values():
+    first = read_objl(shared_file("deepfinder/examples/object_list_train.xml"))[0]
+    assert first == {"tomo_idx": 0, "obj_id": None, "label": 11, "x": 46.0, "y": 261.0, "z": 144.0,
+                     "psi": 20.0, "phi": -142.0, "the": 83.0, "cluster_size": None}
+
+
+def test_unknown_attributes_and_float_scores_survive(tmp_path):
+    path = tmp_path / "in.xml"
+    path.write_text('<objlist>\n<object class_label="3" x="1.5" y="2" z="3" cluster_size="0.875" '
+                    'score_model="abc" tomo_idx="1"/>\n</objlist>\n')
+    objl = read_objl(path)
+    assert objl[0]["cluster_size"] == 0.875 and objl[0]["score_model"] == "abc" and objl[0]["tomo_idx"] == 1
+    write_objl(objl, tmp_path / "out.xml")
+    assert read_objl(tmp_path / "out.xml") == objl
+
+
+def test_missing_required_attribute_names_file_line_and_attribute(tmp_path):
+    path = tmp_path / "bad.xml"
+    path.write_text('<objlist>\n<object class_label="1" x="1" y="2" z="3"/>\n<object class_label="1" x="1" y="2"/>\n'
+                    '</objlist>\n')
+    with pytest.raises(InputError, match=r"bad\.xml: line 3: .*'z'"):
+        read_objl(path)
+
+
+def test_non_numeric_value_names_file_line_and_attribute(tmp_path):
+    path = tmp_path / "bad.xml"
+    path.write_text('<objlist>\n<object class_label="1" x="1" y="two" z="3"/>\n</objlist>\n')
+    with pytest.raises(InputError, match=r"bad\.xml: line 2: attribute 'y' has non-numeric value 'two'"):
+        read_objl(path)
+
+
+def test_not_xml_and_wrong_root(tmp_path):
+    (tmp_path / "a.xml").write_text("not xml at all <")
+    with pytest.raises(InputError, match="a.xml: not a valid XML"):
+        read_objl(tmp_path / "a.xml")
+    (tmp_path / "b.xml").write_text("<particles/>")
+    with pytest.raises(InputError, match="b.xml: root element is <particles>"):
+        read_objl(tmp_path / "b.xml")
+    with pytest.raises(FileNotFoundError, match="missing.xml"):
+        read_objl(tmp_path / "missing.xml")
+
+
+def test_write_refuses_to_overwrite(tmp_path):
+    objl = [new_object(1, 1, 2, 3)]
+    write_objl(objl, tmp_path / "o.xml")
+    before = (tmp_path / "o.xml").read_bytes()
+    with pytest.raises(FileExistsError, match="o.xml"):
+        write_objl([new_object(2, 5, 5, 5)], tmp_path / "o.xml")
+    assert (tmp_path / "o.xml").read_bytes() == before
+    write_objl([new_object(2, 5, 5, 5)], tmp_path / "o.xml", overwrite=True)
+    assert read_objl(tmp_path / "o.xml")[0]["label"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["o.xml"]  # no temporary file left behind
+
+
+@pytest.fixture(scope="session")
+def deepfinder_python(tmp_path_factory):
+    """A venv holding the original cryoet-deepfinder 0.2.1 (its code only); skipped when it can't be installed."""
+    root = tmp_path_factory.mktemp("deepfinder_venv")
+    venv.create(root, with_pip=True, system_site_packages=True)
+    python = root / "bin" / "python"
+    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "cryoet-deepfinder==0.2.1",
+                           "openpyxl", "et-xmlfile"], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.skip(f"cryoet-deepfinder 0.2.1 could not be installed: {proc.stderr.strip()[-200:]}")
+    return python
+
+
+def test_written_lists_read_back_by_deepfinder(tmp_path, deepfinder_python):
+    objl = read_objl(shared_file("deepfinder/examples/object_list_tomo0.xml"))
+    objl[0]["obj_id"], objl[0]["cluster_size"] = 7, 12
+    write_objl(objl, tmp_path / "ours.xml")
+    script = ("import json,sys; from deepfinder.utils import objl as ol; "
+              "print(json.dumps(ol.read_xml(sys.argv[1])))")
+    out = subprocess.run([str(deepfinder_python), "-c", script, str(tmp_path / "ours.xml")], capture_output=True,
+                         text=True, check=True).stdout
+    theirs = json.loads(out)
+    assert theirs == objl

@@ -1,0 +1,150 @@
+"""The network: DeepFinder weights against the reference activations, weight files of every generation,
+the 32-D truncation, save/load, a short training run, the class-balanced sampler, the shipped model."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from scipy import stats
+
+keras = pytest.importorskip("keras")
+
+from deepfinder_unsup.io import InputError  # noqa: E402
+from deepfinder_unsup.model.card import load_model, read_card, save_model  # noqa: E402
+from deepfinder_unsup.model.classifier import build_classifier, embedding_model  # noqa: E402
+from deepfinder_unsup.model.deepfinder import (build_deepfinder, build_encoder,  # noqa: E402
+                                               load_deepfinder_weights)
+from deepfinder_unsup.train import balanced_indices  # noqa: E402
+
+from .conftest import shared_file  # noqa: E402
+
+WEIGHTS = {"shrec19": ("net_weights_FINAL.h5", 13), "chlamydomonas": ("net_weights_chlamydomonas.h5", 4)}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return np.load(shared_file("deepfinder/reference_activations.npz"))
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTS))
+def test_encoder_reproduces_reference_activations(name, reference):
+    fname, _ = WEIGHTS[name]
+    enc = build_encoder(40)
+    assert load_deepfinder_weights(enc, shared_file(f"deepfinder/weights/{fname}")) == 8
+    out = enc(reference["input"], training=False).numpy()
+    ref = reference[f"{name}_encoder"]
+    assert np.abs(out - ref).max() < 1e-4 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTS))
+def test_full_network_reproduces_reference_segmentation(name, reference):
+    fname, ncl = WEIGHTS[name]
+    net = build_deepfinder(40, ncl)
+    assert load_deepfinder_weights(net, shared_file(f"deepfinder/weights/{fname}")) == 15
+    seg = net(reference["input"], training=False).numpy()[:, 20, 20, 20]
+    np.testing.assert_allclose(seg, reference[f"{name}_segmentation_center"], atol=1e-4)
+
+
+def _tf_keras2_weights_file(path, kernels):
+    """A weights-only HDF5 as tf.keras 2.x writes it (root layer_names, per-layer weight_names)."""
+    with h5py.File(path, "w") as h5:
+        names = [f"conv3d_{i}" for i in range(len(kernels))] + ["max_pooling3d"]
+        h5.attrs["layer_names"] = np.array([n.encode() for n in names])
+        for n, (k, b) in zip(names, kernels):
+            g = h5.create_group(n)
+            g.attrs["weight_names"] = np.array([f"{n}/kernel:0".encode(), f"{n}/bias:0".encode()])
+            g.create_dataset(f"{n}/kernel:0", data=k)
+            g.create_dataset(f"{n}/bias:0", data=b)
+        h5.create_group("max_pooling3d").attrs["weight_names"] = np.array([], dtype="S1")
+
+
+def test_weight_files_of_every_generation(tmp_path, reference):
+    src = build_encoder(40)
+    load_deepfinder_weights(src, shared_file("deepfinder/weights/net_weights_FINAL.h5"))
+    expected = src(reference["input"][:1]).numpy()
+    # Keras 3 .weights.h5 (names 'conv3d', 'conv3d_1', ..., 'conv3d_10' sort naturally, not alphabetically)
+    plain = keras.Sequential([keras.Input((40, 40, 40, 1))] + [keras.layers.Conv3D(f, 3, padding="same")
+                                                               for f in (32, 32, 48, 48, 64, 64, 64, 64)])
+    convs = [layer for layer in src.layers if isinstance(layer, keras.layers.Conv3D)]
+    for dst, s in zip(plain.layers, convs):
+        dst.set_weights(s.get_weights())
+    plain.save_weights(tmp_path / "k3.weights.h5")
+    _tf_keras2_weights_file(tmp_path / "tfk2.h5", [c.get_weights() for c in convs])
+    for f in ("k3.weights.h5", "tfk2.h5"):
+        enc = build_encoder(40)
+        load_deepfinder_weights(enc, tmp_path / f)
+        np.testing.assert_allclose(enc(reference["input"][:1]).numpy(), expected, atol=1e-6)
+
+
+def test_not_a_deepfinder_file_is_refused_and_model_untouched(tmp_path):
+    enc = build_encoder(40)
+    before = [w.copy() for w in enc.get_weights()]
+    with h5py.File(tmp_path / "other.h5", "w") as h5:
+        h5.create_dataset("x", data=np.zeros(3))
+    with pytest.raises(InputError, match="other.h5: not a Keras weight file"):
+        load_deepfinder_weights(enc, tmp_path / "other.h5")
+    wrong = [(np.zeros((3, 3, 3, 1, 16), np.float32), np.zeros(16, np.float32))] * 8
+    _tf_keras2_weights_file(tmp_path / "wrong.h5", wrong)
+    with pytest.raises(InputError, match="wrong.h5: not a DeepFinder encoder"):
+        load_deepfinder_weights(enc, tmp_path / "wrong.h5")
+    (tmp_path / "text.h5").write_text("no hdf5")
+    with pytest.raises(InputError, match="text.h5: not an HDF5 weight file"):
+        load_deepfinder_weights(enc, tmp_path / "text.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(before, enc.get_weights()))
+
+
+@pytest.mark.parametrize("head", ["flatten", "gap"])
+def test_truncation_gives_32d_and_save_load_reproduces_embeddings(tmp_path, head, rng):
+    clf = build_classifier(5, 40, head)
+    emb = embedding_model(clf)
+    x = rng.standard_normal((3, 40, 40, 40, 1)).astype(np.float32)
+    out = emb(x).numpy()
+    assert out.shape == (3, 32)
+    save_model(clf, tmp_path / "m.keras", {"voxel_size": 10.0, "box_size": 40})
+    again, card = load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(embedding_model(again)(x).numpy(), out)
+    assert card == {"voxel_size": 10.0, "box_size": 40} == read_card(tmp_path / "m.keras")
+
+
+def test_a_file_that_is_not_a_model_gets_a_clear_error(tmp_path):
+    (tmp_path / "fake.keras").write_text("hello")
+    with pytest.raises(InputError, match="fake.keras: not a model file"):
+        load_model(tmp_path / "fake.keras")
+
+
+def test_balanced_sampler_is_balanced():
+    labels = np.array([0] * 500 + [1] * 50 + [2] * 5 + [7] * 445)  # very unbalanced pool
+    idx = balanced_indices(labels, 6000, np.random.default_rng(0))
+    counts = np.array([(labels[idx] == c).sum() for c in (0, 1, 2, 7)])
+    assert stats.chisquare(counts).pvalue > 0.01
+    assert len(np.unique(idx[labels[idx] == 2])) == 5  # every member of the rare class is used
+
+
+def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
+    from deepfinder_unsup.io.dataset import SubtomoDataset
+    from deepfinder_unsup.simulate.config import fixed_config
+    from deepfinder_unsup.simulate.dataset import simulate_dataset
+    from deepfinder_unsup.simulate.structures import builtin_structure
+    from deepfinder_unsup.train import TrainConfig, train
+    structs = [builtin_structure(n) for n in ("ring", "dumbbell", "globule")]
+    cfg = fixed_config(snr=1.0, negative_class=False)
+    vols, objl, names = simulate_dataset(structs, 24, cfg, seed=0, n_workers=1, progress=False)
+    data = SubtomoDataset(vols[:60], objl[:60], 10.0, {"class_names": names})
+    val = SubtomoDataset(vols[60:], objl[60:], 10.0, {"class_names": names})
+    weights = shared_file("deepfinder/weights/net_weights_FINAL.h5")
+    path = train(data, val, tmp_path, TrainConfig(head="flatten", epochs=4, steps_per_epoch=4, batch_size=16,
+                                                  learning_rate=3e-4, patience=10, deepfinder_weights=str(weights)),
+                 verbose=0)
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "history.csv")))
+    losses = [float(r["loss"]) for r in rows]
+    assert min(losses[-2:]) < losses[0]
+    card = read_card(path)
+    assert card["validation"]["val_accuracy"] > 1 / 3 + 0.15  # chance is 1/3
+    assert card["voxel_size"] == 10.0 and card["box_size"] == 40
+    assert card["classes"] == {"1": "ring", "2": "dumbbell", "3": "globule"}
+    for f in ("training_curves.png", "confusion_matrix.png", "confusion_matrix.json", "best.keras"):
+        assert (tmp_path / f).exists()

@@ -1,0 +1,149 @@
+"""The simulator's physics: missing wedge, faithful full-range reconstruction, CTF zeros, SNR, orientations,
+determinism, structures from atomic models."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from deepfinder_unsup.simulate.config import SimConfig, fixed_config
+from deepfinder_unsup.simulate.dataset import simulate_dataset
+from deepfinder_unsup.simulate.geometry import (deepfinder_angles, random_rotations,
+                                                rotation_from_deepfinder_angles, rotate_volume)
+from deepfinder_unsup.simulate.microscope import (Microscope, acquire_and_reconstruct, ctf_zeros,
+                                                  dose_symmetric_order, image_filter, project)
+from deepfinder_unsup.simulate.scene import StructureLibrary, place_particle, simulate_subtomogram
+from deepfinder_unsup.simulate.structures import builtin_structure, structure_from_atoms, structure_from_map
+
+from .conftest import shared_file
+
+IDEAL = dict(defocus_um=1e-6, amplitude_contrast=1.0, total_dose=1e-6, bfactor=0.0)  # CTF = -1, no damage
+
+
+def _particle_volume(n=56, seed=0):
+    rng = np.random.default_rng(seed)
+    vol = np.zeros((n, n, n), np.float32)
+    rot = random_rotations(1, rng)[0]
+    place_particle(vol, builtin_structure("dumbbell").density, rot, np.full(3, (n - 1) / 2))
+    return vol
+
+
+def test_missing_wedge_holds_little_power():
+    vol = _particle_volume()
+    rec = acquire_and_reconstruct(vol, Microscope(tilt_min=-60, tilt_max=60, tilt_step=2, **IDEAL), 10.0, 40,
+                                  None, np.random.default_rng(0))
+    power = np.abs(np.fft.fftshift(np.fft.fftn(rec))) ** 2
+    k = np.fft.fftshift(np.fft.fftfreq(40))
+    kz, ky, kx = np.meshgrid(k, k, k, indexing="ij")
+    radius = np.sqrt(kx ** 2 + ky ** 2 + kz ** 2)
+    band = (radius > 0.05) & (radius < 0.4) & (np.hypot(kx, kz) > 0.04)
+    angle = np.degrees(np.arctan2(np.abs(kz), np.abs(kx)))  # 0 = along x, 90 = along the beam (z)
+    inside = power[band & (angle > 65)].mean()
+    outside = power[band & (angle < 55)].mean()
+    assert inside / outside < 0.05
+
+
+def test_full_range_reconstruction_matches_the_rotated_map():
+    n, crop = 56, 40
+    vol = _particle_volume(n, seed=3)
+    full = Microscope(tilt_min=-90, tilt_max=89, tilt_step=1, **IDEAL)
+    rec = acquire_and_reconstruct(vol, full, 10.0, crop, None, np.random.default_rng(0))
+    s = (n - crop) // 2
+    truth = vol[s:s + crop, s:s + crop, s:s + crop]
+    r = np.corrcoef(-rec.ravel(), truth.ravel())[0, 1]  # amplitude contrast 1: CTF = -1 (dark protein)
+    assert r > 0.9
+
+
+def test_ctf_zeros_fall_where_the_defocus_puts_them():
+    rng = np.random.default_rng(0)
+    vs, n, defocus = 4.0, 128, 2.0
+    mic = Microscope(tilt_min=0, tilt_max=0, tilt_step=1, defocus_um=defocus, cs_mm=0.0, amplitude_contrast=0.07,
+                     total_dose=1e-6)
+    image = project(rng.standard_normal((8, n, n)).astype(np.float32), [0.0])
+    spec = np.fft.rfft2(image[0]) * image_filter(mic, n, n, vs)[0]
+    ky = np.fft.fftfreq(n, vs)
+    kx = np.fft.rfftfreq(n, vs)
+    k = np.sqrt(ky[:, None] ** 2 + kx[None] ** 2)
+    edges = np.arange(0, 0.125, 1 / (n * vs))
+    which = np.digitize(k.ravel(), edges)
+    profile = np.array([(np.abs(spec.ravel()[which == i]) ** 2).mean() for i in range(1, len(edges))])
+    centres = (edges[:-1] + edges[1:]) / 2
+    minima = [centres[i] for i in range(2, len(profile) - 2)
+              if profile[i] == profile[i - 2:i + 3].min() and profile[i] < 0.05 * profile.max()]
+    predicted = ctf_zeros(defocus, 300.0, 0.07, k_max=0.12)
+    assert len(minima) == len(predicted) >= 3
+    np.testing.assert_allclose(minima, predicted, atol=1.0 / (n * vs))
+
+
+@pytest.mark.parametrize("snr,sim_vs", [(0.05, 10.0), (0.5, 13.68)])
+def test_measured_snr_matches_the_requested_one(snr, sim_vs):
+    lib = StructureLibrary([builtin_structure("ring")])
+    cfg = fixed_config(snr=snr, sim_voxel_size=sim_vs, n_neighbours=2, p_membrane=1.0)
+    noisy, clean, _ = simulate_subtomogram(lib, 1, cfg, np.random.default_rng(7), return_clean=True)
+    measured = clean.var() / (noisy - clean).var()
+    assert measured == pytest.approx(snr, rel=0.10)
+
+
+def test_orientations_are_uniform_and_proper():
+    rots = random_rotations(4000, np.random.default_rng(0))
+    mats = rots.as_matrix()
+    np.testing.assert_allclose(np.linalg.det(mats), 1.0, atol=1e-9)
+    np.testing.assert_allclose(mats @ np.transpose(mats, (0, 2, 1)), np.broadcast_to(np.eye(3), mats.shape),
+                               atol=1e-9)
+    z_axis = mats[:, :, 2]  # image of the z axis: uniform on the sphere
+    assert stats.kstest(z_axis[:, 2], stats.uniform(-1, 2).cdf).pvalue > 0.01
+    azimuth = np.arctan2(z_axis[:, 1], z_axis[:, 0])
+    assert stats.kstest(azimuth, stats.uniform(-np.pi, 2 * np.pi).cdf).pvalue > 0.01
+    angle = rots.magnitude()  # Haar measure: density of the rotation angle is (1 - cos w) / pi
+    assert stats.kstest(angle, lambda w: (w - np.sin(w)) / np.pi).pvalue > 0.01
+    angles = deepfinder_angles(rots)
+    back = rotation_from_deepfinder_angles(angles[:, 0], angles[:, 1], angles[:, 2]).as_matrix()
+    np.testing.assert_allclose(back, mats, atol=1e-9)
+
+
+def test_recorded_angles_rotate_the_reference_onto_the_particle():
+    lib = StructureLibrary([builtin_structure("corner_right")])
+    cfg = fixed_config(snr=None, shift_max=0.0)
+    cfg.snr = 1e6
+    _, clean, info = simulate_subtomogram(lib, 1, cfg, np.random.default_rng(5), return_clean=True)
+    rot = rotation_from_deepfinder_angles(*info.angles)
+    expected = rotate_volume(builtin_structure("corner_right").density, rot, out_shape=(40, 40, 40))
+    assert np.corrcoef(-clean.ravel(), expected.ravel())[0, 1] > 0.6
+
+
+def test_same_seed_same_data_and_classes_balanced():
+    structs = [builtin_structure("ring"), builtin_structure("globule")]
+    cfg = SimConfig()
+    a, objl_a, names = simulate_dataset(structs, 3, cfg, seed=4, n_workers=1, progress=False)
+    b, objl_b, _ = simulate_dataset(structs, 3, cfg, seed=4, n_workers=2, progress=False)
+    np.testing.assert_array_equal(a, b)
+    assert objl_a == objl_b
+    c, _, _ = simulate_dataset(structs, 3, cfg, seed=5, n_workers=1, progress=False)
+    assert not np.allclose(a, c)
+    assert names == {0: "negative", 1: "ring", 2: "globule"}
+    assert sorted(o["label"] for o in objl_a) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert a.shape == (9, 40, 40, 40)
+
+
+def test_dose_symmetric_order():
+    angles = np.arange(-6, 7, 3.0)  # -6 -3 0 3 6
+    assert list(angles[dose_symmetric_order(angles)]) == [0, 3, 6, -3, -6]
+
+
+def test_mirror_shapes_are_mirror_images():
+    right, left = builtin_structure("helix_right").density, builtin_structure("helix_left").density
+    np.testing.assert_allclose(left[:, ::-1, :], right, atol=1e-4)
+    assert np.corrcoef(left.ravel(), right.ravel())[0, 1] < 0.9
+
+
+@pytest.mark.parametrize("name,min_corr", [("3qm1", 0.8), ("1bxn", 0.75)])
+def test_atomic_model_density_correlates_with_the_shared_map(name, min_corr):
+    pytest.importorskip("gemmi")
+    atoms = structure_from_atoms(shared_file(f"structures/pdb/{name}.pdb"), 10.0).density
+    ref = structure_from_map(shared_file(f"structures/maps_10A/{name}.mrc"), 10.0).density
+    n = max(atoms.shape[0], ref.shape[0])
+    from deepfinder_unsup.extract import crop_or_pad
+    a, b = crop_or_pad(atoms, n), crop_or_pad(ref, n)
+    # the shared maps store their axes as (x, y, z): compare with the transposed map
+    corr = np.corrcoef(a.ravel(), b.transpose(2, 1, 0).ravel())[0, 1]
+    assert corr > min_corr
