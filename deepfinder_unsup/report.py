@@ -35,8 +35,11 @@ def umap_map(embeddings: np.ndarray, seed: int = 0) -> np.ndarray | None:
         import umap
     except ImportError:
         return None
-    return umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, len(embeddings) - 1)
-                     ).fit_transform(embeddings)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state": seeded on purpose
+        return umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, len(embeddings) - 1),
+                         n_jobs=1).fit_transform(embeddings)
 
 
 def contingency_percent(truth: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

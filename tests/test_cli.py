@@ -1,0 +1,133 @@
+"""The command line end to end on a small simulated tomogram: simulate, embed, cluster, report; bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deepfinder_unsup.cli import main
+from deepfinder_unsup.io import read_embeddings, read_objl, write_mrc, write_objl
+from deepfinder_unsup.io.objl import new_object
+
+METRICS_PER_K_KEYS = {"k", "silhouette", "calinski_harabasz", "davies_bouldin", "homogeneity", "completeness",
+                      "v_measure", "ari", "nmi"}
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A small f_theta with its card (untrained head: these tests check the plumbing, not accuracy)."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.model.card import save_model
+    from deepfinder_unsup.model.classifier import build_classifier
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    save_model(build_classifier(4, 40, "flatten"), path,
+               {"voxel_size": 10.0, "box_size": 40, "embedding_dim": 32, "classes": {}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def tomogram(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tomo")
+    assert main(["simulate-tomogram", "--structures", "builtin:ring", "builtin:dumbbell", "builtin:globule",
+                 "--out", str(out), "--shape", "64", "160", "160", "--particles", "30", "--seed", "1"]) == 0
+    return out
+
+
+def test_simulate_tomogram_writes_consistent_files(tomogram):
+    objl = read_objl(tomogram / "objects.xml")
+    assert 20 <= len(objl) <= 30 and {o["label"] for o in objl} == {1, 2, 3}
+    lines = (tomogram / "particle_locations.txt").read_text().split("\n")
+    assert lines[0].split()[0] == objl[0]["class_name"]
+
+
+def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
+    emb_path = tmp_path / "emb.h5"
+    assert main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--objl", str(tomogram / "objects.xml"),
+                 "--model", str(model_file), "--out", str(emb_path), "--border", "pad"]) == 0
+    emb, objl, attrs = read_embeddings(emb_path)
+    picks = read_objl(tomogram / "objects.xml")
+    assert emb.shape == (len(picks), 32) and emb.dtype == np.float32
+    assert [o["label"] for o in objl] == [o["label"] for o in picks]
+    out = tmp_path / "clusters"
+    assert main(["cluster", str(emb_path), "--k", "2:4", "--out", str(out), "--evaluate"]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert [r["k"] for r in doc["per_k"]] == [2, 3, 4]
+    for row in doc["per_k"]:
+        assert METRICS_PER_K_KEYS <= set(row) and all(isinstance(row[key], (int, float)) for key in row)
+        assert 0 <= row["v_measure"] <= 1
+    assert doc["selected_k"] in (2, 3, 4) and doc["best_k_by_v_measure"] in (2, 3, 4)
+    for k in (2, 3, 4):
+        clusters = read_objl(out / f"clusters_k{k}.xml")
+        assert len(clusters) == len(picks)
+        assert {o["label"] for o in clusters} <= set(range(1, k + 1))
+        assert [(o["x"], o["y"], o["z"], o["phi"]) for o in clusters] == \
+               [(o["x"], o["y"], o["z"], o["phi"]) for o in picks]  # other attributes kept
+        assert (out / f"clusters_k{k}.star").exists()
+    assert (out / "clusters.csv").read_text().splitlines()[0].endswith("cluster_k2,cluster_k3,cluster_k4")
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and "t-SNE" in html and "Contingency" in html
+    # never overwrite what exists
+    assert main(["cluster", str(emb_path), "--k", "2:3", "--out", str(out)]) == 2
+
+
+def test_cluster_without_evaluate_has_no_truth_keys(tomogram, model_file, tmp_path):
+    emb_path = tmp_path / "e.h5"
+    main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--objl", str(tomogram / "objects.xml"),
+          "--model", str(model_file), "--out", str(emb_path), "--border", "pad"])
+    assert main(["cluster", str(emb_path), "--k", "3", "--out", str(tmp_path / "c"), "--no-report"]) == 0
+    doc = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert "v_measure" not in doc["per_k"][0] and "best_k_by_v_measure" not in doc
+
+
+def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
+    write_mrc(rng.standard_normal((48, 48, 48)), tmp_path / "t.mrc", 10.0)
+    write_objl([], tmp_path / "empty.xml")
+    assert main(["embed", "--tomograms", str(tmp_path / "t.mrc"), "--objl", str(tmp_path / "empty.xml"),
+                 "--model", str(model_file), "--out", str(tmp_path / "e.h5")]) == 2
+    assert "empty.xml: the object list is empty" in capsys.readouterr().err
+    import mrcfile
+    with mrcfile.new(tmp_path / "nosize.mrc") as m:
+        m.set_data(rng.standard_normal((48, 48, 48)).astype(np.float32))
+    write_objl([new_object(1, 24, 24, 24)], tmp_path / "one.xml")
+    assert main(["embed", "--tomograms", str(tmp_path / "nosize.mrc"), "--objl", str(tmp_path / "one.xml"),
+                 "--model", str(model_file), "--out", str(tmp_path / "e.h5")]) == 2
+    assert "nosize.mrc: header voxel size is 0" in capsys.readouterr().err
+    (tmp_path / "fake.keras").write_text("not a model")
+    assert main(["embed", "--tomograms", str(tmp_path / "t.mrc"), "--objl", str(tmp_path / "one.xml"),
+                 "--model", str(tmp_path / "fake.keras"), "--out", str(tmp_path / "e.h5")]) == 2
+    assert "fake.keras: not a model file" in capsys.readouterr().err
+    assert main(["cluster", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "c")]) == 2
+    assert "missing.h5: embeddings file not found" in capsys.readouterr().err
+    assert not (tmp_path / "e.h5").exists()
+
+
+def test_wrong_voxel_size_is_explained(model_file):
+    from deepfinder_unsup.embed import Embedder
+    from deepfinder_unsup.io import InputError
+    emb = Embedder(model_file).fit()
+    with pytest.raises(InputError, match="13.68 Å/voxel, the model expects 10 Å: resample"):
+        emb.transform(np.zeros((1, 40, 40, 40), np.float32), voxel_size=13.68)
+    with pytest.raises(InputError, match=r"shape \(1, 32, 32, 32\), the model expects \(N, 40, 40, 40\)"):
+        emb.transform(np.zeros((1, 32, 32, 32), np.float32))
+
+
+def test_embedder_is_a_scikit_learn_transformer(model_file, rng):
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+    from sklearn.cluster import KMeans
+    from deepfinder_unsup.embed import Embedder
+    x = rng.standard_normal((70, 40, 40, 40)).astype(np.float32)
+    emb = Embedder(model_file, batch_size=32)
+    assert clone(emb).get_params() == emb.get_params()
+    pipe = make_pipeline(emb, KMeans(2, n_init=2, random_state=0)).fit(x)
+    assert pipe.predict(x).shape == (70,)
+    full = emb.transform(x)
+    np.testing.assert_allclose(emb.transform_batches(iter([x[:5], x[5:50], x[50:]])), full, atol=1e-5)
+
+
+def test_help_runs_without_tensorflow_chatter():
+    proc = subprocess.run([sys.executable, "-m", "deepfinder_unsup.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "embed" in proc.stdout and proc.stderr == ""
