@@ -41,8 +41,11 @@ def antialias_sigma(source_voxel: float, target_voxel: float) -> float:
     return max(0.0, (factor - 1.0) / 2.0)
 
 
-def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float) -> np.ndarray:
-    """Resample a whole ``[z, y, x]`` volume to another voxel size, keeping its physical extent and centre."""
+def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float, order: int = 3) -> np.ndarray:
+    """Resample a whole ``[z, y, x]`` volume to another voxel size, keeping its physical extent and centre.
+
+    ``order``: spline order of the interpolation (3 = cubic; the simulator uses 1 for speed).
+    """
     volume = np.asarray(volume, dtype=np.float32)
     if abs(source_voxel - target_voxel) < 1e-6 * target_voxel:
         return volume
@@ -55,7 +58,7 @@ def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float
     ratio = target_voxel / source_voxel
     offsets = [(n_in - 1) / 2.0 - (n_out - 1) / 2.0 * ratio for n_in, n_out in zip(volume.shape, out_shape)]
     return ndimage.affine_transform(volume, np.full(3, ratio), offset=offsets, output_shape=out_shape,
-                                    order=3, mode="nearest")
+                                    order=order, mode="nearest")
 
 
 def crop_or_pad(volume: np.ndarray, box_size: int) -> np.ndarray:

@@ -140,7 +140,7 @@ def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfi
 
 def _to_output(volume: np.ndarray, sim_vs: float, config: SimConfig) -> np.ndarray:
     if abs(sim_vs - config.voxel_size) > 1e-6:
-        volume = resample_volume(volume, sim_vs, config.voxel_size)
+        volume = resample_volume(volume, sim_vs, config.voxel_size, order=1)  # linear: 4x faster than cubic
     return crop_or_pad(volume, config.box_size)
 
 

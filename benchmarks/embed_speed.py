@@ -1,0 +1,100 @@
+"""Embedding (and training-step) throughput of f_theta against the processor's measured peak.
+
+    python benchmarks/embed_speed.py [--model PATH] [--batches 1 8 32 64 128] [--train]
+
+For each batch size: sub-tomograms/s through the embedding network (fp32, and bf16 mixed precision), the
+FLOPs per sub-tomogram counted from the layers (2 x kernel volume x C_in x C_out x output voxels per
+convolution, 2 x in x out per dense layer), the achieved GFLOP/s, and the peak of a single-precision matrix
+multiply (4096^2, TensorFlow, same process) for comparison.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from deepfinder_unsup._quiet import import_tensorflow_quietly
+
+tf = import_tensorflow_quietly()
+import keras  # noqa: E402
+
+
+def layer_flops(model) -> int:
+    """Multiply-add FLOPs (x2) of the convolutions and dense layers for one input."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv3D):
+            k = int(np.prod(layer.kernel.shape))  # kd kh kw cin cout
+            total += 2 * k * int(np.prod(layer.output.shape[1:4]))
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def matmul_peak_gflops(n: int = 4096, repeats: int = 10) -> float:
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    f = tf.function(lambda x, y: tf.matmul(x, y))
+    f(a, b).numpy()
+    t0 = time.time()
+    for _ in range(repeats):
+        c = f(a, b)
+    c.numpy()
+    return 2 * n ** 3 * repeats / (time.time() - t0) / 1e9
+
+
+def throughput(fn, batch: int, seconds: float = 6.0) -> float:
+    x = tf.random.normal((batch, 40, 40, 40, 1))
+    fn(x).numpy()
+    n, t0 = 0, time.time()
+    while time.time() - t0 < seconds:
+        fn(x).numpy()
+        n += batch
+    return n / (time.time() - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32, 64, 128])
+    parser.add_argument("--train", action="store_true", help="also time training steps (batch 64)")
+    args = parser.parse_args()
+    from deepfinder_unsup.embed import Embedder, _bf16_copy
+    from deepfinder_unsup.model.card import load_model
+    from deepfinder_unsup.model.classifier import embedding_model
+    emb = Embedder(args.model).fit()
+    model, _ = load_model(emb._resolved_path())
+    net = embedding_model(model)
+    flops = layer_flops(net)
+    peak = matmul_peak_gflops()
+    results = {"gflop_per_subtomogram": round(flops / 1e9, 3), "matmul_peak_gflops_fp32": round(peak, 1),
+               "rows": []}
+    nets = {"float32": net, "bfloat16": _bf16_copy(net)}
+    for precision, m in nets.items():
+        fn = tf.function(lambda x, m=m: m(x, training=False), jit_compile=False)
+        for b in args.batches:
+            rate = throughput(fn, b)
+            results["rows"].append({"precision": precision, "batch": b, "per_second": round(rate, 1),
+                                    "gflops": round(rate * flops / 1e9, 1)})
+            print(json.dumps(results["rows"][-1]), flush=True)
+    if args.train:
+        from deepfinder_unsup.train import compile_classifier
+        clf = keras.models.clone_model(model)
+        compile_classifier(clf)
+        x = np.random.standard_normal((64, 40, 40, 40, 1)).astype(np.float32)
+        y = np.eye(model.output.shape[-1], dtype=np.float32)[np.random.randint(0, model.output.shape[-1], 64)]
+        clf.train_on_batch(x, y)
+        t0, n = time.time(), 0
+        while time.time() - t0 < 20:
+            clf.train_on_batch(x, y)
+            n += 64
+        rate = n / (time.time() - t0)
+        results["train_per_second"] = round(rate, 1)
+        results["train_gflops"] = round(rate * 3 * flops / 1e9, 1)  # forward + backward ~ 3x forward
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
