@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    p.add_argument("--monitor", help="labelled data set of classes not trained on: k-means V-measure per epoch")
+    p.add_argument("--select-by", choices=["val_loss", "monitor_v_measure"], default="val_loss",
+                   help="checkpoint and early-stopping criterion")
     _add_common(p)
 
     p = sub.add_parser("embed", help="map sub-tomograms to 32-D features with f_theta")
@@ -143,7 +146,8 @@ def cmd_train(args) -> int:
         raise FileExistsError(f"{out / 'model.keras'}: file exists; pass --overwrite or --resume")
     cfg = TrainConfig(head=args.head, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                       deepfinder_weights=args.deepfinder_weights, freeze_encoder=args.freeze_encoder,
-                      patience=args.patience, seed=args.seed, max_minutes=args.max_minutes)
+                      patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
+                      monitor_data=args.monitor, select_by=args.select_by)
     path = train_from_files(args.train, args.val, out, cfg, resume=args.resume,
                             command="deepfinder-unsup " + " ".join(sys.argv[1:]))
     print(f"wrote {path}")

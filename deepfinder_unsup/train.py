@@ -42,6 +42,8 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float | None = None     # stop cleanly after this wall time
     max_shift: int = 2
+    monitor_data: str | None = None      # labelled data set of classes NOT trained on: k-means V-measure per epoch
+    select_by: str = "val_loss"          # checkpoint criterion: 'val_loss' or 'monitor_v_measure'
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -104,6 +106,26 @@ class WallClockLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ClusteringMonitor(keras.callbacks.Callback):
+    """After each epoch: k-means (k = number of classes) V-measure of the embeddings of a labelled data set,
+    logged as ``monitor_v_measure``. With classes absent from training, this is the held-out-class score that
+    the method is about (clustering structures the network never saw)."""
+
+    def __init__(self, data: SubtomoDataset):
+        super().__init__()
+        self.x = data.subtomograms[..., None]
+        self.truth = data.labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import v_measure_score
+        emb = embedding_model(self.model).predict(self.x, batch_size=64, verbose=0)
+        k = len(np.unique(self.truth))
+        pred = KMeans(k, n_init=10, random_state=0).fit_predict(emb)
+        if logs is not None:
+            logs["monitor_v_measure"] = float(v_measure_score(self.truth, pred))
+
+
 class SaveState(keras.callbacks.Callback):
     """After each epoch: the last model (for resuming) and the epoch number."""
 
@@ -152,9 +174,16 @@ def train(train_data: SubtomoDataset, val_data: SubtomoDataset, out_dir: str | o
     batches.epoch = initial_epoch
     x_val = val_data.subtomograms[..., None]
     y_val = one_hot(val_data.labels, classes)
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(out_dir / "best.keras", monitor="val_loss", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
+    if config.select_by not in ("val_loss", "monitor_v_measure"):
+        raise ValueError(f"select_by must be 'val_loss' or 'monitor_v_measure', got {config.select_by!r}")
+    if config.select_by == "monitor_v_measure" and not config.monitor_data:
+        raise InputError("selecting by monitor_v_measure needs a monitor data set (--monitor)")
+    mode = "max" if config.select_by == "monitor_v_measure" else "min"
+    callbacks = [ClusteringMonitor(read_dataset(config.monitor_data))] if config.monitor_data else []
+    callbacks += [
+        keras.callbacks.ModelCheckpoint(out_dir / "best.keras", monitor=config.select_by, mode=mode,
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=config.select_by, mode=mode, patience=config.patience),
         keras.callbacks.CSVLogger(out_dir / "history.csv", append=resume),
         WallClockLimit(config.max_minutes),
         SaveState(out_dir),

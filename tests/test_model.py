@@ -135,12 +135,16 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
     data = SubtomoDataset(vols[:60], objl[:60], 10.0, {"class_names": names})
     val = SubtomoDataset(vols[60:], objl[60:], 10.0, {"class_names": names})
     weights = shared_file("deepfinder/weights/net_weights_FINAL.h5")
+    from deepfinder_unsup.io import write_dataset
+    write_dataset(tmp_path / "monitor.h5", val.subtomograms, val.objl, 10.0)
     path = train(data, val, tmp_path, TrainConfig(head="flatten", epochs=4, steps_per_epoch=4, batch_size=16,
-                                                  learning_rate=3e-4, patience=10, deepfinder_weights=str(weights)),
-                 verbose=0)
+                                                  learning_rate=3e-4, patience=10, deepfinder_weights=str(weights),
+                                                  monitor_data=str(tmp_path / "monitor.h5"),
+                                                  select_by="monitor_v_measure"), verbose=0)
     import csv
     rows = list(csv.DictReader(open(tmp_path / "history.csv")))
     losses = [float(r["loss"]) for r in rows]
+    assert all(0 <= float(r["monitor_v_measure"]) <= 1 for r in rows)
     assert min(losses[-2:]) < losses[0]
     card = read_card(path)
     assert card["validation"]["val_accuracy"] > 1 / 3 + 0.15  # chance is 1/3
