@@ -105,6 +105,8 @@ def embed_to_file(args, command: str | None = None) -> tuple[Path, int]:
         source = {"subtomograms": str(args.subtomograms or args.dataset)}
     if len(kept) == 0:
         raise InputError("no particle left to embed (all crossed the tomogram border? try --border pad)")
+    if not class_names:  # simulated picks carry their class name
+        class_names = {int(o["label"]): str(o["class_name"]) for o in kept if o.get("class_name")}
     write_embeddings(out, emb, kept, vs, box, class_names,
                      {"model": str(embedder._resolved_path()), "source": source, "command": command or ""},
                      slices=slices, overwrite=args.overwrite)
