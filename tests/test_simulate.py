@@ -155,3 +155,18 @@ def test_biological_assembly_of_1bxn_is_the_whole_l8s8():
     path = shared_file("structures/pdb/1bxn.pdb")
     half, whole = atomic_density(path, 10.0, assembly=False), atomic_density(path, 10.0, assembly=True)
     assert whole.sum() / half.sum() == pytest.approx(2.0, rel=0.02)
+
+
+def test_keras_source_yields_balanced_fresh_batches():
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate.keras_source import SimulatedBatches
+    source = SimulatedBatches([builtin_structure("ring"), builtin_structure("globule")], fixed_config(),
+                              batch_size=30, steps_per_epoch=2, seed=0)
+    x, y = source[0]
+    assert x.shape == (30, 40, 40, 40, 1) and y.shape == (30, 3)
+    np.testing.assert_array_equal(y.sum(axis=1), 1)
+    assert y.sum(axis=0).min() >= 4  # each of the 3 classes drawn (uniform: 10 expected each)
+    x2, _ = source[0]
+    np.testing.assert_array_equal(x, x2)  # deterministic per (seed, epoch, index)
+    source.on_epoch_end()
+    assert not np.allclose(source[0][0], x)  # a new epoch simulates new data

@@ -1,0 +1,74 @@
+"""The shipped model: present, small, loadable offline without ../shared, rotation invariant, fast path."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from deepfinder_unsup.embed import PRETRAINED_MODEL
+
+pytest.importorskip("keras")
+
+NO_NETWORK = textwrap.dedent('''
+    import socket
+    def _refuse(*args, **kwargs):
+        raise OSError("network access attempted")
+    socket.socket.connect = _refuse
+    socket.create_connection = _refuse
+''')
+
+
+def test_shipped_model_is_in_the_package_and_small():
+    assert PRETRAINED_MODEL.exists(), f"{PRETRAINED_MODEL} missing"
+    assert PRETRAINED_MODEL.stat().st_size < 15e6
+
+
+def test_load_pretrained_offline_without_shared(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(NO_NETWORK)
+    code = ("import json, numpy as np, deepfinder_unsup as d; e = d.load_pretrained(); "
+            "x = np.random.default_rng(0).standard_normal((2, 40, 40, 40)).astype('float32'); "
+            "print(json.dumps({'shape': list(e.transform(x).shape), 'vs': e.voxel_size, 'box': e.box_size}))")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"shape": [2, 32], "vs": 10.0, "box": 40}
+
+
+def test_card_describes_the_model():
+    from deepfinder_unsup.model.card import read_card
+    card = read_card(PRETRAINED_MODEL)
+    for key in ("voxel_size", "box_size", "classes", "normalisation", "training", "validation",
+                "package_version", "tensorflow_version"):
+        assert key in card
+    assert card["embedding_dim"] == 32 and card["voxel_size"] == 10.0 and card["box_size"] == 40
+
+
+def test_embeddings_are_rotation_invariant():
+    """One particle under 20 random rotations stays nearer its own class centroid than any other."""
+    from deepfinder_unsup.embed import load_pretrained
+    from deepfinder_unsup.simulate.config import fixed_config
+    from deepfinder_unsup.simulate.scene import StructureLibrary, simulate_subtomogram
+    from deepfinder_unsup.simulate.structures import builtin_structure
+    names = ("ring", "dumbbell", "helix_right", "globule")
+    lib = StructureLibrary([builtin_structure(n) for n in names])
+    cfg = fixed_config(snr=0.5)
+    rng = np.random.default_rng(0)
+    emb = load_pretrained()
+    vols, labels = [], []
+    for label in range(1, len(names) + 1):
+        for _ in range(20):
+            vols.append(simulate_subtomogram(lib, label, cfg, rng)[0])
+            labels.append(label)
+    feats = emb.transform(np.stack(vols))
+    labels = np.array(labels)
+    centroids = np.stack([feats[labels == c].mean(axis=0) for c in range(1, len(names) + 1)])
+    for label in range(1, len(names) + 1):  # 20 new random rotations of one particle (same microscope, noise)
+        rotated = np.stack([simulate_subtomogram(lib, label, cfg, np.random.default_rng([label, i]))[0]
+                            for i in range(20)])
+        dist = np.linalg.norm(emb.transform(rotated)[:, None] - centroids[None], axis=-1)
+        assert (dist.argmin(axis=1) == label - 1).mean() >= 0.9, names[label - 1]
