@@ -9,7 +9,6 @@
   other_microscope.json: 13.68 Å pixels, 5-7 µm defocus, +-50 degrees by 4, B 600-900, fixed polarity).
 """
 import argparse
-import json
 import time
 from pathlib import Path
 

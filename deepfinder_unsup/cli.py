@@ -158,7 +158,11 @@ def cmd_embed(args) -> int:
     _tf(args)
     from . import pipeline
     t0 = time.time()
-    path, n = pipeline.embed_to_file(args, command="deepfinder-unsup " + " ".join(sys.argv[1:]))
+    path, n = pipeline.embed_to_file(
+        args.out, objl_path=args.objl, star_path=args.star, tomograms=args.tomograms,
+        subtomograms=args.subtomograms, dataset=args.dataset, model=args.model, voxel_size=args.voxel_size,
+        tomogram_size=args.tomogram_size, border=args.border, batch_size=args.batch_size,
+        precision=args.precision, overwrite=args.overwrite, command="deepfinder-unsup " + " ".join(sys.argv[1:]))
     print(f"embedded {n} sub-tomograms in {time.time() - t0:.1f} s -> {path}")
     return 0
 

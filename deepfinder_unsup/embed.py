@@ -121,7 +121,6 @@ def _rebatch(batches: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
 
 def _load_embedding_function(path: Path, precision: str):
     """(card, callable x -> embeddings) for a model file; bf16 rebuilds the network under mixed precision."""
-    import keras
     import tensorflow as tf
 
     from .model.card import load_model

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .io.dataset import read_dataset, read_embedding_slices, read_embeddings, write_dataset, write_embeddings
+from .io.dataset import read_embedding_slices, read_embeddings, write_dataset, write_embeddings
 from .io.files import InputError, atomic_path, check_writable
 from .io.mrc import read_mrc_voxel_size, write_mrc
 from .io.objl import read_objl, write_objl
@@ -79,37 +78,44 @@ def simulate_tomogram_to_folder(structures: Sequence[str], out_dir, shape=(96, 2
 
 
 # -- embed --------------------------------------------------------------------------------------------------
-def embed_to_file(args, command: str | None = None) -> tuple[Path, int]:
-    """Embed the input named by the CLI arguments into an embeddings file; returns (path, N)."""
+def embed_to_file(out, *, objl_path=None, star_path=None, tomograms: Sequence[str] | None = None,
+                  subtomograms=None, dataset=None, model=None, voxel_size: float | None = None,
+                  tomogram_size=None, border: str = "skip", batch_size: int = 64, precision: str = "float32",
+                  overwrite: bool = False, command: str | None = None) -> tuple[Path, int]:
+    """Embed one input (picks + tomograms, STAR + tomograms, sub-tomogram files, or a data set file) into an
+    embeddings file at the model's box and voxel size; returns (path, number of particles)."""
     from .embed import Embedder, central_slices, embed_tomograms
     from .extract import load_dataset_subtomograms, load_subtomogram_files
-    out = check_writable(args.out, args.overwrite)
-    embedder = Embedder(args.model, batch_size=args.batch_size, precision=args.precision, progress=True).fit()
+    out = check_writable(out, overwrite)
+    embedder = Embedder(model, batch_size=batch_size, precision=precision, progress=True).fit()
     box, vs = embedder.box_size, embedder.voxel_size
     class_names = {}
-    if args.objl or args.star:
-        if not args.tomograms:
+    if objl_path or star_path:
+        if not tomograms:
             raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
-        objl = read_objl(args.objl) if args.objl else _read_star_picks(args)
+        objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size,
+                                                                      tomogram_size)
         if not objl:
-            raise InputError(f"{args.objl or args.star}: the object list is empty: no particles to embed")
-        emb, kept, slices = embed_tomograms(embedder, args.tomograms, objl, args.border, args.voxel_size)
-        source = {"tomograms": [str(t) for t in args.tomograms], "picks": str(args.objl or args.star)}
-    else:
-        if args.subtomograms:
-            vols, kept = load_subtomogram_files(args.subtomograms, box, vs, args.voxel_size)
+            raise InputError(f"{objl_path or star_path}: the object list is empty: no particles to embed")
+        emb, kept, slices = embed_tomograms(embedder, tomograms, objl, border, voxel_size)
+        source = {"tomograms": [str(t) for t in tomograms], "picks": str(objl_path or star_path)}
+    elif subtomograms or dataset:
+        if subtomograms:
+            vols, kept = load_subtomogram_files(subtomograms, box, vs, voxel_size)
         else:
-            vols, kept = load_dataset_subtomograms(args.dataset, box, vs)
-            class_names = read_dataset_class_names(args.dataset)
+            vols, kept = load_dataset_subtomograms(dataset, box, vs)
+            class_names = read_dataset_class_names(dataset)
         emb, slices = embedder.transform(vols), central_slices(vols)
-        source = {"subtomograms": str(args.subtomograms or args.dataset)}
+        source = {"subtomograms": str(subtomograms or dataset)}
+    else:
+        raise InputError("nothing to embed: give picks (--objl / --star with --tomograms), --subtomograms or --dataset")
     if len(kept) == 0:
         raise InputError("no particle left to embed (all crossed the tomogram border? try --border pad)")
     if not class_names:  # simulated picks carry their class name
         class_names = {int(o["label"]): str(o["class_name"]) for o in kept if o.get("class_name")}
     write_embeddings(out, emb, kept, vs, box, class_names,
                      {"model": str(embedder._resolved_path()), "source": source, "command": command or ""},
-                     slices=slices, overwrite=args.overwrite)
+                     slices=slices, overwrite=overwrite)
     return out, len(kept)
 
 
@@ -119,12 +125,13 @@ def read_dataset_class_names(path) -> dict:
         return {int(k): v for k, v in json.loads(h5.attrs.get("class_names", "{}")).items()}
 
 
-def _read_star_picks(args):
-    """STAR picks with tomo_idx pointing into --tomograms: a particle's rlnTomoName (or rlnMicrographName)
-    must be a tomogram file's stem, unless a single tomogram is given."""
-    pixel = args.voxel_size or read_mrc_voxel_size(args.tomograms[0]) or None
-    objl = read_star(args.star, tomogram_size=args.tomogram_size, pixel_size=pixel)
-    stems = [Path(t).stem for t in args.tomograms]
+def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | None = None,
+                    tomogram_size=None) -> list:
+    """STAR picks with ``tomo_idx`` pointing into ``tomograms``: a particle's rlnTomoName (or
+    rlnMicrographName) must be a tomogram file's stem, unless a single tomogram is given."""
+    pixel = voxel_size or read_mrc_voxel_size(tomograms[0]) or None
+    objl = read_star(star_path, tomogram_size=tomogram_size, pixel_size=pixel)
+    stems = [Path(t).stem for t in tomograms]
     for obj in objl:
         name = obj.get("tomo_name")
         if name is not None and Path(name).stem in stems:
@@ -132,7 +139,7 @@ def _read_star_picks(args):
         elif len(stems) == 1:
             obj["tomo_idx"] = 0
         else:
-            raise InputError(f"{args.star}: particle tomogram {name!r} matches none of the --tomograms "
+            raise InputError(f"{star_path}: particle tomogram {name!r} matches none of the --tomograms "
                              f"({', '.join(stems)})")
     return objl
 
@@ -177,8 +184,6 @@ def run_demo(out_dir="deepfinder_unsup_demo", model=None, seed: int = 0, overwri
              n_particles: int = 240, shape=(80, 320, 320)) -> dict:
     """Simulate a tomogram of built-in shapes, embed its particles with the (shipped) model, cluster with
     k = 2..10, score against the truth and write the report; prints what it does and the V-measure."""
-    from types import SimpleNamespace
-
     from .simulate.config import SimConfig
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -196,11 +201,9 @@ def run_demo(out_dir="deepfinder_unsup_demo", model=None, seed: int = 0, overwri
     simulate_tomogram_to_folder([f"builtin:{s}" for s in DEMO_SHAPES], tomo_dir, shape, n_particles, 1,
                                 config_path, seed, overwrite=True)
     print(f"[2/3] embedding the picks of {tomo_dir / 'objects.xml'} ...", flush=True)
-    args = SimpleNamespace(out=out_dir / "embeddings.h5", overwrite=True, model=model, batch_size=64,
-                           precision="float32", objl=str(tomo_dir / "objects.xml"), star=None,
-                           tomograms=[str(tomo_dir / "tomogram.mrc")], border="pad", voxel_size=None,
-                           subtomograms=None, dataset=None, tomogram_size=None)
-    emb_path, n = embed_to_file(args, command="deepfinder-unsup demo")
+    emb_path, n = embed_to_file(out_dir / "embeddings.h5", objl_path=tomo_dir / "objects.xml",
+                                tomograms=[str(tomo_dir / "tomogram.mrc")], model=model, border="pad",
+                                overwrite=True, command="deepfinder-unsup demo")
     print(f"[3/3] clustering {n} embeddings for k = 2..10 and writing the report ...", flush=True)
     doc, html = cluster_to_folder(emb_path, "2:10", out_dir / "clusters", evaluate=True, overwrite=True,
                                   seed=seed)

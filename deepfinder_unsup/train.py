@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -24,7 +24,7 @@ import tensorflow as tf
 from ._version import __version__
 from .io.dataset import SubtomoDataset, read_dataset
 from .io.files import InputError
-from .model.card import load_model, save_model
+from .model.card import save_model
 from .model.classifier import build_classifier, embedding_model
 from .model.deepfinder import load_deepfinder_weights
 

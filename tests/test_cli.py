@@ -73,6 +73,20 @@ def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
     assert main(["cluster", str(emb_path), "--k", "2:3", "--out", str(out)]) == 2
 
 
+def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_path):
+    from deepfinder_unsup.io import write_star
+    picks = read_objl(tomogram / "objects.xml")
+    write_star(picks, tmp_path / "p.star", tomo_names=["tomogram"])
+    assert main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--star", str(tmp_path / "p.star"),
+                 "--model", str(model_file), "--out", str(tmp_path / "star.h5"), "--border", "pad"]) == 0
+    assert main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--objl", str(tomogram / "objects.xml"),
+                 "--model", str(model_file), "--out", str(tmp_path / "xml.h5"), "--border", "pad"]) == 0
+    a, objl_a, _ = read_embeddings(tmp_path / "star.h5")
+    b, _, _ = read_embeddings(tmp_path / "xml.h5")
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    assert [o["label"] for o in objl_a] == [o["label"] for o in picks]
+
+
 def test_cluster_without_evaluate_has_no_truth_keys(tomogram, model_file, tmp_path):
     emb_path = tmp_path / "e.h5"
     main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--objl", str(tomogram / "objects.xml"),

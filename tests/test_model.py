@@ -2,8 +2,6 @@
 the 32-D truncation, save/load, a short training run, the class-balanced sampler, the shipped model."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import h5py
 import numpy as np

@@ -13,7 +13,7 @@ from deepfinder_unsup.simulate.geometry import (deepfinder_angles, random_rotati
 from deepfinder_unsup.simulate.microscope import (Microscope, acquire_and_reconstruct, ctf_zeros,
                                                   dose_symmetric_order, image_filter, project)
 from deepfinder_unsup.simulate.scene import StructureLibrary, place_particle, simulate_subtomogram
-from deepfinder_unsup.simulate.structures import builtin_structure, structure_from_atoms, structure_from_map
+from deepfinder_unsup.simulate.structures import builtin_structure, structure_from_map
 
 from .conftest import shared_file
 
