@@ -144,14 +144,18 @@ def _load_embedding_function(path: Path, precision: str):
 
 
 def _bf16_copy(model):
-    """The same network with mixed_bfloat16 layers (weights copied), for CPUs with AVX-512 BF16."""
+    """The same network with every layer under the ``mixed_bfloat16`` policy (bf16 arithmetic, fp32 weights),
+    weights copied: for CPUs with AVX-512 BF16 (and GPUs). Keras 3 stores each layer's dtype policy in its
+    config, so the policy is set per layer rather than globally."""
     import keras
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        clone = keras.models.clone_model(model)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
+
+    def to_bf16(layer):
+        config = layer.get_config()
+        if not isinstance(layer, keras.layers.InputLayer):
+            config["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=to_bf16)
     clone.set_weights(model.get_weights())
     return clone
 

@@ -145,3 +145,18 @@ def test_embedder_is_a_scikit_learn_transformer(model_file, rng):
 def test_help_runs_without_tensorflow_chatter():
     proc = subprocess.run([sys.executable, "-m", "deepfinder_unsup.cli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "embed" in proc.stdout and proc.stderr == ""
+
+
+def test_bfloat16_path_is_really_bf16_and_close_to_float32(model_file, rng):
+    import keras
+    from deepfinder_unsup.embed import Embedder, _bf16_copy
+    from deepfinder_unsup.model.card import load_model
+    from deepfinder_unsup.model.classifier import embedding_model
+    net = _bf16_copy(embedding_model(load_model(model_file)[0]))
+    convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv3D)]
+    assert all(layer.compute_dtype == "bfloat16" for layer in convs)
+    x = rng.standard_normal((8, 40, 40, 40)).astype(np.float32)
+    a = Embedder(model_file).transform(x)
+    b = Embedder(model_file, precision="bfloat16").transform(x)
+    assert b.dtype == np.float32 and not np.array_equal(a, b)
+    assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
