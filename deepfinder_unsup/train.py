@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ._version import __version__
+from .batches import SeededBatches, one_hot
 from .io.dataset import SubtomoDataset, read_dataset
 from .io.files import InputError
 from .model.card import save_model
@@ -65,33 +66,19 @@ def augment(batch: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> 
     return out
 
 
-class BalancedBatches(keras.utils.PyDataset):
+class BalancedBatches(SeededBatches):
     """Class-balanced, augmented batches drawn from an in-memory data set (x (b, B, B, B, 1), one-hot y)."""
 
     def __init__(self, volumes: np.ndarray, labels: np.ndarray, classes: np.ndarray, batch_size: int,
                  steps: int, seed: int, max_shift: int = 2, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(steps, seed, **kwargs)
         self.volumes, self.labels, self.classes = volumes, labels, classes
-        self.batch_size, self.steps, self.seed, self.max_shift = batch_size, steps, seed, max_shift
-        self.epoch = 0
+        self.batch_size, self.max_shift = batch_size, max_shift
 
-    def __len__(self) -> int:
-        return self.steps
-
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-
-    def __getitem__(self, idx: int):
-        rng = np.random.default_rng([self.seed, self.epoch, idx])
+    def make_batch(self, rng: np.random.Generator):
         sel = balanced_indices(self.labels, self.batch_size, rng)
         x = augment(self.volumes[sel], rng, self.max_shift)
         return x[..., None], one_hot(self.labels[sel], self.classes)
-
-
-def one_hot(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    y = np.zeros((len(labels), len(classes)), np.float32)
-    y[np.arange(len(labels)), np.searchsorted(classes, labels)] = 1.0
-    return y
 
 
 class WallClockLimit(keras.callbacks.Callback):
