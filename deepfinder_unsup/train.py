@@ -169,7 +169,9 @@ def train(train_data: SubtomoDataset, val_data: SubtomoDataset, out_dir: str | o
     callbacks = [ClusteringMonitor(read_dataset(config.monitor_data))] if config.monitor_data else []
     callbacks += [
         keras.callbacks.ModelCheckpoint(out_dir / "best.keras", monitor=config.select_by, mode=mode,
-                                        save_best_only=True),
+                                        save_best_only=True,
+                                        initial_value_threshold=_best_so_far(out_dir, config.select_by, mode)
+                                        if initial_epoch else None),
         keras.callbacks.EarlyStopping(monitor=config.select_by, mode=mode, patience=config.patience),
         keras.callbacks.CSVLogger(out_dir / "history.csv", append=resume),
         WallClockLimit(config.max_minutes),
@@ -185,6 +187,17 @@ def train(train_data: SubtomoDataset, val_data: SubtomoDataset, out_dir: str | o
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     _plot_history(out_dir)
     return path
+
+
+def _best_so_far(out_dir: Path, key: str, mode: str) -> float | None:
+    """The best value of ``key`` in an interrupted run's history (so resuming keeps the better checkpoint)."""
+    import csv
+    path = out_dir / "history.csv"
+    if not path.exists():
+        return None
+    with open(path) as fh:
+        values = [float(r[key]) for r in csv.DictReader(fh) if r.get(key)]
+    return (max if mode == "max" else min)(values) if values else None
 
 
 def _check_compatible(a: SubtomoDataset, b: SubtomoDataset) -> None:

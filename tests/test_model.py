@@ -150,3 +150,22 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
     assert card["classes"] == {"1": "ring", "2": "dumbbell", "3": "globule"}
     for f in ("training_curves.png", "confusion_matrix.png", "confusion_matrix.json", "best.keras"):
         assert (tmp_path / f).exists()
+
+
+def test_training_resumes_where_it_stopped(tmp_path):
+    from deepfinder_unsup.io.dataset import SubtomoDataset
+    from deepfinder_unsup.simulate.config import fixed_config
+    from deepfinder_unsup.simulate.dataset import simulate_dataset
+    from deepfinder_unsup.simulate.structures import builtin_structure
+    from deepfinder_unsup.train import TrainConfig, train
+    vols, objl, names = simulate_dataset([builtin_structure("ring"), builtin_structure("globule")], 8,
+                                         fixed_config(negative_class=False), seed=0, n_workers=1, progress=False)
+    data = SubtomoDataset(vols, objl, 10.0, {"class_names": names})
+    cfg = TrainConfig(head="gap", epochs=1, steps_per_epoch=1, batch_size=8)
+    train(data, data, tmp_path, cfg, verbose=0)
+    cfg.epochs = 3
+    train(data, data, tmp_path, cfg, resume=True, verbose=0)
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert (tmp_path / "state.json").read_text() == '{"epoch": 3}'
