@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[])
     parser.add_argument("--pretrained", action="store_true", help="also evaluate the shipped model")
     parser.add_argument("--out", help="write the results as JSON here")
+    parser.add_argument("--precision", nargs="+", default=["float32"], choices=["float32", "bfloat16"])
     args = parser.parse_args()
     ds = read_dataset(args.dataset)
     truth = ds.labels
@@ -45,11 +46,13 @@ def main() -> None:
     from deepfinder_unsup.embed import Embedder
     models = list(args.models) + ([None] if args.pretrained else [])
     for path in models:
-        t0 = time.time()
-        emb = Embedder(path).fit().transform(x)
-        scores = kmeans_scores(emb, truth)
-        results[str(path or "pretrained")] = {**scores, "embed_seconds": round(time.time() - t0, 1)}
-        print(path or "pretrained", scores, flush=True)
+        for precision in args.precision:
+            t0 = time.time()
+            emb = Embedder(path, precision=precision).fit().transform(x)
+            scores = kmeans_scores(emb, truth)
+            name = f"{path or 'pretrained'} [{precision}]"
+            results[name] = {**scores, "embed_seconds": round(time.time() - t0, 1)}
+            print(name, scores, flush=True)
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(results, fh, indent=2)
