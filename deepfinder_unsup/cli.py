@@ -104,8 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        warnings.formatwarning = _plain_warning
     from .io.files import InputError
     try:
         return COMMANDS[args.command](args)
@@ -171,7 +178,7 @@ def cmd_cluster(args) -> int:
     from . import pipeline
     doc, report = pipeline.cluster_to_folder(args.embeddings, args.k, args.out, args.method, args.evaluate,
                                              not args.no_report, args.report_k, args.seed, args.overwrite)
-    line = f"selected k = {doc['selected_k']} (max silhouette)"
+    line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
     if args.evaluate:
         best = max(doc["per_k"], key=lambda r: r["v_measure"])
         line += f"; best V-measure {best['v_measure']:.3f} at k = {best['k']}"

@@ -210,7 +210,7 @@ def run_demo(out_dir="deepfinder_unsup_demo", model=None, seed: int = 0, overwri
     at_truth = next(r for r in doc["per_k"] if r["k"] == len(DEMO_SHAPES))
     selected = next(r for r in doc["per_k"] if r["k"] == doc["selected_k"])
     print(f"V-measure at k = {len(DEMO_SHAPES)} (the true number of classes): {at_truth['v_measure']:.3f}")
-    print(f"selected k = {doc['selected_k']} (max silhouette), V-measure there: {selected['v_measure']:.3f}")
+    print(f"selected k = {doc['selected_k']} (max Calinski-Harabasz), V-measure there: {selected['v_measure']:.3f}")
     print(f"report: {html}")
     print(f"cluster object lists: {out_dir / 'clusters'}/clusters_k*.xml (DeepFinder) and .star (RELION)")
     print(f"done in {time.time() - t0:.0f} s")

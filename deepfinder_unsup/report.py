@@ -31,8 +31,10 @@ def tsne_map(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def umap_map(embeddings: np.ndarray, seed: int = 0) -> np.ndarray | None:
     """2-D UMAP coordinates, or None when umap-learn (extra ``umap``) is not installed."""
+    from ._quiet import stderr_to_devnull
     try:
-        import umap
+        with stderr_to_devnull():  # umap imports TensorFlow (parametric UMAP), which prints its start-up notices
+            import umap
     except ImportError:
         return None
     import warnings
