@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import glob
+import mmap
 import os
 import warnings
 from pathlib import Path
@@ -122,6 +123,17 @@ def extract_one(tomogram: np.ndarray, center_xyz, box_size: int, source_voxel: f
     return box.astype(np.float32), crossed
 
 
+def release_pages(array: np.ndarray) -> None:
+    """Drop the resident pages of a memory-mapped array (they stay in the page cache, re-read on access).
+
+    Reading particles all over a large tomogram would otherwise leave the whole file mapped in the
+    process's resident memory.
+    """
+    mapping = getattr(array, "_mmap", None)
+    if isinstance(mapping, mmap.mmap) and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
+
+
 def _check_objl(objl: Objl, n_tomos: int, where: str) -> None:
     if len(objl) == 0:
         raise InputError(f"{where}: the object list is empty: no particles to extract")
@@ -169,6 +181,8 @@ def iter_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_si
         batch.append(box)
         batch_objl.append(out)
         if len(batch) == batch_size:
+            for tomo_array, _ in opened.values():
+                release_pages(tomo_array)
             yield (normalise(np.stack(batch)) if normalize else np.stack(batch)), batch_objl
             batch, batch_objl = [], []
     if batch:
