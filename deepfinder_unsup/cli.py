@@ -45,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     _add_common(p)
 
-    p = sub.add_parser("train", help="train f_theta on simulated data sets")
-    p.add_argument("--train", required=True, help="training data set file (simulate's dataset.h5)")
+    p = sub.add_parser("train", help="train f_theta on simulated data sets, or on sub-tomograms simulated on the fly")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--train", help="training data set file (simulate's dataset.h5)")
+    data.add_argument("--structures", nargs="+",
+                      help="simulate training batches on the fly from these structures (same specs as simulate: "
+                           "files, folders, builtin, procedural:N[:SEED], membrane:PATH, SPEC@membrane)")
     p.add_argument("--val", required=True, help="validation data set file, never used for training")
     p.add_argument("--out", required=True, help="output folder (model.keras, history.csv, figures)")
     p.add_argument("--deepfinder-weights", help="DeepFinder weight file to initialise the encoder")
@@ -59,8 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--monitor", help="labelled data set of classes not trained on: k-means V-measure per epoch")
-    p.add_argument("--select-by", choices=["val_loss", "monitor_v_measure"], default="val_loss",
-                   help="checkpoint and early-stopping criterion")
+    p.add_argument("--select-by", choices=["val_loss", "monitor_v_measure", "monitor_v_measure_cos"],
+                   default="val_loss", help="checkpoint and early-stopping criterion")
+    p.add_argument("--loss", choices=["ce", "cosface", "arcface"], default="ce",
+                   help="ce: the paper's cross-entropy; cosface/arcface: additive-margin softmax on the "
+                        "L2-normalised embedding")
+    p.add_argument("--margin", type=float, default=0.15, help="margin of cosface / arcface")
+    p.add_argument("--scale", type=float, default=24.0, help="logit scale of cosface / arcface")
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="constant rate, or the schedule's peak")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="constant (the paper) or linear warm-up + cosine decay over all epochs")
+    p.add_argument("--warmup-steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+                   help="training arithmetic (the saved model is float32 either way)")
+    p.add_argument("--init-model", help="start from this model's layers (a .keras file, or 'shrec21'/'general')")
+    p.add_argument("--sim-config", help="with --structures: JSON simulation parameters (docs/simulation.md)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="with --structures: processes simulating batches (0: in the training process)")
     _add_common(p)
 
     p = sub.add_parser("embed", help="map sub-tomograms to 32-D features with f_theta")
@@ -147,16 +167,21 @@ def cmd_simulate_tomogram(args) -> int:
 
 def cmd_train(args) -> int:
     _tf(args)
-    from .train import TrainConfig, train_from_files
+    from . import pipeline
+    from .train import TrainConfig
     out = Path(args.out)
     if (out / "model.keras").exists() and not (args.overwrite or args.resume):
         raise FileExistsError(f"{out / 'model.keras'}: file exists; pass --overwrite or --resume")
     cfg = TrainConfig(head=args.head, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                      deepfinder_weights=args.deepfinder_weights, freeze_encoder=args.freeze_encoder,
+                      batch_size=args.batch_size, learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
+                      warmup_steps=args.warmup_steps, loss=args.loss, margin=args.margin, scale=args.scale,
+                      precision=args.precision, deepfinder_weights=args.deepfinder_weights,
+                      init_model=args.init_model, freeze_encoder=args.freeze_encoder,
                       patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
-                      monitor_data=args.monitor, select_by=args.select_by)
-    path = train_from_files(args.train, args.val, out, cfg, resume=args.resume,
-                            command="deepfinder-unsup " + " ".join(sys.argv[1:]))
+                      monitor_data=args.monitor, select_by=args.select_by, workers=args.workers)
+    path = pipeline.train_to_folder(out, cfg, val_path=args.val, train_path=args.train,
+                                    structures=args.structures, sim_config_path=args.sim_config,
+                                    resume=args.resume, command="deepfinder-unsup " + " ".join(sys.argv[1:]))
     print(f"wrote {path}")
     return 0
 

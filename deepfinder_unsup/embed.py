@@ -19,7 +19,19 @@ from .extract import normalise
 from .io.files import InputError
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-PRETRAINED_MODEL = PRETRAINED_DIR / "f_theta_shrec21.keras"
+PRETRAINED_MODELS = {"shrec21": PRETRAINED_DIR / "f_theta_shrec21.keras",
+                     "general": PRETRAINED_DIR / "f_theta_general.keras"}
+DEFAULT_MODEL = "shrec21"
+PRETRAINED_MODEL = PRETRAINED_MODELS[DEFAULT_MODEL]
+
+
+def resolve_model_path(model: str | os.PathLike | None) -> Path:
+    """A model file from a path, a shipped model's name (``shrec21``, ``general``) or None (the default)."""
+    if model is None:
+        return PRETRAINED_MODELS[DEFAULT_MODEL]
+    if str(model) in PRETRAINED_MODELS:
+        return PRETRAINED_MODELS[str(model)]
+    return Path(model)
 
 
 class Embedder(TransformerMixin, BaseEstimator):
@@ -39,7 +51,7 @@ class Embedder(TransformerMixin, BaseEstimator):
 
     # -- model --------------------------------------------------------------------------------------------
     def _resolved_path(self) -> Path:
-        return Path(self.model_path) if self.model_path is not None else PRETRAINED_MODEL
+        return resolve_model_path(self.model_path)
 
     def _network(self):
         key = (str(self._resolved_path()), self.precision)
@@ -124,15 +136,15 @@ def _load_embedding_function(path: Path, precision: str):
     import tensorflow as tf
 
     from .model.card import load_model
-    from .model.classifier import embedding_model
+    from .model.classifier import embedding_model, with_dtype_policy
     if not path.exists():
-        if path == PRETRAINED_MODEL:
+        if path in PRETRAINED_MODELS.values():
             raise FileNotFoundError(f"{path}: the shipped pretrained model is missing from this installation")
         raise FileNotFoundError(f"{path}: model file not found")
     model, card = load_model(path)
     emb = embedding_model(model)
     if precision == "bfloat16":
-        emb = _bf16_copy(emb)
+        emb = with_dtype_policy(emb, "mixed_bfloat16")
     elif precision != "float32":
         raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
 
@@ -141,23 +153,6 @@ def _load_embedding_function(path: Path, precision: str):
         return tf.cast(emb(x, training=False), tf.float32)
 
     return card, run
-
-
-def _bf16_copy(model):
-    """The same network with every layer under the ``mixed_bfloat16`` policy (bf16 arithmetic, fp32 weights),
-    weights copied: for CPUs with AVX-512 BF16 (and GPUs). Keras 3 stores each layer's dtype policy in its
-    config, so the policy is set per layer rather than globally."""
-    import keras
-
-    def to_bf16(layer):
-        config = layer.get_config()
-        if not isinstance(layer, keras.layers.InputLayer):
-            config["dtype"] = "mixed_bfloat16"
-        return layer.__class__.from_config(config)
-
-    clone = keras.models.clone_model(model, clone_function=to_bf16)
-    clone.set_weights(model.get_weights())
-    return clone
 
 
 def central_slices(volumes: np.ndarray) -> np.ndarray:

@@ -24,10 +24,11 @@ import tensorflow as tf
 from ._version import __version__
 from .batches import SeededBatches, one_hot
 from .io.dataset import SubtomoDataset, read_dataset
-from .io.files import InputError
+from .io.files import InputError, atomic_path
 from .model.card import save_model
-from .model.classifier import build_classifier, embedding_model
+from .model.classifier import build_classifier, embedding_model, with_dtype_policy
 from .model.deepfinder import load_deepfinder_weights
+from .model.losses import make_loss
 
 
 @dataclass
@@ -36,8 +37,15 @@ class TrainConfig:
     epochs: int = 20
     steps_per_epoch: int | None = None   # default: one pass over the training set
     batch_size: int = 64
-    learning_rate: float = 1e-4
+    learning_rate: float = 1e-4          # constant rate, or the peak of the warm-up + cosine schedule
+    lr_schedule: str = "constant"        # 'constant' (the paper) or 'cosine' (linear warm-up, cosine decay)
+    warmup_steps: int = 200
+    loss: str = "ce"                     # 'ce' (the paper), 'cosface' or 'arcface' (see model.losses)
+    margin: float = 0.15
+    scale: float = 24.0
+    precision: str = "float32"           # 'float32' or 'mixed_bfloat16' (the saved model is float32 either way)
     deepfinder_weights: str | None = None
+    init_model: str | None = None        # a .keras model (or a shipped model's name) whose layers start training
     freeze_encoder: bool = False
     patience: int = 5
     seed: int = 0
@@ -45,6 +53,7 @@ class TrainConfig:
     max_shift: int = 2
     monitor_data: str | None = None      # labelled data set of classes NOT trained on: k-means V-measure per epoch
     select_by: str = "val_loss"          # checkpoint criterion: 'val_loss' or 'monitor_v_measure'
+    workers: int = 0                     # on-the-fly simulation: processes making batches (0: in the main one)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -106,66 +115,150 @@ class ClusteringMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from sklearn.cluster import KMeans
         from sklearn.metrics import v_measure_score
-        emb = embedding_model(self.model).predict(self.x, batch_size=64, verbose=0)
+        emb = embedding_model(self.model).predict(self.x, batch_size=64, verbose=0).astype(np.float64)
         k = len(np.unique(self.truth))
-        pred = KMeans(k, n_init=10, random_state=0).fit_predict(emb)
+        unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        scores = {key: float(v_measure_score(self.truth, KMeans(k, n_init=4, random_state=0).fit_predict(x)))
+                  for key, x in (("monitor_v_measure", emb), ("monitor_v_measure_cos", unit))}
         if logs is not None:
-            logs["monitor_v_measure"] = float(v_measure_score(self.truth, pred))
+            logs.update(scores)
 
 
 class SaveState(keras.callbacks.Callback):
-    """After each epoch: the last model (for resuming) and the epoch number."""
+    """After each epoch: the last model (for resuming) and the epoch number, both written atomically."""
 
-    def __init__(self, out_dir: Path):
+    def __init__(self, out_dir: Path, samples_per_epoch: int):
         super().__init__()
-        self.out_dir = out_dir
+        self.out_dir, self.samples_per_epoch = out_dir, samples_per_epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        self.model.save(self.out_dir / "last.keras")
-        (self.out_dir / "state.json").write_text(json.dumps({"epoch": epoch + 1}))
+        with atomic_path(self.out_dir / "last.keras", overwrite=True) as tmp:
+            keras_tmp = tmp.with_name(tmp.name + ".keras")
+            self.model.save(keras_tmp)
+            os.replace(keras_tmp, tmp)
+        with atomic_path(self.out_dir / "state.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps({"epoch": epoch + 1, "samples_seen": (epoch + 1) * self.samples_per_epoch}))
 
 
-def compile_classifier(model: keras.Model, learning_rate: float = 1e-4) -> None:
+def learning_rate_of(config: TrainConfig, total_steps: int):
+    """The constant rate, or a linear warm-up to ``learning_rate`` followed by a cosine decay to 1 % of it."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule != "cosine":
+        raise InputError(f"learning-rate schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
+    warmup = min(config.warmup_steps, max(1, total_steps // 4))
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate * 0.05, max(1, total_steps - warmup),
+                                                  alpha=0.01, warmup_target=config.learning_rate,
+                                                  warmup_steps=warmup)
+
+
+def compile_classifier(model: keras.Model, learning_rate=1e-4, loss: str = "ce", scale: float = 24.0,
+                       margin: float = 0.15) -> None:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
-                  loss="categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
+                  loss=make_loss(loss, scale, margin), metrics=["accuracy"], jit_compile=False)
 
 
-def train(train_data: SubtomoDataset, val_data: SubtomoDataset, out_dir: str | os.PathLike,
+def copy_matching_weights(target: keras.Model, source: keras.Model) -> list[str]:
+    """Copy the weights of every layer that has the same name and weight shapes in both models."""
+    copied = []
+    for layer in target.layers:
+        try:
+            src = source.get_layer(layer.name)
+        except ValueError:
+            continue
+        weights = src.get_weights()
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+            copied.append(layer.name)
+    return copied
+
+
+def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple[keras.Model, dict]:
+    """A new f_theta for ``n_classes``, initialised from DeepFinder's weights and/or an earlier model."""
+    model = build_classifier(n_classes, box, config.head, output="softmax" if config.loss == "ce" else "cosine")
+    info: dict = {}
+    if config.deepfinder_weights:
+        load_deepfinder_weights(model, config.deepfinder_weights, encoder_only=True)
+    if config.init_model:
+        from .embed import resolve_model_path
+        from .model.card import load_model
+        path = resolve_model_path(config.init_model)
+        source, card = load_model(path)
+        info = {"init_model": str(path), "copied_layers": copy_matching_weights(model, source),
+                "samples_seen_before": int(card.get("training", {}).get("samples_seen_total", 0))}
+    if config.freeze_encoder:
+        for layer in model.layers:
+            if layer.name.startswith("encoder_"):
+                layer.trainable = False
+    return model, info
+
+
+def train(train_data: SubtomoDataset | None, val_data: SubtomoDataset, out_dir: str | os.PathLike,
           config: TrainConfig | None = None, resume: bool = False, command: str | None = None,
-          verbose: int = 2) -> Path:
-    """Train f_theta on ``train_data``, select on ``val_data``; writes ``out_dir/model.keras`` (+ card),
-    ``history.csv``, ``training_curves.png``, ``confusion_matrix.png/json``. Returns the model path."""
+          verbose: int = 2, simulation=None) -> Path:
+    """Train f_theta, select on ``val_data``; writes ``out_dir/model.keras`` (+ card), ``history.csv``,
+    ``training_curves.png``, ``confusion_matrix.png/json``. Returns the model path.
+
+    Training data: ``train_data`` (a data set in memory) or ``simulation`` (a ``SimulatedBatches``-like
+    source: fresh class-balanced batches every step, never the same sub-tomogram twice). Validation classes
+    are matched to the training classes by name.
+    """
     config = config or TrainConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    classes = np.array(sorted(set(train_data.labels) | set(val_data.labels)))
-    _check_compatible(train_data, val_data)
-    box = train_data.subtomograms.shape[1]
-    initial_epoch = 0
+    if config.precision not in ("float32", "mixed_bfloat16"):
+        raise InputError(f"training precision must be 'float32' or 'mixed_bfloat16', got {config.precision!r}")
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        return _train(train_data, val_data, out_dir, config, resume, command, verbose, simulation)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _train(train_data, val_data, out_dir: Path, config: TrainConfig, resume: bool, command, verbose: int,
+           simulation) -> Path:
+    if simulation is not None:
+        class_names = dict(simulation.class_names)
+        box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
+        steps = config.steps_per_epoch or 100
+        batches = simulation
+    else:
+        class_names = dict(train_data.class_names)
+        _check_compatible(train_data, val_data)
+        box, voxel_size = train_data.subtomograms.shape[1], train_data.voxel_size
+        steps = config.steps_per_epoch or max(1, len(train_data.labels) // config.batch_size)
+    classes = np.array(sorted(class_names))
+    if simulation is None:
+        classes = np.array(sorted(set(train_data.labels) | set(val_data.labels)))
+        class_names.update({int(c): val_data.class_names.get(int(c), str(c)) for c in classes
+                            if int(c) not in class_names})
+    val_data = relabel_by_name(val_data, class_names)
+    if box != val_data.subtomograms.shape[1] or abs(voxel_size - val_data.voxel_size) > 1e-6:
+        raise InputError(f"training and validation data differ: box {box} at {voxel_size} Å vs "
+                         f"{val_data.subtomograms.shape[1]} at {val_data.voxel_size} Å")
+    initial_epoch, init_info = 0, {}
+    total_steps = config.epochs * steps
     if resume and (out_dir / "last.keras").exists():
         model = keras.models.load_model(out_dir / "last.keras", compile=True)
         initial_epoch = json.loads((out_dir / "state.json").read_text())["epoch"]
+        init_info = json.loads((out_dir / "init.json").read_text()) if (out_dir / "init.json").exists() else {}
     else:
-        model = build_classifier(len(classes), box, config.head)
-        if config.deepfinder_weights:
-            load_deepfinder_weights(model, config.deepfinder_weights, encoder_only=True)
-        if config.freeze_encoder:
-            for layer in model.layers:
-                if layer.name.startswith("encoder_"):
-                    layer.trainable = False
-        compile_classifier(model, config.learning_rate)
-    steps = config.steps_per_epoch or max(1, len(train_data.labels) // config.batch_size)
-    batches = BalancedBatches(train_data.subtomograms, train_data.labels, classes, config.batch_size, steps,
-                              config.seed, config.max_shift)
+        model, init_info = build_training_model(len(classes), box, config)
+        compile_classifier(model, learning_rate_of(config, total_steps), config.loss, config.scale, config.margin)
+        (out_dir / "init.json").write_text(json.dumps(init_info))
+    if simulation is None:
+        batches = BalancedBatches(train_data.subtomograms, train_data.labels, classes, config.batch_size, steps,
+                                  config.seed, config.max_shift)
     batches.epoch = initial_epoch
     x_val = val_data.subtomograms[..., None]
     y_val = one_hot(val_data.labels, classes)
-    if config.select_by not in ("val_loss", "monitor_v_measure"):
-        raise ValueError(f"select_by must be 'val_loss' or 'monitor_v_measure', got {config.select_by!r}")
-    if config.select_by == "monitor_v_measure" and not config.monitor_data:
-        raise InputError("selecting by monitor_v_measure needs a monitor data set (--monitor)")
-    mode = "max" if config.select_by == "monitor_v_measure" else "min"
+    if config.select_by not in ("val_loss", "monitor_v_measure", "monitor_v_measure_cos"):
+        raise InputError(f"select_by must be 'val_loss', 'monitor_v_measure' or 'monitor_v_measure_cos', "
+                         f"got {config.select_by!r}")
+    if config.select_by.startswith("monitor") and not config.monitor_data:
+        raise InputError(f"selecting by {config.select_by} needs a monitor data set (--monitor)")
+    mode = "max" if config.select_by.startswith("monitor") else "min"
     callbacks = [ClusteringMonitor(read_dataset(config.monitor_data))] if config.monitor_data else []
     callbacks += [
         keras.callbacks.ModelCheckpoint(out_dir / "best.keras", monitor=config.select_by, mode=mode,
@@ -175,18 +268,59 @@ def train(train_data: SubtomoDataset, val_data: SubtomoDataset, out_dir: str | o
         keras.callbacks.EarlyStopping(monitor=config.select_by, mode=mode, patience=config.patience),
         keras.callbacks.CSVLogger(out_dir / "history.csv", append=resume),
         WallClockLimit(config.max_minutes),
-        SaveState(out_dir),
+        SaveState(out_dir, steps * config.batch_size),
     ]
     t0 = time.time()
-    model.fit(batches, epochs=config.epochs, initial_epoch=initial_epoch, validation_data=(x_val, y_val),
-              validation_batch_size=64, callbacks=callbacks, verbose=verbose)
+    history = model.fit(batches, epochs=config.epochs, initial_epoch=initial_epoch,
+                        validation_data=(x_val, y_val), validation_batch_size=64, callbacks=callbacks,
+                        verbose=verbose)
+    epochs_done = initial_epoch + len(history.epoch)
     minutes = (time.time() - t0) / 60
-    best = keras.models.load_model(out_dir / "best.keras", compile=False)
+    best = with_dtype_policy(keras.models.load_model(out_dir / "best.keras", compile=False), "float32")
     report = evaluate_classifier(best, val_data, classes, out_dir)
-    card = model_card(train_data, classes, config, command, minutes, report)
+    samples = {"samples_seen": epochs_done * steps * config.batch_size,
+               "samples_seen_total": epochs_done * steps * config.batch_size
+               + init_info.get("samples_seen_before", 0),
+               "best_epoch": _best_epoch(out_dir, config.select_by, mode)}
+    card = model_card(class_names, classes, box, voxel_size, config, command, minutes, report,
+                      data=(train_data.attrs.get("command", "") if train_data is not None
+                            else simulation.describe()),
+                      n_train=len(train_data.labels) if train_data is not None else None,
+                      sim_config=(train_data.attrs.get("sim_config") if train_data is not None
+                                  else simulation.config.to_dict()),
+                      extra={**samples, **init_info})
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     _plot_history(out_dir)
     return path
+
+
+def relabel_by_name(data: SubtomoDataset, class_names: dict[int, str]) -> SubtomoDataset:
+    """``data`` with its labels renumbered to the training labels of the same class names."""
+    by_name = {name: label for label, name in class_names.items()}
+    mapping = {}
+    for label in np.unique(data.labels):
+        name = data.class_names.get(int(label), str(label))
+        if name not in by_name:
+            raise InputError(f"validation class {name!r} is not among the training classes")
+        mapping[int(label)] = by_name[name]
+    if all(k == v for k, v in mapping.items()):
+        return data
+    objl = [{**o, "label": mapping[int(o["label"])]} for o in data.objl]
+    names = {mapping[int(k)]: v for k, v in data.class_names.items() if int(k) in mapping}
+    return SubtomoDataset(data.subtomograms, objl, data.voxel_size, {**data.attrs, "class_names": names})
+
+
+def _best_epoch(out_dir: Path, key: str, mode: str) -> int | None:
+    import csv
+    path = out_dir / "history.csv"
+    if not path.exists():
+        return None
+    with open(path) as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get(key)]
+    if not rows:
+        return None
+    pick = (max if mode == "max" else min)(rows, key=lambda r: float(r[key]))
+    return int(pick["epoch"]) + 1
 
 
 def _best_so_far(out_dir: Path, key: str, mode: str) -> float | None:
@@ -227,21 +361,22 @@ def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.nd
     return report
 
 
-def model_card(train_data: SubtomoDataset, classes: np.ndarray, config: TrainConfig, command: str | None,
-               minutes: float, report: dict) -> dict:
+def model_card(class_names: dict, classes: np.ndarray, box: int, voxel_size: float, config: TrainConfig,
+               command: str | None, minutes: float, report: dict, data: str = "", n_train: int | None = None,
+               sim_config: dict | None = None, extra: dict | None = None) -> dict:
     """The metadata a model file carries (see ``model.card``)."""
     return {
         "format": "deepfinder-unsup model", "package_version": __version__,
         "tensorflow_version": tf.__version__, "keras_version": keras.__version__,
         "python": platform.python_version(),
-        "voxel_size": float(train_data.voxel_size), "box_size": int(train_data.subtomograms.shape[1]),
+        "voxel_size": float(voxel_size), "box_size": int(box),
         "normalisation": "per sub-tomogram zero mean, unit standard deviation",
-        "classes": {int(c): train_data.class_names.get(int(c), str(c)) for c in classes},
+        "classes": {int(c): class_names.get(int(c), str(c)) for c in classes},
         "embedding_layer": "embedding", "embedding_dim": 32, "head": config.head,
-        "training": {"data": train_data.attrs.get("command", ""), "n_train": int(len(train_data.labels)),
-                     "sim_config": train_data.attrs.get("sim_config"), "config": asdict(config),
+        "loss": config.loss, "embedding_geometry": "cosine" if config.loss != "ce" else "euclidean",
+        "training": {"data": data, "n_train": n_train, "sim_config": sim_config, "config": asdict(config),
                      "command": command or " ".join(sys.argv), "minutes": round(minutes, 1),
-                     "machine": f"{platform.machine()} {os.cpu_count()} cores"},
+                     "machine": f"{platform.machine()} {os.cpu_count()} cores", **(extra or {})},
         "validation": report,
     }
 

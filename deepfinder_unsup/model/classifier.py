@@ -3,25 +3,56 @@
 Two head designs (compared in docs/model_card.md):
 - ``flatten``: MaxPool 2 -> Flatten (5^3 x 64 at 40^3) -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
-The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there.
+The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there. The output layer is
+a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
+cosines that the margin losses of ``model.losses`` expect).
 """
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from .deepfinder import encoder_layers
 
 EMBEDDING_LAYER = "embedding"
 OUTPUT_LAYER = "class_output"
 HEADS = ("flatten", "gap")
+OUTPUTS = ("softmax", "cosine")
+
+
+@keras.saving.register_keras_serializable(package="deepfinder_unsup")
+class CosineClassifier(layers.Layer):
+    """Cosine between the L2-normalised input and each of ``n_classes`` L2-normalised class directions."""
+
+    def __init__(self, n_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n_classes = int(n_classes)
+
+    def build(self, input_shape):
+        self.directions = self.add_weight(shape=(input_shape[-1], self.n_classes), initializer="glorot_normal",
+                                          name="directions")
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        w = ops.cast(self.directions, "float32")
+        x = x / ops.maximum(ops.norm(x, axis=-1, keepdims=True), 1e-12)
+        w = w / ops.maximum(ops.norm(w, axis=0, keepdims=True), 1e-12)
+        return ops.matmul(x, w)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.n_classes,)
+
+    def get_config(self):
+        return {**super().get_config(), "n_classes": self.n_classes}
 
 
 def build_classifier(n_classes: int, box_size: int = 40, head: str = "flatten", embedding_dim: int = 32,
-                     hidden: int = 128, dropout: float = 0.3) -> keras.Model:
-    """Encoder + head + softmax over ``n_classes``; layer ``embedding`` is the feature vector."""
+                     hidden: int = 128, dropout: float = 0.3, output: str = "softmax") -> keras.Model:
+    """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     if box_size % 4:
         raise ValueError(f"box size must be a multiple of 4, got {box_size}")
     inp = keras.Input((box_size, box_size, box_size, 1), name="subtomogram")
@@ -35,10 +66,30 @@ def build_classifier(n_classes: int, box_size: int = 40, head: str = "flatten", 
     x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     emb = layers.Dense(embedding_dim, name=EMBEDDING_LAYER)(x)
-    out = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER)(emb)
+    if output == "softmax":
+        out = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(emb)
+    else:
+        out = CosineClassifier(n_classes, name=OUTPUT_LAYER, dtype="float32")(emb)
     return keras.Model(inp, out, name=f"f_theta_{head}")
 
 
 def embedding_model(classifier: keras.Model) -> keras.Model:
     """The classifier with its output layer pruned: sub-tomogram -> embedding (R^32)."""
     return keras.Model(classifier.inputs, classifier.get_layer(EMBEDDING_LAYER).output, name="f_theta_embedding")
+
+
+def with_dtype_policy(model: keras.Model, policy: str) -> keras.Model:
+    """The same network with every layer under ``policy`` (``float32``, ``mixed_bfloat16``), weights copied.
+
+    Keras 3 stores each layer's dtype policy in its config (a global policy is ignored by ``clone_model``), so
+    the policy is set per layer: bf16 arithmetic for CPUs with AVX-512 BF16 / AMX, float32 for a saved model.
+    """
+    def clone_layer(layer):
+        config = layer.get_config()
+        if not isinstance(layer, keras.layers.InputLayer):
+            config["dtype"] = policy
+        return layer.__class__.from_config(config)
+
+    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    clone.set_weights(model.get_weights())
+    return clone

@@ -39,18 +39,27 @@ class SimConfig:
     box_size: int = 40                    # output box (voxels)
     voxel_size: float = 10.0              # output voxel size (Å)
     margin: int = 8                       # simulated box = box_size + 2 margin (output voxels), then cropped
-    sim_voxel_size: Any = field(default_factory=lambda: {"choices": [10.0, 10.0, 8.0, 12.0, 13.68]})
-    snr: Any = field(default_factory=lambda: {"log": [0.03, 0.6]})
-    defocus_um: Any = field(default_factory=lambda: [1.5, 5.0])
-    tilt_max: Any = field(default_factory=lambda: {"choices": [50, 55, 60, 65, 70]})
-    tilt_min: Any = field(default_factory=lambda: {"choices": [-70, -65, -60, -55, -50]})
-    tilt_step: Any = field(default_factory=lambda: {"choices": [2, 3]})
+    sim_voxel_size: Any = field(default_factory=lambda: {"choices": [6.0, 8.0, 10.0, 10.0, 12.0, 13.68, 16.0]})
+    snr: Any = field(default_factory=lambda: {"log": [0.03, 1.0]})
+    defocus_um: Any = field(default_factory=lambda: [1.0, 6.0])
+    tilt_max: Any = field(default_factory=lambda: {"choices": [45, 50, 55, 60, 65, 70]})
+    tilt_min: Any = field(default_factory=lambda: {"choices": [-70, -65, -60, -55, -50, -45]})
+    tilt_step: Any = field(default_factory=lambda: {"choices": [1.5, 2, 3, 3, 4]})
+    tilt_scheme: Any = field(default_factory=lambda: {"choices": ["dose-symmetric", "bidirectional"]})
+    tilt_error_deg: Any = field(default_factory=lambda: {"choices": [0.0, 0.0, 0.3, 0.7]})
     voltage_kv: Any = field(default_factory=lambda: {"choices": [300, 300, 200]})
     cs_mm: Any = 2.7
     amplitude_contrast: Any = field(default_factory=lambda: [0.05, 0.15])
-    total_dose: Any = field(default_factory=lambda: [60.0, 160.0])
+    phase_plate: Any = field(default_factory=lambda: {"choices": [False, False, False, False, True]})
+    total_dose: Any = field(default_factory=lambda: [40.0, 180.0])
     bfactor: Any = field(default_factory=lambda: [0.0, 1500.0])
-    ctf_correction: Any = field(default_factory=lambda: {"choices": ["none", "flip"]})
+    ctf_correction: Any = field(default_factory=lambda: {"choices": ["none", "flip", "flip", "multiply"]})
+    wbp_filter: Any = field(default_factory=lambda: {"choices": ["ramp", "shepp-logan", "cosine", "hamming", "sirt"]})
+    sirt_iterations: Any = field(default_factory=lambda: {"choices": [5, 10, 20]})
+    noise_colour: Any = field(default_factory=lambda: {"choices": [0.0, 0.0, 0.5, 1.0]})  # noise power ~ 1/|k|^beta
+    lowpass: Any = field(default_factory=lambda: {"choices": [None, None, None, 0.6, 0.4]})  # fraction of Nyquist
+    background: Any = field(default_factory=lambda: [0.0, 0.3])  # smooth cytoplasm-like density (x protein)
+    wobble: bool = True                   # procedural structures: small rigid-body motion of subunits
     polarity: Any = field(default_factory=lambda: {"choices": [1, -1]})  # -1: protein bright
     shift_max: Any = 2.0                  # random centre offset, voxels (uniform in a ball)
     n_neighbours: Any = field(default_factory=lambda: {"choices": [0, 1, 1, 2, 2, 3, 4]})
@@ -59,12 +68,22 @@ class SimConfig:
     negative_class: bool = True           # add class 0: no central particle
 
     def microscope(self, rng: np.random.Generator) -> Microscope:
+        """One draw of the acquisition. A phase plate shifts the phase by pi/2 and works near focus."""
+        phase_plate = bool(draw(self.phase_plate, rng))
+        defocus = float(draw(self.defocus_um, rng))
         return Microscope(tilt_min=float(draw(self.tilt_min, rng)), tilt_max=float(draw(self.tilt_max, rng)),
                           tilt_step=float(draw(self.tilt_step, rng)), voltage_kv=float(draw(self.voltage_kv, rng)),
                           cs_mm=float(draw(self.cs_mm, rng)),
                           amplitude_contrast=float(draw(self.amplitude_contrast, rng)),
-                          defocus_um=float(draw(self.defocus_um, rng)), total_dose=float(draw(self.total_dose, rng)),
-                          bfactor=float(draw(self.bfactor, rng)), ctf_correction=str(draw(self.ctf_correction, rng)))
+                          defocus_um=defocus / 4 if phase_plate else defocus,
+                          total_dose=float(draw(self.total_dose, rng)),
+                          bfactor=float(draw(self.bfactor, rng)), ctf_correction=str(draw(self.ctf_correction, rng)),
+                          phase_shift=np.pi / 2 if phase_plate else 0.0,
+                          tilt_scheme=str(draw(self.tilt_scheme, rng)),
+                          tilt_error_deg=float(draw(self.tilt_error_deg, rng)),
+                          tilt_error_pattern=int(rng.integers(8)),
+                          wbp_filter=str(draw(self.wbp_filter, rng)),
+                          sirt_iterations=int(draw(self.sirt_iterations, rng)))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,7 +109,9 @@ class SimConfig:
 def fixed_config(**overrides) -> SimConfig:
     """A config without randomisation (mid values), for tests and controlled experiments."""
     base = dict(sim_voxel_size=10.0, snr=0.2, defocus_um=3.0, tilt_max=60, tilt_min=-60, tilt_step=3,
-                voltage_kv=300, amplitude_contrast=0.07, total_dose=100.0, bfactor=0.0, ctf_correction="none",
+                tilt_scheme="dose-symmetric", tilt_error_deg=0.0, voltage_kv=300, amplitude_contrast=0.07,
+                phase_plate=False, total_dose=100.0, bfactor=0.0, ctf_correction="none", wbp_filter="ramp",
+                sirt_iterations=10, noise_colour=0.0, lowpass=None, background=0.0, wobble=False,
                 polarity=1, shift_max=0.0, n_neighbours=0, p_membrane=0.0)
     base.update(overrides)
     return SimConfig(**base)

@@ -19,8 +19,9 @@ class SimulatedBatches(SeededBatches):
     """
 
     def __init__(self, structures: list[Structure], config: SimConfig | None = None, batch_size: int = 64,
-                 steps_per_epoch: int = 100, seed: int = 0, **kwargs):
+                 steps_per_epoch: int = 100, seed: int = 0, specs: list[str] | None = None, **kwargs):
         super().__init__(steps_per_epoch, seed, **kwargs)
+        self.specs = specs
         self.config = config or SimConfig()
         self.library = StructureLibrary(structures)
         self.class_names = class_names_of(structures, self.config)
@@ -31,3 +32,9 @@ class SimulatedBatches(SeededBatches):
         labels = balanced_labels(self.labels, self.batch_size, rng)
         x = np.stack([simulate_subtomogram(self.library, int(lab), self.config, rng)[0] for lab in labels])
         return x[..., None], one_hot(labels, self.labels)
+
+    def describe(self) -> str:
+        """What the batches are drawn from (for the model card)."""
+        n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
+        return (f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural), "
+                f"specs {self.specs or self.library.names[:5]}")

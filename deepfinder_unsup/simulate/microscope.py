@@ -30,12 +30,13 @@ def electron_wavelength(voltage_kv: float) -> float:
 
 
 def ctf(k: np.ndarray, defocus_um: float, voltage_kv: float = 300.0, cs_mm: float = 2.7,
-        amplitude_contrast: float = 0.07) -> np.ndarray:
-    """Weak-phase CTF at spatial frequencies ``k`` (1/Å); underfocus positive, in µm."""
+        amplitude_contrast: float = 0.07, phase_shift: float = 0.0) -> np.ndarray:
+    """Weak-phase CTF at spatial frequencies ``k`` (1/Å); underfocus positive, in µm; ``phase_shift`` (rad)
+    of a phase plate (Volta: about pi / 2) added to the aberration phase."""
     lam = electron_wavelength(voltage_kv)
     dz = defocus_um * 1e4
     cs = cs_mm * 1e7
-    chi = np.pi * lam * dz * k ** 2 - 0.5 * np.pi * cs * lam ** 3 * k ** 4
+    chi = np.pi * lam * dz * k ** 2 - 0.5 * np.pi * cs * lam ** 3 * k ** 4 + phase_shift
     a = amplitude_contrast
     return -(np.sqrt(1 - a * a) * np.sin(chi) + a * np.cos(chi))
 
@@ -78,37 +79,59 @@ def dose_symmetric_order(angles: np.ndarray) -> np.ndarray:
     return np.array(order)
 
 
+def bidirectional_order(angles: np.ndarray) -> np.ndarray:
+    """Acquisition order of a bidirectional scheme: from 0 to one end, then from 0 to the other end."""
+    angles = np.asarray(angles, float)
+    start = int(np.argmin(np.abs(angles)))
+    return np.concatenate([np.arange(start, len(angles)), np.arange(start - 1, -1, -1)])
+
+
+def acquisition_order(angles: np.ndarray, scheme: str) -> np.ndarray:
+    """Order in which the tilts were recorded: ``dose-symmetric``, ``bidirectional`` or ``unidirectional``."""
+    if scheme == "dose-symmetric":
+        return dose_symmetric_order(angles)
+    if scheme == "bidirectional":
+        return bidirectional_order(angles)
+    if scheme == "unidirectional":
+        return np.arange(len(angles))
+    raise ValueError(f"unknown tilt scheme {scheme!r}")
+
+
 def tilt_angles(tilt_min: float = -60.0, tilt_max: float = 60.0, step: float = 3.0) -> np.ndarray:
     """Tilt angles in degrees from ``tilt_min`` to ``tilt_max`` inclusive."""
     n = int(round((tilt_max - tilt_min) / step)) + 1
     return tilt_min + step * np.arange(n)
 
 
-@functools.lru_cache(maxsize=96)
+@functools.lru_cache(maxsize=4096)
+def _radon_block(nz: int, nx: int, angle_deg: float, n_det: int) -> sp.csr_matrix:
+    """Sparse (n_det, nz * nx) projection of an x-z plane at one tilt, linear interpolation on the detector."""
+    t = np.deg2rad(angle_deg)
+    zz, xx = np.meshgrid(np.arange(nz) - (nz - 1) / 2.0, np.arange(nx) - (nx - 1) / 2.0, indexing="ij")
+    pix = np.arange(nz * nx)
+    u = (xx * np.cos(t) + zz * np.sin(t)).ravel() + (n_det - 1) / 2.0
+    i0 = np.floor(u).astype(np.int64)
+    w1 = (u - i0).astype(np.float32)
+    rows, cols, vals = [], [], []
+    for idx, w in ((i0, 1.0 - w1), (i0 + 1, w1)):
+        ok = (idx >= 0) & (idx < n_det) & (w > 0)
+        rows.append(idx[ok])
+        cols.append(pix[ok])
+        vals.append(w[ok])
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n_det, nz * nx), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=64)
 def radon_matrix(nz: int, nx: int, angles_deg: tuple, n_det: int) -> sp.csr_matrix:
     """Sparse (n_tilts * n_det, nz * nx) projection of an x-z plane, linear interpolation on the detector.
 
-    Detector coordinate of pixel (x, z) at tilt t: ``u = x cos t + z sin t`` about the plane's centre.
+    Detector coordinate of pixel (x, z) at tilt t: ``u = x cos t + z sin t`` about the plane's centre. Built
+    from one cached block per tilt angle, so new tilt schemes reuse the blocks of the angles they share.
     """
-    angles = np.deg2rad(np.asarray(angles_deg, float))
-    zz, xx = np.meshgrid(np.arange(nz) - (nz - 1) / 2.0, np.arange(nx) - (nx - 1) / 2.0, indexing="ij")
-    pix = np.arange(nz * nx)
-    rows, cols, vals = [], [], []
-    for a, t in enumerate(angles):
-        u = (xx * np.cos(t) + zz * np.sin(t)).ravel() + (n_det - 1) / 2.0
-        i0 = np.floor(u).astype(np.int64)
-        w1 = (u - i0).astype(np.float32)
-        for idx, w in ((i0, 1.0 - w1), (i0 + 1, w1)):
-            ok = (idx >= 0) & (idx < n_det) & (w > 0)
-            rows.append(a * n_det + idx[ok])
-            cols.append(pix[ok])
-            vals.append(w[ok])
-    mat = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                        shape=(len(angles) * n_det, nz * nx), dtype=np.float32)
-    return mat
+    return sp.vstack([_radon_block(nz, nx, round(float(a), 3), n_det) for a in angles_deg], format="csr")
 
 
-@functools.lru_cache(maxsize=96)
 def backprojection_matrix(nz: int, nx: int, angles_deg: tuple, n_det: int, crop: int | None) -> sp.csr_matrix:
     """Transpose of :func:`radon_matrix` restricted to the central ``crop`` x ``crop`` pixels of the plane."""
     mat = radon_matrix(nz, nx, angles_deg, n_det)
@@ -129,26 +152,56 @@ def project(volume: np.ndarray, angles_deg, n_det: int | None = None) -> np.ndar
     return sino.reshape(len(angles_deg), n_det, ny).transpose(0, 2, 1)
 
 
-def ramp_filter(tilt_series: np.ndarray) -> np.ndarray:
-    """Ram-Lak filter along the detector axis (last), zero-padded to twice the width against wrap-around."""
+WBP_FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "sirt")
+
+
+def reconstruction_filter(n: int, kind: str = "ramp", sirt_iterations: int = 10) -> np.ndarray:
+    """Weights on ``rfftfreq(n)`` of the detector axis: the ramp, apodised ramps, or a SIRT-like filter.
+
+    ``sirt``: WBP that looks like ``N = sirt_iterations`` of SIRT (after Zeng 2012): back-projection of the
+    projections responds as ``1 / |f|``, so N SIRT steps of size ``f1`` (the lowest frequency) reconstruct
+    ``1 - (1 - f1 / |f|)^N`` of each frequency: the ramp at low frequencies, flattened (smoother) at high ones.
+    """
+    freq = np.abs(np.fft.rfftfreq(n))
+    ramp = freq.copy()
+    ramp[0] = 0.25 / n  # DC term of the discrete ramp (keeps the mean instead of removing it)
+    x = freq / 0.5  # 0 .. 1 at Nyquist
+    if kind == "ramp":
+        return ramp
+    if kind == "shepp-logan":
+        return ramp * np.sinc(x / 2)
+    if kind == "cosine":
+        return ramp * np.cos(np.pi * x / 2)
+    if kind == "hamming":
+        return ramp * (0.54 + 0.46 * np.cos(np.pi * x))
+    if kind == "sirt":
+        f1 = 1.0 / n
+        f = np.maximum(freq, f1)
+        return (1 - (1 - f1 / f) ** sirt_iterations) * f
+    raise ValueError(f"unknown reconstruction filter {kind!r}; choose from {', '.join(WBP_FILTERS)}")
+
+
+def ramp_filter(tilt_series: np.ndarray, kind: str = "ramp", sirt_iterations: int = 10) -> np.ndarray:
+    """Filter along the detector axis (last), zero-padded to twice the width against wrap-around."""
     n = tilt_series.shape[-1]
     pad = 2 * n
-    freq = np.abs(np.fft.rfftfreq(pad))
-    freq[0] = 0.25 / pad  # DC term of the discrete ramp (keeps the mean instead of removing it)
+    freq = reconstruction_filter(pad, kind, sirt_iterations)
     spec = np.fft.rfft(tilt_series, n=pad, axis=-1) * freq
     return np.fft.irfft(spec, n=pad, axis=-1)[..., :n].astype(np.float32)
 
 
 def weighted_backprojection(tilt_series: np.ndarray, angles_deg, nz: int, nx: int,
-                            crop: int | None = None) -> np.ndarray:
+                            crop: int | None = None, kind: str = "ramp", sirt_iterations: int = 10) -> np.ndarray:
     """WBP of (n_tilts, ny, n_det) into a ``[z, y, x]`` volume (central crop x ny x crop if ``crop``)."""
     n_tilts, ny, n_det = tilt_series.shape
-    mat = backprojection_matrix(nz, nx, tuple(float(a) for a in angles_deg), n_det, crop)
-    filtered = ramp_filter(tilt_series)
+    mat = radon_matrix(nz, nx, tuple(float(a) for a in angles_deg), n_det)
+    filtered = ramp_filter(tilt_series, kind, sirt_iterations)
     sino = np.ascontiguousarray(filtered.transpose(0, 2, 1)).reshape(n_tilts * n_det, ny)
-    planes = mat @ sino  # (cz * cx, ny)
-    cz, cx = (crop, crop) if crop is not None and (crop < nz or crop < nx) else (nz, nx)
-    vol = planes.reshape(cz, cx, ny).transpose(0, 2, 1)
+    planes = (mat.T @ sino).reshape(nz, nx, ny)  # back-projection = transpose of the projection
+    if crop is not None and (crop < nz or crop < nx):
+        z0, x0 = (nz - crop) // 2, (nx - crop) // 2
+        planes = planes[z0:z0 + crop, x0:x0 + crop]
+    vol = planes.transpose(0, 2, 1)
     return (vol * (np.pi / (2 * n_tilts))).astype(np.float32)
 
 
@@ -164,11 +217,25 @@ class Microscope:
     defocus_um: float = 3.0
     total_dose: float = 100.0
     bfactor: float = 0.0
-    ctf_correction: str = "none"  # 'none' or 'flip' (phase flipping)
+    ctf_correction: str = "none"  # 'none', 'flip' (phase flipping) or 'multiply' (flip x |CTF|, Wiener-like)
+    phase_shift: float = 0.0      # phase plate (rad)
+    tilt_scheme: str = "dose-symmetric"
+    tilt_error_deg: float = 0.0   # rms error of the tilt angles assumed by the reconstruction
+    tilt_error_pattern: int = 0   # which of a few fixed error patterns (keeps the projector cache small)
+    wbp_filter: str = "ramp"
+    sirt_iterations: int = 10
 
     @property
     def angles(self) -> np.ndarray:
         return tilt_angles(self.tilt_min, self.tilt_max, self.tilt_step)
+
+    @property
+    def true_angles(self) -> np.ndarray:
+        """The angles the specimen really had: the nominal ones plus the alignment error pattern."""
+        if not self.tilt_error_deg:
+            return self.angles
+        err = np.random.default_rng([self.tilt_error_pattern, 7]).standard_normal(len(self.angles))
+        return self.angles + np.round(self.tilt_error_deg * err, 2)
 
 
 def frequency_grid_2d(ny: int, nx: int, voxel_size: float) -> np.ndarray:
@@ -181,13 +248,15 @@ def frequency_grid_2d(ny: int, nx: int, voxel_size: float) -> np.ndarray:
 def image_filter(mic: Microscope, ny: int, nx: int, voxel_size: float) -> np.ndarray:
     """Per-tilt Fourier filter (n_tilts, ny, nx//2+1): envelope x CTF (x phase flip) x dose attenuation."""
     k = frequency_grid_2d(ny, nx, voxel_size)
-    h = ctf(k, mic.defocus_um, mic.voltage_kv, mic.cs_mm, mic.amplitude_contrast)
+    h = ctf(k, mic.defocus_um, mic.voltage_kv, mic.cs_mm, mic.amplitude_contrast, mic.phase_shift)
     if mic.ctf_correction == "flip":
         h = np.abs(h) * -1.0  # flipped to the sign of the low-frequency (amplitude) contrast
+    elif mic.ctf_correction == "multiply":
+        h = -(h * h)  # corrected by multiplying with the CTF (the numerator of a Wiener filter)
     h = h * np.exp(-mic.bfactor * k ** 2 / 4.0)
     angles = mic.angles
     dose_per_tilt = mic.total_dose / len(angles)
-    order = dose_symmetric_order(angles)
+    order = acquisition_order(angles, mic.tilt_scheme)
     prior_dose = np.empty(len(angles))
     prior_dose[order] = np.arange(len(angles)) * dose_per_tilt + dose_per_tilt / 2.0
     damage = np.exp(-prior_dose[:, None, None] / (2.0 * critical_exposure(k)[None]))
@@ -203,7 +272,7 @@ def reconstruct_signal_and_noise(volume: np.ndarray, mic: Microscope, voxel_size
     """
     nz, ny, nx = volume.shape
     angles = mic.angles
-    series = project(volume, angles)
+    series = project(volume, mic.true_angles)
     filt = image_filter(mic, ny, series.shape[-1], voxel_size)
     series = np.fft.irfft2(np.fft.rfft2(series) * filt, s=series.shape[-2:]).astype(np.float32)
     if crop is not None:
@@ -212,7 +281,7 @@ def reconstruct_signal_and_noise(volume: np.ndarray, mic: Microscope, voxel_size
     noise = rng.standard_normal(series.shape).astype(np.float32)
     rows = series.shape[1]
     both = np.concatenate([series, noise], axis=1)  # one back-projection for signal and noise
-    rec = weighted_backprojection(both, angles, nz, nx, crop)
+    rec = weighted_backprojection(both, angles, nz, nx, crop, mic.wbp_filter, mic.sirt_iterations)
     return rec[:, :rows], rec[:, rows:]
 
 

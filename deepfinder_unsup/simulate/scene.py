@@ -1,37 +1,47 @@
 """Scenes: one labelled sub-tomogram (central particle, crowding, membranes, negatives) and whole tomograms."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..extract import crop_or_pad, normalise, resample_volume
+from scipy import ndimage
 from .config import SimConfig, draw
 from .geometry import deepfinder_angles, random_rotations, rotate_volume
 from .microscope import Microscope, mix_at_snr, reconstruct_signal_and_noise
-from .structures import Structure, standardise_density
+from .structures import Structure, envelope_mask
 
 MEMBRANE_LEAFLET_SEPARATION = 40.0  # Å between the two dense head-group sheets of a lipid bilayer
 MEMBRANE_LEAFLET_SIGMA = 9.0        # Å, Gaussian thickness of each sheet
 
 
 class StructureLibrary:
-    """Structures at the output voxel size, re-sampled on demand (and cached) to other simulation voxel sizes."""
+    """Structures at the output voxel size, made on demand at other simulation voxel sizes (a bounded cache,
+    so thousands of classes fit in memory)."""
 
-    def __init__(self, structures: list[Structure]):
+    def __init__(self, structures: list[Structure], cache_size: int = 2048):
         self.structures = list(structures)
         self.names = [s.name for s in structures]
-        self._cache: dict[tuple[int, float], Structure] = {}
+        self._cache: OrderedDict[tuple[int, float], Structure] = OrderedDict()
+        self.cache_size = cache_size
 
-    def get(self, index: int, voxel_size: float) -> Structure:
+    def get(self, index: int, voxel_size: float, rng: np.random.Generator | None = None,
+            wobble: bool = False) -> Structure:
+        """Structure ``index`` at ``voxel_size``; ``wobble``: a freshly deformed copy (not cached)."""
         base = self.structures[index]
-        if abs(voxel_size - base.voxel_size) < 1e-6:
-            return base
+        if wobble and rng is not None and hasattr(base, "molecule"):
+            return base.at_voxel_size(voxel_size, rng, wobble=True)
         key = (index, round(voxel_size, 4))
-        if key not in self._cache:
-            dens = standardise_density(resample_volume(base.density, base.voxel_size, voxel_size))
-            self._cache[key] = Structure(base.name, dens, voxel_size)
-        return self._cache[key]
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        struct = base.at_voxel_size(voxel_size)
+        self._cache[key] = struct
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return struct
 
 
 def paste(volume: np.ndarray, small: np.ndarray, center_zyx) -> None:
@@ -92,6 +102,7 @@ def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfi
     """One normalised sub-tomogram (box^3 at the output voxel size) of class ``label``.
 
     ``label`` 0 is the negative class (no central particle), ``label`` k >= 1 is ``library.structures[k-1]``.
+    A ``surface`` structure sits on a bilayer, a ``transmembrane`` one spans it (its z axis along the normal).
     Returns (volume, SubtomogramDraw) or, with ``return_clean``, (noisy, clean, draw) un-normalised.
     """
     out_vs = config.voxel_size
@@ -106,36 +117,95 @@ def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfi
     shift_out = _random_in_ball(rng, float(draw(config.shift_max, rng)))
     occupied: list[tuple[np.ndarray, float]] = []
     angles = None
+    binding = "free"
     if label > 0:
-        struct = library.get(label - 1, sim_vs)
+        struct = library.get(label - 1, sim_vs, rng, wobble=bool(config.wobble))
         rot = random_rotations(1, rng)[0]
         pos = centre + shift_out * scale
         place_particle(volume, struct.density, rot, pos)
         occupied.append((pos, struct.radius))
         angles = tuple(float(a) for a in deepfinder_angles(rot))
-        name = library.names[label - 1]
-        if name in config.membrane_bound:
-            add_membrane(volume, sim_vs, pos - struct.radius * 0.8 * (n := _random_direction(rng)), -n,
-                         rng.uniform(400, 1500))
+        binding = "surface" if library.names[label - 1] in config.membrane_bound else struct.binding
+        _add_bound_membrane(volume, struct, binding, rot, pos, sim_vs, rng)
     else:
         occupied.append((centre, 12.0 * scale))  # keep the centre free of neighbours
     _add_neighbours(volume, library, sim_vs, occupied, int(draw(config.n_neighbours, rng)), rng, label == 0)
-    if rng.uniform() < config.p_membrane:
+    if binding == "free" and rng.uniform() < config.p_membrane:
         d = rng.uniform(occupied[0][1] + 2, n_sim / 2) if label > 0 else rng.uniform(0, n_sim / 2)
         direction = _random_direction(rng)
         add_membrane(volume, sim_vs, centre + d * direction, direction, rng.uniform(400, 3000))
+    background = float(draw(config.background, rng))
+    if background > 0:
+        volume += smooth_background(volume.shape, sim_vs, background, rng)
     clean, noise = reconstruct_signal_and_noise(volume, mic, sim_vs, n_crop, rng)
     polarity = float(draw(config.polarity, rng))
     clean, noise = (_to_output(v, sim_vs, config) * polarity for v in (clean, noise))
+    colour = float(draw(config.noise_colour, rng))
+    if colour:
+        noise = fourier_power_filter(noise, -colour / 2)
     noisy = mix_at_snr(clean, noise, snr)  # SNR defined on the output box
+    lowpass = draw(config.lowpass, rng)
+    if lowpass:
+        noisy = lowpass_filter(noisy, float(lowpass))
     c_out = config.box_size // 2
     info = SubtomogramDraw(label, np.array([c_out, c_out, c_out], float) + shift_out, angles,
                            {"snr": snr, "defocus_um": mic.defocus_um, "tilt_min": mic.tilt_min,
                             "tilt_max": mic.tilt_max, "tilt_step": mic.tilt_step, "sim_voxel_size": sim_vs,
-                            "bfactor": mic.bfactor, "polarity": polarity, "ctf_correction": mic.ctf_correction})
+                            "bfactor": mic.bfactor, "polarity": polarity, "ctf_correction": mic.ctf_correction,
+                            "phase_shift": mic.phase_shift, "tilt_scheme": mic.tilt_scheme,
+                            "wbp_filter": mic.wbp_filter, "noise_colour": colour, "lowpass": lowpass or 0.0,
+                            "background": background, "binding": binding})
     if return_clean:
         return noisy, clean, info
     return normalise(noisy[None])[0], info
+
+
+def _add_bound_membrane(volume: np.ndarray, struct: Structure, binding: str, rot, pos: np.ndarray,
+                        voxel_size: float, rng: np.random.Generator) -> None:
+    """The bilayer of a membrane-bound (``surface``) or ``transmembrane`` particle placed at ``pos``."""
+    if binding == "transmembrane":
+        normal = rot.apply([0.0, 0.0, 1.0])
+        add_membrane(volume, voxel_size, pos + rot.apply([0.0, 0.0, struct.membrane_z]), normal,
+                     rng.uniform(400, 3000))
+    elif binding == "surface":
+        direction = _random_direction(rng)  # from the particle towards the membrane
+        contact = support_distance(struct.density, rot, direction)
+        gap = MEMBRANE_LEAFLET_SEPARATION / 2 / voxel_size + rng.uniform(0.5, 1.5)
+        add_membrane(volume, voxel_size, pos + (contact + gap) * direction, -direction, rng.uniform(400, 3000))
+
+
+def support_distance(density: np.ndarray, rotation, direction_xyz: np.ndarray) -> float:
+    """How far (voxels) the rotated molecular envelope reaches from its centre along ``direction_xyz``."""
+    idx = np.argwhere(envelope_mask(density))[:, ::-1].astype(float)  # x, y, z
+    idx -= (np.array(density.shape)[::-1] - 1) / 2.0
+    return float(max(0.0, (rotation.apply(idx) @ np.asarray(direction_xyz, float)).max()))
+
+
+def smooth_background(shape, voxel_size: float, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """Cytoplasm-like texture: Gaussian noise smoothed over 3-6 nm, scaled to ``amplitude`` (x protein density)."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32),
+                                    rng.uniform(30.0, 60.0) / voxel_size / 2, truncate=2.0)
+    return (amplitude * field / max(float(field.std()), 1e-8)).astype(np.float32)
+
+
+def fourier_power_filter(volume: np.ndarray, exponent: float) -> np.ndarray:
+    """Multiply the spectrum by ``|k|^exponent`` (DC kept): coloured noise from white noise."""
+    k = _radial_frequency(volume.shape)
+    k[0, 0, 0] = 1.0
+    return np.fft.irfftn(np.fft.rfftn(volume) * k ** exponent, s=volume.shape, axes=(0, 1, 2)).astype(np.float32)
+
+
+def lowpass_filter(volume: np.ndarray, fraction_of_nyquist: float) -> np.ndarray:
+    """A smooth (Butterworth, order 4) low-pass at ``fraction_of_nyquist``: a denoised-looking volume."""
+    k = _radial_frequency(volume.shape) / 0.5
+    h = 1.0 / (1.0 + (k / fraction_of_nyquist) ** 8)
+    return np.fft.irfftn(np.fft.rfftn(volume) * h, s=volume.shape, axes=(0, 1, 2)).astype(np.float32)
+
+
+def _radial_frequency(shape) -> np.ndarray:
+    freqs = [np.fft.fftfreq(n) for n in shape[:-1]] + [np.fft.rfftfreq(shape[-1])]
+    grids = np.meshgrid(*freqs, indexing="ij")
+    return np.sqrt(sum(g ** 2 for g in grids))
 
 
 def _to_output(volume: np.ndarray, sim_vs: float, config: SimConfig) -> np.ndarray:

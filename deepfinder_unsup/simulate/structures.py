@@ -9,6 +9,7 @@ built-in procedural shapes made by code (no data files). Every structure is
 """
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,17 +26,44 @@ MAP_SUFFIXES = (".mrc", ".map", ".rec")
 ATOMIC_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
 
 
+BINDINGS = ("free", "surface", "transmembrane")
+MEMBRANE_SUFFIX = "@membrane"
+
+
 @dataclass
 class Structure:
-    """A density map ``[z, y, x]`` (protein positive, envelope mean 1) at ``voxel_size`` Å."""
+    """A density map ``[z, y, x]`` (protein positive, envelope mean 1) at ``voxel_size`` Å.
+
+    ``binding``: ``free`` (soluble), ``surface`` (a soluble structure simulated bound to a bilayer: the class
+    ``NAME@membrane``) or ``transmembrane`` (a membrane protein, transmembrane axis along z, bilayer centre at
+    ``membrane_z`` voxels from the box centre along z).
+    """
     name: str
     density: np.ndarray
     voxel_size: float
+    binding: str = "free"
+    membrane_z: float = 0.0
 
     @property
     def radius(self) -> float:
         """Radius (voxels) of the molecular envelope around the box centre."""
         return envelope_radius(self.density)
+
+    def at_voxel_size(self, voxel_size: float, rng: np.random.Generator | None = None,
+                      wobble: bool = False) -> "Structure":
+        """The same structure at another voxel size (``wobble``: a flexible copy, where the source allows)."""
+        if abs(voxel_size - self.voxel_size) < 1e-6:
+            return self
+        dens = standardise_density(resample_volume(self.density, self.voxel_size, voxel_size))
+        return Structure(self.name, dens, voxel_size, self.binding, self.membrane_z * self.voxel_size / voxel_size)
+
+    def membrane_bound(self) -> "Structure":
+        """This soluble structure as the separate class ``NAME@membrane`` (bound to a bilayer's surface)."""
+        if self.binding != "free":
+            raise InputError(f"{self.name}: only soluble structures get a membrane-bound class")
+        bound = copy.copy(self)
+        bound.name, bound.binding = self.name + MEMBRANE_SUFFIX, "surface"
+        return bound
 
 
 def envelope_mask(density: np.ndarray) -> np.ndarray:
@@ -81,11 +109,23 @@ def structure_from_map(path: str | os.PathLike, voxel_size: float, name: str | N
     """A structure from a density map file (any voxel size; protein must be positive)."""
     path = Path(path)
     vol, vs = read_mrc(path, voxel_size=map_voxel_size)
+    vol = resample_volume(vol, vs, voxel_size)
     try:
-        dens = standardise_density(resample_volume(vol, vs, voxel_size))
+        dens = standardise_density(vol)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
-    return Structure(name or path.stem.lower(), dens, voxel_size)
+    # where the map's own box centre lies after centring (the bilayer centre of PolNet's aligned membrane maps)
+    box_centre_z = -float(centre_of_mass_offset(vol)[0])
+    return Structure(name or path.stem.lower(), dens, voxel_size, membrane_z=box_centre_z)
+
+
+def centre_of_mass_offset(density: np.ndarray) -> np.ndarray:
+    """Centre of mass of the envelope's density minus the box centre ``(n - 1) / 2``, voxels ``(z, y, x)``."""
+    d = np.asarray(density, np.float32)
+    d = d - np.median(np.concatenate([d[0].ravel(), d[-1].ravel()]))
+    mask = envelope_mask(d)
+    com = np.array(ndimage.center_of_mass(np.clip(d, 0, None) * mask))
+    return com - (np.array(d.shape) - 1) / 2.0
 
 
 def atomic_density(path: str | os.PathLike, voxel_size: float, assembly: bool = True,
@@ -229,27 +269,68 @@ def builtin_structure(name: str, voxel_size: float = 10.0) -> Structure:
 
 
 def load_structures(specs: Sequence[str | os.PathLike], voxel_size: float = 10.0) -> list[Structure]:
-    """Structures from paths (maps, atomic models), folders of them, or built-in names (``builtin:ring``,
-    or ``builtin`` for all). Names are file stems in lower case; order is kept (folders sorted)."""
+    """Structures from a list of specs, in order (folders sorted); names are file stems in lower case.
+
+    A spec is a map (.mrc) or atomic model (.pdb/.cif) path, a folder of them, ``builtin`` (all built-in
+    shapes) or ``builtin:NAME``, ``procedural:N`` or ``procedural:N:FIRST_SEED`` (N pseudo-molecules, see
+    ``simulate.procedural``), or ``membrane:PATH`` (membrane proteins, transmembrane axis along z, bilayer
+    centre at the map's box centre). Any spec ending in ``@membrane`` gives the membrane-bound class
+    ``NAME@membrane`` of each of its soluble structures instead of the free one.
+    """
     out: list[Structure] = []
     for spec in specs:
         spec = str(spec)
-        if spec == "builtin":
-            out.extend(builtin_structure(n, voxel_size) for n in BUILTIN_SHAPES)
-        elif spec.startswith("builtin:"):
-            out.append(builtin_structure(spec.split(":", 1)[1], voxel_size))
-        elif os.path.isdir(spec):
-            files = sorted(p for p in Path(spec).iterdir() if p.suffix.lower() in MAP_SUFFIXES + ATOMIC_SUFFIXES)
-            if not files:
-                raise InputError(f"{spec}: no structure files (.mrc/.map/.pdb/.cif) in this folder")
-            out.extend(load_structure_file(p, voxel_size) for p in files)
-        else:
-            out.append(load_structure_file(spec, voxel_size))
+        bound = spec.endswith(MEMBRANE_SUFFIX)
+        structs = _structures_of_spec(spec[:-len(MEMBRANE_SUFFIX)] if bound else spec, voxel_size)
+        out.extend(s.membrane_bound() for s in structs) if bound else out.extend(structs)
     names = [s.name for s in out]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise InputError(f"structure names must be unique; repeated: {', '.join(sorted(dup))}")
     return out
+
+
+def _structures_of_spec(spec: str, voxel_size: float) -> list[Structure]:
+    if spec == "builtin":
+        return [builtin_structure(n, voxel_size) for n in BUILTIN_SHAPES]
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1]
+        if name not in BUILTIN_SHAPES:
+            raise InputError(f"{spec}: unknown built-in structure {name!r}; choose from {', '.join(BUILTIN_SHAPES)}")
+        return [builtin_structure(name, voxel_size)]
+    if spec.startswith("procedural:"):
+        from .procedural import procedural_structures
+        count, first = _parse_procedural_spec(spec)
+        return procedural_structures(count, first, voxel_size)
+    if spec.startswith("membrane:"):
+        return [_as_transmembrane(s) for s in _structures_of_path(spec.split(":", 1)[1], voxel_size)]
+    return _structures_of_path(spec, voxel_size)
+
+
+def _parse_procedural_spec(spec: str) -> tuple[int, int]:
+    parts = spec.split(":")[1:]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or values[0] < 1 or (len(values) == 2 and values[1] < 0):
+        raise InputError(f"{spec}: expected procedural:N or procedural:N:FIRST_SEED (N >= 1, seed >= 0)")
+    return values[0], values[1] if len(values) == 2 else 0
+
+
+def _structures_of_path(spec: str, voxel_size: float) -> list[Structure]:
+    if os.path.isdir(spec):
+        files = sorted(p for p in Path(spec).iterdir() if p.suffix.lower() in MAP_SUFFIXES + ATOMIC_SUFFIXES)
+        if not files:
+            raise InputError(f"{spec}: no structure files (.mrc/.map/.pdb/.cif) in this folder")
+        return [load_structure_file(p, voxel_size) for p in files]
+    return [load_structure_file(spec, voxel_size)]
+
+
+def _as_transmembrane(struct: Structure) -> Structure:
+    """Mark a map as a membrane protein: its bilayer centre is where its original box centre was."""
+    struct.binding = "transmembrane"
+    return struct
 
 
 def load_structure_file(path: str | os.PathLike, voxel_size: float) -> Structure:
