@@ -4,10 +4,24 @@ Moebel & Kervrann 2022 on DeepFinder (Moebel et al. 2021): DeepFinder's encoder 
 trained on simulated sub-tomograms, pruned to a 32-D embedding; real sub-tomograms are embedded and clustered.
 The public API is re-exported here; TensorFlow is imported only by the functions that need it.
 """
-from ._version import __version__
-from .cluster import select_k, sweep_k
-from .extract import extract_subtomograms, iter_subtomograms, load_subtomogram_files, normalise
-from .io import (InputError, read_dataset, read_embeddings, read_mrc, read_objl, read_shrec_locations,
+import os as _os
+import sys as _sys
+
+# the network is TensorFlow's (oneDNN on CPUs, DeepFinder's weights as they are): pin Keras to it, whatever
+# KERAS_BACKEND says, unless Keras was already imported on another backend (then say so, not fail later)
+if "keras" in _sys.modules:
+    import keras as _keras
+    if _keras.backend.backend() != "tensorflow":
+        raise ImportError(f"deepfinder_unsup runs Keras on TensorFlow, but Keras was already imported with the "
+                          f"{_keras.backend.backend()!r} backend: import deepfinder_unsup first, or unset "
+                          f"KERAS_BACKEND")
+_os.environ["KERAS_BACKEND"] = "tensorflow"
+
+from ._version import __version__  # noqa: E402
+from .cluster import select_k, sweep_k  # noqa: E402
+from .extract import extract_subtomograms, iter_subtomograms, load_subtomogram_files, normalise  # noqa: E402
+from .io import (InputError,  # noqa: E402
+                 read_dataset, read_embeddings, read_mrc, read_objl, read_shrec_locations,
                  read_shrec_model, read_star, write_dataset, write_embeddings, write_mrc, write_objl,
                  write_star)
 

@@ -33,16 +33,25 @@ METHODS = ("kmeans", "gmm", "agglomerative")
 SILHOUETTE_SAMPLE = 5000  # silhouette is O(N^2): computed on a fixed random subset beyond this size
 
 
+MAX_K_VALUES = 500  # one clustering per value: a longer sweep is a typo, not a plan
+
+
 def parse_k_range(text: str) -> list[int]:
     """'2:15' -> [2..15] (inclusive), '3,5,8' -> [3, 5, 8], '7' -> [7]."""
     try:
         if ":" in text:
             lo, hi = (int(v) for v in text.split(":"))
+            if lo > hi:
+                raise InputError(f"--k {text!r}: the range runs backwards; write {hi}:{lo}")
+            if hi - lo + 1 > MAX_K_VALUES:
+                raise InputError(f"--k {text!r}: {hi - lo + 1} values of k; at most {MAX_K_VALUES} in one sweep")
             ks = list(range(lo, hi + 1))
         else:
-            ks = [int(v) for v in text.split(",")]
+            ks = sorted({int(v) for v in text.split(",")})
     except ValueError:
-        raise InputError(f"--k {text!r}: expected a range like 2:15 or a list like 3,5,8") from None
+        raise InputError(f"--k {text[:40]!r}: expected a range like 2:15 or a list like 3,5,8") from None
+    if len(ks) > MAX_K_VALUES:
+        raise InputError(f"--k: {len(ks)} values of k; at most {MAX_K_VALUES} in one sweep")
     if not ks or min(ks) < 2:
         raise InputError(f"--k {text!r}: k must be at least 2")
     return ks
@@ -84,14 +93,19 @@ def truth_scores(truth: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 
 def sweep_k(embeddings: np.ndarray, ks: Sequence[int], method: str = "kmeans", truth: np.ndarray | None = None,
-            seed: int = 0) -> tuple[list[dict], dict[int, np.ndarray]]:
+            seed: int = 0, where: str = "embeddings") -> tuple[list[dict], dict[int, np.ndarray]]:
     """Cluster for every k: (per-k score dicts, {k: 1-based cluster labels})."""
     embeddings = np.asarray(embeddings, np.float64)
     if len(embeddings) == 0:
-        raise InputError("no embeddings to cluster")
-    too_big = [k for k in ks if k > len(embeddings)]
+        raise InputError(f"{where}: no embeddings to cluster")
+    bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+    if len(bad):
+        raise InputError(f"{where}: {len(bad)} embedding(s) hold NaN or inf (first: row {bad[0]}); "
+                         f"re-embed from finite sub-tomograms")
+    too_big = [k for k in ks if k >= len(embeddings)]
     if too_big:
-        raise InputError(f"k = {too_big} exceeds the number of particles ({len(embeddings)})")
+        raise InputError(f"{where}: k = {too_big[0]} needs more than {len(embeddings)} particles "
+                         f"(k must be below the number of particles)")
     per_k, assignments = [], {}
     for k in ks:
         labels, est = cluster_once(embeddings, k, method, seed)
@@ -162,7 +176,19 @@ def write_clusters_csv(objl: Objl, assignments: dict[int, np.ndarray], path, ove
     return Path(path)
 
 
+def strict_json(value):
+    """``value`` with every NaN / inf float replaced by None (strict JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def write_metrics(doc: dict, path, overwrite: bool = False) -> Path:
+    """metrics.json, strict JSON (undefined scores are null)."""
     with atomic_path(path, overwrite) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2))
+        tmp.write_text(json.dumps(strict_json(doc), indent=2, allow_nan=False))
     return Path(path)

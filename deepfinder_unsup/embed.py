@@ -13,10 +13,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from tqdm.auto import tqdm
 
-from .extract import normalise
+from .extract import check_volumes, normalise
 from .io.files import InputError
+from .log import progress
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PRETRAINED_MODELS = {"shrec21": PRETRAINED_DIR / "f_theta_shrec21.keras",
@@ -91,9 +91,14 @@ class Embedder(TransformerMixin, BaseEstimator):
         """Embeddings of an iterator of batches (b, B, B, B); memory holds one batch plus the output."""
         fn = self._network()
         out = []
-        bar = tqdm(total=n_total, desc="embed", unit="subtomo", disable=not self.progress)
+        bar = progress(total=n_total, desc="embed", unit="subtomo", enabled=self.progress)
+        if self.batch_size < 1:
+            raise InputError(f"batch size must be at least 1, got {self.batch_size}")
+        done = 0
         for batch in _rebatch(batches, self.batch_size):
             self.check_input(batch.shape)
+            check_volumes(batch, "embed", [f"sub-tomogram {done + i}" for i in range(len(batch))])
+            done += len(batch)
             out.append(np.asarray(fn(normalise(batch)[..., None])))
             bar.update(len(batch))
         bar.close()

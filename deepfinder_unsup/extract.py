@@ -8,6 +8,7 @@ Every sub-tomogram is normalised to zero mean and unit standard deviation.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import glob
 import mmap
@@ -21,63 +22,11 @@ from scipy import ndimage
 
 from .io.dataset import read_dataset
 from .io.files import InputError
-from .io.mrc import read_mrc
+from .io.mrc import mapped_mrc, read_mrc
 from .io.objl import Objl
+from .volume import antialias_sigma, crop_or_pad, normalise, resample_volume  # noqa: F401 (re-exported)
 
 BORDER_MODES = ("skip", "pad")
-
-
-def normalise(volumes: np.ndarray) -> np.ndarray:
-    """Zero mean, unit standard deviation per volume (first axis indexes volumes), float32."""
-    volumes = np.asarray(volumes, dtype=np.float32)
-    axes = tuple(range(1, volumes.ndim))
-    mean = volumes.mean(axis=axes, keepdims=True)
-    std = volumes.std(axis=axes, keepdims=True)
-    return (volumes - mean) / np.maximum(std, 1e-8)
-
-
-def antialias_sigma(source_voxel: float, target_voxel: float) -> float:
-    """Gaussian sigma (source voxels) applied before downsampling; 0 when upsampling."""
-    factor = target_voxel / source_voxel
-    return max(0.0, (factor - 1.0) / 2.0)
-
-
-def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float, order: int = 3) -> np.ndarray:
-    """Resample a whole ``[z, y, x]`` volume to another voxel size, keeping its physical extent and centre.
-
-    ``order``: spline order of the interpolation (3 = cubic; the simulator uses 1 for speed).
-    """
-    volume = np.asarray(volume, dtype=np.float32)
-    if abs(source_voxel - target_voxel) < 1e-6 * target_voxel:
-        return volume
-    sigma = antialias_sigma(source_voxel, target_voxel)
-    if sigma > 0:
-        volume = ndimage.gaussian_filter(volume, sigma)
-    scale = source_voxel / target_voxel
-    out_shape = tuple(max(1, int(round(n * scale))) for n in volume.shape)
-    # map output voxel centres onto input coordinates, centre to centre
-    ratio = target_voxel / source_voxel
-    offsets = [(n_in - 1) / 2.0 - (n_out - 1) / 2.0 * ratio for n_in, n_out in zip(volume.shape, out_shape)]
-    return ndimage.affine_transform(volume, np.full(3, ratio), offset=offsets, output_shape=out_shape,
-                                    order=order, mode="nearest")
-
-
-def crop_or_pad(volume: np.ndarray, box_size: int) -> np.ndarray:
-    """Centre-crop or zero-pad (after mean subtraction) a cubic-ish volume to ``box_size``^3."""
-    volume = np.asarray(volume, dtype=np.float32)
-    out = np.full((box_size,) * 3, float(volume.mean()), dtype=np.float32)
-    src, dst = [], []
-    for n in volume.shape:
-        if n >= box_size:
-            start = n // 2 - box_size // 2  # index n//2 lands at box_size//2
-            src.append(slice(start, start + box_size))
-            dst.append(slice(0, box_size))
-        else:
-            start = box_size // 2 - n // 2
-            src.append(slice(0, n))
-            dst.append(slice(start, start + n))
-    out[tuple(dst)] = volume[tuple(src)]
-    return out
 
 
 def _box_window(center_xyz, box_size: int, source_voxel: float, target_voxel: float, margin: int):
@@ -134,6 +83,31 @@ def release_pages(array: np.ndarray) -> None:
         mapping.madvise(mmap.MADV_DONTNEED)
 
 
+def check_volumes(volumes: np.ndarray, where: str, names: Sequence[str] | None = None) -> None:
+    """Refuse volumes with NaN / inf voxels or all voxels equal (nothing to normalise, nothing to embed).
+
+    ``names``: what each volume is (a file, a particle), for the error message.
+    """
+    volumes = np.asarray(volumes)
+    flat = volumes.reshape(len(volumes), -1)
+    finite = np.isfinite(flat).all(axis=1)
+    constant = np.zeros(len(flat), bool)
+    constant[finite] = flat[finite].min(axis=1) == flat[finite].max(axis=1)
+    for bad, problem in ((~finite, "has NaN or infinite voxels"), (constant, "has all voxels equal (no signal)")):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = names[i] if names is not None else f"sub-tomogram {i}"
+            more = f" ({int(bad.sum())} such in all)" if bad.sum() > 1 else ""
+            raise InputError(f"{where}: {what} {problem}{more}")
+
+
+def _check_box_parameters(box_size: int, voxel_size: float) -> None:
+    if int(box_size) < 4:
+        raise InputError(f"box size must be at least 4 voxels, got {box_size}")
+    if not voxel_size or not np.isfinite(voxel_size) or voxel_size <= 0:
+        raise InputError(f"voxel size must be a positive number of Å, got {voxel_size}")
+
+
 def _check_objl(objl: Objl, n_tomos: int, where: str) -> None:
     if len(objl) == 0:
         raise InputError(f"{where}: the object list is empty: no particles to extract")
@@ -155,15 +129,26 @@ def iter_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_si
     ``border='pad'``, ``border_padded`` (True when the box crossed the tomogram border).
     """
     if border not in BORDER_MODES:
-        raise ValueError(f"border must be one of {BORDER_MODES}, got {border!r}")
+        raise InputError(f"border must be one of {', '.join(BORDER_MODES)}, got {border!r}")
+    _check_box_parameters(box_size, voxel_size)
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
     tomograms = [Path(t) for t in tomograms]
     _check_objl(objl, len(tomograms), "picks")
+    with contextlib.ExitStack() as stack:
+        yield from _iter_boxes(stack, tomograms, objl, box_size, voxel_size, batch_size, border,
+                               tomogram_voxel_size, normalize)
+
+
+def _iter_boxes(stack: contextlib.ExitStack, tomograms: list[Path], objl: Objl, box_size: int,
+                voxel_size: float, batch_size: int, border: str, tomogram_voxel_size: float | None,
+                normalize: bool) -> Iterator[tuple[np.ndarray, Objl]]:
     opened = {}
     batch, batch_objl, skipped = [], [], 0
-    for obj in objl:
+    for i, obj in enumerate(objl):
         idx = obj.get("tomo_idx") or 0
         if idx not in opened:
-            opened[idx] = read_mrc(tomograms[idx], voxel_size=tomogram_voxel_size, mmap=True)
+            opened[idx] = stack.enter_context(mapped_mrc(tomograms[idx], voxel_size=tomogram_voxel_size))
         tomo, vs = opened[idx]
         xyz = (obj["x"], obj["y"], obj["z"])
         shape_xyz = tomo.shape[::-1]
@@ -174,6 +159,7 @@ def iter_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_si
         if crossed and border == "skip":
             skipped += 1
             continue
+        check_volumes(box[None], str(tomograms[idx]), [f"particle {i} at (x, y, z) = {xyz}: its box"])
         out = copy.copy(obj)
         out["source"] = str(tomograms[idx])
         if border == "pad":
@@ -202,6 +188,7 @@ def extract_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box
     particles). ``border``: 'skip' drops boxes that cross the tomogram border (with a warning that counts
     them); 'pad' keeps them, filled with the mean of their in-tomogram voxels, flagged ``border_padded``.
     """
+    _check_box_parameters(box_size, voxel_size)
     chunks, kept = [], []
     for batch, batch_objl in iter_subtomograms(tomograms, objl, box_size, voxel_size, 256, border,
                                                tomogram_voxel_size):
@@ -233,10 +220,12 @@ def load_subtomogram_files(spec, box_size: int = 40, voxel_size: float = 10.0,
     Each file is resampled, then centre-cropped or padded to ``box_size``. The object list has one entry per
     file (``label`` 0, centre coordinates, ``source`` = the file).
     """
+    _check_box_parameters(box_size, voxel_size)
     paths = expand_subtomogram_paths(spec)
     boxes, objl = [], []
     for i, path in enumerate(paths):
         vol, vs = read_mrc(path, voxel_size=file_voxel_size)
+        check_volumes(vol[None], str(path), ["the volume"])
         vol = crop_or_pad(resample_volume(vol, vs, voxel_size), box_size)
         boxes.append(vol)
         c = box_size // 2
@@ -247,8 +236,10 @@ def load_subtomogram_files(spec, box_size: int = 40, voxel_size: float = 10.0,
 
 def load_dataset_subtomograms(path, box_size: int = 40, voxel_size: float = 10.0) -> tuple[np.ndarray, Objl]:
     """Sub-tomograms of a data set file, resampled/cropped to the requested box and voxel size, normalised."""
+    _check_box_parameters(box_size, voxel_size)
     ds = read_dataset(path)
     data = ds.subtomograms
+    check_volumes(data, str(path))
     if abs(ds.voxel_size - voxel_size) > 1e-6 * voxel_size or data.shape[1] != box_size:
         data = np.stack([crop_or_pad(resample_volume(v, ds.voxel_size, voxel_size), box_size) for v in data])
     return normalise(data), ds.objl

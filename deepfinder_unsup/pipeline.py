@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -14,16 +16,17 @@ from typing import Sequence
 import numpy as np
 
 from .io.dataset import read_embedding_slices, read_embeddings, write_dataset, write_embeddings
-from .io.files import InputError, atomic_path, check_writable
+from .io.files import InputError, atomic_path, check_writable, publish_folder
 from .io.mrc import read_mrc_voxel_size, write_mrc
 from .io.objl import read_objl, write_objl
 from .io.shrec import write_shrec_locations
 from .io.star import read_star
+from .log import logger
 
 
 # -- simulate -----------------------------------------------------------------------------------------------
 def simulate_to_folder(structures: Sequence[str], per_class: int, out_dir, config_path=None, seed: int = 0,
-                       workers: int | None = None, write_mrc: bool = False, negative: bool = True,
+                       workers: int | None = None, write_mrc_files: bool = False, negative: bool = True,
                        overwrite: bool = False) -> Path:
     """``out_dir/dataset.h5`` + ``objects.xml`` (class_label = class) + ``classes.csv`` (+ ``mrc/``)."""
     from .simulate.config import SimConfig
@@ -36,7 +39,7 @@ def simulate_to_folder(structures: Sequence[str], per_class: int, out_dir, confi
     config.negative_class = config.negative_class and negative
     structs = load_structures(structures, config.voxel_size)
     vols, objl, names = simulate_dataset(structs, per_class, config, seed, workers)
-    if write_mrc:
+    if write_mrc_files:
         for i, (vol, obj) in enumerate(zip(vols, objl)):
             path = out_dir / "mrc" / f"{i:06d}_{names[obj['label']]}.mrc"
             write_mrc(vol, path, config.voxel_size, overwrite)
@@ -151,6 +154,11 @@ def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | Non
     pixel = voxel_size or read_mrc_voxel_size(tomograms[0]) or None
     objl = read_star(star_path, tomogram_size=tomogram_size, pixel_size=pixel)
     stems = [Path(t).stem for t in tomograms]
+    names = sorted({str(o["tomo_name"]) for o in objl if o.get("tomo_name") is not None})
+    if len(stems) == 1 and len(names) > 1:
+        raise InputError(f"{star_path}: particles come from {len(names)} tomograms ({', '.join(names[:4])}"
+                         f"{', ...' if len(names) > 4 else ''}) but one --tomograms file was given; give one MRC "
+                         f"file per tomogram, named like its rlnTomoName")
     for obj in objl:
         name = obj.get("tomo_name")
         if name is not None and Path(name).stem in stems:
@@ -171,7 +179,9 @@ def cluster_to_folder(embeddings_path, k_spec: str, out_dir, method: str = "kmea
     from .cluster import metrics_document, parse_k_range, sweep_k, write_cluster_files, write_metrics
     out_dir = Path(out_dir)
     ks = parse_k_range(k_spec)
-    check_writable(out_dir / "metrics.json", overwrite)
+    if report_k is not None and report_k not in ks:
+        raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec})")
+    _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
     emb, objl, attrs = read_embeddings(embeddings_path)
     truth = None
     if evaluate:
@@ -181,18 +191,39 @@ def cluster_to_folder(embeddings_path, k_spec: str, out_dir, method: str = "kmea
         truth = np.array(labels, int)
         if len(np.unique(truth)) < 2:
             raise InputError(f"{embeddings_path}: --evaluate needs at least two true classes in class_label")
-    per_k, assignments = sweep_k(emb, ks, method, truth, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_k, assignments = sweep_k(emb, ks, method, truth, seed, where=str(embeddings_path))
     doc = metrics_document(per_k, method, evaluate, len(emb))
     doc["embeddings"] = str(embeddings_path)
-    write_cluster_files(objl, assignments, out_dir, overwrite=overwrite)
-    write_metrics(doc, out_dir / "metrics.json", overwrite)
-    html = None
-    if report:
-        from .report import make_report
-        k = report_k if report_k in assignments else doc["selected_k"]
-        html = make_report(out_dir, emb, doc, assignments, truth, attrs.get("class_names") or None,
-                           read_embedding_slices(embeddings_path), k=k, seed=seed, overwrite=overwrite)
+    # everything is written into a hidden staging folder and moved into place at the end (metrics.json
+    # last): an interrupted run leaves nothing under the final names, and a rerun starts clean
+    stage = Path(tempfile.mkdtemp(prefix=".cluster-", dir=out_dir))
+    try:
+        write_cluster_files(objl, assignments, stage)
+        write_metrics(doc, stage / "metrics.json")
+        html = None
+        if report:
+            from .report import make_report
+            k = report_k if report_k is not None else doc["selected_k"]
+            make_report(stage, emb, doc, assignments, truth, attrs.get("class_names") or None,
+                        read_embedding_slices(embeddings_path), k=k, seed=seed, overwrite=True)
+            html = out_dir / "report.html"
+        publish_folder(stage, out_dir, overwrite, last="metrics.json")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return doc, html
+
+
+def _refuse_existing_cluster_outputs(out_dir: Path, ks, overwrite: bool) -> None:
+    """Fail before any work if an output of ``cluster`` already exists (and not ``overwrite``)."""
+    if overwrite or not out_dir.exists():
+        return
+    names = ["metrics.json", "clusters.csv", "report.html"] + [f"clusters_k{k}.{e}" for k in ks for e in ("xml", "star")]
+    existing = [out_dir / n for n in names if (out_dir / n).exists()]
+    if (out_dir / "figures").is_dir() and any((out_dir / "figures").iterdir()):
+        existing.append(out_dir / "figures")
+    if existing:
+        raise FileExistsError(f"{existing[0]}: exists; pass --overwrite to replace the outputs in {out_dir}")
 
 
 # -- demo ---------------------------------------------------------------------------------------------------
@@ -202,35 +233,33 @@ DEMO_SHAPES = ("ring", "barrel", "dumbbell", "helix_right", "corner_right", "glo
 def run_demo(out_dir="deepfinder_unsup_demo", model=None, seed: int = 0, overwrite: bool = False,
              n_particles: int = 240, shape=(80, 320, 320)) -> dict:
     """Simulate a tomogram of built-in shapes, embed its particles with the (shipped) model, cluster with
-    k = 2..10, score against the truth and write the report; prints what it does and the V-measure."""
-    from .simulate.config import SimConfig
+    k = 2..10, score against the truth and write the report; logs what it does and the V-measure."""
+    from .simulate.config import fixed_config
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir}: folder exists and is not empty; pass --overwrite or --out ELSEWHERE")
     t0 = time.time()
     tomo_dir = out_dir / "tomogram"
-    print(f"[1/3] simulating a {shape[2]}x{shape[1]}x{shape[0]} tomogram with {n_particles} particles of "
-          f"{len(DEMO_SHAPES)} built-in shapes ...", flush=True)
+    logger.info(f"[1/3] simulating a {shape[2]}x{shape[1]}x{shape[0]} tomogram with {n_particles} particles of "
+                f"{len(DEMO_SHAPES)} built-in shapes ...")
     config_path = out_dir / "sim_config.json"
-    config = SimConfig(snr=0.3, tilt_min=-60, tilt_max=60, tilt_step=3, defocus_um=3.0, polarity=1,
-                       ctf_correction="none", bfactor=200.0, total_dose=100.0, amplitude_contrast=0.07,
-                       voltage_kv=300)
+    config = fixed_config(snr=0.3, bfactor=200.0)  # one plain microscope: +-60 degrees, 3 µm, no CTF correction
     with atomic_path(config_path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(config.to_dict(), indent=1))
     simulate_tomogram_to_folder([f"builtin:{s}" for s in DEMO_SHAPES], tomo_dir, shape, n_particles, 1,
                                 config_path, seed, overwrite=True)
-    print(f"[2/3] embedding the picks of {tomo_dir / 'objects.xml'} ...", flush=True)
+    logger.info(f"[2/3] embedding the picks of {tomo_dir / 'objects.xml'} ...")
     emb_path, n = embed_to_file(out_dir / "embeddings.h5", objl_path=tomo_dir / "objects.xml",
                                 tomograms=[str(tomo_dir / "tomogram.mrc")], model=model, border="pad",
                                 overwrite=True, command="deepfinder-unsup demo")
-    print(f"[3/3] clustering {n} embeddings for k = 2..10 and writing the report ...", flush=True)
+    logger.info(f"[3/3] clustering {n} embeddings for k = 2..10 and writing the report ...")
     doc, html = cluster_to_folder(emb_path, "2:10", out_dir / "clusters", evaluate=True, overwrite=True,
                                   seed=seed)
     at_truth = next(r for r in doc["per_k"] if r["k"] == len(DEMO_SHAPES))
     selected = next(r for r in doc["per_k"] if r["k"] == doc["selected_k"])
-    print(f"V-measure at k = {len(DEMO_SHAPES)} (the true number of classes): {at_truth['v_measure']:.3f}")
-    print(f"selected k = {doc['selected_k']} (max Calinski-Harabasz), V-measure there: {selected['v_measure']:.3f}")
-    print(f"report: {html}")
-    print(f"cluster object lists: {out_dir / 'clusters'}/clusters_k*.xml (DeepFinder) and .star (RELION)")
-    print(f"done in {time.time() - t0:.0f} s")
+    logger.info(f"V-measure at k = {len(DEMO_SHAPES)} (the true number of classes): {at_truth['v_measure']:.3f}")
+    logger.info(f"selected k = {doc['selected_k']} (max Calinski-Harabasz), V-measure there: {selected['v_measure']:.3f}")
+    logger.info(f"report: {html}")
+    logger.info(f"cluster object lists: {out_dir / 'clusters'}/clusters_k*.xml (DeepFinder) and .star (RELION)")
+    logger.info(f"done in {time.time() - t0:.0f} s")
     return doc

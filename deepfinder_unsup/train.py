@@ -124,6 +124,34 @@ class ClusteringMonitor(keras.callbacks.Callback):
             logs.update(scores)
 
 
+def save_keras_atomically(model: keras.Model, path: Path) -> None:
+    """``model.save(path)`` through a temporary file: a kill during the write keeps the previous file."""
+    with atomic_path(path, overwrite=True) as tmp:
+        keras_tmp = tmp.with_name(tmp.name + ".keras")  # Keras wants the suffix
+        try:
+            model.save(keras_tmp)
+            os.replace(keras_tmp, tmp)
+        finally:
+            if keras_tmp.exists():
+                keras_tmp.unlink()
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Save the model when ``monitor`` improves (``mode`` 'min' or 'max'), atomically."""
+
+    def __init__(self, path: Path, monitor: str, mode: str, best: float | None = None):
+        super().__init__()
+        self.path, self.monitor, self.mode, self.best = path, monitor, mode, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value):
+            return
+        if self.best is None or (value > self.best if self.mode == "max" else value < self.best):
+            self.best = float(value)
+            save_keras_atomically(self.model, self.path)
+
+
 class SaveState(keras.callbacks.Callback):
     """After each epoch: the last model (for resuming) and the epoch number, both written atomically."""
 
@@ -132,10 +160,7 @@ class SaveState(keras.callbacks.Callback):
         self.out_dir, self.samples_per_epoch = out_dir, samples_per_epoch
 
     def on_epoch_end(self, epoch, logs=None):
-        with atomic_path(self.out_dir / "last.keras", overwrite=True) as tmp:
-            keras_tmp = tmp.with_name(tmp.name + ".keras")
-            self.model.save(keras_tmp)
-            os.replace(keras_tmp, tmp)
+        save_keras_atomically(self.model, self.out_dir / "last.keras")
         with atomic_path(self.out_dir / "state.json", overwrite=True) as tmp:
             tmp.write_text(json.dumps({"epoch": epoch + 1, "samples_seen": (epoch + 1) * self.samples_per_epoch}))
 
@@ -261,10 +286,8 @@ def _train(train_data, val_data, out_dir: Path, config: TrainConfig, resume: boo
     mode = "max" if config.select_by.startswith("monitor") else "min"
     callbacks = [ClusteringMonitor(read_dataset(config.monitor_data))] if config.monitor_data else []
     callbacks += [
-        keras.callbacks.ModelCheckpoint(out_dir / "best.keras", monitor=config.select_by, mode=mode,
-                                        save_best_only=True,
-                                        initial_value_threshold=_best_so_far(out_dir, config.select_by, mode)
-                                        if initial_epoch else None),
+        BestCheckpoint(out_dir / "best.keras", config.select_by, mode,
+                       _best_so_far(out_dir, config.select_by, mode) if initial_epoch else None),
         keras.callbacks.EarlyStopping(monitor=config.select_by, mode=mode, patience=config.patience),
         keras.callbacks.CSVLogger(out_dir / "history.csv", append=resume),
         WallClockLimit(config.max_minutes),

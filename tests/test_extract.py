@@ -55,7 +55,11 @@ def test_downsampling_is_antialiased():
     z, y, x = np.meshgrid(*(np.arange(64),) * 3, indexing="ij")
     checker = ((-1.0) ** (x + y + z)).astype(np.float32)
     out = resample_volume(checker, 5.0, 10.0)
-    assert np.abs(out).max() < 0.05
+    # the new grid samples the source voxels themselves (centre 32 -> 16): without the blur every output
+    # voxel would be +1; the interior keeps under 1 % (0.07^3); the outermost layer, where the filter
+    # reflects the volume and the pattern breaks, under 20 %
+    assert np.abs(out[1:-1, 1:-1, 1:-1]).max() < 0.01
+    assert np.abs(out).max() < 0.2
 
 
 def test_border_skip_warns_with_count_and_pad_flags(tmp_path, rng):

@@ -109,7 +109,7 @@ def test_relion5_centred_angstrom_coordinates(tmp_path):
 
 
 def test_relion_angles_describe_the_same_rotation():
-    from deepfinder_unsup.simulate.geometry import (deepfinder_to_relion_angles, relion_to_deepfinder_angles,
+    from deepfinder_unsup.geometry import (deepfinder_to_relion_angles, relion_to_deepfinder_angles,
                                                     rotation_from_deepfinder_angles)
     from scipy.spatial.transform import Rotation
     zxz = np.array([[10.0, 40.0, -70.0], [-120.0, 100.0, 15.0]])

@@ -56,7 +56,23 @@ def test_missing_required_attribute_names_file_line_and_attribute(tmp_path):
 def test_non_numeric_value_names_file_line_and_attribute(tmp_path):
     path = tmp_path / "bad.xml"
     path.write_text('<objlist>\n<object class_label="1" x="1" y="two" z="3"/>\n</objlist>\n')
-    with pytest.raises(InputError, match=r"bad\.xml: line 2: attribute 'y' has non-numeric value 'two'"):
+    with pytest.raises(InputError, match=r"bad\.xml: line 2: attribute 'y' must be a finite number, got 'two'"):
+        read_objl(path)
+
+
+@pytest.mark.parametrize("attrs,message", [
+    ('class_label="1e400" x="1" y="2" z="3"', "'class_label' must be an integer"),
+    ('class_label="1" tomo_idx="1e400" x="1" y="2" z="3"', "'tomo_idx' must be an integer"),
+    ('class_label="1.5" x="1" y="2" z="3"', "'class_label' must be an integer"),
+    ('class_label="1" x="nan" y="2" z="3"', "'x' must be a finite number"),
+    ('class_label="1" x="1" y="inf" z="3"', "'y' must be a finite number"),
+    ('class_label="1" x="1" y="2" z="3" psi="10"', "phi, the missing"),
+    ('class_label="1" x="1" y="2" z="3" psi="nan" phi="1" the="2"', "'psi' must be a finite number"),
+])
+def test_out_of_range_values_are_refused_naming_the_attribute(tmp_path, attrs, message):
+    path = tmp_path / "bad.xml"
+    path.write_text(f'<objlist>\n<object {attrs}/>\n</objlist>\n')
+    with pytest.raises(InputError, match=r"bad\.xml: line 2: .*" + message):
         read_objl(path)
 
 

@@ -8,7 +8,7 @@ from scipy import stats
 
 from deepfinder_unsup.simulate.config import SimConfig, fixed_config
 from deepfinder_unsup.simulate.dataset import simulate_dataset
-from deepfinder_unsup.simulate.geometry import (deepfinder_angles, random_rotations,
+from deepfinder_unsup.geometry import (deepfinder_angles, random_rotations,
                                                 rotation_from_deepfinder_angles, rotate_volume)
 from deepfinder_unsup.simulate.microscope import (Microscope, acquire_and_reconstruct, ctf_zeros,
                                                   dose_symmetric_order, image_filter, project)
@@ -170,3 +170,33 @@ def test_keras_source_yields_balanced_fresh_batches():
     np.testing.assert_array_equal(x, x2)  # deterministic per (seed, epoch, index)
     source.on_epoch_end()
     assert not np.allclose(source[0][0], x)  # a new epoch simulates new data
+
+
+@pytest.mark.parametrize("voxel_size", [7.0, 8.0, 10.0, 12.0, 13.68, 16.0])
+def test_simulated_particle_sits_at_the_box_centre_at_any_pixel_size(voxel_size):
+    """One centre convention (index n // 2) through placement, reconstruction crop, resampling and crop."""
+    from scipy import ndimage
+
+    from deepfinder_unsup.simulate.structures import Structure, standardise_density
+    n, c = 31, 15
+    z, y, x = np.meshgrid(*(np.arange(n) - c,) * 3, indexing="ij")
+    sphere = ndimage.gaussian_filter(((x ** 2 + y ** 2 + z ** 2) <= 64).astype(np.float32), 1.0)
+    lib = StructureLibrary([Structure("sphere", standardise_density(sphere), 10.0)])
+    cfg = fixed_config(sim_voxel_size=voxel_size, tilt_min=-90, tilt_max=89, tilt_step=1, **IDEAL)
+    _, clean, _ = simulate_subtomogram(lib, 1, cfg, np.random.default_rng(0), return_clean=True)
+    density = np.clip(-clean, 0, None)  # CTF = -1: protein dark
+    density *= density > 0.2 * density.max()
+    assert np.allclose(ndimage.center_of_mass(density), 20.0, atol=0.1)
+
+
+@pytest.mark.parametrize("n,box", [(31, 40), (32, 40), (50, 40), (51, 40), (41, 20)])
+def test_crop_pad_and_resampling_keep_the_centre_voxel(n, box):
+    from deepfinder_unsup.volume import box_centre, crop_or_pad, resample_volume
+    vol = np.zeros((n, n, n), np.float32)
+    c = box_centre(n)
+    vol[c, c, c] = 1.0
+    out = crop_or_pad(vol, box)
+    assert np.unravel_index(np.argmax(out), out.shape) == (box // 2,) * 3
+    res = resample_volume(vol, 10.0, 7.0, order=1)
+    peak = np.unravel_index(np.argmax(res), res.shape)
+    assert peak == (box_centre(res.shape[0]),) * 3

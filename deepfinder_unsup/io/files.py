@@ -29,6 +29,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     path = check_writable(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; an ordinary file honours the umask
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -39,6 +40,30 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def publish_folder(staging: Path, out_dir: Path, overwrite: bool = False, last: str | None = None) -> list[Path]:
+    """Move every file of ``staging`` to the same relative place under ``out_dir`` (``last`` moved last, as
+    the mark that the set is complete); refuses before moving anything if a target exists and not
+    ``overwrite``."""
+    files = sorted(p for p in staging.rglob("*") if p.is_file())
+    targets = [out_dir / p.relative_to(staging) for p in files]
+    if not overwrite:
+        for t in targets:
+            if t.exists():
+                raise FileExistsError(f"{t}: file exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    order = sorted(range(len(files)), key=lambda i: files[i].name == last)
+    for i in order:
+        targets[i].parent.mkdir(parents=True, exist_ok=True)
+        os.replace(files[i], targets[i])
+    return targets
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:

@@ -1,8 +1,10 @@
 """MRC volumes: memory-mapped reading with the voxel size, atomic writing with the voxel size set."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 import mrcfile
 import numpy as np
@@ -55,6 +57,21 @@ def read_mrc(path: str | os.PathLike, voxel_size: float | None = None,
         if not mmap:
             mrc.close()
     return data, vs
+
+
+@contextlib.contextmanager
+def mapped_mrc(path: str | os.PathLike, voxel_size: float | None = None) -> Iterator[tuple[np.ndarray, float]]:
+    """``with mapped_mrc(path) as (volume, voxel_size):`` a read-only memory map, closed on exit."""
+    path = require_file(path, "MRC file")
+    mrc = _open_mrc(path, True)
+    try:
+        vs = header_voxel_size(mrc, path, voxel_size)
+        data = mrc.data
+        if data is None or data.ndim != 3:
+            raise InputError(f"{path}: expected a 3-D volume, found shape {None if data is None else data.shape}")
+        yield data, vs
+    finally:
+        mrc.close()
 
 
 def read_mrc_voxel_size(path: str | os.PathLike) -> float:

@@ -7,6 +7,7 @@ attributes, so lists pass unchanged between DeepFinder and this package.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -33,19 +34,20 @@ def new_object(label: int, x: float, y: float, z: float, *, tomo_idx: int | None
 
 
 def _number(text: str, cast, path: Path, elem, attr: str):
+    """The attribute as a finite float, or an int (an integral value) for ``cast=int``."""
+    kind = "a finite number" if cast is float else "an integer"
     try:
-        value = float(text) if cast is float else _to_int(text)
-    except ValueError:
-        raise InputError(f"{path}: line {elem.sourceline}: attribute '{attr}' has non-numeric value "
-                         f"{text!r}") from None
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
+        if cast is int:
+            if value != int(value):
+                raise ValueError(text)
+            value = int(value)
+    except (ValueError, OverflowError):
+        raise InputError(f"{path}: line {elem.sourceline}: attribute '{attr}' must be {kind}, got "
+                         f"{text[:40]!r}") from None
     return value
-
-
-def _to_int(text: str) -> int:
-    value = float(text)
-    if value != int(value):
-        raise ValueError(text)
-    return int(value)
 
 
 def _score(text: str) -> int | float:
@@ -89,9 +91,12 @@ def _read_object(elem, path: Path) -> dict:
     for key in ("tomo_idx", "obj_id"):
         if key in attrs:
             obj[key] = _number(attrs.pop(key), int, path, elem, key)
-    for key in _ORIENT:
-        if key in attrs:
-            obj[key] = _number(attrs.pop(key), float, path, elem, key)
+    present = [key for key in _ORIENT if key in attrs]
+    if present and len(present) != len(_ORIENT):
+        missing = ", ".join(k for k in _ORIENT if k not in attrs)
+        raise InputError(f"{path}: line {elem.sourceline}: angles psi, phi and the go together; {missing} missing")
+    for key in present:
+        obj[key] = _number(attrs.pop(key), float, path, elem, key)
     if "cluster_size" in attrs:
         text = attrs.pop("cluster_size")
         _number(text, float, path, elem, "cluster_size")

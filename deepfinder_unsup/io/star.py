@@ -53,8 +53,8 @@ def read_star(path: str | os.PathLike, tomogram_size: Sequence[int] | None = Non
     coords = _coordinates_voxels(table, path, tomogram_size, pixel_size)
     names = _tomo_names(table)
     order = list(tomo_names) if tomo_names is not None else sorted(set(n for n in names if n is not None))
-    angles = _angles_zxz(table)
-    labels = table["rlnClassNumber"].to_numpy() if "rlnClassNumber" in table else np.ones(len(table), int)
+    angles = _angles_zxz(table, path)
+    labels = _class_numbers(table, path)
     objl: Objl = []
     for i in range(len(table)):
         name = names[i]
@@ -67,15 +67,36 @@ def read_star(path: str | os.PathLike, tomogram_size: Sequence[int] | None = Non
     return objl
 
 
+def _numeric_columns(table: pd.DataFrame, columns, path: Path) -> np.ndarray:
+    """The columns as a float array; a clear error naming the first non-numeric or non-finite cell."""
+    values = table[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raw = table[columns[col]].iloc[row]
+        raise InputError(f"{path}: row {row + 1}: {columns[col]} must be a finite number, got {str(raw)[:40]!r}")
+    return values
+
+
+def _class_numbers(table: pd.DataFrame, path: Path) -> np.ndarray:
+    if "rlnClassNumber" not in table:
+        return np.ones(len(table), int)
+    values = _numeric_columns(table, ["rlnClassNumber"], path)[:, 0]
+    frac = np.flatnonzero(values != np.round(values))
+    if len(frac):
+        raise InputError(f"{path}: row {frac[0] + 1}: rlnClassNumber must be an integer, got {values[frac[0]]}")
+    return values.astype(int)
+
+
 def _coordinates_voxels(table: pd.DataFrame, path: Path, tomogram_size, pixel_size) -> np.ndarray:
     if set(_PIXEL_COLS) <= set(table):
-        return table[list(_PIXEL_COLS)].to_numpy(float)
+        return _numeric_columns(table, _PIXEL_COLS, path)
     if set(_CENTRED_COLS) <= set(table):
         if tomogram_size is None or not pixel_size:
             raise InputError(f"{path}: RELION 5 centred coordinates (Å) need the tomogram size and pixel size "
                              f"(tomogram_size=(x, y, z), pixel_size=...; CLI: --tomogram-size, --voxel-size)")
         centre = np.asarray(tomogram_size, float) / 2.0
-        return table[list(_CENTRED_COLS)].to_numpy(float) / float(pixel_size) + centre
+        return _numeric_columns(table, _CENTRED_COLS, path) / float(pixel_size) + centre
     raise InputError(f"{path}: no coordinate columns (rlnCoordinateX/Y/Z or rlnCenteredCoordinateX/Y/ZAngst)")
 
 
@@ -86,11 +107,14 @@ def _tomo_names(table: pd.DataFrame) -> list:
     return [None] * len(table)
 
 
-def _angles_zxz(table: pd.DataFrame) -> np.ndarray | None:
-    if not set(_ANGLE_COLS) <= set(table):
+def _angles_zxz(table: pd.DataFrame, path: Path) -> np.ndarray | None:
+    present = [c for c in _ANGLE_COLS if c in table]
+    if not present:
         return None
-    from ..simulate.geometry import relion_to_deepfinder_angles
-    return relion_to_deepfinder_angles(table[list(_ANGLE_COLS)].to_numpy(float))
+    if len(present) != len(_ANGLE_COLS):
+        raise InputError(f"{path}: angles rlnAngleRot/Tilt/Psi go together; found only {', '.join(present)}")
+    from ..geometry import relion_to_deepfinder_angles
+    return relion_to_deepfinder_angles(_numeric_columns(table, _ANGLE_COLS, path))
 
 
 def write_star(objl: Objl, path: str | os.PathLike, tomo_names: Sequence[str] | None = None,
@@ -117,7 +141,7 @@ def write_star(objl: Objl, path: str | os.PathLike, tomo_names: Sequence[str] | 
         for col, values in zip(_PIXEL_COLS, xyz.T):
             table[col] = values
     if all(o.get("phi") is not None for o in objl):
-        from ..simulate.geometry import deepfinder_to_relion_angles
+        from ..geometry import deepfinder_to_relion_angles
         zxz = np.array([[o["phi"], o["the"], o["psi"]] for o in objl], float)
         for col, values in zip(_ANGLE_COLS, deepfinder_to_relion_angles(zxz).T):
             table[col] = values

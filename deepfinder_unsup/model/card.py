@@ -36,16 +36,30 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict, overwrit
     return path
 
 
+REQUIRED_CARD_KEYS = {"voxel_size": (int, float), "box_size": int, "embedding_layer": str}
+
+
 def read_card(path: str | os.PathLike) -> dict:
-    """The model card inside a ``.keras`` file written by :func:`save_model`."""
+    """The model card inside a ``.keras`` file written by :func:`save_model` (checked: voxel and box size)."""
     path = require_file(path, "model file")
     try:
         with zipfile.ZipFile(path) as zf:
             if CARD_NAME not in zf.namelist():
                 raise InputError(f"{path}: a Keras archive without a deepfinder-unsup model card")
-            return json.loads(zf.read(CARD_NAME))
-    except zipfile.BadZipFile:
+            card = json.loads(zf.read(CARD_NAME))
+    except (zipfile.BadZipFile, OSError, EOFError):
         raise InputError(f"{path}: not a model file (expected a .keras archive saved by deepfinder-unsup)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: its model card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise InputError(f"{path}: its model card is not a JSON object")
+    for key, kind in REQUIRED_CARD_KEYS.items():
+        if not isinstance(card.get(key), kind) or isinstance(card.get(key), bool):
+            raise InputError(f"{path}: its model card lacks a valid {key!r}")
+    if card["voxel_size"] <= 0 or card["box_size"] < 4:
+        raise InputError(f"{path}: its model card has voxel_size {card['voxel_size']} and box_size "
+                         f"{card['box_size']}: not a usable model")
+    return card
 
 
 def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict]:

@@ -161,6 +161,9 @@ def load_deepfinder_weights(model: keras.Model, path: str | os.PathLike, encoder
     if got != expected:
         raise InputError(f"{path}: not a DeepFinder encoder: its first convolution kernels have shapes {got}, "
                          f"expected {expected}")
+    if len(targets) < len(expected):
+        raise ValueError(f"the model has {len(targets)} encoder convolutions named 'encoder_conv*', DeepFinder's "
+                         f"encoder has {len(expected)}: build it with build_encoder / encoder_layers")
     if len(pairs) < len(targets):
         raise InputError(f"{path}: holds {len(pairs)} convolutions, the model needs {len(targets)}")
     for layer, (kernel, bias) in zip(targets, pairs):

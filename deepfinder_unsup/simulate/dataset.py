@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..io.dataset import write_dataset
+from ..log import progress as progress_bar
 from ..io.objl import Objl, new_object
 from .config import SimConfig
 from .scene import StructureLibrary, simulate_subtomogram
@@ -58,7 +58,7 @@ def simulate_dataset(structures: list[Structure], per_class: int, config: SimCon
     n_workers = n_workers or os.cpu_count() or 1
     out = np.zeros((len(tasks),) + (config.box_size,) * 3, np.float32)
     infos = [None] * len(tasks)
-    bar = tqdm(total=len(tasks), desc="simulate", unit="subtomo", disable=not progress)
+    bar = progress_bar(total=len(tasks), desc="simulate", unit="subtomo", enabled=progress)
     if n_workers == 1:
         _init_worker(structures, config)
         results = map(_simulate_task, tasks)

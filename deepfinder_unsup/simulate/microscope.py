@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from ..volume import crop_start
+
 
 def electron_wavelength(voltage_kv: float) -> float:
     """Relativistic electron wavelength in Å."""
@@ -136,7 +138,7 @@ def backprojection_matrix(nz: int, nx: int, angles_deg: tuple, n_det: int, crop:
     """Transpose of :func:`radon_matrix` restricted to the central ``crop`` x ``crop`` pixels of the plane."""
     mat = radon_matrix(nz, nx, angles_deg, n_det)
     if crop is not None and (crop < nz or crop < nx):
-        z0, x0 = (nz - crop) // 2, (nx - crop) // 2
+        z0, x0 = crop_start(nz, crop), crop_start(nx, crop)
         zz, xx = np.meshgrid(np.arange(z0, z0 + crop), np.arange(x0, x0 + crop), indexing="ij")
         mat = mat[:, (zz * nx + xx).ravel()]
     return sp.csr_matrix(mat.T)
@@ -199,7 +201,7 @@ def weighted_backprojection(tilt_series: np.ndarray, angles_deg, nz: int, nx: in
     sino = np.ascontiguousarray(filtered.transpose(0, 2, 1)).reshape(n_tilts * n_det, ny)
     planes = (mat.T @ sino).reshape(nz, nx, ny)  # back-projection = transpose of the projection
     if crop is not None and (crop < nz or crop < nx):
-        z0, x0 = (nz - crop) // 2, (nx - crop) // 2
+        z0, x0 = crop_start(nz, crop), crop_start(nx, crop)
         planes = planes[z0:z0 + crop, x0:x0 + crop]
     vol = planes.transpose(0, 2, 1)
     return (vol * (np.pi / (2 * n_tilts))).astype(np.float32)
@@ -276,7 +278,7 @@ def reconstruct_signal_and_noise(volume: np.ndarray, mic: Microscope, voxel_size
     filt = image_filter(mic, ny, series.shape[-1], voxel_size)
     series = np.fft.irfft2(np.fft.rfft2(series) * filt, s=series.shape[-2:]).astype(np.float32)
     if crop is not None:
-        y0 = (ny - crop) // 2
+        y0 = crop_start(ny, crop)
         series = series[:, y0:y0 + crop, :]
     noise = rng.standard_normal(series.shape).astype(np.float32)
     rows = series.shape[1]

@@ -3,8 +3,9 @@
 A structure is a cloud of pseudo-residues (110 Da each, one per 136 Å^3, the volume of protein at
 1.35 g/cm^3). Its asymmetric subunit is a chain of 1-6 ellipsoidal domains (20-500 kDa in all), sometimes with
 a thin appendage; the subunit is copied by a point group (C1-C8, D2-D7, T, O) or along a helical filament
-segment; a channel may be bored along the symmetry axis. Total mass is log-uniform in 100 kDa - 4 MDa and the
-diameter within 5-35 nm. The cloud is rendered at any voxel size by trilinear splatting and a Gaussian blur
+segment; a channel may be bored along the symmetry axis. Total mass is drawn log-uniform in 100 kDa - 4 MDa
+(helical segments of 6-25 subunits get mass / 15 per subunit, so they weigh 40-170 % of the draw: 50 kDa - 4 MDa
+in all) and the diameter is kept within 5-35 nm. The cloud is rendered at any voxel size by trilinear splatting and a Gaussian blur
 (sigma 0.7 voxel, the band limit of the shared maps), then scaled like every map (see ``structures``), so mass
 and contrast are on the same scale as real structures.
 

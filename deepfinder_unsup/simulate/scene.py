@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..extract import crop_or_pad, normalise, resample_volume
+from ..volume import box_centre, crop_or_pad, normalise, resample_volume
 from scipy import ndimage
 from .config import SimConfig, draw
-from .geometry import deepfinder_angles, random_rotations, rotate_volume
+from ..geometry import deepfinder_angles, random_rotations, rotate_volume
 from .microscope import Microscope, mix_at_snr, reconstruct_signal_and_noise
 from .structures import Structure, envelope_mask
 
@@ -113,7 +113,7 @@ def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfi
     mic: Microscope = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr_override is None else snr_override
     volume = np.zeros((n_sim,) * 3, np.float32)
-    centre = np.full(3, (n_sim - 1) / 2.0)
+    centre = np.full(3, float(box_centre(n_sim)))  # lands on the output box's centre (volume.py's convention)
     shift_out = _random_in_ball(rng, float(draw(config.shift_max, rng)))
     occupied: list[tuple[np.ndarray, float]] = []
     angles = None

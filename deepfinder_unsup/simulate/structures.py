@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from ..extract import resample_volume
+from ..volume import resample_volume
 from ..io.files import InputError
 from ..io.mrc import read_mrc
 

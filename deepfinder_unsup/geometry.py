@@ -11,6 +11,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
+from .volume import box_centre
+
 
 def random_rotations(n: int, rng: np.random.Generator) -> Rotation:
     """``n`` rotations drawn uniformly on SO(3) (Haar measure)."""
@@ -44,7 +46,8 @@ def rotate_volume(volume: np.ndarray, rotation: Rotation, out_shape: tuple[int, 
                   shift_xyz=(0.0, 0.0, 0.0), order: int = 1) -> np.ndarray:
     """Rotate a ``[z, y, x]`` volume about its centre by an active rotation, then shift it (voxels, x y z).
 
-    The output (``out_shape``, default the input's) is centred on the rotated input's centre plus the shift.
+    The output (``out_shape``, default the input's) is centred on the rotated input's centre plus the shift;
+    centres are ``n // 2`` (``volume.box_centre``).
     """
     volume = np.asarray(volume, dtype=np.float32)
     out_shape = tuple(out_shape or volume.shape)
@@ -52,8 +55,8 @@ def rotate_volume(volume: np.ndarray, rotation: Rotation, out_shape: tuple[int, 
     perm = [2, 1, 0]  # (x, y, z) <-> (z, y, x)
     m_zyx = m_xyz[np.ix_(perm, perm)]
     inv = m_zyx.T  # output coord o = M i  ->  input i = M^T o
-    c_in = (np.array(volume.shape) - 1) / 2.0
-    c_out = (np.array(out_shape) - 1) / 2.0 + np.asarray(shift_xyz, float)[perm]
+    c_in = np.array([box_centre(n) for n in volume.shape], float)
+    c_out = np.array([box_centre(n) for n in out_shape], float) + np.asarray(shift_xyz, float)[perm]
     offset = c_in - inv @ c_out
     return ndimage.affine_transform(volume, inv, offset=offset, output_shape=out_shape, order=order,
                                     mode="constant", cval=0.0, prefilter=False)

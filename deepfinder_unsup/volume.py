@@ -1,0 +1,81 @@
+"""Volume primitives shared by every layer: normalisation, resampling, the box centre, crop and pad.
+
+The box centre convention is DeepFinder's extraction: in a box of ``n`` voxels the centre is index ``n // 2``
+(``tomo[z - B/2 : z + B/2]``). Resampling maps a volume's centre ``n // 2`` onto the new volume's ``m // 2``,
+and crop / pad keep index ``n // 2`` at ``box // 2``, so a particle at the centre stays there through any
+chain of them. Volumes are ``[z, y, x]`` float32.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def box_centre(n: int) -> int:
+    """The centre index of a box of ``n`` voxels (DeepFinder's convention)."""
+    return int(n) // 2
+
+
+def crop_start(n: int, box: int) -> int:
+    """First index of the ``box``-voxel window of an ``n``-voxel axis that keeps the centres together
+    (negative when the box is larger: the padding before the volume)."""
+    return box_centre(n) - box_centre(box)
+
+
+def normalise(volumes: np.ndarray) -> np.ndarray:
+    """Zero mean, unit standard deviation per volume (first axis indexes volumes), float32."""
+    volumes = np.asarray(volumes, dtype=np.float32)
+    axes = tuple(range(1, volumes.ndim))
+    mean = volumes.mean(axis=axes, keepdims=True)
+    std = volumes.std(axis=axes, keepdims=True)
+    return (volumes - mean) / np.maximum(std, 1e-8)
+
+
+def antialias_sigma(source_voxel: float, target_voxel: float) -> float:
+    """Gaussian sigma (source voxels) applied before downsampling by ``f = target / source``; 0 when upsampling.
+
+    The blur brings the effective resolution to a Gaussian of FWHM ``f`` source voxels (the new voxel), the
+    source's own voxel (FWHM 1) counted: ``sigma = sqrt(f^2 - 1) / 2.355``. At f = 2 the source's Nyquist
+    frequency, which would alias onto the new grid's zero frequency, keeps 7 % of its amplitude.
+    """
+    factor = target_voxel / source_voxel
+    return float(np.sqrt(factor ** 2 - 1.0) / 2.3548) if factor > 1 else 0.0
+
+
+def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float, order: int = 3) -> np.ndarray:
+    """Resample a whole ``[z, y, x]`` volume to another voxel size, keeping its physical extent and centre.
+
+    ``order``: spline order of the interpolation (3 = cubic; the simulator uses 1 for speed).
+    """
+    volume = np.asarray(volume, dtype=np.float32)
+    if abs(source_voxel - target_voxel) < 1e-6 * target_voxel:
+        return volume
+    sigma = antialias_sigma(source_voxel, target_voxel)
+    if sigma > 0:
+        volume = ndimage.gaussian_filter(volume, sigma)
+    scale = source_voxel / target_voxel
+    out_shape = tuple(max(1, int(round(n * scale))) for n in volume.shape)
+    # map output voxel centres onto input coordinates, box centre (n // 2) to box centre
+    ratio = target_voxel / source_voxel
+    offsets = [box_centre(n_in) - box_centre(n_out) * ratio for n_in, n_out in zip(volume.shape, out_shape)]
+    return ndimage.affine_transform(volume, np.full(3, ratio), offset=offsets, output_shape=out_shape,
+                                    order=order, mode="nearest")
+
+
+def crop_or_pad(volume: np.ndarray, box_size: int) -> np.ndarray:
+    """Centre-crop or zero-pad (after mean subtraction) a cubic-ish volume to ``box_size``^3."""
+    volume = np.asarray(volume, dtype=np.float32)
+    out = np.full((box_size,) * 3, float(volume.mean()), dtype=np.float32)
+    src, dst = [], []
+    for n in volume.shape:
+        start = crop_start(n, box_size)  # index n // 2 lands at box_size // 2
+        if n >= box_size:
+            src.append(slice(start, start + box_size))
+            dst.append(slice(0, box_size))
+        else:
+            src.append(slice(0, n))
+            dst.append(slice(-start, -start + n))
+    out[tuple(dst)] = volume[tuple(src)]
+    return out
+
+
