@@ -33,7 +33,7 @@ setup(
         "starfile",
     ],
     extras_require={
-        "test": ["pytest", "gemmi"],
+        "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov"],
         "umap": ["umap-learn"],
         "structures": ["gemmi"],
     },

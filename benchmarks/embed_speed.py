@@ -7,6 +7,7 @@ FLOPs per sub-tomogram counted from the layers (2 x kernel volume x C_in x C_out
 convolution, 2 x in x out per dense layer), the achieved GFLOP/s, and the peak of a single-precision matrix
 multiply (4096^2, TensorFlow, same process) for comparison.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,7 @@ def matmul_peak_gflops(n: int = 4096, repeats: int = 10) -> float:
     for _ in range(repeats):
         c = f(a, b)
     c.numpy()
-    return 2 * n ** 3 * repeats / (time.time() - t0) / 1e9
+    return 2 * n**3 * repeats / (time.time() - t0) / 1e9
 
 
 def throughput(fn, batch: int, seconds: float = 6.0) -> float:
@@ -64,23 +65,30 @@ def main() -> None:
     from deepfinder_unsup.embed import Embedder, _bf16_copy
     from deepfinder_unsup.model.card import load_model
     from deepfinder_unsup.model.classifier import embedding_model
+
     emb = Embedder(args.model).fit()
     model, _ = load_model(emb._resolved_path())
     net = embedding_model(model)
     flops = layer_flops(net)
     peak = matmul_peak_gflops()
-    results = {"gflop_per_subtomogram": round(flops / 1e9, 3), "matmul_peak_gflops_fp32": round(peak, 1),
-               "rows": []}
+    results = {"gflop_per_subtomogram": round(flops / 1e9, 3), "matmul_peak_gflops_fp32": round(peak, 1), "rows": []}
     nets = {"float32": net, "bfloat16": _bf16_copy(net)}
     for precision, m in nets.items():
         fn = tf.function(lambda x, m=m: m(x, training=False), jit_compile=False)
         for b in args.batches:
             rate = throughput(fn, b)
-            results["rows"].append({"precision": precision, "batch": b, "per_second": round(rate, 1),
-                                    "gflops": round(rate * flops / 1e9, 1)})
+            results["rows"].append(
+                {
+                    "precision": precision,
+                    "batch": b,
+                    "per_second": round(rate, 1),
+                    "gflops": round(rate * flops / 1e9, 1),
+                }
+            )
             print(json.dumps(results["rows"][-1]), flush=True)
     if args.train:
         from deepfinder_unsup.train import compile_classifier
+
         clf = keras.models.clone_model(model)
         compile_classifier(clf)
         x = np.random.standard_normal((64, 40, 40, 40, 1)).astype(np.float32)

@@ -6,6 +6,7 @@ class validation in docs/model_card.md:
 
     python benchmarks/evaluate_transfer.py --dataset transfer.h5 --models runs/head_flatten/model.keras ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ def main() -> None:
     print("PCA(32) raw voxels", results["pca32_raw_voxels"], flush=True)
     import_tensorflow_quietly()
     from deepfinder_unsup.embed import Embedder
+
     models = list(args.models) + ([None] if args.pretrained else [])
     for path in models:
         for precision in args.precision:

@@ -8,6 +8,7 @@
   the 9 built-in shapes and negatives, simulated with another microscope (benchmarks/configs/
   other_microscope.json: 13.68 Å pixels, 5-7 µm defocus, +-50 degrees by 4, B 600-900, fixed polarity).
 """
+
 import argparse
 import time
 from pathlib import Path

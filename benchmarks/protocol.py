@@ -18,6 +18,7 @@ accuracy); the five real held-out structures and negatives alone (V at k = 6); 7
 (V at k = 2); and the own SHREC'21 validation set (``--shrec21``: the 13 trained classes + negative, training
 microscope) at k = 14.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,12 @@ from sklearn.preprocessing import StandardScaler
 
 HERE = Path(__file__).parent
 SHARED = HERE.parent.parent / "shared" / "structures"
-HELD_OUT_REAL = ["maps_10A_extra/2uv8.mrc", "maps_10A_extra/6utj.mrc", "maps_10A_extra/6pxm.mrc",
-                 "maps_10A_extra/7n4y.mrc"]
+HELD_OUT_REAL = [
+    "maps_10A_extra/2uv8.mrc",
+    "maps_10A_extra/6utj.mrc",
+    "maps_10A_extra/6pxm.mrc",
+    "maps_10A_extra/7n4y.mrc",
+]
 HELD_OUT_MEMBRANE = "membrane_10A/5tqq.mrc"
 BOUND_PAIR = ("7n4y", "7n4y@membrane")
 PROCEDURAL_SPEC = "procedural:200:1000000"
@@ -46,8 +51,12 @@ PER_CLASS = 20
 
 def protocol_specs() -> list[str]:
     real = [str(SHARED / p) for p in HELD_OUT_REAL]
-    return [PROCEDURAL_SPEC, *real, str(SHARED / HELD_OUT_REAL[-1]) + "@membrane",
-            "membrane:" + str(SHARED / HELD_OUT_MEMBRANE)]
+    return [
+        PROCEDURAL_SPEC,
+        *real,
+        str(SHARED / HELD_OUT_REAL[-1]) + "@membrane",
+        "membrane:" + str(SHARED / HELD_OUT_MEMBRANE),
+    ]
 
 
 def make_protocol_data(path: Path, per_class: int = PER_CLASS, seed: int = 101) -> Path:
@@ -55,6 +64,7 @@ def make_protocol_data(path: Path, per_class: int = PER_CLASS, seed: int = 101) 
     from deepfinder_unsup.simulate.config import SimConfig
     from deepfinder_unsup.simulate.dataset import write_simulated_dataset
     from deepfinder_unsup.simulate.structures import load_structures
+
     config = SimConfig.from_file(HERE / "configs" / "protocol_microscope.json")
     structs = load_structures(protocol_specs(), config.voxel_size)
     return write_simulated_dataset(path, structs, per_class, config, seed=seed, overwrite=True)
@@ -100,8 +110,9 @@ def score_features(x: np.ndarray, truth: np.ndarray, names: dict[int, str]) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=["shrec21"],
-                        help="model files or shipped names (shrec21, general)")
+    parser.add_argument(
+        "--models", nargs="*", default=["shrec21"], help="model files or shipped names (shrec21, general)"
+    )
     parser.add_argument("--data", default="benchmarks/data/protocol.h5", help="held-out set (made if absent)")
     parser.add_argument("--shrec21", help="own SHREC'21 validation set (simulate --structures maps_10A)")
     parser.add_argument("--no-pca", action="store_true", help="skip the raw-voxel PCA baseline")
@@ -110,6 +121,7 @@ def main() -> None:
     from deepfinder_unsup._quiet import import_tensorflow_quietly
     from deepfinder_unsup.extract import normalise
     from deepfinder_unsup.io.dataset import read_dataset
+
     data = Path(args.data)
     if not data.exists():
         t0 = time.time()
@@ -124,6 +136,7 @@ def main() -> None:
         print("PCA(32) raw voxels", results["pca32_raw_voxels"], flush=True)
     import_tensorflow_quietly()
     from deepfinder_unsup.embed import Embedder
+
     shrec = read_dataset(args.shrec21) if args.shrec21 else None
     for model in args.models:
         t0 = time.time()
@@ -132,8 +145,9 @@ def main() -> None:
         if shrec is not None:
             emb = embedder.transform(shrec.subtomograms)
             kk = len(np.unique(shrec.labels))
-            scores["v_own_shrec21"] = round(max(kmeans_v(emb, shrec.labels, kk, 10)[0],
-                                                kmeans_v(unit(emb), shrec.labels, kk, 10)[0]), 4)
+            scores["v_own_shrec21"] = round(
+                max(kmeans_v(emb, shrec.labels, kk, 10)[0], kmeans_v(unit(emb), shrec.labels, kk, 10)[0]), 4
+            )
         scores["seconds"] = round(time.time() - t0, 1)
         results[str(model)] = scores
         print(model, scores, flush=True)

@@ -5,6 +5,7 @@
 Uses the 13 SHREC'21 maps of ../shared when present (else the built-in shapes), default domain randomisation
 but a fixed 41-tilt series (-60..+60 by 3 degrees). Reports the steady-state rate after one warm-up pass.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,20 @@ def main() -> None:
     t0 = time.time()
     vols, _, _ = simulate_dataset(structs, per_class, cfg, seed=1, n_workers=args.workers, progress=False)
     dt = time.time() - t0
-    print(json.dumps({"benchmark": "simulate", "n": len(vols), "seconds": round(dt, 2),
-                      "per_second": round(len(vols) / dt, 1), "workers": args.workers, "n_tilts": 41,
-                      "structures": specs, "cpu": platform.processor() or platform.machine()}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "simulate",
+                "n": len(vols),
+                "seconds": round(dt, 2),
+                "per_second": round(len(vols) / dt, 1),
+                "workers": args.workers,
+                "n_tilts": 41,
+                "structures": specs,
+                "cpu": platform.processor() or platform.machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

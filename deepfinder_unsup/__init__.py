@@ -4,6 +4,7 @@ Moebel & Kervrann 2022 on DeepFinder (Moebel et al. 2021): DeepFinder's encoder 
 trained on simulated sub-tomograms, pruned to a 32-D embedding; real sub-tomograms are embedded and clustered.
 The public API is re-exported here; TensorFlow is imported only by the functions that need it.
 """
+
 import os as _os
 import sys as _sys
 
@@ -11,34 +12,89 @@ import sys as _sys
 # KERAS_BACKEND says, unless Keras was already imported on another backend (then say so, not fail later)
 if "keras" in _sys.modules:
     import keras as _keras
+
     if _keras.backend.backend() != "tensorflow":
-        raise ImportError(f"deepfinder_unsup runs Keras on TensorFlow, but Keras was already imported with the "
-                          f"{_keras.backend.backend()!r} backend: import deepfinder_unsup first, or unset "
-                          f"KERAS_BACKEND")
+        raise ImportError(
+            f"deepfinder_unsup runs Keras on TensorFlow, but Keras was already imported with the "
+            f"{_keras.backend.backend()!r} backend: import deepfinder_unsup first, or unset "
+            f"KERAS_BACKEND"
+        )
 _os.environ["KERAS_BACKEND"] = "tensorflow"
 
 from ._version import __version__  # noqa: E402
-from .cluster import select_k, sweep_k  # noqa: E402
-from .extract import extract_subtomograms, iter_subtomograms, load_subtomogram_files, normalise  # noqa: E402
-from .io import (InputError,  # noqa: E402
-                 read_dataset, read_embeddings, read_mrc, read_objl, read_shrec_locations,
-                 read_shrec_model, read_star, write_dataset, write_embeddings, write_mrc, write_objl,
-                 write_star)
 
-__all__ = ["__version__", "select_k", "sweep_k", "extract_subtomograms", "iter_subtomograms",
-           "load_subtomogram_files", "normalise", "InputError", "read_dataset", "read_embeddings", "read_mrc",
-           "read_objl", "read_shrec_locations", "read_shrec_model", "read_star", "write_dataset",
-           "write_embeddings", "write_mrc", "write_objl", "write_star", "Embedder", "load_pretrained",
-           "load_deepfinder_weights", "build_classifier", "embedding_model", "build_encoder"]
+__all__ = [
+    "__version__",
+    "select_k",
+    "sweep_k",
+    "extract_subtomograms",
+    "iter_subtomograms",
+    "load_subtomogram_files",
+    "normalise",
+    "InputError",
+    "read_dataset",
+    "read_embeddings",
+    "read_mrc",
+    "read_objl",
+    "read_shrec_locations",
+    "read_shrec_model",
+    "read_star",
+    "write_dataset",
+    "write_embeddings",
+    "write_mrc",
+    "write_objl",
+    "write_star",
+    "Embedder",
+    "load_pretrained",
+    "load_deepfinder_weights",
+    "build_classifier",
+    "embedding_model",
+    "build_encoder",
+]
 
-_LAZY = {"Embedder": "embed", "load_pretrained": "embed", "load_deepfinder_weights": "model.deepfinder",
-         "build_encoder": "model.deepfinder", "build_classifier": "model.classifier",
-         "embedding_model": "model.classifier"}
+_LAZY = {
+    "select_k": "cluster",
+    "sweep_k": "cluster",
+    "extract_subtomograms": "extract",
+    "iter_subtomograms": "extract",
+    "load_subtomogram_files": "extract",
+    "normalise": "volume",
+    **{
+        name: "io"
+        for name in (
+            "InputError",
+            "read_dataset",
+            "read_embeddings",
+            "read_mrc",
+            "read_objl",
+            "read_shrec_locations",
+            "read_shrec_model",
+            "read_star",
+            "write_dataset",
+            "write_embeddings",
+            "write_mrc",
+            "write_objl",
+            "write_star",
+        )
+    },
+    "Embedder": "embed",
+    "load_pretrained": "embed",
+    "load_deepfinder_weights": "model.deepfinder",
+    "build_encoder": "model.deepfinder",
+    "build_classifier": "model.classifier",
+    "embedding_model": "model.classifier",
+}
 
 
 def __getattr__(name):
-    """Keras-dependent names load TensorFlow on first use, so `import deepfinder_unsup` stays fast."""
+    """Public names load their module on first use: `import deepfinder_unsup` (and the CLI's start) stays
+    fast, and TensorFlow / scikit-learn load only when needed."""
     if name in _LAZY:
         import importlib
+
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'deepfinder_unsup' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

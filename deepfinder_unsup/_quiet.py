@@ -4,6 +4,7 @@ TF_CPP_MIN_LOG_LEVEL does not silence the oneDNN notice, so stderr is redirected
 level while TensorFlow is imported and its devices are initialised. oneDNN itself stays on (turning it off
 costs 2-3x speed).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,11 +32,14 @@ def import_tensorflow_quietly(verbose: bool = False):
     """Import TensorFlow (and list its devices) without its start-up messages unless ``verbose``."""
     if verbose:
         import tensorflow as tf
+
         return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with stderr_to_devnull():
         import tensorflow as tf
+
         tf.config.list_physical_devices()
     import logging
+
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return tf

@@ -3,6 +3,7 @@
 Batch ``i`` of epoch ``e`` draws from ``default_rng([seed, e, i])``, so training is repeatable and resumable
 (set ``epoch``), whatever the order Keras asks for the batches in.
 """
+
 from __future__ import annotations
 
 import keras

@@ -3,6 +3,7 @@
 Subcommands: simulate, simulate-tomogram, train, embed, cluster, demo, info. Errors in the user's input
 print one line (``error: <file>: <problem>``) and exit with status 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,6 +32,7 @@ def _int_at_least(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
+
     parse.__name__ = f"integer >= {minimum}"
     return parse
 
@@ -54,8 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="simulate a labelled sub-tomogram data set")
-    p.add_argument("--structures", nargs="+", required=True,
-                   help="maps (.mrc), atomic models (.pdb/.cif), folders of them, 'builtin' or 'builtin:NAME'")
+    p.add_argument(
+        "--structures",
+        nargs="+",
+        required=True,
+        help="maps (.mrc), atomic models (.pdb/.cif), folders of them, 'builtin' or 'builtin:NAME'",
+    )
     p.add_argument("--per-class", type=positive_int, required=True, help="sub-tomograms per class")
     p.add_argument("--out", required=True, help="output folder (dataset.h5, objects.xml, classes.csv)")
     p.add_argument("--config", help="JSON file of simulation parameters (see docs/simulation.md)")
@@ -68,8 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate-tomogram", help="simulate a crowded tomogram with its object list")
     p.add_argument("--structures", nargs="+", required=True)
     p.add_argument("--out", required=True, help="output folder (tomogram.mrc, objects.xml, particle_locations.txt)")
-    p.add_argument("--shape", nargs=3, type=_int_at_least(48), default=[96, 256, 256], metavar=("Z", "Y", "X"),
-                   help="tomogram size in voxels (each at least 48)")
+    p.add_argument(
+        "--shape",
+        nargs=3,
+        type=_int_at_least(48),
+        default=[96, 256, 256],
+        metavar=("Z", "Y", "X"),
+        help="tomogram size in voxels (each at least 48)",
+    )
     p.add_argument("--particles", type=positive_int, default=100, help="particles to place")
     p.add_argument("--membranes", type=_int_at_least(0), default=1, help="spherical vesicles to place")
     p.add_argument("--config", help="JSON file of simulation parameters")
@@ -79,9 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train f_theta on simulated data sets, or on sub-tomograms simulated on the fly")
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--train", help="training data set file (simulate's dataset.h5)")
-    data.add_argument("--structures", nargs="+",
-                      help="simulate training batches on the fly from these structures (same specs as simulate: "
-                           "files, folders, builtin, procedural:N[:SEED], membrane:PATH, SPEC@membrane)")
+    data.add_argument(
+        "--structures",
+        nargs="+",
+        help="simulate training batches on the fly from these structures (same specs as simulate: "
+        "files, folders, builtin, procedural:N[:SEED], membrane:PATH, SPEC@membrane)",
+    )
     p.add_argument("--val", required=True, help="validation data set file, never used for training")
     p.add_argument("--out", required=True, help="output folder (model.keras, history.csv, figures)")
     p.add_argument("--deepfinder-weights", help="DeepFinder weight file to initialise the encoder")
@@ -94,24 +109,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--monitor", help="labelled data set of classes not trained on: k-means V-measure per epoch")
-    p.add_argument("--select-by", choices=["val_loss", "monitor_v_measure", "monitor_v_measure_cos"],
-                   default="val_loss", help="checkpoint and early-stopping criterion")
-    p.add_argument("--loss", choices=["ce", "cosface", "arcface"], default="ce",
-                   help="ce: the paper's cross-entropy; cosface/arcface: additive-margin softmax on the "
-                        "L2-normalised embedding")
+    p.add_argument(
+        "--select-by",
+        choices=["val_loss", "monitor_v_measure", "monitor_v_measure_cos"],
+        default="val_loss",
+        help="checkpoint and early-stopping criterion",
+    )
+    p.add_argument(
+        "--loss",
+        choices=["ce", "cosface", "arcface"],
+        default="ce",
+        help="ce: the paper's cross-entropy; cosface/arcface: additive-margin softmax on the L2-normalised embedding",
+    )
     p.add_argument("--margin", type=float, default=0.15, help="margin of cosface / arcface")
     p.add_argument("--scale", type=float, default=24.0, help="logit scale of cosface / arcface")
     p.add_argument("--learning-rate", type=float, default=1e-4, help="constant rate, or the schedule's peak")
-    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
-                   help="constant (the paper) or linear warm-up + cosine decay over all epochs")
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="constant (the paper) or linear warm-up + cosine decay over all epochs",
+    )
     p.add_argument("--warmup-steps", type=int, default=200)
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
-                   help="training arithmetic (the saved model is float32 either way)")
+    p.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16"],
+        default="float32",
+        help="training arithmetic (the saved model is float32 either way)",
+    )
     p.add_argument("--init-model", help="start from this model's layers (a .keras file, or 'shrec21'/'general')")
     p.add_argument("--sim-config", help="with --structures: JSON simulation parameters (docs/simulation.md)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="with --structures: processes simulating batches (0: in the training process)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="with --structures: processes simulating batches (0: in the training process)",
+    )
     _add_common(p)
 
     p = sub.add_parser("embed", help="map sub-tomograms to 32-D features with f_theta")
@@ -123,15 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tomograms", nargs="+", help="tomogram MRC files, indexed by tomo_idx")
     p.add_argument("--model", help="model file (default: the shipped pretrained model)")
     p.add_argument("--out", required=True, help="embeddings file (.h5)")
-    p.add_argument("--voxel-size", type=_positive_float,
-                   help="voxel size (Å) of the inputs when their header says 0")
-    p.add_argument("--tomogram-size", nargs=3, type=int, metavar=("X", "Y", "Z"),
-                   help="tomogram size for RELION 5 centred coordinates")
-    p.add_argument("--border", choices=["skip", "pad"], default="skip",
-                   help="particles whose box crosses the tomogram border (default: skip, with a warning)")
+    p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
+    p.add_argument(
+        "--tomogram-size",
+        nargs=3,
+        type=int,
+        metavar=("X", "Y", "Z"),
+        help="tomogram size for RELION 5 centred coordinates",
+    )
+    p.add_argument(
+        "--border",
+        choices=["skip", "pad"],
+        default="skip",
+        help="particles whose box crosses the tomogram border (default: skip, with a warning)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=64, help="sub-tomograms per inference batch")
-    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
-                   help="inference arithmetic (bfloat16: about 2x faster on CPUs with AVX-512 BF16 / AMX)")
+    p.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="inference arithmetic (bfloat16: about 2x faster on CPUs with AVX-512 BF16 / AMX)",
+    )
     _add_common(p)
 
     p = sub.add_parser("cluster", help="k sweep, scores, per-cluster object lists and the report")
@@ -173,15 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. Exit status: 0 done, 1 bad input (one line on stderr naming the file and the
     problem), 2 bad usage (argparse), 3 an internal error, 130 / 143 interrupted (SIGINT / SIGTERM)."""
     import warnings
+
     args = build_parser().parse_args(argv)
     if not args.verbose:
         warnings.formatwarning = _plain_warning
-    configure_logging(verbose=args.verbose, quiet=args.quiet)
-    from .io.files import InputError
     previous = signal.signal(signal.SIGTERM, _stop_on_signal) if _in_main_thread() else None
     try:
+        configure_logging(verbose=args.verbose, quiet=args.quiet)
         return COMMANDS[args.command](args)
-    except (InputError, OSError) as exc:
+    except (_input_error(), OSError) as exc:
         if args.debug:
             raise
         print(f"error: {_one_line(exc)}", file=sys.stderr)
@@ -195,16 +241,26 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug, not the user's fault: say so in one line
         if args.debug:
             raise
-        print(f"internal error: {type(exc).__name__}: {_one_line(exc)} (run again with --debug for the "
-              f"traceback, and please report it)", file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {_one_line(exc)} (run again with --debug for the "
+            f"traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 3
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _input_error() -> type:
+    from .io.files import InputError
+
+    return InputError
+
+
 def _in_main_thread() -> bool:
     import threading
+
     return threading.current_thread() is threading.main_thread()
 
 
@@ -216,6 +272,7 @@ def _one_line(exc: BaseException) -> str:
 def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     """The package's messages on stderr: INFO by default, DEBUG with --verbose, WARNING with --quiet."""
     import logging
+
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logger = logging.getLogger("deepfinder_unsup")
     logger.setLevel(level)
@@ -226,28 +283,45 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
         logger.addHandler(handler)
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
-    else:
-        os.environ.pop("TQDM_DISABLE", None)
 
 
 def _tf(args) -> None:
     from ._quiet import import_tensorflow_quietly
+
     import_tensorflow_quietly(args.verbose)
 
 
 def cmd_simulate(args) -> int:
     from . import pipeline
-    out = pipeline.simulate_to_folder(args.structures, args.per_class, args.out, config_path=args.config,
-                                      seed=args.seed, workers=args.workers, write_mrc_files=args.mrc,
-                                      negative=not args.no_negative, overwrite=args.overwrite)
+
+    out = pipeline.simulate_to_folder(
+        args.structures,
+        args.per_class,
+        args.out,
+        config_path=args.config,
+        seed=args.seed,
+        workers=args.workers,
+        write_mrc_files=args.mrc,
+        negative=not args.no_negative,
+        overwrite=args.overwrite,
+    )
     print(f"wrote {out}")
     return 0
 
 
 def cmd_simulate_tomogram(args) -> int:
     from . import pipeline
-    paths = pipeline.simulate_tomogram_to_folder(args.structures, args.out, tuple(args.shape), args.particles,
-                                                 args.membranes, args.config, args.seed, args.overwrite)
+
+    paths = pipeline.simulate_tomogram_to_folder(
+        args.structures,
+        args.out,
+        tuple(args.shape),
+        args.particles,
+        args.membranes,
+        args.config,
+        args.seed,
+        args.overwrite,
+    )
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -256,40 +330,86 @@ def cmd_train(args) -> int:
     _tf(args)
     from . import pipeline
     from .train import TrainConfig
+
     out = Path(args.out)
     if (out / "model.keras").exists() and not (args.overwrite or args.resume):
         raise FileExistsError(f"{out / 'model.keras'}: file exists; pass --overwrite or --resume")
-    cfg = TrainConfig(head=args.head, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                      batch_size=args.batch_size, learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
-                      warmup_steps=args.warmup_steps, loss=args.loss, margin=args.margin, scale=args.scale,
-                      precision=args.precision, deepfinder_weights=args.deepfinder_weights,
-                      init_model=args.init_model, freeze_encoder=args.freeze_encoder,
-                      patience=args.patience, seed=args.seed, max_minutes=args.max_minutes,
-                      monitor_data=args.monitor, select_by=args.select_by, workers=args.workers)
-    path = pipeline.train_to_folder(out, cfg, val_path=args.val, train_path=args.train,
-                                    structures=args.structures, sim_config_path=args.sim_config,
-                                    resume=args.resume, command="deepfinder-unsup " + " ".join(sys.argv[1:]))
+    cfg = TrainConfig(
+        head=args.head,
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
+        warmup_steps=args.warmup_steps,
+        loss=args.loss,
+        margin=args.margin,
+        scale=args.scale,
+        precision=args.precision,
+        deepfinder_weights=args.deepfinder_weights,
+        init_model=args.init_model,
+        freeze_encoder=args.freeze_encoder,
+        patience=args.patience,
+        seed=args.seed,
+        max_minutes=args.max_minutes,
+        monitor_data=args.monitor,
+        select_by=args.select_by,
+        workers=args.workers,
+    )
+    path = pipeline.train_to_folder(
+        out,
+        cfg,
+        val_path=args.val,
+        train_path=args.train,
+        structures=args.structures,
+        sim_config_path=args.sim_config,
+        resume=args.resume,
+        command="deepfinder-unsup " + " ".join(sys.argv[1:]),
+    )
     print(f"wrote {path}")
     return 0
 
 
 def cmd_embed(args) -> int:
-    _tf(args)
+    if args.verbose:
+        _tf(args)
     from . import pipeline
+
     t0 = time.time()
     path, n = pipeline.embed_to_file(
-        args.out, objl_path=args.objl, star_path=args.star, tomograms=args.tomograms,
-        subtomograms=args.subtomograms, dataset=args.dataset, model=args.model, voxel_size=args.voxel_size,
-        tomogram_size=args.tomogram_size, border=args.border, batch_size=args.batch_size,
-        precision=args.precision, overwrite=args.overwrite, command="deepfinder-unsup " + " ".join(sys.argv[1:]))
+        args.out,
+        objl_path=args.objl,
+        star_path=args.star,
+        tomograms=args.tomograms,
+        subtomograms=args.subtomograms,
+        dataset=args.dataset,
+        model=args.model,
+        voxel_size=args.voxel_size,
+        tomogram_size=args.tomogram_size,
+        border=args.border,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        overwrite=args.overwrite,
+        command="deepfinder-unsup " + " ".join(sys.argv[1:]),
+    )
     print(f"embedded {n} sub-tomograms in {time.time() - t0:.1f} s -> {path}")
     return 0
 
 
 def cmd_cluster(args) -> int:
     from . import pipeline
-    doc, report = pipeline.cluster_to_folder(args.embeddings, args.k, args.out, args.method, args.evaluate,
-                                             not args.no_report, args.report_k, args.seed, args.overwrite)
+
+    doc, report = pipeline.cluster_to_folder(
+        args.embeddings,
+        args.k,
+        args.out,
+        args.method,
+        args.evaluate,
+        not args.no_report,
+        args.report_k,
+        args.seed,
+        args.overwrite,
+    )
     line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
     if args.evaluate:
         best = max(doc["per_k"], key=lambda r: r["v_measure"])
@@ -302,6 +422,7 @@ def cmd_cluster(args) -> int:
 def cmd_demo(args) -> int:
     _tf(args)
     from . import pipeline
+
     pipeline.run_demo(args.out, model=args.model, seed=args.seed, overwrite=args.overwrite)
     return 0
 
@@ -311,12 +432,20 @@ def cmd_info(args) -> int:
 
     from .embed import PRETRAINED_MODEL
     from .model.card import read_card
+
     print(json.dumps(read_card(args.model or PRETRAINED_MODEL), indent=2))
     return 0
 
 
-COMMANDS = {"simulate": cmd_simulate, "simulate-tomogram": cmd_simulate_tomogram, "train": cmd_train,
-            "embed": cmd_embed, "cluster": cmd_cluster, "demo": cmd_demo, "info": cmd_info}
+COMMANDS = {
+    "simulate": cmd_simulate,
+    "simulate-tomogram": cmd_simulate_tomogram,
+    "train": cmd_train,
+    "embed": cmd_embed,
+    "cluster": cmd_cluster,
+    "demo": cmd_demo,
+    "info": cmd_info,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

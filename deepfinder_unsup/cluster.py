@@ -11,14 +11,15 @@ simulated tomograms with the shipped model (docs/benchmarks.md), it chose k = 5 
 for 13, where the silhouette chose 2 and 5. The full curves are in metrics.json and the report for the user
 to overrule.
 """
+
 from __future__ import annotations
 
 import copy
 import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from sklearn import metrics
@@ -39,17 +40,19 @@ MAX_K_VALUES = 500  # one clustering per value: a longer sweep is a typo, not a 
 def parse_k_range(text: str) -> list[int]:
     """'2:15' -> [2..15] (inclusive), '3,5,8' -> [3, 5, 8], '7' -> [7]."""
     try:
-        if ":" in text:
-            lo, hi = (int(v) for v in text.split(":"))
-            if lo > hi:
-                raise InputError(f"--k {text!r}: the range runs backwards; write {hi}:{lo}")
-            if hi - lo + 1 > MAX_K_VALUES:
-                raise InputError(f"--k {text!r}: {hi - lo + 1} values of k; at most {MAX_K_VALUES} in one sweep")
-            ks = list(range(lo, hi + 1))
-        else:
-            ks = sorted({int(v) for v in text.split(",")})
+        bounds = [int(v) for v in text.split(":")] if ":" in text else None
+        ks = sorted({int(v) for v in text.split(",")}) if bounds is None else []
     except ValueError:
         raise InputError(f"--k {text[:40]!r}: expected a range like 2:15 or a list like 3,5,8") from None
+    if bounds is not None:
+        if len(bounds) != 2:
+            raise InputError(f"--k {text[:40]!r}: expected a range like 2:15 or a list like 3,5,8")
+        lo, hi = bounds
+        if lo > hi:
+            raise InputError(f"--k {text!r}: the range runs backwards; write {hi}:{lo}")
+        if hi - lo + 1 > MAX_K_VALUES:
+            raise InputError(f"--k {text!r}: {hi - lo + 1} values of k; at most {MAX_K_VALUES} in one sweep")
+        ks = list(range(lo, hi + 1))
     if len(ks) > MAX_K_VALUES:
         raise InputError(f"--k: {len(ks)} values of k; at most {MAX_K_VALUES} in one sweep")
     if not ks or min(ks) < 2:
@@ -63,8 +66,9 @@ def cluster_once(embeddings: np.ndarray, k: int, method: str = "kmeans", seed: i
         est = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(embeddings)
         return est.labels_, est
     if method == "gmm":
-        est = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, n_init=2,
-                              reg_covar=1e-4).fit(embeddings)
+        est = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, n_init=2, reg_covar=1e-4).fit(
+            embeddings
+        )
         return est.predict(embeddings), est
     if method == "agglomerative":
         est = AgglomerativeClustering(n_clusters=k, linkage="ward").fit(embeddings)
@@ -87,25 +91,26 @@ def label_free_scores(embeddings: np.ndarray, labels: np.ndarray, seed: int = 0)
 def truth_scores(truth: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Homogeneity, completeness, V-measure (scikit-learn), adjusted Rand index, normalised mutual information."""
     h, c, v = metrics.homogeneity_completeness_v_measure(truth, labels)
-    return {"homogeneity": float(h), "completeness": float(c), "v_measure": float(v),
-            "ari": float(metrics.adjusted_rand_score(truth, labels)),
-            "nmi": float(metrics.normalized_mutual_info_score(truth, labels))}
+    return {
+        "homogeneity": float(h),
+        "completeness": float(c),
+        "v_measure": float(v),
+        "ari": float(metrics.adjusted_rand_score(truth, labels)),
+        "nmi": float(metrics.normalized_mutual_info_score(truth, labels)),
+    }
 
 
-def sweep_k(embeddings: np.ndarray, ks: Sequence[int], method: str = "kmeans", truth: np.ndarray | None = None,
-            seed: int = 0, where: str = "embeddings") -> tuple[list[dict], dict[int, np.ndarray]]:
+def sweep_k(
+    embeddings: np.ndarray,
+    ks: Sequence[int],
+    method: str = "kmeans",
+    truth: np.ndarray | None = None,
+    seed: int = 0,
+    where: str = "embeddings",
+) -> tuple[list[dict], dict[int, np.ndarray]]:
     """Cluster for every k: (per-k score dicts, {k: 1-based cluster labels})."""
     embeddings = np.asarray(embeddings, np.float64)
-    if len(embeddings) == 0:
-        raise InputError(f"{where}: no embeddings to cluster")
-    bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
-    if len(bad):
-        raise InputError(f"{where}: {len(bad)} embedding(s) hold NaN or inf (first: row {bad[0]}); "
-                         f"re-embed from finite sub-tomograms")
-    too_big = [k for k in ks if k >= len(embeddings)]
-    if too_big:
-        raise InputError(f"{where}: k = {too_big[0]} needs more than {len(embeddings)} particles "
-                         f"(k must be below the number of particles)")
+    check_clusterable(embeddings, ks, where)
     per_k, assignments = [], {}
     for k in ks:
         labels, est = cluster_once(embeddings, k, method, seed)
@@ -121,6 +126,24 @@ def sweep_k(embeddings: np.ndarray, ks: Sequence[int], method: str = "kmeans", t
     return per_k, assignments
 
 
+def check_clusterable(embeddings: np.ndarray, ks: Sequence[int], where: str = "embeddings") -> None:
+    """Refuse empty or non-finite embeddings, and k values that need more particles than there are."""
+    if len(embeddings) == 0:
+        raise InputError(f"{where}: no embeddings to cluster")
+    bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
+    if len(bad):
+        raise InputError(
+            f"{where}: {len(bad)} embedding(s) hold NaN or inf (first: row {bad[0]}); "
+            f"re-embed from finite sub-tomograms"
+        )
+    too_big = [k for k in ks if k >= len(embeddings)]
+    if too_big:
+        raise InputError(
+            f"{where}: k = {too_big[0]} needs more than {len(embeddings)} particles "
+            f"(k must be below the number of particles)"
+        )
+
+
 SELECTION_RULE = "max Calinski-Harabasz"
 
 
@@ -132,8 +155,13 @@ def select_k(per_k: list[dict]) -> int:
 
 def metrics_document(per_k: list[dict], method: str, evaluate: bool, n: int) -> dict:
     """The content of metrics.json (schema in docs/formats.md)."""
-    doc = {"method": method, "n_particles": int(n), "selection_rule": SELECTION_RULE,
-           "per_k": per_k, "selected_k": select_k(per_k)}
+    doc = {
+        "method": method,
+        "n_particles": int(n),
+        "selection_rule": SELECTION_RULE,
+        "per_k": per_k,
+        "selected_k": select_k(per_k),
+    }
     if evaluate:
         doc["best_k_by_v_measure"] = int(max(per_k, key=lambda r: (r["v_measure"], -r["k"]))["k"])
     return doc
@@ -151,8 +179,13 @@ def clustered_objl(objl: Objl, cluster_labels: np.ndarray) -> Objl:
     return out
 
 
-def write_cluster_files(objl: Objl, assignments: dict[int, np.ndarray], out_dir: str | os.PathLike,
-                        tomo_names: Sequence[str] | None = None, overwrite: bool = False) -> list[Path]:
+def write_cluster_files(
+    objl: Objl,
+    assignments: dict[int, np.ndarray],
+    out_dir: str | os.PathLike,
+    tomo_names: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> list[Path]:
     """``clusters_k{K}.xml`` and ``.star`` per k, and ``clusters.csv`` (one row per particle, one column per k)."""
     out_dir = Path(out_dir)
     written = []
@@ -168,11 +201,23 @@ def write_clusters_csv(objl: Objl, assignments: dict[int, np.ndarray], path, ove
     ks = sorted(assignments)
     with atomic_path(path, overwrite) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["index", "tomo_idx", "obj_id", "x", "y", "z", "class_label", "source"]
-                        + [f"cluster_k{k}" for k in ks])
+        writer.writerow(
+            ["index", "tomo_idx", "obj_id", "x", "y", "z", "class_label", "source"] + [f"cluster_k{k}" for k in ks]
+        )
         for i, obj in enumerate(objl):
-            writer.writerow([i, obj.get("tomo_idx"), obj.get("obj_id"), obj["x"], obj["y"], obj["z"],
-                             obj.get("label"), obj.get("source", "")] + [int(assignments[k][i]) for k in ks])
+            writer.writerow(
+                [
+                    i,
+                    obj.get("tomo_idx"),
+                    obj.get("obj_id"),
+                    obj["x"],
+                    obj["y"],
+                    obj["z"],
+                    obj.get("label"),
+                    obj.get("source", ""),
+                ]
+                + [int(assignments[k][i]) for k in ks]
+            )
     return Path(path)
 
 

@@ -5,11 +5,12 @@
 the model's box and voxel size. Large inputs are streamed: :meth:`Embedder.transform_batches` takes an
 iterator of batches (e.g. ``extract.iter_subtomograms``) and keeps only the output in memory.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -19,8 +20,10 @@ from .io.files import InputError
 from .log import progress
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
-PRETRAINED_MODELS = {"shrec21": PRETRAINED_DIR / "f_theta_shrec21.keras",
-                     "general": PRETRAINED_DIR / "f_theta_general.keras"}
+PRETRAINED_MODELS = {
+    "shrec21": PRETRAINED_DIR / "f_theta_shrec21.keras",
+    "general": PRETRAINED_DIR / "f_theta_general.keras",
+}
 DEFAULT_MODEL = "shrec21"
 PRETRAINED_MODEL = PRETRAINED_MODELS[DEFAULT_MODEL]
 
@@ -42,8 +45,13 @@ class Embedder(TransformerMixin, BaseEstimator):
     ``progress`` (a progress bar).
     """
 
-    def __init__(self, model_path: str | os.PathLike | None = None, batch_size: int = 64,
-                 precision: str = "float32", progress: bool = False):
+    def __init__(
+        self,
+        model_path: str | os.PathLike | None = None,
+        batch_size: int = 64,
+        precision: str = "float32",
+        progress: bool = False,
+    ):
         self.model_path = model_path
         self.batch_size = batch_size
         self.precision = precision
@@ -84,7 +92,7 @@ class Embedder(TransformerMixin, BaseEstimator):
         X = np.asarray(X)
         self.check_input(X.shape, voxel_size)
         n = len(X)
-        batches = (X[i:i + self.batch_size] for i in range(0, n, self.batch_size))
+        batches = (X[i : i + self.batch_size] for i in range(0, n, self.batch_size))
         return self.transform_batches(batches, n_total=n)
 
     def transform_batches(self, batches: Iterable[np.ndarray], n_total: int | None = None) -> np.ndarray:
@@ -109,12 +117,16 @@ class Embedder(TransformerMixin, BaseEstimator):
         """Raise InputError when the box or voxel size differs from the model's, saying what to do."""
         box = self.box_size
         if len(shape) != 4 or tuple(shape[1:]) != (box, box, box):
-            raise InputError(f"sub-tomograms have shape {tuple(shape)}, the model expects (N, {box}, {box}, {box}):"
-                             f" extract them with box_size={box} (CLI: embed extracts at the model's box size)")
+            raise InputError(
+                f"sub-tomograms have shape {tuple(shape)}, the model expects (N, {box}, {box}, {box}):"
+                f" extract them with box_size={box} (CLI: embed extracts at the model's box size)"
+            )
         if voxel_size is not None and abs(voxel_size - self.voxel_size) > 1e-3 * self.voxel_size:
-            raise InputError(f"sub-tomograms are at {voxel_size:g} Å/voxel, the model expects {self.voxel_size:g}"
-                             f" Å: resample them (extract_subtomograms(..., voxel_size={self.voxel_size:g}) does it"
-                             f", and the CLI resamples automatically)")
+            raise InputError(
+                f"sub-tomograms are at {voxel_size:g} Å/voxel, the model expects {self.voxel_size:g}"
+                f" Å: resample them (extract_subtomograms(..., voxel_size={self.voxel_size:g}) does it"
+                f", and the CLI resamples automatically)"
+            )
 
 
 def _rebatch(batches: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
@@ -138,10 +150,13 @@ def _rebatch(batches: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
 
 def _load_embedding_function(path: Path, precision: str):
     """(card, callable x -> embeddings) for a model file; bf16 rebuilds the network under mixed precision."""
-    import tensorflow as tf
+    from ._quiet import import_tensorflow_quietly
+
+    tf = import_tensorflow_quietly()
 
     from .model.card import load_model
     from .model.classifier import embedding_model, with_dtype_policy
+
     if not path.exists():
         if path in PRETRAINED_MODELS.values():
             raise FileNotFoundError(f"{path}: the shipped pretrained model is missing from this installation")
@@ -166,19 +181,22 @@ def central_slices(volumes: np.ndarray) -> np.ndarray:
     return np.stack([volumes[:, c], volumes[:, :, c]], axis=1).astype(np.float16)
 
 
-def embed_tomograms(embedder: Embedder, tomograms, objl, border: str = "skip",
-                    tomogram_voxel_size: float | None = None) -> tuple[np.ndarray, list, np.ndarray]:
+def embed_tomograms(
+    embedder: Embedder, tomograms, objl, border: str = "skip", tomogram_voxel_size: float | None = None
+) -> tuple[np.ndarray, list, np.ndarray]:
     """Stream particles from tomograms through the embedder at the model's box and voxel size.
 
     Returns (embeddings (N, 32), object list of the embedded particles, central slices (N, 2, B, B)).
     Memory: one batch of sub-tomograms plus the outputs, whatever the number of particles.
     """
     from .extract import iter_subtomograms
+
     kept, slices = [], []
 
     def batches():
-        for batch, batch_objl in iter_subtomograms(tomograms, objl, embedder.box_size, embedder.voxel_size,
-                                                   embedder.batch_size, border, tomogram_voxel_size):
+        for batch, batch_objl in iter_subtomograms(
+            tomograms, objl, embedder.box_size, embedder.voxel_size, embedder.batch_size, border, tomogram_voxel_size
+        ):
             kept.extend(batch_objl)
             slices.append(central_slices(batch))
             yield batch

@@ -6,6 +6,7 @@ cubic splines at the exact particle position; when downsampling, the source is f
 Gaussian of sigma ``(f - 1) / 2`` source voxels (``f`` = target / source voxel size) against aliasing.
 Every sub-tomogram is normalised to zero mean and unit standard deviation.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -14,8 +15,8 @@ import glob
 import mmap
 import os
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -38,8 +39,9 @@ def _box_window(center_xyz, box_size: int, source_voxel: float, target_voxel: fl
     return lo, hi
 
 
-def extract_one(tomogram: np.ndarray, center_xyz, box_size: int, source_voxel: float,
-                target_voxel: float) -> tuple[np.ndarray, bool]:
+def extract_one(
+    tomogram: np.ndarray, center_xyz, box_size: int, source_voxel: float, target_voxel: float
+) -> tuple[np.ndarray, bool]:
     """One un-normalised box at ``target_voxel`` around ``center_xyz`` (voxels of the tomogram).
 
     Returns (box, crossed_border). Voxels outside the tomogram are filled with the mean of those inside.
@@ -54,7 +56,7 @@ def extract_one(tomogram: np.ndarray, center_xyz, box_size: int, source_voxel: f
         lo, hi = _box_window(center_xyz, box_size, source_voxel, target_voxel, margin=3 + int(np.ceil(3 * sigma)))
     crossed = bool(np.any(lo < 0) or np.any(hi > shape))
     lo_c, hi_c = np.maximum(lo, 0), np.minimum(hi, shape)
-    region = np.asarray(tomogram[lo_c[0]:hi_c[0], lo_c[1]:hi_c[1], lo_c[2]:hi_c[2]], dtype=np.float32)
+    region = np.asarray(tomogram[lo_c[0] : hi_c[0], lo_c[1] : hi_c[1], lo_c[2] : hi_c[2]], dtype=np.float32)
     if crossed:
         full = np.full(tuple(hi - lo), region.mean() if region.size else 0.0, dtype=np.float32)
         full[tuple(slice(a - l, b - l) for a, b, l in zip(lo_c, hi_c, lo))] = region
@@ -114,14 +116,22 @@ def _check_objl(objl: Objl, n_tomos: int, where: str) -> None:
     for i, obj in enumerate(objl):
         idx = obj.get("tomo_idx") or 0
         if not 0 <= idx < n_tomos:
-            raise InputError(f"{where}: object {i} has tomo_idx {idx}, but {n_tomos} tomogram(s) were given "
-                             f"(tomo_idx indexes the tomogram list, from 0)")
+            raise InputError(
+                f"{where}: object {i} has tomo_idx {idx}, but {n_tomos} tomogram(s) were given "
+                f"(tomo_idx indexes the tomogram list, from 0)"
+            )
 
 
-def iter_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_size: int = 40,
-                      voxel_size: float = 10.0, batch_size: int = 64, border: str = "skip",
-                      tomogram_voxel_size: float | None = None, normalize: bool = True,
-                      ) -> Iterator[tuple[np.ndarray, Objl]]:
+def iter_subtomograms(
+    tomograms: Sequence[str | os.PathLike],
+    objl: Objl,
+    box_size: int = 40,
+    voxel_size: float = 10.0,
+    batch_size: int = 64,
+    border: str = "skip",
+    tomogram_voxel_size: float | None = None,
+    normalize: bool = True,
+) -> Iterator[tuple[np.ndarray, Objl]]:
     """Yield (batch (n, B, B, B), object list of the batch) from memory-mapped tomograms.
 
     Memory stays at one batch plus one particle's source window, whatever the number of particles.
@@ -133,16 +143,25 @@ def iter_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_si
     _check_box_parameters(box_size, voxel_size)
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
-    tomograms = [Path(t) for t in tomograms]
-    _check_objl(objl, len(tomograms), "picks")
+    paths = [Path(t) for t in tomograms]
+    _check_objl(objl, len(paths), "picks")
     with contextlib.ExitStack() as stack:
-        yield from _iter_boxes(stack, tomograms, objl, box_size, voxel_size, batch_size, border,
-                               tomogram_voxel_size, normalize)
+        yield from _iter_boxes(
+            stack, paths, objl, box_size, voxel_size, batch_size, border, tomogram_voxel_size, normalize
+        )
 
 
-def _iter_boxes(stack: contextlib.ExitStack, tomograms: list[Path], objl: Objl, box_size: int,
-                voxel_size: float, batch_size: int, border: str, tomogram_voxel_size: float | None,
-                normalize: bool) -> Iterator[tuple[np.ndarray, Objl]]:
+def _iter_boxes(
+    stack: contextlib.ExitStack,
+    tomograms: list[Path],
+    objl: Objl,
+    box_size: int,
+    voxel_size: float,
+    batch_size: int,
+    border: str,
+    tomogram_voxel_size: float | None,
+    normalize: bool,
+) -> Iterator[tuple[np.ndarray, Objl]]:
     opened = {}
     batch, batch_objl, skipped = [], [], 0
     for i, obj in enumerate(objl):
@@ -153,8 +172,10 @@ def _iter_boxes(stack: contextlib.ExitStack, tomograms: list[Path], objl: Objl, 
         xyz = (obj["x"], obj["y"], obj["z"])
         shape_xyz = tomo.shape[::-1]
         if any(not (-0.5 <= c < n - 0.5) for c, n in zip(xyz, shape_xyz)):
-            raise InputError(f"{tomograms[idx]}: object at (x, y, z) = {xyz} lies outside the tomogram of "
-                             f"size (x, y, z) = {tuple(shape_xyz)}; are the coordinates binned differently?")
+            raise InputError(
+                f"{tomograms[idx]}: object at (x, y, z) = {xyz} lies outside the tomogram of "
+                f"size (x, y, z) = {tuple(shape_xyz)}; are the coordinates binned differently?"
+            )
         box, crossed = extract_one(tomo, xyz, box_size, vs, voxel_size)
         if crossed and border == "skip":
             skipped += 1
@@ -174,13 +195,21 @@ def _iter_boxes(stack: contextlib.ExitStack, tomograms: list[Path], objl: Objl, 
     if batch:
         yield (normalise(np.stack(batch)) if normalize else np.stack(batch)), batch_objl
     if skipped:
-        warnings.warn(f"skipped {skipped} of {len(objl)} particles whose box crosses the tomogram border "
-                      f"(use border='pad' / --border pad to keep them, padded)", stacklevel=2)
+        warnings.warn(
+            f"skipped {skipped} of {len(objl)} particles whose box crosses the tomogram border "
+            f"(use border='pad' / --border pad to keep them, padded)",
+            stacklevel=2,
+        )
 
 
-def extract_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box_size: int = 40,
-                         voxel_size: float = 10.0, border: str = "skip",
-                         tomogram_voxel_size: float | None = None) -> tuple[np.ndarray, Objl]:
+def extract_subtomograms(
+    tomograms: Sequence[str | os.PathLike],
+    objl: Objl,
+    box_size: int = 40,
+    voxel_size: float = 10.0,
+    border: str = "skip",
+    tomogram_voxel_size: float | None = None,
+) -> tuple[np.ndarray, Objl]:
     """Boxes of ``box_size``^3 at ``voxel_size`` Å around every object, normalised.
 
     ``tomograms`` is a list of MRC paths indexed by each object's ``tomo_idx``; each tomogram's voxel size comes
@@ -190,8 +219,7 @@ def extract_subtomograms(tomograms: Sequence[str | os.PathLike], objl: Objl, box
     """
     _check_box_parameters(box_size, voxel_size)
     chunks, kept = [], []
-    for batch, batch_objl in iter_subtomograms(tomograms, objl, box_size, voxel_size, 256, border,
-                                               tomogram_voxel_size):
+    for batch, batch_objl in iter_subtomograms(tomograms, objl, box_size, voxel_size, 256, border, tomogram_voxel_size):
         chunks.append(batch)
         kept.extend(batch_objl)
     if not chunks:
@@ -213,8 +241,9 @@ def expand_subtomogram_paths(spec: str | os.PathLike | Sequence[str | os.PathLik
     return paths
 
 
-def load_subtomogram_files(spec, box_size: int = 40, voxel_size: float = 10.0,
-                           file_voxel_size: float | None = None) -> tuple[np.ndarray, Objl]:
+def load_subtomogram_files(
+    spec, box_size: int = 40, voxel_size: float = 10.0, file_voxel_size: float | None = None
+) -> tuple[np.ndarray, Objl]:
     """Sub-tomogram MRC files of any box and voxel size -> (N, B, B, B) at ``voxel_size``, normalised.
 
     Each file is resampled, then centre-cropped or padded to ``box_size``. The object list has one entry per
@@ -229,8 +258,21 @@ def load_subtomogram_files(spec, box_size: int = 40, voxel_size: float = 10.0,
         vol = crop_or_pad(resample_volume(vol, vs, voxel_size), box_size)
         boxes.append(vol)
         c = box_size // 2
-        objl.append({"tomo_idx": None, "obj_id": i, "label": 0, "x": float(c), "y": float(c), "z": float(c),
-                     "psi": None, "phi": None, "the": None, "cluster_size": None, "source": str(path)})
+        objl.append(
+            {
+                "tomo_idx": None,
+                "obj_id": i,
+                "label": 0,
+                "x": float(c),
+                "y": float(c),
+                "z": float(c),
+                "psi": None,
+                "phi": None,
+                "the": None,
+                "cluster_size": None,
+                "source": str(path),
+            }
+        )
     return normalise(np.stack(boxes)), objl
 
 

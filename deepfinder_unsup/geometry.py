@@ -5,6 +5,7 @@ reference rotated by ``R = Rz(psi) @ Rx(the) @ Rz(phi)`` acting on (x, y, z) col
 ``Rotation.from_euler('zxz', [phi, the, psi])`` (lower case = extrinsic). RELION's ``(rot, tilt, psi)`` are ZYZ
 intrinsic and passive (they rotate the particle onto the reference), so RELION's matrix is ``R``'s inverse.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,13 @@ def deepfinder_to_relion_angles(phi_the_psi: np.ndarray) -> np.ndarray:
     return active.inv().as_euler("ZYZ", degrees=True)
 
 
-def rotate_volume(volume: np.ndarray, rotation: Rotation, out_shape: tuple[int, int, int] | None = None,
-                  shift_xyz=(0.0, 0.0, 0.0), order: int = 1) -> np.ndarray:
+def rotate_volume(
+    volume: np.ndarray,
+    rotation: Rotation,
+    out_shape: tuple[int, int, int] | None = None,
+    shift_xyz=(0.0, 0.0, 0.0),
+    order: int = 1,
+) -> np.ndarray:
     """Rotate a ``[z, y, x]`` volume about its centre by an active rotation, then shift it (voxels, x y z).
 
     The output (``out_shape``, default the input's) is centred on the rotated input's centre plus the shift;
@@ -58,5 +64,6 @@ def rotate_volume(volume: np.ndarray, rotation: Rotation, out_shape: tuple[int, 
     c_in = np.array([box_centre(n) for n in volume.shape], float)
     c_out = np.array([box_centre(n) for n in out_shape], float) + np.asarray(shift_xyz, float)[perm]
     offset = c_in - inv @ c_out
-    return ndimage.affine_transform(volume, inv, offset=offset, output_shape=out_shape, order=order,
-                                    mode="constant", cval=0.0, prefilter=False)
+    return ndimage.affine_transform(
+        volume, inv, offset=offset, output_shape=out_shape, order=order, mode="constant", cval=0.0, prefilter=False
+    )

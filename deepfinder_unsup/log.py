@@ -4,6 +4,7 @@ Library code logs to the ``deepfinder_unsup`` logger (silent unless the applicat
 CLI shows INFO, ``--verbose`` DEBUG, ``--quiet`` WARNING) and draws tqdm bars that ``--quiet`` (or the
 environment variable ``TQDM_DISABLE=1``) turns off.
 """
+
 from __future__ import annotations
 
 import logging

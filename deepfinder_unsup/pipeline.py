@@ -3,15 +3,17 @@
 simulate -> data set folder; simulate a tomogram; picks -> embeddings file; embeddings -> clusters + report;
 the demo. Outputs are checked for overwriting before any long computation starts.
 """
+
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -25,13 +27,22 @@ from .log import logger
 
 
 # -- simulate -----------------------------------------------------------------------------------------------
-def simulate_to_folder(structures: Sequence[str], per_class: int, out_dir, config_path=None, seed: int = 0,
-                       workers: int | None = None, write_mrc_files: bool = False, negative: bool = True,
-                       overwrite: bool = False) -> Path:
+def simulate_to_folder(
+    structures: Sequence[str],
+    per_class: int,
+    out_dir,
+    config_path=None,
+    seed: int = 0,
+    workers: int | None = None,
+    write_mrc_files: bool = False,
+    negative: bool = True,
+    overwrite: bool = False,
+) -> Path:
     """``out_dir/dataset.h5`` + ``objects.xml`` (class_label = class) + ``classes.csv`` (+ ``mrc/``)."""
     from .simulate.config import SimConfig
     from .simulate.dataset import simulate_dataset
     from .simulate.structures import load_structures
+
     out_dir = Path(out_dir)
     for name in ("dataset.h5", "objects.xml", "classes.csv"):
         check_writable(out_dir / name, overwrite)
@@ -44,8 +55,15 @@ def simulate_to_folder(structures: Sequence[str], per_class: int, out_dir, confi
             path = out_dir / "mrc" / f"{i:06d}_{names[obj['label']]}.mrc"
             write_mrc(vol, path, config.voxel_size, overwrite)
             obj["mrc"] = str(path.relative_to(out_dir))
-    write_dataset(out_dir / "dataset.h5", vols, objl, config.voxel_size, names,
-                  {"sim_config": config.to_dict(), "seed": seed, "per_class": per_class}, overwrite)
+    write_dataset(
+        out_dir / "dataset.h5",
+        vols,
+        objl,
+        config.voxel_size,
+        names,
+        {"sim_config": config.to_dict(), "seed": seed, "per_class": per_class},
+        overwrite,
+    )
     write_objl(objl, out_dir / "objects.xml", overwrite)
     with atomic_path(out_dir / "classes.csv", overwrite) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -55,13 +73,22 @@ def simulate_to_folder(structures: Sequence[str], per_class: int, out_dir, confi
     return out_dir / "dataset.h5"
 
 
-def simulate_tomogram_to_folder(structures: Sequence[str], out_dir, shape=(96, 256, 256), particles: int = 100,
-                                membranes: int = 1, config_path=None, seed: int = 0, overwrite: bool = False,
-                                snr: float | None = None) -> list[Path]:
+def simulate_tomogram_to_folder(
+    structures: Sequence[str],
+    out_dir,
+    shape=(96, 256, 256),
+    particles: int = 100,
+    membranes: int = 1,
+    config_path=None,
+    seed: int = 0,
+    overwrite: bool = False,
+    snr: float | None = None,
+) -> list[Path]:
     """``tomogram.mrc`` + ``objects.xml`` + ``particle_locations.txt`` + ``classes.csv`` in ``out_dir``."""
     from .simulate.config import SimConfig
     from .simulate.scene import StructureLibrary, simulate_tomogram
     from .simulate.structures import load_structures
+
     out_dir = Path(out_dir)
     paths = [out_dir / n for n in ("tomogram.mrc", "objects.xml", "particle_locations.txt", "classes.csv")]
     for p in paths:
@@ -81,47 +108,92 @@ def simulate_tomogram_to_folder(structures: Sequence[str], out_dir, shape=(96, 2
 
 
 # -- embed --------------------------------------------------------------------------------------------------
-def train_to_folder(out_dir, config, val_path, train_path=None, structures: Sequence[str] | None = None,
-                    sim_config_path=None, resume: bool = False, command: str | None = None) -> Path:
+def train_to_folder(
+    out_dir,
+    config,
+    val_path,
+    train_path=None,
+    structures: Sequence[str] | None = None,
+    sim_config_path=None,
+    resume: bool = False,
+    command: str | None = None,
+) -> Path:
     """``deepfinder-unsup train``: from a data set file, or from structures simulated on the fly."""
     from .io.dataset import read_dataset
     from .train import train
+
     val = read_dataset(val_path)
     if structures is None:
         return train(read_dataset(train_path), val, out_dir, config, resume, command)
     from .simulate.config import SimConfig
     from .simulate.keras_source import SimulatedBatches
     from .simulate.structures import load_structures
+
     sim = SimConfig.from_file(sim_config_path) if sim_config_path else SimConfig()
     structs = load_structures(structures, sim.voxel_size)
-    source = SimulatedBatches(structs, sim, batch_size=config.batch_size, steps_per_epoch=config.steps_per_epoch or 100,
-                              seed=config.seed, workers=config.workers, use_multiprocessing=config.workers > 0,
-                              specs=list(structures))
+    source = SimulatedBatches(
+        structs,
+        sim,
+        batch_size=config.batch_size,
+        steps_per_epoch=config.steps_per_epoch or 100,
+        seed=config.seed,
+        workers=config.workers,
+        use_multiprocessing=config.workers > 0,
+        specs=list(structures),
+    )
     return train(None, val, out_dir, config, resume, command, simulation=source)
 
 
-def embed_to_file(out, *, objl_path=None, star_path=None, tomograms: Sequence[str] | None = None,
-                  subtomograms=None, dataset=None, model=None, voxel_size: float | None = None,
-                  tomogram_size=None, border: str = "skip", batch_size: int = 64, precision: str = "float32",
-                  overwrite: bool = False, command: str | None = None) -> tuple[Path, int]:
+def embed_to_file(
+    out,
+    *,
+    objl_path=None,
+    star_path=None,
+    tomograms: Sequence[str] | None = None,
+    subtomograms=None,
+    dataset=None,
+    model=None,
+    voxel_size: float | None = None,
+    tomogram_size=None,
+    border: str = "skip",
+    batch_size: int = 64,
+    precision: str = "float32",
+    overwrite: bool = False,
+    command: str | None = None,
+) -> tuple[Path, int]:
     """Embed one input (picks + tomograms, STAR + tomograms, sub-tomogram files, or a data set file) into an
-    embeddings file at the model's box and voxel size; returns (path, number of particles)."""
+    embeddings file at the model's box and voxel size; returns (path, number of particles).
+
+    Inputs and the output's folder are checked before the model is loaded, so bad input fails at once."""
     from .embed import Embedder, central_slices, embed_tomograms
     from .extract import load_dataset_subtomograms, load_subtomogram_files
+
     out = check_writable(out, overwrite)
-    embedder = Embedder(model, batch_size=batch_size, precision=precision, progress=True).fit()
-    box, vs = embedder.box_size, embedder.voxel_size
-    class_names = {}
+    require_writable_folder(out.parent)
+    objl = None
     if objl_path or star_path:
         if not tomograms:
             raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
-        objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size,
-                                                                      tomogram_size)
+        for t in tomograms:
+            read_mrc_voxel_size(t)  # exists and has a readable MRC header
+        objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size, tomogram_size)
         if not objl:
             raise InputError(f"{objl_path or star_path}: the object list is empty: no particles to embed")
+    elif not (subtomograms or dataset):
+        raise InputError("nothing to embed: give picks (--objl / --star with --tomograms), --subtomograms or --dataset")
+    embedder = Embedder(model, batch_size=batch_size, precision=precision, progress=True).fit()
+    box, vs = embedder.box_size, embedder.voxel_size
+    class_names = {}
+    if objl is not None:
         emb, kept, slices = embed_tomograms(embedder, tomograms, objl, border, voxel_size)
         source = {"tomograms": [str(t) for t in tomograms], "picks": str(objl_path or star_path)}
-    elif subtomograms or dataset:
+        padded = sum(bool(o.get("border_padded")) for o in kept)
+        logger.info(
+            f"{len(kept)} of {len(objl)} picks embedded"
+            + (f", {padded} of them padded at the tomogram border" if padded else "")
+            + (f", {len(objl) - len(kept)} skipped at the border" if len(kept) < len(objl) else "")
+        )
+    else:
         if subtomograms:
             vols, kept = load_subtomogram_files(subtomograms, box, vs, voxel_size)
         else:
@@ -129,26 +201,40 @@ def embed_to_file(out, *, objl_path=None, star_path=None, tomograms: Sequence[st
             class_names = read_dataset_class_names(dataset)
         emb, slices = embedder.transform(vols), central_slices(vols)
         source = {"subtomograms": str(subtomograms or dataset)}
-    else:
-        raise InputError("nothing to embed: give picks (--objl / --star with --tomograms), --subtomograms or --dataset")
     if len(kept) == 0:
         raise InputError("no particle left to embed (all crossed the tomogram border? try --border pad)")
     if not class_names:  # simulated picks carry their class name
         class_names = {int(o["label"]): str(o["class_name"]) for o in kept if o.get("class_name")}
-    write_embeddings(out, emb, kept, vs, box, class_names,
-                     {"model": str(embedder._resolved_path()), "source": source, "command": command or ""},
-                     slices=slices, overwrite=overwrite)
+    write_embeddings(
+        out,
+        emb,
+        kept,
+        vs,
+        box,
+        class_names,
+        {"model": str(embedder._resolved_path()), "source": source, "command": command or ""},
+        slices=slices,
+        overwrite=overwrite,
+    )
     return out, len(kept)
+
+
+def require_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written in it (fail before long work)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{folder}: output folder is not writable")
 
 
 def read_dataset_class_names(path) -> dict:
     import h5py
+
     with h5py.File(path, "r") as h5:
         return {int(k): v for k, v in json.loads(h5.attrs.get("class_names", "{}")).items()}
 
 
-def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | None = None,
-                    tomogram_size=None) -> list:
+def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | None = None, tomogram_size=None) -> list:
     """STAR picks with ``tomo_idx`` pointing into ``tomograms``: a particle's rlnTomoName (or
     rlnMicrographName) must be a tomogram file's stem, unless a single tomogram is given."""
     pixel = voxel_size or read_mrc_voxel_size(tomograms[0]) or None
@@ -156,9 +242,11 @@ def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | Non
     stems = [Path(t).stem for t in tomograms]
     names = sorted({str(o["tomo_name"]) for o in objl if o.get("tomo_name") is not None})
     if len(stems) == 1 and len(names) > 1:
-        raise InputError(f"{star_path}: particles come from {len(names)} tomograms ({', '.join(names[:4])}"
-                         f"{', ...' if len(names) > 4 else ''}) but one --tomograms file was given; give one MRC "
-                         f"file per tomogram, named like its rlnTomoName")
+        raise InputError(
+            f"{star_path}: particles come from {len(names)} tomograms ({', '.join(names[:4])}"
+            f"{', ...' if len(names) > 4 else ''}) but one --tomograms file was given; give one MRC "
+            f"file per tomogram, named like its rlnTomoName"
+        )
     for obj in objl:
         name = obj.get("tomo_name")
         if name is not None and Path(name).stem in stems:
@@ -166,17 +254,27 @@ def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | Non
         elif len(stems) == 1:
             obj["tomo_idx"] = 0
         else:
-            raise InputError(f"{star_path}: particle tomogram {name!r} matches none of the --tomograms "
-                             f"({', '.join(stems)})")
+            raise InputError(
+                f"{star_path}: particle tomogram {name!r} matches none of the --tomograms ({', '.join(stems)})"
+            )
     return objl
 
 
 # -- cluster ------------------------------------------------------------------------------------------------
-def cluster_to_folder(embeddings_path, k_spec: str, out_dir, method: str = "kmeans", evaluate: bool = False,
-                      report: bool = True, report_k: int | None = None, seed: int = 0,
-                      overwrite: bool = False) -> tuple[dict, Path | None]:
+def cluster_to_folder(
+    embeddings_path,
+    k_spec: str,
+    out_dir,
+    method: str = "kmeans",
+    evaluate: bool = False,
+    report: bool = True,
+    report_k: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> tuple[dict, Path | None]:
     """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html."""
-    from .cluster import metrics_document, parse_k_range, sweep_k, write_cluster_files, write_metrics
+    from .cluster import check_clusterable, metrics_document, parse_k_range, sweep_k, write_cluster_files, write_metrics
+
     out_dir = Path(out_dir)
     ks = parse_k_range(k_spec)
     if report_k is not None and report_k not in ks:
@@ -191,6 +289,7 @@ def cluster_to_folder(embeddings_path, k_spec: str, out_dir, method: str = "kmea
         truth = np.array(labels, int)
         if len(np.unique(truth)) < 2:
             raise InputError(f"{embeddings_path}: --evaluate needs at least two true classes in class_label")
+    check_clusterable(emb, ks, str(embeddings_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     per_k, assignments = sweep_k(emb, ks, method, truth, seed, where=str(embeddings_path))
     doc = metrics_document(per_k, method, evaluate, len(emb))
@@ -204,9 +303,20 @@ def cluster_to_folder(embeddings_path, k_spec: str, out_dir, method: str = "kmea
         html = None
         if report:
             from .report import make_report
+
             k = report_k if report_k is not None else doc["selected_k"]
-            make_report(stage, emb, doc, assignments, truth, attrs.get("class_names") or None,
-                        read_embedding_slices(embeddings_path), k=k, seed=seed, overwrite=True)
+            make_report(
+                stage,
+                emb,
+                doc,
+                assignments,
+                truth,
+                attrs.get("class_names") or None,
+                read_embedding_slices(embeddings_path),
+                k=k,
+                seed=seed,
+                overwrite=True,
+            )
             html = out_dir / "report.html"
         publish_folder(stage, out_dir, overwrite, last="metrics.json")
     finally:
@@ -218,7 +328,9 @@ def _refuse_existing_cluster_outputs(out_dir: Path, ks, overwrite: bool) -> None
     """Fail before any work if an output of ``cluster`` already exists (and not ``overwrite``)."""
     if overwrite or not out_dir.exists():
         return
-    names = ["metrics.json", "clusters.csv", "report.html"] + [f"clusters_k{k}.{e}" for k in ks for e in ("xml", "star")]
+    names = ["metrics.json", "clusters.csv", "report.html"] + [
+        f"clusters_k{k}.{e}" for k in ks for e in ("xml", "star")
+    ]
     existing = [out_dir / n for n in names if (out_dir / n).exists()]
     if (out_dir / "figures").is_dir() and any((out_dir / "figures").iterdir()):
         existing.append(out_dir / "figures")
@@ -230,35 +342,52 @@ def _refuse_existing_cluster_outputs(out_dir: Path, ks, overwrite: bool) -> None
 DEMO_SHAPES = ("ring", "barrel", "dumbbell", "helix_right", "corner_right", "globule")
 
 
-def run_demo(out_dir="deepfinder_unsup_demo", model=None, seed: int = 0, overwrite: bool = False,
-             n_particles: int = 240, shape=(80, 320, 320)) -> dict:
+def run_demo(
+    out_dir="deepfinder_unsup_demo",
+    model=None,
+    seed: int = 0,
+    overwrite: bool = False,
+    n_particles: int = 240,
+    shape=(80, 320, 320),
+) -> dict:
     """Simulate a tomogram of built-in shapes, embed its particles with the (shipped) model, cluster with
     k = 2..10, score against the truth and write the report; logs what it does and the V-measure."""
     from .simulate.config import fixed_config
+
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir}: folder exists and is not empty; pass --overwrite or --out ELSEWHERE")
     t0 = time.time()
     tomo_dir = out_dir / "tomogram"
-    logger.info(f"[1/3] simulating a {shape[2]}x{shape[1]}x{shape[0]} tomogram with {n_particles} particles of "
-                f"{len(DEMO_SHAPES)} built-in shapes ...")
+    logger.info(
+        f"[1/3] simulating a {shape[2]}x{shape[1]}x{shape[0]} tomogram with {n_particles} particles of "
+        f"{len(DEMO_SHAPES)} built-in shapes ..."
+    )
     config_path = out_dir / "sim_config.json"
     config = fixed_config(snr=0.3, bfactor=200.0)  # one plain microscope: +-60 degrees, 3 µm, no CTF correction
     with atomic_path(config_path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(config.to_dict(), indent=1))
-    simulate_tomogram_to_folder([f"builtin:{s}" for s in DEMO_SHAPES], tomo_dir, shape, n_particles, 1,
-                                config_path, seed, overwrite=True)
+    simulate_tomogram_to_folder(
+        [f"builtin:{s}" for s in DEMO_SHAPES], tomo_dir, shape, n_particles, 1, config_path, seed, overwrite=True
+    )
     logger.info(f"[2/3] embedding the picks of {tomo_dir / 'objects.xml'} ...")
-    emb_path, n = embed_to_file(out_dir / "embeddings.h5", objl_path=tomo_dir / "objects.xml",
-                                tomograms=[str(tomo_dir / "tomogram.mrc")], model=model, border="pad",
-                                overwrite=True, command="deepfinder-unsup demo")
+    emb_path, n = embed_to_file(
+        out_dir / "embeddings.h5",
+        objl_path=tomo_dir / "objects.xml",
+        tomograms=[str(tomo_dir / "tomogram.mrc")],
+        model=model,
+        border="pad",
+        overwrite=True,
+        command="deepfinder-unsup demo",
+    )
     logger.info(f"[3/3] clustering {n} embeddings for k = 2..10 and writing the report ...")
-    doc, html = cluster_to_folder(emb_path, "2:10", out_dir / "clusters", evaluate=True, overwrite=True,
-                                  seed=seed)
+    doc, html = cluster_to_folder(emb_path, "2:10", out_dir / "clusters", evaluate=True, overwrite=True, seed=seed)
     at_truth = next(r for r in doc["per_k"] if r["k"] == len(DEMO_SHAPES))
     selected = next(r for r in doc["per_k"] if r["k"] == doc["selected_k"])
     logger.info(f"V-measure at k = {len(DEMO_SHAPES)} (the true number of classes): {at_truth['v_measure']:.3f}")
-    logger.info(f"selected k = {doc['selected_k']} (max Calinski-Harabasz), V-measure there: {selected['v_measure']:.3f}")
+    logger.info(
+        f"selected k = {doc['selected_k']} (max Calinski-Harabasz), V-measure there: {selected['v_measure']:.3f}"
+    )
     logger.info(f"report: {html}")
     logger.info(f"cluster object lists: {out_dir / 'clusters'}/clusters_k*.xml (DeepFinder) and .star (RELION)")
     logger.info(f"done in {time.time() - t0:.0f} s")

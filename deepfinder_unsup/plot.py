@@ -1,10 +1,11 @@
 """Figures (PNG, matplotlib Agg): maps of embeddings, metric curves, contingency and confusion matrices,
 galleries of central slices, training curves."""
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -26,8 +27,16 @@ def _save(fig, path) -> Path:
     return path
 
 
-def plot_matrix(matrix: np.ndarray, row_names: Sequence[str], col_names: Sequence[str], path, title: str,
-                xlabel: str, ylabel: str, fmt: str = "{:.0f}") -> Path:
+def plot_matrix(
+    matrix: np.ndarray,
+    row_names: Sequence[str],
+    col_names: Sequence[str],
+    path,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    fmt: str = "{:.0f}",
+) -> Path:
     """A matrix as a heat map with its values written in the cells."""
     matrix = np.asarray(matrix, float)
     fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(col_names), 1.0 + 0.4 * len(row_names)))
@@ -37,8 +46,9 @@ def plot_matrix(matrix: np.ndarray, row_names: Sequence[str], col_names: Sequenc
     vmax = matrix.max() if matrix.size else 1
     for (i, j), v in np.ndenumerate(matrix):
         if v:
-            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=7,
-                    color="white" if v > 0.6 * vmax else "black")
+            ax.text(
+                j, i, fmt.format(v), ha="center", va="center", fontsize=7, color="white" if v > 0.6 * vmax else "black"
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -68,16 +78,16 @@ def plot_training_curves(history_csv, path) -> Path:
     return _save(fig, path)
 
 
-def plot_embedding_map(coords: np.ndarray, labels: np.ndarray, path, title: str,
-                       names: dict | None = None) -> Path:
+def plot_embedding_map(coords: np.ndarray, labels: np.ndarray, path, title: str, names: dict | None = None) -> Path:
     """A 2-D map (t-SNE / UMAP) coloured by label, paper Fig. 2A/B."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     uniq = np.unique(labels)
     cmap = plt.get_cmap("tab20" if len(uniq) > 10 else "tab10")
     for i, lab in enumerate(uniq):
         sel = labels == lab
-        ax.scatter(coords[sel, 0], coords[sel, 1], s=6, color=cmap(i % cmap.N),
-                   label=(names or {}).get(int(lab), str(lab)))
+        ax.scatter(
+            coords[sel, 0], coords[sel, 1], s=6, color=cmap(i % cmap.N), label=(names or {}).get(int(lab), str(lab))
+        )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)

@@ -4,6 +4,7 @@ Figures: t-SNE (scikit-learn) and, with the ``umap`` extra, UMAP maps of the emb
 and by truth (paper Fig. 2A/B); scores against k (Fig. 2C/D); the contingency matrix of clusters against truth
 in percent of each true class (Fig. 3B); a gallery of central xy / xz slices per cluster (Fig. 4); cluster sizes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -32,16 +33,19 @@ def tsne_map(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
 def umap_map(embeddings: np.ndarray, seed: int = 0) -> np.ndarray | None:
     """2-D UMAP coordinates, or None when umap-learn (extra ``umap``) is not installed."""
     from ._quiet import stderr_to_devnull
+
     try:
         with stderr_to_devnull():  # umap imports TensorFlow (parametric UMAP), which prints its start-up notices
             import umap
     except ImportError:
         return None
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "n_jobs overridden by setting random_state": seeded on purpose
-        return umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, len(embeddings) - 1),
-                         n_jobs=1).fit_transform(embeddings)
+        return umap.UMAP(
+            n_components=2, random_state=seed, n_neighbors=min(15, len(embeddings) - 1), n_jobs=1
+        ).fit_transform(embeddings)
 
 
 def contingency_percent(truth: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,18 +56,29 @@ def contingency_percent(truth: np.ndarray, clusters: np.ndarray) -> tuple[np.nda
     return 100 * cm / cm.sum(axis=1, keepdims=True), t_vals, c_vals
 
 
-def make_report(out_dir: str | os.PathLike, embeddings: np.ndarray, metrics_doc: dict,
-                assignments: dict[int, np.ndarray], truth: np.ndarray | None = None,
-                class_names: dict | None = None, slices: np.ndarray | None = None, k: int | None = None,
-                seed: int = 0, overwrite: bool = False) -> Path:
+def make_report(
+    out_dir: str | os.PathLike,
+    embeddings: np.ndarray,
+    metrics_doc: dict,
+    assignments: dict[int, np.ndarray],
+    truth: np.ndarray | None = None,
+    class_names: dict | None = None,
+    slices: np.ndarray | None = None,
+    k: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> Path:
     """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path."""
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     k = k or metrics_doc["selected_k"]
     clusters = assignments[k]
     rng = np.random.default_rng(seed)
-    sel = np.sort(rng.choice(len(embeddings), TSNE_MAX, replace=False)) if len(embeddings) > TSNE_MAX \
+    sel = (
+        np.sort(rng.choice(len(embeddings), TSNE_MAX, replace=False))
+        if len(embeddings) > TSNE_MAX
         else np.arange(len(embeddings))
+    )
     figures: list[tuple[str, Path]] = []
     maps = {"t-SNE": tsne_map(embeddings[sel], seed)}
     um = umap_map(embeddings[sel], seed)
@@ -71,47 +86,108 @@ def make_report(out_dir: str | os.PathLike, embeddings: np.ndarray, metrics_doc:
         maps["UMAP"] = um
     for name, coords in maps.items():
         tag = name.lower().replace("-", "")
-        figures.append((f"{name}, coloured by cluster (k = {k})",
-                        plot.plot_embedding_map(coords, clusters[sel], fig_dir / f"{tag}_clusters.png",
-                                                f"{name}: clusters (k = {k})")))
+        figures.append(
+            (
+                f"{name}, coloured by cluster (k = {k})",
+                plot.plot_embedding_map(
+                    coords, clusters[sel], fig_dir / f"{tag}_clusters.png", f"{name}: clusters (k = {k})"
+                ),
+            )
+        )
         if truth is not None:
-            figures.append((f"{name}, coloured by true class",
-                            plot.plot_embedding_map(coords, truth[sel], fig_dir / f"{tag}_truth.png",
-                                                    f"{name}: true classes", class_names)))
+            figures.append(
+                (
+                    f"{name}, coloured by true class",
+                    plot.plot_embedding_map(
+                        coords, truth[sel], fig_dir / f"{tag}_truth.png", f"{name}: true classes", class_names
+                    ),
+                )
+            )
     per_k = metrics_doc["per_k"]
-    figures.append(("Label-free scores against k", plot.plot_metric_curves(
-        per_k, fig_dir / "scores_label_free.png", ["silhouette", "davies_bouldin"], "label-free scores")))
+    figures.append(
+        (
+            "Label-free scores against k",
+            plot.plot_metric_curves(
+                per_k, fig_dir / "scores_label_free.png", ["silhouette", "davies_bouldin"], "label-free scores"
+            ),
+        )
+    )
     if truth is not None:
-        figures.append(("Scores against the truth", plot.plot_metric_curves(
-            per_k, fig_dir / "scores_truth.png", ["homogeneity", "completeness", "v_measure", "ari"],
-            "homogeneity / completeness / V-measure")))
+        figures.append(
+            (
+                "Scores against the truth",
+                plot.plot_metric_curves(
+                    per_k,
+                    fig_dir / "scores_truth.png",
+                    ["homogeneity", "completeness", "v_measure", "ari"],
+                    "homogeneity / completeness / V-measure",
+                ),
+            )
+        )
         pct, t_vals, c_vals = contingency_percent(truth, clusters)
         rows = [(class_names or {}).get(int(t), str(t)) for t in t_vals]
-        figures.append(("Contingency matrix (% of each true class)", plot.plot_matrix(
-            pct, rows, [str(c) for c in c_vals], fig_dir / f"contingency_k{k}.png",
-            f"clusters vs truth, k = {k} (%)", "cluster", "true class")))
+        figures.append(
+            (
+                "Contingency matrix (% of each true class)",
+                plot.plot_matrix(
+                    pct,
+                    rows,
+                    [str(c) for c in c_vals],
+                    fig_dir / f"contingency_k{k}.png",
+                    f"clusters vs truth, k = {k} (%)",
+                    "cluster",
+                    "true class",
+                ),
+            )
+        )
     sizes = {int(c): int((clusters == c).sum()) for c in np.unique(clusters)}
-    figures.append(("Cluster sizes", plot.plot_cluster_sizes(sizes, fig_dir / f"sizes_k{k}.png",
-                                                             f"cluster sizes, k = {k}")))
+    figures.append(
+        ("Cluster sizes", plot.plot_cluster_sizes(sizes, fig_dir / f"sizes_k{k}.png", f"cluster sizes, k = {k}"))
+    )
     if slices is not None:
         for c in sizes:
             members = np.flatnonzero(clusters == c)[:8]
-            figures.append((f"Cluster {c}: central xy (top) and xz (bottom) slices",
-                            plot.plot_gallery(slices[members], fig_dir / f"gallery_k{k}_c{c}.png",
-                                              f"cluster {c} ({sizes[c]} particles)")))
+            figures.append(
+                (
+                    f"Cluster {c}: central xy (top) and xz (bottom) slices",
+                    plot.plot_gallery(
+                        slices[members], fig_dir / f"gallery_k{k}_c{c}.png", f"cluster {c} ({sizes[c]} particles)"
+                    ),
+                )
+            )
     return write_html(out_dir / "report.html", metrics_doc, figures, k, overwrite)
 
 
-def write_html(path: Path, metrics_doc: dict, figures: list[tuple[str, Path]], k: int,
-               overwrite: bool = False) -> Path:
+def write_html(path: Path, metrics_doc: dict, figures: list[tuple[str, Path]], k: int, overwrite: bool = False) -> Path:
     """One self-contained HTML page: a score table and every figure inlined as base64 PNG."""
-    keys = [key for key in ("k", "silhouette", "calinski_harabasz", "davies_bouldin", "bic", "homogeneity",
-                            "completeness", "v_measure", "ari", "nmi") if key in metrics_doc["per_k"][0]]
+    keys = [
+        key
+        for key in (
+            "k",
+            "silhouette",
+            "calinski_harabasz",
+            "davies_bouldin",
+            "bic",
+            "homogeneity",
+            "completeness",
+            "v_measure",
+            "ari",
+            "nmi",
+        )
+        if key in metrics_doc["per_k"][0]
+    ]
     head = "".join(f"<th>{key}</th>" for key in keys)
-    rows = "".join("<tr>" + "".join(f"<td>{r[key]:.3f}</td>" if isinstance(r[key], float) else f"<td>{r[key]}</td>"
-                                    for key in keys) + "</tr>" for r in metrics_doc["per_k"])
-    imgs = "".join(f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
-                   f"<figcaption>{html.escape(title)}</figcaption></figure>" for title, p in figures)
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{r[key]:.3f}</td>" if isinstance(r[key], float) else f"<td>{r[key]}</td>" for key in keys)
+        + "</tr>"
+        for r in metrics_doc["per_k"]
+    )
+    imgs = "".join(
+        f"<figure><img src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+        for title, p in figures
+    )
     summary = f"selected k = {metrics_doc['selected_k']} ({html.escape(metrics_doc['selection_rule'])})"
     if "best_k_by_v_measure" in metrics_doc:
         best = next(r for r in metrics_doc["per_k"] if r["k"] == metrics_doc["best_k_by_v_measure"])
@@ -120,9 +196,9 @@ def write_html(path: Path, metrics_doc: dict, figures: list[tuple[str, Path]], k
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:2px 6px;text-align:right}}figure{{display:inline-block;margin:1em;vertical-align:top}}
 img{{max-width:640px}}</style></head><body><h1>deepfinder-unsup: clustering report</h1>
-<p>{metrics_doc['n_particles']} particles, method {html.escape(metrics_doc['method'])}; {summary}.
+<p>{metrics_doc["n_particles"]} particles, method {html.escape(metrics_doc["method"])}; {summary}.
 Figures below are for k = {k}.</p><table><tr>{head}</tr>{rows}</table>{imgs}
-<pre>{html.escape(json.dumps({k_: v for k_, v in metrics_doc.items() if k_ != 'per_k'}, indent=1))}</pre>
+<pre>{html.escape(json.dumps({k_: v for k_, v in metrics_doc.items() if k_ != "per_k"}, indent=1))}</pre>
 </body></html>"""
     with atomic_path(path, overwrite) as tmp:
         tmp.write_text(page)

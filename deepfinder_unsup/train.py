@@ -7,6 +7,7 @@ when given. Validation on a separate data set, best-model checkpoint (validation
 CSV log, resumable from the last epoch; at the end a training-curve plot, a validation confusion matrix and
 the k-means V-measure of the validation embeddings.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,25 +36,25 @@ from .model.losses import make_loss
 class TrainConfig:
     head: str = "flatten"
     epochs: int = 20
-    steps_per_epoch: int | None = None   # default: one pass over the training set
+    steps_per_epoch: int | None = None  # default: one pass over the training set
     batch_size: int = 64
-    learning_rate: float = 1e-4          # constant rate, or the peak of the warm-up + cosine schedule
-    lr_schedule: str = "constant"        # 'constant' (the paper) or 'cosine' (linear warm-up, cosine decay)
+    learning_rate: float = 1e-4  # constant rate, or the peak of the warm-up + cosine schedule
+    lr_schedule: str = "constant"  # 'constant' (the paper) or 'cosine' (linear warm-up, cosine decay)
     warmup_steps: int = 200
-    loss: str = "ce"                     # 'ce' (the paper), 'cosface' or 'arcface' (see model.losses)
+    loss: str = "ce"  # 'ce' (the paper), 'cosface' or 'arcface' (see model.losses)
     margin: float = 0.15
     scale: float = 24.0
-    precision: str = "float32"           # 'float32' or 'mixed_bfloat16' (the saved model is float32 either way)
+    precision: str = "float32"  # 'float32' or 'mixed_bfloat16' (the saved model is float32 either way)
     deepfinder_weights: str | None = None
-    init_model: str | None = None        # a .keras model (or a shipped model's name) whose layers start training
+    init_model: str | None = None  # a .keras model (or a shipped model's name) whose layers start training
     freeze_encoder: bool = False
     patience: int = 5
     seed: int = 0
-    max_minutes: float | None = None     # stop cleanly after this wall time
+    max_minutes: float | None = None  # stop cleanly after this wall time
     max_shift: int = 2
-    monitor_data: str | None = None      # labelled data set of classes NOT trained on: k-means V-measure per epoch
-    select_by: str = "val_loss"          # checkpoint criterion: 'val_loss' or 'monitor_v_measure'
-    workers: int = 0                     # on-the-fly simulation: processes making batches (0: in the main one)
+    monitor_data: str | None = None  # labelled data set of classes NOT trained on: k-means V-measure per epoch
+    select_by: str = "val_loss"  # checkpoint criterion: 'val_loss' or 'monitor_v_measure'
+    workers: int = 0  # on-the-fly simulation: processes making batches (0: in the main one)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -78,8 +79,17 @@ def augment(batch: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> 
 class BalancedBatches(SeededBatches):
     """Class-balanced, augmented batches drawn from an in-memory data set (x (b, B, B, B, 1), one-hot y)."""
 
-    def __init__(self, volumes: np.ndarray, labels: np.ndarray, classes: np.ndarray, batch_size: int,
-                 steps: int, seed: int, max_shift: int = 2, **kwargs):
+    def __init__(
+        self,
+        volumes: np.ndarray,
+        labels: np.ndarray,
+        classes: np.ndarray,
+        batch_size: int,
+        steps: int,
+        seed: int,
+        max_shift: int = 2,
+        **kwargs,
+    ):
         super().__init__(steps, seed, **kwargs)
         self.volumes, self.labels, self.classes = volumes, labels, classes
         self.batch_size, self.max_shift = batch_size, max_shift
@@ -115,11 +125,14 @@ class ClusteringMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from sklearn.cluster import KMeans
         from sklearn.metrics import v_measure_score
+
         emb = embedding_model(self.model).predict(self.x, batch_size=64, verbose=0).astype(np.float64)
         k = len(np.unique(self.truth))
         unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        scores = {key: float(v_measure_score(self.truth, KMeans(k, n_init=4, random_state=0).fit_predict(x)))
-                  for key, x in (("monitor_v_measure", emb), ("monitor_v_measure_cos", unit))}
+        scores = {
+            key: float(v_measure_score(self.truth, KMeans(k, n_init=4, random_state=0).fit_predict(x)))
+            for key, x in (("monitor_v_measure", emb), ("monitor_v_measure_cos", unit))
+        }
         if logs is not None:
             logs.update(scores)
 
@@ -172,15 +185,24 @@ def learning_rate_of(config: TrainConfig, total_steps: int):
     if config.lr_schedule != "cosine":
         raise InputError(f"learning-rate schedule must be 'constant' or 'cosine', got {config.lr_schedule!r}")
     warmup = min(config.warmup_steps, max(1, total_steps // 4))
-    return keras.optimizers.schedules.CosineDecay(config.learning_rate * 0.05, max(1, total_steps - warmup),
-                                                  alpha=0.01, warmup_target=config.learning_rate,
-                                                  warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate * 0.05,
+        max(1, total_steps - warmup),
+        alpha=0.01,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
 
 
-def compile_classifier(model: keras.Model, learning_rate=1e-4, loss: str = "ce", scale: float = 24.0,
-                       margin: float = 0.15) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
-                  loss=make_loss(loss, scale, margin), metrics=["accuracy"], jit_compile=False)
+def compile_classifier(
+    model: keras.Model, learning_rate=1e-4, loss: str = "ce", scale: float = 24.0, margin: float = 0.15
+) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
+        loss=make_loss(loss, scale, margin),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
 
 
 def copy_matching_weights(target: keras.Model, source: keras.Model) -> list[str]:
@@ -207,10 +229,14 @@ def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple
     if config.init_model:
         from .embed import resolve_model_path
         from .model.card import load_model
+
         path = resolve_model_path(config.init_model)
         source, card = load_model(path)
-        info = {"init_model": str(path), "copied_layers": copy_matching_weights(model, source),
-                "samples_seen_before": int(card.get("training", {}).get("samples_seen_total", 0))}
+        info = {
+            "init_model": str(path),
+            "copied_layers": copy_matching_weights(model, source),
+            "samples_seen_before": int(card.get("training", {}).get("samples_seen_total", 0)),
+        }
     if config.freeze_encoder:
         for layer in model.layers:
             if layer.name.startswith("encoder_"):
@@ -218,9 +244,16 @@ def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple
     return model, info
 
 
-def train(train_data: SubtomoDataset | None, val_data: SubtomoDataset, out_dir: str | os.PathLike,
-          config: TrainConfig | None = None, resume: bool = False, command: str | None = None,
-          verbose: int = 2, simulation=None) -> Path:
+def train(
+    train_data: SubtomoDataset | None,
+    val_data: SubtomoDataset,
+    out_dir: str | os.PathLike,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    command: str | None = None,
+    verbose: int = 2,
+    simulation=None,
+) -> Path:
     """Train f_theta, select on ``val_data``; writes ``out_dir/model.keras`` (+ card), ``history.csv``,
     ``training_curves.png``, ``confusion_matrix.png/json``. Returns the model path.
 
@@ -241,8 +274,9 @@ def train(train_data: SubtomoDataset | None, val_data: SubtomoDataset, out_dir: 
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _train(train_data, val_data, out_dir: Path, config: TrainConfig, resume: bool, command, verbose: int,
-           simulation) -> Path:
+def _train(
+    train_data, val_data, out_dir: Path, config: TrainConfig, resume: bool, command, verbose: int, simulation
+) -> Path:
     if simulation is not None:
         class_names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
@@ -256,12 +290,15 @@ def _train(train_data, val_data, out_dir: Path, config: TrainConfig, resume: boo
     classes = np.array(sorted(class_names))
     if simulation is None:
         classes = np.array(sorted(set(train_data.labels) | set(val_data.labels)))
-        class_names.update({int(c): val_data.class_names.get(int(c), str(c)) for c in classes
-                            if int(c) not in class_names})
+        class_names.update(
+            {int(c): val_data.class_names.get(int(c), str(c)) for c in classes if int(c) not in class_names}
+        )
     val_data = relabel_by_name(val_data, class_names)
     if box != val_data.subtomograms.shape[1] or abs(voxel_size - val_data.voxel_size) > 1e-6:
-        raise InputError(f"training and validation data differ: box {box} at {voxel_size} Å vs "
-                         f"{val_data.subtomograms.shape[1]} at {val_data.voxel_size} Å")
+        raise InputError(
+            f"training and validation data differ: box {box} at {voxel_size} Å vs "
+            f"{val_data.subtomograms.shape[1]} at {val_data.voxel_size} Å"
+        )
     initial_epoch, init_info = 0, {}
     total_steps = config.epochs * steps
     if resume and (out_dir / "last.keras").exists():
@@ -273,45 +310,65 @@ def _train(train_data, val_data, out_dir: Path, config: TrainConfig, resume: boo
         compile_classifier(model, learning_rate_of(config, total_steps), config.loss, config.scale, config.margin)
         (out_dir / "init.json").write_text(json.dumps(init_info))
     if simulation is None:
-        batches = BalancedBatches(train_data.subtomograms, train_data.labels, classes, config.batch_size, steps,
-                                  config.seed, config.max_shift)
+        batches = BalancedBatches(
+            train_data.subtomograms, train_data.labels, classes, config.batch_size, steps, config.seed, config.max_shift
+        )
     batches.epoch = initial_epoch
     x_val = val_data.subtomograms[..., None]
     y_val = one_hot(val_data.labels, classes)
     if config.select_by not in ("val_loss", "monitor_v_measure", "monitor_v_measure_cos"):
-        raise InputError(f"select_by must be 'val_loss', 'monitor_v_measure' or 'monitor_v_measure_cos', "
-                         f"got {config.select_by!r}")
+        raise InputError(
+            f"select_by must be 'val_loss', 'monitor_v_measure' or 'monitor_v_measure_cos', got {config.select_by!r}"
+        )
     if config.select_by.startswith("monitor") and not config.monitor_data:
         raise InputError(f"selecting by {config.select_by} needs a monitor data set (--monitor)")
     mode = "max" if config.select_by.startswith("monitor") else "min"
     callbacks = [ClusteringMonitor(read_dataset(config.monitor_data))] if config.monitor_data else []
     callbacks += [
-        BestCheckpoint(out_dir / "best.keras", config.select_by, mode,
-                       _best_so_far(out_dir, config.select_by, mode) if initial_epoch else None),
+        BestCheckpoint(
+            out_dir / "best.keras",
+            config.select_by,
+            mode,
+            _best_so_far(out_dir, config.select_by, mode) if initial_epoch else None,
+        ),
         keras.callbacks.EarlyStopping(monitor=config.select_by, mode=mode, patience=config.patience),
         keras.callbacks.CSVLogger(out_dir / "history.csv", append=resume),
         WallClockLimit(config.max_minutes),
         SaveState(out_dir, steps * config.batch_size),
     ]
     t0 = time.time()
-    history = model.fit(batches, epochs=config.epochs, initial_epoch=initial_epoch,
-                        validation_data=(x_val, y_val), validation_batch_size=64, callbacks=callbacks,
-                        verbose=verbose)
+    history = model.fit(
+        batches,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        validation_data=(x_val, y_val),
+        validation_batch_size=64,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     epochs_done = initial_epoch + len(history.epoch)
     minutes = (time.time() - t0) / 60
     best = with_dtype_policy(keras.models.load_model(out_dir / "best.keras", compile=False), "float32")
     report = evaluate_classifier(best, val_data, classes, out_dir)
-    samples = {"samples_seen": epochs_done * steps * config.batch_size,
-               "samples_seen_total": epochs_done * steps * config.batch_size
-               + init_info.get("samples_seen_before", 0),
-               "best_epoch": _best_epoch(out_dir, config.select_by, mode)}
-    card = model_card(class_names, classes, box, voxel_size, config, command, minutes, report,
-                      data=(train_data.attrs.get("command", "") if train_data is not None
-                            else simulation.describe()),
-                      n_train=len(train_data.labels) if train_data is not None else None,
-                      sim_config=(train_data.attrs.get("sim_config") if train_data is not None
-                                  else simulation.config.to_dict()),
-                      extra={**samples, **init_info})
+    samples = {
+        "samples_seen": epochs_done * steps * config.batch_size,
+        "samples_seen_total": epochs_done * steps * config.batch_size + init_info.get("samples_seen_before", 0),
+        "best_epoch": _best_epoch(out_dir, config.select_by, mode),
+    }
+    card = model_card(
+        class_names,
+        classes,
+        box,
+        voxel_size,
+        config,
+        command,
+        minutes,
+        report,
+        data=(train_data.attrs.get("command", "") if train_data is not None else simulation.describe()),
+        n_train=len(train_data.labels) if train_data is not None else None,
+        sim_config=(train_data.attrs.get("sim_config") if train_data is not None else simulation.config.to_dict()),
+        extra={**samples, **init_info},
+    )
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     _plot_history(out_dir)
     return path
@@ -335,6 +392,7 @@ def relabel_by_name(data: SubtomoDataset, class_names: dict[int, str]) -> Subtom
 
 def _best_epoch(out_dir: Path, key: str, mode: str) -> int | None:
     import csv
+
     path = out_dir / "history.csv"
     if not path.exists():
         return None
@@ -349,6 +407,7 @@ def _best_epoch(out_dir: Path, key: str, mode: str) -> int | None:
 def _best_so_far(out_dir: Path, key: str, mode: str) -> float | None:
     """The best value of ``key`` in an interrupted run's history (so resuming keeps the better checkpoint)."""
     import csv
+
     path = out_dir / "history.csv"
     if not path.exists():
         return None
@@ -359,8 +418,10 @@ def _best_so_far(out_dir: Path, key: str, mode: str) -> float | None:
 
 def _check_compatible(a: SubtomoDataset, b: SubtomoDataset) -> None:
     if a.subtomograms.shape[1:] != b.subtomograms.shape[1:] or abs(a.voxel_size - b.voxel_size) > 1e-6:
-        raise InputError(f"training and validation sets differ: box {a.subtomograms.shape[1:]} at "
-                         f"{a.voxel_size} Å vs {b.subtomograms.shape[1:]} at {b.voxel_size} Å")
+        raise InputError(
+            f"training and validation sets differ: box {a.subtomograms.shape[1:]} at "
+            f"{a.voxel_size} Å vs {b.subtomograms.shape[1:]} at {b.voxel_size} Å"
+        )
 
 
 def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.ndarray, out_dir: Path) -> dict:
@@ -369,6 +430,7 @@ def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.nd
     from sklearn.metrics import confusion_matrix, v_measure_score
 
     from .plot import plot_confusion
+
     probs = model.predict(data.subtomograms[..., None], batch_size=64, verbose=0)
     pred = classes[np.argmax(probs, axis=1)]
     truth = data.labels
@@ -376,41 +438,78 @@ def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.nd
     cm = confusion_matrix(truth, pred, labels=classes)
     emb = embedding_model(model).predict(data.subtomograms[..., None], batch_size=64, verbose=0)
     km = KMeans(len(classes), n_init=10, random_state=0).fit_predict(emb)
-    report = {"val_accuracy": float((pred == truth).mean()), "val_v_measure_kmeans": float(v_measure_score(truth, km)),
-              "n_val": int(len(truth)), "classes": names}
-    (out_dir / "confusion_matrix.json").write_text(json.dumps({"classes": names, "matrix": cm.tolist(), **report},
-                                                              indent=2))
+    report = {
+        "val_accuracy": float((pred == truth).mean()),
+        "val_v_measure_kmeans": float(v_measure_score(truth, km)),
+        "n_val": int(len(truth)),
+        "classes": names,
+    }
+    (out_dir / "confusion_matrix.json").write_text(
+        json.dumps({"classes": names, "matrix": cm.tolist(), **report}, indent=2)
+    )
     plot_confusion(cm, names, out_dir / "confusion_matrix.png", title="validation confusion matrix (%)")
     return report
 
 
-def model_card(class_names: dict, classes: np.ndarray, box: int, voxel_size: float, config: TrainConfig,
-               command: str | None, minutes: float, report: dict, data: str = "", n_train: int | None = None,
-               sim_config: dict | None = None, extra: dict | None = None) -> dict:
+def model_card(
+    class_names: dict,
+    classes: np.ndarray,
+    box: int,
+    voxel_size: float,
+    config: TrainConfig,
+    command: str | None,
+    minutes: float,
+    report: dict,
+    data: str = "",
+    n_train: int | None = None,
+    sim_config: dict | None = None,
+    extra: dict | None = None,
+) -> dict:
     """The metadata a model file carries (see ``model.card``)."""
     return {
-        "format": "deepfinder-unsup model", "package_version": __version__,
-        "tensorflow_version": tf.__version__, "keras_version": keras.__version__,
+        "format": "deepfinder-unsup model",
+        "package_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
         "python": platform.python_version(),
-        "voxel_size": float(voxel_size), "box_size": int(box),
+        "voxel_size": float(voxel_size),
+        "box_size": int(box),
         "normalisation": "per sub-tomogram zero mean, unit standard deviation",
         "classes": {int(c): class_names.get(int(c), str(c)) for c in classes},
-        "embedding_layer": "embedding", "embedding_dim": 32, "head": config.head,
-        "loss": config.loss, "embedding_geometry": "cosine" if config.loss != "ce" else "euclidean",
-        "training": {"data": data, "n_train": n_train, "sim_config": sim_config, "config": asdict(config),
-                     "command": command or " ".join(sys.argv), "minutes": round(minutes, 1),
-                     "machine": f"{platform.machine()} {os.cpu_count()} cores", **(extra or {})},
+        "embedding_layer": "embedding",
+        "embedding_dim": 32,
+        "head": config.head,
+        "loss": config.loss,
+        "embedding_geometry": "cosine" if config.loss != "ce" else "euclidean",
+        "training": {
+            "data": data,
+            "n_train": n_train,
+            "sim_config": sim_config,
+            "config": asdict(config),
+            "command": command or " ".join(sys.argv),
+            "minutes": round(minutes, 1),
+            "machine": f"{platform.machine()} {os.cpu_count()} cores",
+            **(extra or {}),
+        },
         "validation": report,
     }
 
 
 def _plot_history(out_dir: Path) -> None:
     from .plot import plot_training_curves
+
     if (out_dir / "history.csv").exists():
         plot_training_curves(out_dir / "history.csv", out_dir / "training_curves.png")
 
 
-def train_from_files(train_path, val_path, out_dir, config: TrainConfig | None = None, resume: bool = False,
-                     command: str | None = None, verbose: int = 2) -> Path:
+def train_from_files(
+    train_path,
+    val_path,
+    out_dir,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    command: str | None = None,
+    verbose: int = 2,
+) -> Path:
     """:func:`train` on data set files (``deepfinder-unsup simulate`` output)."""
     return train(read_dataset(train_path), read_dataset(val_path), out_dir, config, resume, command, verbose)

@@ -5,6 +5,7 @@ The box centre convention is DeepFinder's extraction: in a box of ``n`` voxels t
 and crop / pad keep index ``n // 2`` at ``box // 2``, so a particle at the centre stays there through any
 chain of them. Volumes are ``[z, y, x]`` float32.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,7 @@ def antialias_sigma(source_voxel: float, target_voxel: float) -> float:
     frequency, which would alias onto the new grid's zero frequency, keeps 7 % of its amplitude.
     """
     factor = target_voxel / source_voxel
-    return float(np.sqrt(factor ** 2 - 1.0) / 2.3548) if factor > 1 else 0.0
+    return float(np.sqrt(factor**2 - 1.0) / 2.3548) if factor > 1 else 0.0
 
 
 def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float, order: int = 3) -> np.ndarray:
@@ -58,8 +59,9 @@ def resample_volume(volume: np.ndarray, source_voxel: float, target_voxel: float
     # map output voxel centres onto input coordinates, box centre (n // 2) to box centre
     ratio = target_voxel / source_voxel
     offsets = [box_centre(n_in) - box_centre(n_out) * ratio for n_in, n_out in zip(volume.shape, out_shape)]
-    return ndimage.affine_transform(volume, np.full(3, ratio), offset=offsets, output_shape=out_shape,
-                                    order=order, mode="nearest")
+    return ndimage.affine_transform(
+        volume, np.full(3, ratio), offset=offsets, output_shape=out_shape, order=order, mode="nearest"
+    )
 
 
 def crop_or_pad(volume: np.ndarray, box_size: int) -> np.ndarray:
@@ -77,5 +79,3 @@ def crop_or_pad(volume: np.ndarray, box_size: int) -> np.ndarray:
             dst.append(slice(-start, -start + n))
     out[tuple(dst)] = volume[tuple(src)]
     return out
-
-

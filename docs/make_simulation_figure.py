@@ -5,6 +5,7 @@
 Uses the SHREC'21 maps of ../shared when present (else the built-in shapes), a fixed microscope
 (-60..+60 by 3 degrees, 3 µm defocus, 300 kV) and SNR 0.1, seed 0.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Shared fixtures: the ../shared data (skipped, naming the file, only when absent) and small generated data."""
+
 from __future__ import annotations
 
 import os
@@ -30,5 +31,5 @@ def gaussian_blob_tomogram(shape_zyx, centers_xyz, sigma_vox, voxel_size):
     z, y, x = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in shape_zyx), indexing="ij")
     vol = np.zeros(shape_zyx, np.float32)
     for cx, cy, cz in centers_xyz:
-        vol += np.exp(-((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) / (2 * sigma_vox ** 2))
+        vol += np.exp(-((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) / (2 * sigma_vox**2))
     return vol

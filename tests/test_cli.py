@@ -1,4 +1,5 @@
 """The command line end to end on a small simulated tomogram: simulate, embed, cluster, report; bad input."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,17 @@ from deepfinder_unsup.cli import main
 from deepfinder_unsup.io import read_embeddings, read_objl, write_mrc, write_objl
 from deepfinder_unsup.io.objl import new_object
 
-METRICS_PER_K_KEYS = {"k", "silhouette", "calinski_harabasz", "davies_bouldin", "homogeneity", "completeness",
-                      "v_measure", "ari", "nmi"}
+METRICS_PER_K_KEYS = {
+    "k",
+    "silhouette",
+    "calinski_harabasz",
+    "davies_bouldin",
+    "homogeneity",
+    "completeness",
+    "v_measure",
+    "ari",
+    "nmi",
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +32,41 @@ def model_file(tmp_path_factory):
     pytest.importorskip("keras")
     from deepfinder_unsup.model.card import save_model
     from deepfinder_unsup.model.classifier import build_classifier
+
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    save_model(build_classifier(4, 40, "flatten"), path,
-               {"voxel_size": 10.0, "box_size": 40, "embedding_dim": 32, "classes": {}})
+    save_model(
+        build_classifier(4, 40, "flatten"),
+        path,
+        {"voxel_size": 10.0, "box_size": 40, "embedding_dim": 32, "classes": {}},
+    )
     return path
 
 
 @pytest.fixture(scope="module")
 def tomogram(tmp_path_factory):
     out = tmp_path_factory.mktemp("tomo")
-    assert main(["simulate-tomogram", "--structures", "builtin:ring", "builtin:dumbbell", "builtin:globule",
-                 "--out", str(out), "--shape", "64", "160", "160", "--particles", "30", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "simulate-tomogram",
+                "--structures",
+                "builtin:ring",
+                "builtin:dumbbell",
+                "builtin:globule",
+                "--out",
+                str(out),
+                "--shape",
+                "64",
+                "160",
+                "160",
+                "--particles",
+                "30",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -45,8 +79,24 @@ def test_simulate_tomogram_writes_consistent_files(tomogram):
 
 def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
     emb_path = tmp_path / "emb.h5"
-    assert main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--objl", str(tomogram / "objects.xml"),
-                 "--model", str(model_file), "--out", str(emb_path), "--border", "pad"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--tomograms",
+                str(tomogram / "tomogram.mrc"),
+                "--objl",
+                str(tomogram / "objects.xml"),
+                "--model",
+                str(model_file),
+                "--out",
+                str(emb_path),
+                "--border",
+                "pad",
+            ]
+        )
+        == 0
+    )
     emb, objl, attrs = read_embeddings(emb_path)
     picks = read_objl(tomogram / "objects.xml")
     assert emb.shape == (len(picks), 32) and emb.dtype == np.float32
@@ -63,8 +113,9 @@ def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
         clusters = read_objl(out / f"clusters_k{k}.xml")
         assert len(clusters) == len(picks)
         assert {o["label"] for o in clusters} <= set(range(1, k + 1))
-        assert [(o["x"], o["y"], o["z"], o["phi"]) for o in clusters] == \
-               [(o["x"], o["y"], o["z"], o["phi"]) for o in picks]  # other attributes kept
+        assert [(o["x"], o["y"], o["z"], o["phi"]) for o in clusters] == [
+            (o["x"], o["y"], o["z"], o["phi"]) for o in picks
+        ]  # other attributes kept
         assert (out / f"clusters_k{k}.star").exists()
     assert (out / "clusters.csv").read_text().splitlines()[0].endswith("cluster_k2,cluster_k3,cluster_k4")
     html = (out / "report.html").read_text()
@@ -75,12 +126,45 @@ def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
 
 def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_path):
     from deepfinder_unsup.io import write_star
+
     picks = read_objl(tomogram / "objects.xml")
     write_star(picks, tmp_path / "p.star", tomo_names=["tomogram"])
-    assert main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--star", str(tmp_path / "p.star"),
-                 "--model", str(model_file), "--out", str(tmp_path / "star.h5"), "--border", "pad"]) == 0
-    assert main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--objl", str(tomogram / "objects.xml"),
-                 "--model", str(model_file), "--out", str(tmp_path / "xml.h5"), "--border", "pad"]) == 0
+    assert (
+        main(
+            [
+                "embed",
+                "--tomograms",
+                str(tomogram / "tomogram.mrc"),
+                "--star",
+                str(tmp_path / "p.star"),
+                "--model",
+                str(model_file),
+                "--out",
+                str(tmp_path / "star.h5"),
+                "--border",
+                "pad",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "embed",
+                "--tomograms",
+                str(tomogram / "tomogram.mrc"),
+                "--objl",
+                str(tomogram / "objects.xml"),
+                "--model",
+                str(model_file),
+                "--out",
+                str(tmp_path / "xml.h5"),
+                "--border",
+                "pad",
+            ]
+        )
+        == 0
+    )
     a, objl_a, _ = read_embeddings(tmp_path / "star.h5")
     b, _, _ = read_embeddings(tmp_path / "xml.h5")
     np.testing.assert_allclose(a, b, atol=1e-4)
@@ -89,8 +173,21 @@ def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_p
 
 def test_cluster_without_evaluate_has_no_truth_keys(tomogram, model_file, tmp_path):
     emb_path = tmp_path / "e.h5"
-    main(["embed", "--tomograms", str(tomogram / "tomogram.mrc"), "--objl", str(tomogram / "objects.xml"),
-          "--model", str(model_file), "--out", str(emb_path), "--border", "pad"])
+    main(
+        [
+            "embed",
+            "--tomograms",
+            str(tomogram / "tomogram.mrc"),
+            "--objl",
+            str(tomogram / "objects.xml"),
+            "--model",
+            str(model_file),
+            "--out",
+            str(emb_path),
+            "--border",
+            "pad",
+        ]
+    )
     assert main(["cluster", str(emb_path), "--k", "3", "--out", str(tmp_path / "c"), "--no-report"]) == 0
     doc = json.loads((tmp_path / "c" / "metrics.json").read_text())
     assert "v_measure" not in doc["per_k"][0] and "best_k_by_v_measure" not in doc
@@ -99,19 +196,62 @@ def test_cluster_without_evaluate_has_no_truth_keys(tomogram, model_file, tmp_pa
 def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
     write_mrc(rng.standard_normal((48, 48, 48)), tmp_path / "t.mrc", 10.0)
     write_objl([], tmp_path / "empty.xml")
-    assert main(["embed", "--tomograms", str(tmp_path / "t.mrc"), "--objl", str(tmp_path / "empty.xml"),
-                 "--model", str(model_file), "--out", str(tmp_path / "e.h5")]) == 2
+    assert (
+        main(
+            [
+                "embed",
+                "--tomograms",
+                str(tmp_path / "t.mrc"),
+                "--objl",
+                str(tmp_path / "empty.xml"),
+                "--model",
+                str(model_file),
+                "--out",
+                str(tmp_path / "e.h5"),
+            ]
+        )
+        == 2
+    )
     assert "empty.xml: the object list is empty" in capsys.readouterr().err
     import mrcfile
+
     with mrcfile.new(tmp_path / "nosize.mrc") as m:
         m.set_data(rng.standard_normal((48, 48, 48)).astype(np.float32))
     write_objl([new_object(1, 24, 24, 24)], tmp_path / "one.xml")
-    assert main(["embed", "--tomograms", str(tmp_path / "nosize.mrc"), "--objl", str(tmp_path / "one.xml"),
-                 "--model", str(model_file), "--out", str(tmp_path / "e.h5")]) == 2
+    assert (
+        main(
+            [
+                "embed",
+                "--tomograms",
+                str(tmp_path / "nosize.mrc"),
+                "--objl",
+                str(tmp_path / "one.xml"),
+                "--model",
+                str(model_file),
+                "--out",
+                str(tmp_path / "e.h5"),
+            ]
+        )
+        == 2
+    )
     assert "nosize.mrc: header voxel size is 0" in capsys.readouterr().err
     (tmp_path / "fake.keras").write_text("not a model")
-    assert main(["embed", "--tomograms", str(tmp_path / "t.mrc"), "--objl", str(tmp_path / "one.xml"),
-                 "--model", str(tmp_path / "fake.keras"), "--out", str(tmp_path / "e.h5")]) == 2
+    assert (
+        main(
+            [
+                "embed",
+                "--tomograms",
+                str(tmp_path / "t.mrc"),
+                "--objl",
+                str(tmp_path / "one.xml"),
+                "--model",
+                str(tmp_path / "fake.keras"),
+                "--out",
+                str(tmp_path / "e.h5"),
+            ]
+        )
+        == 2
+    )
     assert "fake.keras: not a model file" in capsys.readouterr().err
     assert main(["cluster", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "c")]) == 2
     assert "missing.h5: embeddings file not found" in capsys.readouterr().err
@@ -121,6 +261,7 @@ def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
 def test_wrong_voxel_size_is_explained(model_file):
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io import InputError
+
     emb = Embedder(model_file).fit()
     with pytest.raises(InputError, match="13.68 Å/voxel, the model expects 10 Å: resample"):
         emb.transform(np.zeros((1, 40, 40, 40), np.float32), voxel_size=13.68)
@@ -130,9 +271,11 @@ def test_wrong_voxel_size_is_explained(model_file):
 
 def test_embedder_is_a_scikit_learn_transformer(model_file, rng):
     from sklearn.base import clone
-    from sklearn.pipeline import make_pipeline
     from sklearn.cluster import KMeans
+    from sklearn.pipeline import make_pipeline
+
     from deepfinder_unsup.embed import Embedder
+
     x = rng.standard_normal((70, 40, 40, 40)).astype(np.float32)
     emb = Embedder(model_file, batch_size=32)
     assert clone(emb).get_params() == emb.get_params()
@@ -149,9 +292,11 @@ def test_help_runs_without_tensorflow_chatter():
 
 def test_bfloat16_path_is_really_bf16_and_close_to_float32(model_file, rng):
     import keras
+
     from deepfinder_unsup.embed import Embedder, _bf16_copy
     from deepfinder_unsup.model.card import load_model
     from deepfinder_unsup.model.classifier import embedding_model
+
     net = _bf16_copy(embedding_model(load_model(model_file)[0]))
     convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv3D)]
     assert all(layer.compute_dtype == "bfloat16" for layer in convs)

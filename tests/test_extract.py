@@ -1,4 +1,5 @@
 """Sub-tomogram extraction: exact positions and sizes across voxel sizes, borders, memory, errors."""
+
 from __future__ import annotations
 
 import tracemalloc
@@ -9,8 +10,13 @@ import pytest
 from scipy import ndimage
 
 from deepfinder_unsup import extract_subtomograms
-from deepfinder_unsup.extract import (crop_or_pad, iter_subtomograms, load_dataset_subtomograms,
-                                      load_subtomogram_files, resample_volume)
+from deepfinder_unsup.extract import (
+    crop_or_pad,
+    iter_subtomograms,
+    load_dataset_subtomograms,
+    load_subtomogram_files,
+    resample_volume,
+)
 from deepfinder_unsup.io import InputError, write_dataset, write_mrc
 from deepfinder_unsup.io.objl import new_object
 
@@ -32,7 +38,7 @@ def test_same_voxel_size_is_an_exact_crop(tmp_path, rng):
     write_mrc(tomo, tmp_path / "t.mrc", 10.0)
     objl = [new_object(1, 30, 25, 22, tomo_idx=0)]
     boxes, kept = extract_subtomograms([tmp_path / "t.mrc"], objl, box_size=16, voxel_size=10.0)
-    patch = tomo[22 - 8:22 + 8, 25 - 8:25 + 8, 30 - 8:30 + 8]  # DeepFinder's tomo[z-B/2:z+B/2, ...]
+    patch = tomo[22 - 8 : 22 + 8, 25 - 8 : 25 + 8, 30 - 8 : 30 + 8]  # DeepFinder's tomo[z-B/2:z+B/2, ...]
     np.testing.assert_allclose(boxes[0], (patch - patch.mean()) / patch.std(), rtol=1e-4, atol=1e-5)
     assert kept[0]["source"].endswith("t.mrc")
 
@@ -47,7 +53,7 @@ def test_resampling_13_68_to_10_keeps_position_and_size_in_angstrom(tmp_path):
     for box in boxes:
         com, sigma = _moments(box)
         np.testing.assert_allclose(com, [20, 20, 20], atol=0.15)  # particle at index B/2
-        assert sigma * 10.0 == pytest.approx(sigma_a, rel=0.05)   # size kept in Å
+        assert sigma * 10.0 == pytest.approx(sigma_a, rel=0.05)  # size kept in Å
 
 
 def test_downsampling_is_antialiased():
@@ -64,8 +70,11 @@ def test_downsampling_is_antialiased():
 
 def test_border_skip_warns_with_count_and_pad_flags(tmp_path, rng):
     write_mrc(rng.standard_normal((40, 40, 40)), tmp_path / "t.mrc", 10.0)
-    objl = [new_object(1, 20, 20, 20, tomo_idx=0), new_object(1, 3, 20, 20, tomo_idx=0),
-            new_object(1, 20, 38, 20, tomo_idx=0)]
+    objl = [
+        new_object(1, 20, 20, 20, tomo_idx=0),
+        new_object(1, 3, 20, 20, tomo_idx=0),
+        new_object(1, 20, 38, 20, tomo_idx=0),
+    ]
     with pytest.warns(UserWarning, match="skipped 2 of 3 particles"):
         boxes, kept = extract_subtomograms([tmp_path / "t.mrc"], objl, box_size=16)
     assert len(boxes) == 1 and kept[0]["x"] == 20
@@ -94,6 +103,7 @@ def test_errors_name_the_file_and_problem(tmp_path, rng):
 def test_streaming_memory_does_not_grow_with_particles(tmp_path, rng):
     """Memory-mapped tomogram: allocations stay at one batch, whatever the number of particles."""
     import mrcfile
+
     with mrcfile.new_mmap(tmp_path / "big.mrc", shape=(232, 464, 464), mrc_mode=2) as m:
         m.data[:] = rng.standard_normal((232, 464, 464), dtype=np.float32)
         m.voxel_size = 10.0

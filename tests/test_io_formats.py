@@ -1,12 +1,24 @@
 """MRC, SHREC, RELION STAR and the package's HDF5 files: round trips and errors."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from deepfinder_unsup.io import (InputError, read_dataset, read_embeddings, read_mrc, read_shrec_locations,
-                                 read_shrec_model, read_star, write_dataset, write_embeddings, write_mrc,
-                                 write_shrec_locations, write_star)
+from deepfinder_unsup.io import (
+    InputError,
+    read_dataset,
+    read_embeddings,
+    read_mrc,
+    read_shrec_locations,
+    read_shrec_model,
+    read_star,
+    write_dataset,
+    write_embeddings,
+    write_mrc,
+    write_shrec_locations,
+    write_star,
+)
 from deepfinder_unsup.io.objl import new_object
 
 from .conftest import shared_file
@@ -25,6 +37,7 @@ def test_mrc_round_trip_keeps_voxel_size_and_axes(tmp_path, rng):
 
 def test_mrc_zero_voxel_size_is_an_error_unless_given(tmp_path):
     import mrcfile
+
     with mrcfile.new(tmp_path / "df.mrc") as m:  # as DeepFinder writes: voxel size left 0
         m.set_data(np.zeros((4, 4, 4), np.float32))
     with pytest.raises(InputError, match=r"df\.mrc: header voxel size is 0"):
@@ -63,7 +76,8 @@ def test_shrec21_layout_with_nan_angles_round_trip(tmp_path):
     folder = tmp_path / "model_3"
     folder.mkdir()
     (folder / "particle_locations.txt").write_text(
-        "4V94 100 120 50 10 20 30\nvesicle 30 40 50 NaN NaN NaN\nfiducial 5 6 7 nan nan nan\n")
+        "4V94 100 120 50 10 20 30\nvesicle 30 40 50 NaN NaN NaN\nfiducial 5 6 7 nan nan nan\n"
+    )
     write_mrc(np.zeros((8, 8, 8)), folder / "reconstruction.mrc", 10.0)
     tomo, objl = read_shrec_model(folder)
     assert tomo.name == "reconstruction.mrc"
@@ -82,8 +96,10 @@ def test_shrec_bad_line_is_named(tmp_path):
 
 # -- RELION STAR ---------------------------------------------------------------------------------------------
 def _picks():
-    return [new_object(2, 10.5, 20.0, 30.25, tomo_idx=0, phi=10.0, the=40.0, psi=-70.0),
-            new_object(5, 100.0, 50.0, 8.0, tomo_idx=1, phi=-120.0, the=100.0, psi=15.0)]
+    return [
+        new_object(2, 10.5, 20.0, 30.25, tomo_idx=0, phi=10.0, the=40.0, psi=-70.0),
+        new_object(5, 100.0, 50.0, 8.0, tomo_idx=1, phi=-120.0, the=100.0, psi=15.0),
+    ]
 
 
 def test_relion3_star_round_trip(tmp_path):
@@ -100,6 +116,7 @@ def test_relion5_centred_angstrom_coordinates(tmp_path):
     size, pixel = (200, 180, 60), 13.68
     write_star(_picks(), tmp_path / "p5.star", relion5=True, tomogram_size=size, pixel_size=pixel)
     import starfile
+
     table = starfile.read(tmp_path / "p5.star")
     assert table["rlnCenteredCoordinateXAngst"][0] == pytest.approx((10.5 - 100) * pixel)
     with pytest.raises(InputError, match="p5.star: RELION 5 centred coordinates"):
@@ -109,9 +126,14 @@ def test_relion5_centred_angstrom_coordinates(tmp_path):
 
 
 def test_relion_angles_describe_the_same_rotation():
-    from deepfinder_unsup.geometry import (deepfinder_to_relion_angles, relion_to_deepfinder_angles,
-                                                    rotation_from_deepfinder_angles)
     from scipy.spatial.transform import Rotation
+
+    from deepfinder_unsup.geometry import (
+        deepfinder_to_relion_angles,
+        relion_to_deepfinder_angles,
+        rotation_from_deepfinder_angles,
+    )
+
     zxz = np.array([[10.0, 40.0, -70.0], [-120.0, 100.0, 15.0]])
     zyz = deepfinder_to_relion_angles(zxz)
     active = rotation_from_deepfinder_angles(zxz[:, 0], zxz[:, 1], zxz[:, 2]).as_matrix()
@@ -140,6 +162,7 @@ def test_dataset_and_embeddings_round_trip(tmp_path, rng):
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     from deepfinder_unsup.io import atomic_path
+
     target = tmp_path / "keep.txt"
     target.write_text("original")
     with pytest.raises(RuntimeError):

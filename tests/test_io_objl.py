@@ -1,9 +1,10 @@
 """DeepFinder XML object lists: the shared files, round trips (also through DeepFinder's own reader), errors."""
+
 from __future__ import annotations
 
 import json
 import subprocess
-import venv
+import sys
 
 import pytest
 
@@ -31,14 +32,26 @@ def test_shared_object_list_round_trip(tmp_path):
 
 def test_first_object_values():
     first = read_objl(shared_file("deepfinder/examples/object_list_train.xml"))[0]
-    assert first == {"tomo_idx": 0, "obj_id": None, "label": 11, "x": 46.0, "y": 261.0, "z": 144.0,
-                     "psi": 20.0, "phi": -142.0, "the": 83.0, "cluster_size": None}
+    assert first == {
+        "tomo_idx": 0,
+        "obj_id": None,
+        "label": 11,
+        "x": 46.0,
+        "y": 261.0,
+        "z": 144.0,
+        "psi": 20.0,
+        "phi": -142.0,
+        "the": 83.0,
+        "cluster_size": None,
+    }
 
 
 def test_unknown_attributes_and_float_scores_survive(tmp_path):
     path = tmp_path / "in.xml"
-    path.write_text('<objlist>\n<object class_label="3" x="1.5" y="2" z="3" cluster_size="0.875" '
-                    'score_model="abc" tomo_idx="1"/>\n</objlist>\n')
+    path.write_text(
+        '<objlist>\n<object class_label="3" x="1.5" y="2" z="3" cluster_size="0.875" '
+        'score_model="abc" tomo_idx="1"/>\n</objlist>\n'
+    )
     objl = read_objl(path)
     assert objl[0]["cluster_size"] == 0.875 and objl[0]["score_model"] == "abc" and objl[0]["tomo_idx"] == 1
     write_objl(objl, tmp_path / "out.xml")
@@ -47,8 +60,9 @@ def test_unknown_attributes_and_float_scores_survive(tmp_path):
 
 def test_missing_required_attribute_names_file_line_and_attribute(tmp_path):
     path = tmp_path / "bad.xml"
-    path.write_text('<objlist>\n<object class_label="1" x="1" y="2" z="3"/>\n<object class_label="1" x="1" y="2"/>\n'
-                    '</objlist>\n')
+    path.write_text(
+        '<objlist>\n<object class_label="1" x="1" y="2" z="3"/>\n<object class_label="1" x="1" y="2"/>\n</objlist>\n'
+    )
     with pytest.raises(InputError, match=r"bad\.xml: line 3: .*'z'"):
         read_objl(path)
 
@@ -60,18 +74,21 @@ def test_non_numeric_value_names_file_line_and_attribute(tmp_path):
         read_objl(path)
 
 
-@pytest.mark.parametrize("attrs,message", [
-    ('class_label="1e400" x="1" y="2" z="3"', "'class_label' must be an integer"),
-    ('class_label="1" tomo_idx="1e400" x="1" y="2" z="3"', "'tomo_idx' must be an integer"),
-    ('class_label="1.5" x="1" y="2" z="3"', "'class_label' must be an integer"),
-    ('class_label="1" x="nan" y="2" z="3"', "'x' must be a finite number"),
-    ('class_label="1" x="1" y="inf" z="3"', "'y' must be a finite number"),
-    ('class_label="1" x="1" y="2" z="3" psi="10"', "phi, the missing"),
-    ('class_label="1" x="1" y="2" z="3" psi="nan" phi="1" the="2"', "'psi' must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "attrs,message",
+    [
+        ('class_label="1e400" x="1" y="2" z="3"', "'class_label' must be an integer"),
+        ('class_label="1" tomo_idx="1e400" x="1" y="2" z="3"', "'tomo_idx' must be an integer"),
+        ('class_label="1.5" x="1" y="2" z="3"', "'class_label' must be an integer"),
+        ('class_label="1" x="nan" y="2" z="3"', "'x' must be a finite number"),
+        ('class_label="1" x="1" y="inf" z="3"', "'y' must be a finite number"),
+        ('class_label="1" x="1" y="2" z="3" psi="10"', "phi, the missing"),
+        ('class_label="1" x="1" y="2" z="3" psi="nan" phi="1" the="2"', "'psi' must be a finite number"),
+    ],
+)
 def test_out_of_range_values_are_refused_naming_the_attribute(tmp_path, attrs, message):
     path = tmp_path / "bad.xml"
-    path.write_text(f'<objlist>\n<object {attrs}/>\n</objlist>\n')
+    path.write_text(f"<objlist>\n<object {attrs}/>\n</objlist>\n")
     with pytest.raises(InputError, match=r"bad\.xml: line 2: .*" + message):
         read_objl(path)
 
@@ -100,25 +117,28 @@ def test_write_refuses_to_overwrite(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def deepfinder_python(tmp_path_factory):
-    """A venv holding the original cryoet-deepfinder 0.2.1 (its code only); skipped when it can't be installed."""
-    root = tmp_path_factory.mktemp("deepfinder_venv")
-    venv.create(root, with_pip=True, system_site_packages=True)
-    python = root / "bin" / "python"
-    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "cryoet-deepfinder==0.2.1",
-                           "openpyxl", "et-xmlfile"], capture_output=True, text=True, timeout=300)
+def deepfinder_python():
+    """This interpreter, when it can import the original DeepFinder's object-list module (cryoet-deepfinder
+    0.2.1, installed by .ci/run with ``pip install --no-deps``; nothing is downloaded by the tests)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "from deepfinder.utils import objl"], capture_output=True, text=True, timeout=120
+    )
     if proc.returncode != 0:
-        pytest.skip(f"cryoet-deepfinder 0.2.1 could not be installed: {proc.stderr.strip()[-200:]}")
-    return python
+        pytest.skip(
+            "the original DeepFinder is not installed (pip install --no-deps cryoet-deepfinder==0.2.1 "
+            f"openpyxl): {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ''}"
+        )
+    return sys.executable
 
 
 def test_written_lists_read_back_by_deepfinder(tmp_path, deepfinder_python):
     objl = read_objl(shared_file("deepfinder/examples/object_list_tomo0.xml"))
     objl[0]["obj_id"], objl[0]["cluster_size"] = 7, 12
     write_objl(objl, tmp_path / "ours.xml")
-    script = ("import json,sys; from deepfinder.utils import objl as ol; "
-              "print(json.dumps(ol.read_xml(sys.argv[1])))")
-    out = subprocess.run([str(deepfinder_python), "-c", script, str(tmp_path / "ours.xml")], capture_output=True,
-                         text=True, check=True).stdout
-    theirs = json.loads(out)
+    script = "import json,sys; from deepfinder.utils import objl as ol; print(json.dumps(ol.read_xml(sys.argv[1])))"
+    proc = subprocess.run(
+        [str(deepfinder_python), "-c", script, str(tmp_path / "ours.xml")], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads(proc.stdout)
     assert theirs == objl

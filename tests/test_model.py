@@ -1,7 +1,7 @@
 """The network: DeepFinder weights against the reference activations, weight files of every generation,
 the 32-D truncation, save/load, a short training run, the class-balanced sampler, the shipped model."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import h5py
 import numpy as np
@@ -13,8 +13,7 @@ keras = pytest.importorskip("keras")
 from deepfinder_unsup.io import InputError  # noqa: E402
 from deepfinder_unsup.model.card import load_model, read_card, save_model  # noqa: E402
 from deepfinder_unsup.model.classifier import build_classifier, embedding_model  # noqa: E402
-from deepfinder_unsup.model.deepfinder import (build_deepfinder, build_encoder,  # noqa: E402
-                                               load_deepfinder_weights)
+from deepfinder_unsup.model.deepfinder import build_deepfinder, build_encoder, load_deepfinder_weights  # noqa: E402
 from deepfinder_unsup.train import balanced_indices  # noqa: E402
 
 from .conftest import shared_file  # noqa: E402
@@ -64,8 +63,10 @@ def test_weight_files_of_every_generation(tmp_path, reference):
     load_deepfinder_weights(src, shared_file("deepfinder/weights/net_weights_FINAL.h5"))
     expected = src(reference["input"][:1]).numpy()
     # Keras 3 .weights.h5 (names 'conv3d', 'conv3d_1', ..., 'conv3d_10' sort naturally, not alphabetically)
-    plain = keras.Sequential([keras.Input((40, 40, 40, 1))] + [keras.layers.Conv3D(f, 3, padding="same")
-                                                               for f in (32, 32, 48, 48, 64, 64, 64, 64)])
+    plain = keras.Sequential(
+        [keras.Input((40, 40, 40, 1))]
+        + [keras.layers.Conv3D(f, 3, padding="same") for f in (32, 32, 48, 48, 64, 64, 64, 64)]
+    )
     convs = [layer for layer in src.layers if isinstance(layer, keras.layers.Conv3D)]
     for dst, s in zip(plain.layers, convs):
         dst.set_weights(s.get_weights())
@@ -127,6 +128,7 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
     from deepfinder_unsup.simulate.dataset import simulate_dataset
     from deepfinder_unsup.simulate.structures import builtin_structure
     from deepfinder_unsup.train import TrainConfig, train
+
     structs = [builtin_structure(n) for n in ("ring", "dumbbell", "globule")]
     cfg = fixed_config(snr=1.0, negative_class=False)
     vols, objl, names = simulate_dataset(structs, 24, cfg, seed=0, n_workers=1, progress=False)
@@ -134,12 +136,27 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
     val = SubtomoDataset(vols[60:], objl[60:], 10.0, {"class_names": names})
     weights = shared_file("deepfinder/weights/net_weights_FINAL.h5")
     from deepfinder_unsup.io import write_dataset
+
     write_dataset(tmp_path / "monitor.h5", val.subtomograms, val.objl, 10.0)
-    path = train(data, val, tmp_path, TrainConfig(head="flatten", epochs=4, steps_per_epoch=4, batch_size=16,
-                                                  learning_rate=3e-4, patience=10, deepfinder_weights=str(weights),
-                                                  monitor_data=str(tmp_path / "monitor.h5"),
-                                                  select_by="monitor_v_measure"), verbose=0)
+    path = train(
+        data,
+        val,
+        tmp_path,
+        TrainConfig(
+            head="flatten",
+            epochs=4,
+            steps_per_epoch=4,
+            batch_size=16,
+            learning_rate=3e-4,
+            patience=10,
+            deepfinder_weights=str(weights),
+            monitor_data=str(tmp_path / "monitor.h5"),
+            select_by="monitor_v_measure",
+        ),
+        verbose=0,
+    )
     import csv
+
     rows = list(csv.DictReader(open(tmp_path / "history.csv")))
     losses = [float(r["loss"]) for r in rows]
     assert all(0 <= float(r["monitor_v_measure"]) <= 1 for r in rows)
@@ -158,14 +175,22 @@ def test_training_resumes_where_it_stopped(tmp_path):
     from deepfinder_unsup.simulate.dataset import simulate_dataset
     from deepfinder_unsup.simulate.structures import builtin_structure
     from deepfinder_unsup.train import TrainConfig, train
-    vols, objl, names = simulate_dataset([builtin_structure("ring"), builtin_structure("globule")], 8,
-                                         fixed_config(negative_class=False), seed=0, n_workers=1, progress=False)
+
+    vols, objl, names = simulate_dataset(
+        [builtin_structure("ring"), builtin_structure("globule")],
+        8,
+        fixed_config(negative_class=False),
+        seed=0,
+        n_workers=1,
+        progress=False,
+    )
     data = SubtomoDataset(vols, objl, 10.0, {"class_names": names})
     cfg = TrainConfig(head="gap", epochs=1, steps_per_epoch=1, batch_size=8)
     train(data, data, tmp_path, cfg, verbose=0)
     cfg.epochs = 3
     train(data, data, tmp_path, cfg, resume=True, verbose=0)
     import csv
+
     rows = list(csv.DictReader(open(tmp_path / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert (tmp_path / "state.json").read_text() == '{"epoch": 3}'

@@ -1,4 +1,5 @@
 """The shipped model: present, small, loadable offline without ../shared, rotation invariant, fast path."""
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,13 @@ from deepfinder_unsup.embed import PRETRAINED_MODEL
 
 pytest.importorskip("keras")
 
-NO_NETWORK = textwrap.dedent('''
+NO_NETWORK = textwrap.dedent("""
     import socket
     def _refuse(*args, **kwargs):
         raise OSError("network access attempted")
     socket.socket.connect = _refuse
     socket.create_connection = _refuse
-''')
+""")
 
 
 def test_shipped_model_is_in_the_package_and_small():
@@ -30,9 +31,11 @@ def test_shipped_model_is_in_the_package_and_small():
 
 def test_load_pretrained_offline_without_shared(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(NO_NETWORK)
-    code = ("import json, numpy as np, deepfinder_unsup as d; e = d.load_pretrained(); "
-            "x = np.random.default_rng(0).standard_normal((2, 40, 40, 40)).astype('float32'); "
-            "print(json.dumps({'shape': list(e.transform(x).shape), 'vs': e.voxel_size, 'box': e.box_size}))")
+    code = (
+        "import json, numpy as np, deepfinder_unsup as d; e = d.load_pretrained(); "
+        "x = np.random.default_rng(0).standard_normal((2, 40, 40, 40)).astype('float32'); "
+        "print(json.dumps({'shape': list(e.transform(x).shape), 'vs': e.voxel_size, 'box': e.box_size}))"
+    )
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -41,9 +44,18 @@ def test_load_pretrained_offline_without_shared(tmp_path):
 
 def test_card_describes_the_model():
     from deepfinder_unsup.model.card import read_card
+
     card = read_card(PRETRAINED_MODEL)
-    for key in ("voxel_size", "box_size", "classes", "normalisation", "training", "validation",
-                "package_version", "tensorflow_version"):
+    for key in (
+        "voxel_size",
+        "box_size",
+        "classes",
+        "normalisation",
+        "training",
+        "validation",
+        "package_version",
+        "tensorflow_version",
+    ):
         assert key in card
     assert card["embedding_dim"] == 32 and card["voxel_size"] == 10.0 and card["box_size"] == 40
 
@@ -54,6 +66,7 @@ def test_embeddings_are_rotation_invariant():
     from deepfinder_unsup.simulate.config import fixed_config
     from deepfinder_unsup.simulate.scene import StructureLibrary, simulate_subtomogram
     from deepfinder_unsup.simulate.structures import builtin_structure
+
     names = ("ring", "dumbbell", "helix_right", "globule")
     lib = StructureLibrary([builtin_structure(n) for n in names])
     cfg = fixed_config(snr=0.5)
@@ -68,7 +81,8 @@ def test_embeddings_are_rotation_invariant():
     labels = np.array(labels)
     centroids = np.stack([feats[labels == c].mean(axis=0) for c in range(1, len(names) + 1)])
     for label in range(1, len(names) + 1):  # 20 new random rotations of one particle (same microscope, noise)
-        rotated = np.stack([simulate_subtomogram(lib, label, cfg, np.random.default_rng([label, i]))[0]
-                            for i in range(20)])
+        rotated = np.stack(
+            [simulate_subtomogram(lib, label, cfg, np.random.default_rng([label, i]))[0] for i in range(20)]
+        )
         dist = np.linalg.norm(emb.transform(rotated)[:, None] - centroids[None], axis=-1)
         assert (dist.argmin(axis=1) == label - 1).mean() >= 0.9, names[label - 1]

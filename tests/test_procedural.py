@@ -1,19 +1,25 @@
 """Procedural pseudo-molecules: determinism, physical size and mass, symmetry, mirror pairs, flexibility;
 membrane binding geometry; the new microscope options."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from deepfinder_unsup.geometry import rotate_volume
 from deepfinder_unsup.io.files import InputError
 from deepfinder_unsup.simulate.config import fixed_config
-from deepfinder_unsup.geometry import rotate_volume
-from deepfinder_unsup.simulate.microscope import (acquisition_order, ctf, reconstruction_filter)
-from deepfinder_unsup.simulate.procedural import (ProceduralStructure, procedural_molecule, render_points,
-                                                  wobble_points)
-from deepfinder_unsup.simulate.scene import (StructureLibrary, _add_bound_membrane, fourier_power_filter,
-                                             lowpass_filter, simulate_subtomogram, support_distance)
+from deepfinder_unsup.simulate.microscope import acquisition_order, ctf, reconstruction_filter
+from deepfinder_unsup.simulate.procedural import ProceduralStructure, procedural_molecule, render_points, wobble_points
+from deepfinder_unsup.simulate.scene import (
+    StructureLibrary,
+    _add_bound_membrane,
+    fourier_power_filter,
+    lowpass_filter,
+    simulate_subtomogram,
+    support_distance,
+)
 from deepfinder_unsup.simulate.structures import Structure, envelope_mask, load_structures
 
 
@@ -81,8 +87,13 @@ def test_wobble_is_a_small_deformation():
 
 def test_specs_procedural_membrane_and_bound_classes(tmp_path):
     structs = load_structures(["procedural:3:100", "procedural:2:100@membrane"])
-    assert [s.name for s in structs] == ["proc0000100", "proc0000101", "proc0000102",
-                                         "proc0000100@membrane", "proc0000101@membrane"]
+    assert [s.name for s in structs] == [
+        "proc0000100",
+        "proc0000101",
+        "proc0000102",
+        "proc0000100@membrane",
+        "proc0000101@membrane",
+    ]
     assert [s.binding for s in structs] == ["free"] * 3 + ["surface"] * 2
     for bad in ("procedural:0", "procedural:x", "procedural:2:-1", "builtin:nosuch"):
         with pytest.raises(InputError, match="procedural|nosuch"):
@@ -107,6 +118,7 @@ def test_transmembrane_bilayer_is_normal_to_the_protein_axis():
     assert abs(normal @ axis) > 0.97
     # along the protein's axis through its bilayer centre: two leaflets 4 nm apart, symmetric about it
     from scipy import ndimage
+
     expected = pos + rot.apply([0, 0, 3.0])
     t = np.linspace(-6, 6, 241)
     line = expected[None] + t[:, None] * axis[None]
@@ -126,6 +138,7 @@ def test_surface_bound_membrane_touches_but_does_not_cut_the_particle():
     _add_bound_membrane(vol, struct, "surface", rot, pos, 10.0, rng)
     particle = np.zeros_like(vol)
     from deepfinder_unsup.simulate.scene import place_particle
+
     place_particle(particle, struct.density, rot, pos)
     inside = envelope_mask(particle)
     # little of the bilayer lies inside the particle, and the bilayer is near it (it is bound)
@@ -174,8 +187,9 @@ def test_coloured_noise_and_lowpass_shape_the_spectrum(rng):
     white = rng.standard_normal((32, 32, 32)).astype(np.float32)
     red = fourier_power_filter(white, -0.5)  # power ~ 1 / |k|
     spec = np.abs(np.fft.rfftn(red)) ** 2
-    k = np.sqrt(sum(g ** 2 for g in np.meshgrid(np.fft.fftfreq(32), np.fft.fftfreq(32), np.fft.rfftfreq(32),
-                                                  indexing="ij")))
+    k = np.sqrt(
+        sum(g**2 for g in np.meshgrid(np.fft.fftfreq(32), np.fft.fftfreq(32), np.fft.rfftfreq(32), indexing="ij"))
+    )
     low, high = spec[(k > 0.05) & (k < 0.1)].mean(), spec[(k > 0.3) & (k < 0.45)].mean()
     assert 3 < low / high < 12  # about the ratio of the frequencies (0.075 vs 0.375: 5x)
     smooth = lowpass_filter(white, 0.3)

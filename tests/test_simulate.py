@@ -1,17 +1,28 @@
 """The simulator's physics: missing wedge, faithful full-range reconstruction, CTF zeros, SNR, orientations,
 determinism, structures from atomic models."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from deepfinder_unsup.geometry import (
+    deepfinder_angles,
+    random_rotations,
+    rotate_volume,
+    rotation_from_deepfinder_angles,
+)
 from deepfinder_unsup.simulate.config import SimConfig, fixed_config
 from deepfinder_unsup.simulate.dataset import simulate_dataset
-from deepfinder_unsup.geometry import (deepfinder_angles, random_rotations,
-                                                rotation_from_deepfinder_angles, rotate_volume)
-from deepfinder_unsup.simulate.microscope import (Microscope, acquire_and_reconstruct, ctf_zeros,
-                                                  dose_symmetric_order, image_filter, project)
+from deepfinder_unsup.simulate.microscope import (
+    Microscope,
+    acquire_and_reconstruct,
+    ctf_zeros,
+    dose_symmetric_order,
+    image_filter,
+    project,
+)
 from deepfinder_unsup.simulate.scene import StructureLibrary, place_particle, simulate_subtomogram
 from deepfinder_unsup.simulate.structures import builtin_structure, structure_from_map
 
@@ -30,12 +41,13 @@ def _particle_volume(n=56, seed=0):
 
 def test_missing_wedge_holds_little_power():
     vol = _particle_volume()
-    rec = acquire_and_reconstruct(vol, Microscope(tilt_min=-60, tilt_max=60, tilt_step=2, **IDEAL), 10.0, 40,
-                                  None, np.random.default_rng(0))
+    rec = acquire_and_reconstruct(
+        vol, Microscope(tilt_min=-60, tilt_max=60, tilt_step=2, **IDEAL), 10.0, 40, None, np.random.default_rng(0)
+    )
     power = np.abs(np.fft.fftshift(np.fft.fftn(rec))) ** 2
     k = np.fft.fftshift(np.fft.fftfreq(40))
     kz, ky, kx = np.meshgrid(k, k, k, indexing="ij")
-    radius = np.sqrt(kx ** 2 + ky ** 2 + kz ** 2)
+    radius = np.sqrt(kx**2 + ky**2 + kz**2)
     band = (radius > 0.05) & (radius < 0.4) & (np.hypot(kx, kz) > 0.04)
     angle = np.degrees(np.arctan2(np.abs(kz), np.abs(kx)))  # 0 = along x, 90 = along the beam (z)
     inside = power[band & (angle > 65)].mean()
@@ -49,7 +61,7 @@ def test_full_range_reconstruction_matches_the_rotated_map():
     full = Microscope(tilt_min=-90, tilt_max=89, tilt_step=1, **IDEAL)
     rec = acquire_and_reconstruct(vol, full, 10.0, crop, None, np.random.default_rng(0))
     s = (n - crop) // 2
-    truth = vol[s:s + crop, s:s + crop, s:s + crop]
+    truth = vol[s : s + crop, s : s + crop, s : s + crop]
     r = np.corrcoef(-rec.ravel(), truth.ravel())[0, 1]  # amplitude contrast 1: CTF = -1 (dark protein)
     assert r > 0.9
 
@@ -57,8 +69,9 @@ def test_full_range_reconstruction_matches_the_rotated_map():
 def test_ctf_zeros_fall_where_the_defocus_puts_them():
     rng = np.random.default_rng(0)
     vs, n, defocus = 4.0, 128, 2.0
-    mic = Microscope(tilt_min=0, tilt_max=0, tilt_step=1, defocus_um=defocus, cs_mm=0.0, amplitude_contrast=0.07,
-                     total_dose=1e-6)
+    mic = Microscope(
+        tilt_min=0, tilt_max=0, tilt_step=1, defocus_um=defocus, cs_mm=0.0, amplitude_contrast=0.07, total_dose=1e-6
+    )
     image = project(rng.standard_normal((8, n, n)).astype(np.float32), [0.0])
     spec = np.fft.rfft2(image[0]) * image_filter(mic, n, n, vs)[0]
     ky = np.fft.fftfreq(n, vs)
@@ -68,8 +81,11 @@ def test_ctf_zeros_fall_where_the_defocus_puts_them():
     which = np.digitize(k.ravel(), edges)
     profile = np.array([(np.abs(spec.ravel()[which == i]) ** 2).mean() for i in range(1, len(edges))])
     centres = (edges[:-1] + edges[1:]) / 2
-    minima = [centres[i] for i in range(2, len(profile) - 2)
-              if profile[i] == profile[i - 2:i + 3].min() and profile[i] < 0.05 * profile.max()]
+    minima = [
+        centres[i]
+        for i in range(2, len(profile) - 2)
+        if profile[i] == profile[i - 2 : i + 3].min() and profile[i] < 0.05 * profile.max()
+    ]
     predicted = ctf_zeros(defocus, 300.0, 0.07, k_max=0.12)
     assert len(minima) == len(predicted) >= 3
     np.testing.assert_allclose(minima, predicted, atol=1.0 / (n * vs))
@@ -88,8 +104,7 @@ def test_orientations_are_uniform_and_proper():
     rots = random_rotations(4000, np.random.default_rng(0))
     mats = rots.as_matrix()
     np.testing.assert_allclose(np.linalg.det(mats), 1.0, atol=1e-9)
-    np.testing.assert_allclose(mats @ np.transpose(mats, (0, 2, 1)), np.broadcast_to(np.eye(3), mats.shape),
-                               atol=1e-9)
+    np.testing.assert_allclose(mats @ np.transpose(mats, (0, 2, 1)), np.broadcast_to(np.eye(3), mats.shape), atol=1e-9)
     z_axis = mats[:, :, 2]  # image of the z axis: uniform on the sphere
     assert stats.kstest(z_axis[:, 2], stats.uniform(-1, 2).cdf).pvalue > 0.01
     azimuth = np.arctan2(z_axis[:, 1], z_axis[:, 0])
@@ -142,6 +157,7 @@ def test_atomic_model_density_matches_the_shared_map(name):
     pytest.importorskip("gemmi")
     from deepfinder_unsup.extract import crop_or_pad
     from deepfinder_unsup.simulate.structures import atomic_density, standardise_density
+
     atoms = standardise_density(atomic_density(shared_file(f"structures/pdb/{name}.pdb"), 10.0, assembly=False))
     ref = structure_from_map(shared_file(f"structures/maps_10A/{name}.mrc"), 10.0).density
     n = max(atoms.shape[0], ref.shape[0])
@@ -152,6 +168,7 @@ def test_atomic_model_density_matches_the_shared_map(name):
 def test_biological_assembly_of_1bxn_is_the_whole_l8s8():
     pytest.importorskip("gemmi")
     from deepfinder_unsup.simulate.structures import atomic_density
+
     path = shared_file("structures/pdb/1bxn.pdb")
     half, whole = atomic_density(path, 10.0, assembly=False), atomic_density(path, 10.0, assembly=True)
     assert whole.sum() / half.sum() == pytest.approx(2.0, rel=0.02)
@@ -160,8 +177,14 @@ def test_biological_assembly_of_1bxn_is_the_whole_l8s8():
 def test_keras_source_yields_balanced_fresh_batches():
     pytest.importorskip("keras")
     from deepfinder_unsup.simulate.keras_source import SimulatedBatches
-    source = SimulatedBatches([builtin_structure("ring"), builtin_structure("globule")], fixed_config(),
-                              batch_size=30, steps_per_epoch=2, seed=0)
+
+    source = SimulatedBatches(
+        [builtin_structure("ring"), builtin_structure("globule")],
+        fixed_config(),
+        batch_size=30,
+        steps_per_epoch=2,
+        seed=0,
+    )
     x, y = source[0]
     assert x.shape == (30, 40, 40, 40, 1) and y.shape == (30, 3)
     np.testing.assert_array_equal(y.sum(axis=1), 1)
@@ -178,9 +201,10 @@ def test_simulated_particle_sits_at_the_box_centre_at_any_pixel_size(voxel_size)
     from scipy import ndimage
 
     from deepfinder_unsup.simulate.structures import Structure, standardise_density
+
     n, c = 31, 15
     z, y, x = np.meshgrid(*(np.arange(n) - c,) * 3, indexing="ij")
-    sphere = ndimage.gaussian_filter(((x ** 2 + y ** 2 + z ** 2) <= 64).astype(np.float32), 1.0)
+    sphere = ndimage.gaussian_filter(((x**2 + y**2 + z**2) <= 64).astype(np.float32), 1.0)
     lib = StructureLibrary([Structure("sphere", standardise_density(sphere), 10.0)])
     cfg = fixed_config(sim_voxel_size=voxel_size, tilt_min=-90, tilt_max=89, tilt_step=1, **IDEAL)
     _, clean, _ = simulate_subtomogram(lib, 1, cfg, np.random.default_rng(0), return_clean=True)
@@ -192,6 +216,7 @@ def test_simulated_particle_sits_at_the_box_centre_at_any_pixel_size(voxel_size)
 @pytest.mark.parametrize("n,box", [(31, 40), (32, 40), (50, 40), (51, 40), (41, 20)])
 def test_crop_pad_and_resampling_keep_the_centre_voxel(n, box):
     from deepfinder_unsup.volume import box_centre, crop_or_pad, resample_volume
+
     vol = np.zeros((n, n, n), np.float32)
     c = box_centre(n)
     vol[c, c, c] = 1.0

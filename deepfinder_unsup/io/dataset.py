@@ -6,6 +6,7 @@ Layout (both files): attrs ``format`` ("deepfinder-unsup dataset" | "deepfinder-
 per row). Data set files hold ``subtomograms`` (N, B, B, B) float32; embedding files ``embeddings`` (N, D).
 No pickle anywhere: everything is readable with h5py and json alone.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -23,15 +24,18 @@ from .._version import __version__
 from .files import InputError, atomic_path, require_file
 from .objl import Objl
 
+INCOMPLETE_ATTR = "incomplete"  # set while a resumable writer is still filling the file
 DATASET_FORMAT = "deepfinder-unsup dataset"
 EMBEDDINGS_FORMAT = "deepfinder-unsup embeddings"
 
 
 def provenance(command: str | None = None) -> dict[str, str]:
     """What made a file: time, command line, package version."""
-    return {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": command if command is not None else " ".join(sys.argv),
-            "package_version": __version__}
+    return {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command if command is not None else " ".join(sys.argv),
+        "package_version": __version__,
+    }
 
 
 def _json_default(value):
@@ -44,8 +48,15 @@ def _json_default(value):
     return str(value)
 
 
-def _write_common(h5: h5py.File, fmt: str, objl: Objl, voxel_size: float, box_size: int | None,
-                  class_names: dict | None, extra_attrs: dict | None) -> None:
+def _write_common(
+    h5: h5py.File,
+    fmt: str,
+    objl: Objl,
+    voxel_size: float,
+    box_size: int | None,
+    class_names: dict | None,
+    extra_attrs: dict | None,
+) -> None:
     h5.attrs["format"] = fmt
     h5.attrs["format_version"] = 1
     h5.attrs["voxel_size"] = float(voxel_size)
@@ -60,10 +71,32 @@ def _write_common(h5: h5py.File, fmt: str, objl: Objl, voxel_size: float, box_si
 def _read_common(h5: h5py.File, path: Path, fmt: str) -> tuple[Objl, dict]:
     if h5.attrs.get("format") != fmt:
         raise InputError(f"{path}: not a {fmt} file (format attribute is {h5.attrs.get('format')!r})")
-    objl = json.loads(h5["objl"][()])
-    attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
-    attrs["class_names"] = {int(k): v for k, v in json.loads(attrs.get("class_names", "{}")).items()}
+    if h5.attrs.get(INCOMPLETE_ATTR):
+        raise InputError(
+            f"{path}: an incomplete file (the run that wrote it was interrupted); finish it with --resume or delete it"
+        )
+    try:
+        objl = json.loads(h5["objl"][()])
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
+        attrs["class_names"] = {int(k): v for k, v in json.loads(attrs.get("class_names", "{}")).items()}
+        voxel_size = float(attrs.get("voxel_size", "nan"))
+    except (KeyError, ValueError, TypeError, OSError, AttributeError) as exc:
+        raise InputError(f"{path}: a damaged {fmt} file ({type(exc).__name__}: {exc})") from None
+    if not np.isfinite(voxel_size) or voxel_size <= 0:
+        raise InputError(f"{path}: voxel_size attribute {attrs.get('voxel_size')!r} is not a positive number")
+    _check_objl_records(objl, path)
     return objl, attrs
+
+
+def _check_objl_records(objl, path: Path) -> None:
+    """The stored object list must be DeepFinder's list of dicts with numeric coordinates."""
+    if not isinstance(objl, list):
+        raise InputError(f"{path}: the stored object list is not a list")
+    for i, obj in enumerate(objl):
+        if not isinstance(obj, dict) or any(
+            not isinstance(obj.get(k), (int, float)) or isinstance(obj.get(k), bool) for k in ("x", "y", "z")
+        ):
+            raise InputError(f"{path}: object {i} of the stored object list lacks numeric x, y, z")
 
 
 def _open_h5(path: Path) -> h5py.File:
@@ -76,6 +109,7 @@ def _open_h5(path: Path) -> h5py.File:
 @dataclass
 class SubtomoDataset:
     """Sub-tomograms (N, B, B, B) with their object list, voxel size (Å) and file attributes."""
+
     subtomograms: np.ndarray
     objl: Objl
     voxel_size: float
@@ -90,9 +124,15 @@ class SubtomoDataset:
         return self.attrs.get("class_names", {})
 
 
-def write_dataset(path: str | os.PathLike, subtomograms: np.ndarray, objl: Objl, voxel_size: float,
-                  class_names: dict | None = None, extra_attrs: dict | None = None,
-                  overwrite: bool = False) -> Path:
+def write_dataset(
+    path: str | os.PathLike,
+    subtomograms: np.ndarray,
+    objl: Objl,
+    voxel_size: float,
+    class_names: dict | None = None,
+    extra_attrs: dict | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write sub-tomograms and their object list to a data set file, atomically."""
     subtomograms = np.asarray(subtomograms, dtype=np.float32)
     if subtomograms.ndim != 4 or len(set(subtomograms.shape[1:])) != 1:
@@ -101,8 +141,9 @@ def write_dataset(path: str | os.PathLike, subtomograms: np.ndarray, objl: Objl,
         raise InputError(f"{path}: {len(subtomograms)} sub-tomograms but {len(objl)} objects")
     with atomic_path(path, overwrite) as tmp, h5py.File(tmp, "w") as h5:
         _write_common(h5, DATASET_FORMAT, objl, voxel_size, subtomograms.shape[1], class_names, extra_attrs)
-        h5.create_dataset("subtomograms", data=subtomograms,
-                          chunks=(1,) + subtomograms.shape[1:] if len(subtomograms) else None)
+        h5.create_dataset(
+            "subtomograms", data=subtomograms, chunks=(1,) + subtomograms.shape[1:] if len(subtomograms) else None
+        )
     return Path(path)
 
 
@@ -115,9 +156,17 @@ def read_dataset(path: str | os.PathLike) -> SubtomoDataset:
     return SubtomoDataset(data, objl, float(attrs["voxel_size"]), attrs)
 
 
-def write_embeddings(path: str | os.PathLike, embeddings: np.ndarray, objl: Objl, voxel_size: float,
-                     box_size: int, class_names: dict | None = None, extra_attrs: dict | None = None,
-                     slices: np.ndarray | None = None, overwrite: bool = False) -> Path:
+def write_embeddings(
+    path: str | os.PathLike,
+    embeddings: np.ndarray,
+    objl: Objl,
+    voxel_size: float,
+    box_size: int,
+    class_names: dict | None = None,
+    extra_attrs: dict | None = None,
+    slices: np.ndarray | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write (N, D) embeddings with the object list of the embedded particles, atomically.
 
     ``slices`` (N, 2, B, B): central xy and xz slices of each sub-tomogram (float16), for report galleries.
@@ -138,7 +187,12 @@ def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, Objl, dict[str
     path = require_file(path, "embeddings file")
     with _open_h5(path) as h5:
         objl, attrs = _read_common(h5, path, EMBEDDINGS_FORMAT)
-        emb = h5["embeddings"][()]
+        data = h5.get("embeddings")
+        if not isinstance(data, h5py.Dataset) or data.ndim != 2 or data.dtype.kind != "f":
+            raise InputError(f"{path}: no (N, D) float 'embeddings' dataset")
+        emb = data[()]
+    if len(emb) != len(objl):
+        raise InputError(f"{path}: {len(emb)} embeddings but {len(objl)} objects")
     return emb, objl, attrs
 
 

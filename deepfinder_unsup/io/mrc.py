@@ -1,10 +1,11 @@
 """MRC volumes: memory-mapped reading with the voxel size, atomic writing with the voxel size set."""
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import mrcfile
 import numpy as np
@@ -30,15 +31,16 @@ def header_voxel_size(mrc, path: Path, voxel_size: float | None) -> float:
     vs = mrc.voxel_size
     sizes = [float(vs.x), float(vs.y), float(vs.z)]
     if min(sizes) <= 0:
-        raise InputError(f"{path}: header voxel size is {sizes[0]:g} Å (unset); give the voxel size "
-                         f"explicitly (voxel_size=..., CLI: --voxel-size)")
+        raise InputError(
+            f"{path}: header voxel size is {sizes[0]:g} Å (unset); give the voxel size "
+            f"explicitly (voxel_size=..., CLI: --voxel-size)"
+        )
     if max(sizes) - min(sizes) > 1e-3 * max(sizes):
         raise InputError(f"{path}: anisotropic voxel size {sizes} Å is not supported")
     return sizes[0]
 
 
-def read_mrc(path: str | os.PathLike, voxel_size: float | None = None,
-             mmap: bool = False) -> tuple[np.ndarray, float]:
+def read_mrc(path: str | os.PathLike, voxel_size: float | None = None, mmap: bool = False) -> tuple[np.ndarray, float]:
     """Read an MRC volume as ``[z, y, x]`` and its voxel size in Å.
 
     With ``mmap=True`` the array is a read-only memory map (nothing is loaded until indexed): use it
@@ -77,12 +79,14 @@ def mapped_mrc(path: str | os.PathLike, voxel_size: float | None = None) -> Iter
 def read_mrc_voxel_size(path: str | os.PathLike) -> float:
     """The header voxel size of an MRC file in Å (0 when unset)."""
     path = require_file(path, "MRC file")
-    with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
-        return float(mrc.voxel_size.x)
+    try:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
+            return float(mrc.voxel_size.x)
+    except Exception as exc:  # mrcfile raises ValueError / OSError / EOFError on corrupt headers
+        raise InputError(f"{path}: not a readable MRC file ({exc})") from None
 
 
-def write_mrc(volume: np.ndarray, path: str | os.PathLike, voxel_size: float,
-              overwrite: bool = False) -> Path:
+def write_mrc(volume: np.ndarray, path: str | os.PathLike, voxel_size: float, overwrite: bool = False) -> Path:
     """Write a ``[z, y, x]`` volume as float32 MRC with its voxel size in the header, atomically."""
     volume = np.asarray(volume)
     if volume.ndim != 3:

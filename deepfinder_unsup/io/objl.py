@@ -5,12 +5,14 @@ The in-memory form is exactly DeepFinder's (``deepfinder.utils.objl``): one dict
 the tomogram, angles in degrees. Any further keys are carried through untouched and written as extra XML
 attributes, so lists pass unchanged between DeepFinder and this package.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from lxml import etree
 
@@ -23,12 +25,33 @@ _ORIENT = ("psi", "phi", "the")
 Objl = list[dict[str, Any]]
 
 
-def new_object(label: int, x: float, y: float, z: float, *, tomo_idx: int | None = None,
-               obj_id: int | None = None, psi: float | None = None, phi: float | None = None,
-               the: float | None = None, cluster_size: float | None = None, **extra: Any) -> dict:
+def new_object(
+    label: int,
+    x: float,
+    y: float,
+    z: float,
+    *,
+    tomo_idx: int | None = None,
+    obj_id: int | None = None,
+    psi: float | None = None,
+    phi: float | None = None,
+    the: float | None = None,
+    cluster_size: float | None = None,
+    **extra: Any,
+) -> dict:
     """One object-list entry with DeepFinder's keys (coordinates in voxels, angles in degrees)."""
-    obj = {"tomo_idx": tomo_idx, "obj_id": obj_id, "label": int(label), "x": float(x), "y": float(y),
-           "z": float(z), "psi": psi, "phi": phi, "the": the, "cluster_size": cluster_size}
+    obj = {
+        "tomo_idx": tomo_idx,
+        "obj_id": obj_id,
+        "label": int(label),
+        "x": float(x),
+        "y": float(y),
+        "z": float(z),
+        "psi": psi,
+        "phi": phi,
+        "the": the,
+        "cluster_size": cluster_size,
+    }
     obj.update(extra)
     return obj
 
@@ -45,8 +68,9 @@ def _number(text: str, cast, path: Path, elem, attr: str):
                 raise ValueError(text)
             value = int(value)
     except (ValueError, OverflowError):
-        raise InputError(f"{path}: line {elem.sourceline}: attribute '{attr}' must be {kind}, got "
-                         f"{text[:40]!r}") from None
+        raise InputError(
+            f"{path}: line {elem.sourceline}: attribute '{attr}' must be {kind}, got {text[:40]!r}"
+        ) from None
     return value
 
 
@@ -84,7 +108,7 @@ def _read_object(elem, path: Path) -> dict:
     for attr in ("class_label", "x", "y", "z"):
         if attr not in attrs:
             raise InputError(f"{path}: line {elem.sourceline}: <object> lacks required attribute '{attr}'")
-    obj = {key: None for key in OBJL_KEYS}
+    obj: dict[str, Any] = {key: None for key in OBJL_KEYS}
     obj["label"] = _number(attrs.pop("class_label"), int, path, elem, "class_label")
     for key in ("x", "y", "z"):
         obj[key] = _number(attrs.pop(key), float, path, elem, key)
@@ -107,7 +131,7 @@ def _read_object(elem, path: Path) -> dict:
 
 def _format(key: str, value: Any) -> str:
     if key in ("x", "y", "z"):
-        return "%.3f" % float(value)
+        return f"{float(value):.3f}"
     if key in _ORIENT:
         return repr(float(value))
     if key in ("tomo_idx", "obj_id", "label"):

@@ -5,11 +5,13 @@ tomogram centre, ``rlnCenteredCoordinateX/Y/ZAngst``: ``x_px = x_A / pixel_size 
 tomogram size (voxels, x y z) and pixel size. Angles: RELION's ZYZ (rot, tilt, psi) are converted to and from
 DeepFinder's ZXZ (phi, the, psi) through rotation matrices (see ``simulate.geometry``).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,8 +40,12 @@ def _particles_table(path: Path) -> pd.DataFrame:
     raise InputError(f"{path}: no particle table with rlnCoordinateX/Y/Z or rlnCenteredCoordinateX/Y/ZAngst")
 
 
-def read_star(path: str | os.PathLike, tomogram_size: Sequence[int] | None = None,
-              pixel_size: float | None = None, tomo_names: Sequence[str] | None = None) -> Objl:
+def read_star(
+    path: str | os.PathLike,
+    tomogram_size: Sequence[int] | None = None,
+    pixel_size: float | None = None,
+    tomo_names: Sequence[str] | None = None,
+) -> Objl:
     """Read RELION 3/4/5 particles into an object list (coordinates in voxels, x y z).
 
     ``tomogram_size`` (x, y, z voxels) and ``pixel_size`` (Å) are required for RELION 5 centred coordinates.
@@ -62,8 +68,18 @@ def read_star(path: str | os.PathLike, tomogram_size: Sequence[int] | None = Non
             raise InputError(f"{path}: row {i + 1}: tomogram {name!r} is not in the given tomogram names")
         extra = {"tomo_name": name} if name is not None else {}
         phi, the, psi = angles[i] if angles is not None else (None, None, None)
-        objl.append(new_object(int(labels[i]), *coords[i], tomo_idx=order.index(name) if name is not None else 0,
-                               obj_id=i, phi=phi, the=the, psi=psi, **extra))
+        objl.append(
+            new_object(
+                int(labels[i]),
+                *coords[i],
+                tomo_idx=order.index(name) if name is not None else 0,
+                obj_id=i,
+                phi=phi,
+                the=the,
+                psi=psi,
+                **extra,
+            )
+        )
     return objl
 
 
@@ -82,7 +98,7 @@ def _class_numbers(table: pd.DataFrame, path: Path) -> np.ndarray:
     if "rlnClassNumber" not in table:
         return np.ones(len(table), int)
     values = _numeric_columns(table, ["rlnClassNumber"], path)[:, 0]
-    frac = np.flatnonzero(values != np.round(values))
+    frac = np.flatnonzero((values != np.round(values)) | (np.abs(values) > 2**31 - 1))
     if len(frac):
         raise InputError(f"{path}: row {frac[0] + 1}: rlnClassNumber must be an integer, got {values[frac[0]]}")
     return values.astype(int)
@@ -93,8 +109,10 @@ def _coordinates_voxels(table: pd.DataFrame, path: Path, tomogram_size, pixel_si
         return _numeric_columns(table, _PIXEL_COLS, path)
     if set(_CENTRED_COLS) <= set(table):
         if tomogram_size is None or not pixel_size:
-            raise InputError(f"{path}: RELION 5 centred coordinates (Å) need the tomogram size and pixel size "
-                             f"(tomogram_size=(x, y, z), pixel_size=...; CLI: --tomogram-size, --voxel-size)")
+            raise InputError(
+                f"{path}: RELION 5 centred coordinates (Å) need the tomogram size and pixel size "
+                f"(tomogram_size=(x, y, z), pixel_size=...; CLI: --tomogram-size, --voxel-size)"
+            )
         centre = np.asarray(tomogram_size, float) / 2.0
         return _numeric_columns(table, _CENTRED_COLS, path) / float(pixel_size) + centre
     raise InputError(f"{path}: no coordinate columns (rlnCoordinateX/Y/Z or rlnCenteredCoordinateX/Y/ZAngst)")
@@ -114,12 +132,19 @@ def _angles_zxz(table: pd.DataFrame, path: Path) -> np.ndarray | None:
     if len(present) != len(_ANGLE_COLS):
         raise InputError(f"{path}: angles rlnAngleRot/Tilt/Psi go together; found only {', '.join(present)}")
     from ..geometry import relion_to_deepfinder_angles
+
     return relion_to_deepfinder_angles(_numeric_columns(table, _ANGLE_COLS, path))
 
 
-def write_star(objl: Objl, path: str | os.PathLike, tomo_names: Sequence[str] | None = None,
-               relion5: bool = False, tomogram_size: Sequence[int] | None = None,
-               pixel_size: float | None = None, overwrite: bool = False) -> Path:
+def write_star(
+    objl: Objl,
+    path: str | os.PathLike,
+    tomo_names: Sequence[str] | None = None,
+    relion5: bool = False,
+    tomogram_size: Sequence[int] | None = None,
+    pixel_size: float | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write an object list as a RELION particles STAR file, atomically.
 
     RELION 3/4 pixel coordinates by default; ``relion5=True`` writes centred Å coordinates (needs
@@ -129,7 +154,7 @@ def write_star(objl: Objl, path: str | os.PathLike, tomo_names: Sequence[str] | 
     if len(objl) == 0:
         raise InputError(f"{path}: refusing to write an empty particle list")
     xyz = np.array([[o["x"], o["y"], o["z"]] for o in objl], float)
-    table = {}
+    table: dict[str, Any] = {}
     table["rlnTomoName"] = [_tomo_name(o, tomo_names) for o in objl]
     if relion5:
         if tomogram_size is None or not pixel_size:
@@ -142,6 +167,7 @@ def write_star(objl: Objl, path: str | os.PathLike, tomo_names: Sequence[str] | 
             table[col] = values
     if all(o.get("phi") is not None for o in objl):
         from ..geometry import deepfinder_to_relion_angles
+
         zxz = np.array([[o["phi"], o["the"], o["psi"]] for o in objl], float)
         for col, values in zip(_ANGLE_COLS, deepfinder_to_relion_angles(zxz).T):
             table[col] = values

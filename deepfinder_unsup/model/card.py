@@ -3,6 +3,7 @@
 The card says what the model expects and where it came from: voxel size, box size, class names,
 normalisation, training data and command, package / TensorFlow / Keras versions, scores.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,10 @@ def read_card(path: str | os.PathLike) -> dict:
         if not isinstance(card.get(key), kind) or isinstance(card.get(key), bool):
             raise InputError(f"{path}: its model card lacks a valid {key!r}")
     if card["voxel_size"] <= 0 or card["box_size"] < 4:
-        raise InputError(f"{path}: its model card has voxel_size {card['voxel_size']} and box_size "
-                         f"{card['box_size']}: not a usable model")
+        raise InputError(
+            f"{path}: its model card has voxel_size {card['voxel_size']} and box_size "
+            f"{card['box_size']}: not a usable model"
+        )
     return card
 
 

@@ -7,6 +7,7 @@ The embedding layer is linear; the pruned network (:func:`embedding_model`) stop
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
 cosines that the margin losses of ``model.losses`` expect).
 """
+
 from __future__ import annotations
 
 import keras
@@ -29,8 +30,9 @@ class CosineClassifier(layers.Layer):
         self.n_classes = int(n_classes)
 
     def build(self, input_shape):
-        self.directions = self.add_weight(shape=(input_shape[-1], self.n_classes), initializer="glorot_normal",
-                                          name="directions")
+        self.directions = self.add_weight(
+            shape=(input_shape[-1], self.n_classes), initializer="glorot_normal", name="directions"
+        )
 
     def call(self, x):
         x = ops.cast(x, "float32")
@@ -46,8 +48,15 @@ class CosineClassifier(layers.Layer):
         return {**super().get_config(), "n_classes": self.n_classes}
 
 
-def build_classifier(n_classes: int, box_size: int = 40, head: str = "flatten", embedding_dim: int = 32,
-                     hidden: int = 128, dropout: float = 0.3, output: str = "softmax") -> keras.Model:
+def build_classifier(
+    n_classes: int,
+    box_size: int = 40,
+    head: str = "flatten",
+    embedding_dim: int = 32,
+    hidden: int = 128,
+    dropout: float = 0.3,
+    output: str = "softmax",
+) -> keras.Model:
     """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
@@ -84,6 +93,7 @@ def with_dtype_policy(model: keras.Model, policy: str) -> keras.Model:
     Keras 3 stores each layer's dtype policy in its config (a global policy is ignored by ``clone_model``), so
     the policy is set per layer: bf16 arithmetic for CPUs with AVX-512 BF16 / AMX, float32 for a saved model.
     """
+
     def clone_layer(layer):
         config = layer.get_config()
         if not isinstance(layer, keras.layers.InputLayer):

@@ -4,6 +4,7 @@ Architecture (cryoet-deepfinder ``my_model``): Conv3D 3x3x3 'same' ReLU 32, 32, 
 64, 64, 64, 64 (the encoder: output (dim/4)^3 x 64), then the decoder (UpSampling, 2x2x2 convs, skip
 concatenations, 1x1x1 softmax). DeepFinder names no layer and loads by layer order; so does this loader.
 """
+
 from __future__ import annotations
 
 import os
@@ -142,8 +143,7 @@ def _conv_layers(model: keras.Model) -> list[layers.Conv3D]:
     return out
 
 
-def load_deepfinder_weights(model: keras.Model, path: str | os.PathLike, encoder_only: bool | None = None
-                            ) -> int:
+def load_deepfinder_weights(model: keras.Model, path: str | os.PathLike, encoder_only: bool | None = None) -> int:
     """Load DeepFinder weights into ``model`` by convolution order and shape; returns the layers loaded.
 
     ``model`` may be the encoder, any model built on :func:`encoder_layers` (its encoder convolutions come
@@ -157,20 +157,25 @@ def load_deepfinder_weights(model: keras.Model, path: str | os.PathLike, encoder
     if encoder_only or encoder_only is None and len(targets) != len(pairs):
         targets = [l for l in targets if l.name.startswith("encoder_conv")]
     expected = encoder_kernel_shapes()
-    got = [tuple(k.shape) for k, _ in pairs[:len(expected)]]
+    got = [tuple(k.shape) for k, _ in pairs[: len(expected)]]
     if got != expected:
-        raise InputError(f"{path}: not a DeepFinder encoder: its first convolution kernels have shapes {got}, "
-                         f"expected {expected}")
+        raise InputError(
+            f"{path}: not a DeepFinder encoder: its first convolution kernels have shapes {got}, expected {expected}"
+        )
     if len(targets) < len(expected):
-        raise ValueError(f"the model has {len(targets)} encoder convolutions named 'encoder_conv*', DeepFinder's "
-                         f"encoder has {len(expected)}: build it with build_encoder / encoder_layers")
+        raise ValueError(
+            f"the model has {len(targets)} encoder convolutions named 'encoder_conv*', DeepFinder's "
+            f"encoder has {len(expected)}: build it with build_encoder / encoder_layers"
+        )
     if len(pairs) < len(targets):
         raise InputError(f"{path}: holds {len(pairs)} convolutions, the model needs {len(targets)}")
-    for layer, (kernel, bias) in zip(targets, pairs):
+    for layer, (kernel, _bias) in zip(targets, pairs):
         want = tuple(layer.kernel.shape)
         if tuple(kernel.shape) != want:
-            raise InputError(f"{path}: kernel for layer {layer.name} has shape {tuple(kernel.shape)}, "
-                             f"the model's is {want} (different number of classes?)")
+            raise InputError(
+                f"{path}: kernel for layer {layer.name} has shape {tuple(kernel.shape)}, "
+                f"the model's is {want} (different number of classes?)"
+            )
     for layer, (kernel, bias) in zip(targets, pairs):
         layer.set_weights([kernel, bias])
     return len(targets)

@@ -7,6 +7,7 @@
   by ``s`` before the softmax. This shapes the embedding for clustering by angle, and its cost does not grow
   with the number of classes beyond one dot product each.
 """
+
 from __future__ import annotations
 
 import keras
@@ -19,8 +20,9 @@ LOSSES = ("ce", "cosface", "arcface")
 class MarginSoftmaxLoss(keras.losses.Loss):
     """Cross-entropy of ``s * (cos - margin on the true class)``; ``y_pred`` holds cosines in [-1, 1]."""
 
-    def __init__(self, kind: str = "cosface", scale: float = 24.0, margin: float = 0.15,
-                 name: str = "margin_softmax", **kwargs):
+    def __init__(
+        self, kind: str = "cosface", scale: float = 24.0, margin: float = 0.15, name: str = "margin_softmax", **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         if kind not in ("cosface", "arcface"):
             raise ValueError(f"margin loss kind must be 'cosface' or 'arcface', got {kind!r}")

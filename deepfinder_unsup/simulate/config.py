@@ -4,6 +4,7 @@ A parameter is given as a number (fixed), ``[lo, hi]`` (uniform), ``{"log": [lo,
 ``{"choices": [...]}``; every sub-tomogram draws its own values. A JSON file with any subset of the fields of
 :class:`SimConfig` overrides the defaults (``deepfinder-unsup simulate --config FILE``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,9 +37,10 @@ def draw(spec: Any, rng: np.random.Generator):
 @dataclass
 class SimConfig:
     """Everything that defines a simulated sub-tomogram data set (defaults: broad domain randomisation)."""
-    box_size: int = 40                    # output box (voxels)
-    voxel_size: float = 10.0              # output voxel size (Å)
-    margin: int = 8                       # simulated box = box_size + 2 margin (output voxels), then cropped
+
+    box_size: int = 40  # output box (voxels)
+    voxel_size: float = 10.0  # output voxel size (Å)
+    margin: int = 8  # simulated box = box_size + 2 margin (output voxels), then cropped
     sim_voxel_size: Any = field(default_factory=lambda: {"choices": [6.0, 8.0, 10.0, 10.0, 12.0, 13.68, 16.0]})
     snr: Any = field(default_factory=lambda: {"log": [0.03, 1.0]})
     defocus_um: Any = field(default_factory=lambda: [1.0, 6.0])
@@ -59,37 +61,42 @@ class SimConfig:
     noise_colour: Any = field(default_factory=lambda: {"choices": [0.0, 0.0, 0.5, 1.0]})  # noise power ~ 1/|k|^beta
     lowpass: Any = field(default_factory=lambda: {"choices": [None, None, None, 0.6, 0.4]})  # fraction of Nyquist
     background: Any = field(default_factory=lambda: [0.0, 0.3])  # smooth cytoplasm-like density (x protein)
-    wobble: bool = True                   # procedural structures: small rigid-body motion of subunits
+    wobble: bool = True  # procedural structures: small rigid-body motion of subunits
     polarity: Any = field(default_factory=lambda: {"choices": [1, -1]})  # -1: protein bright
-    shift_max: Any = 2.0                  # random centre offset, voxels (uniform in a ball)
+    shift_max: Any = 2.0  # random centre offset, voxels (uniform in a ball)
     n_neighbours: Any = field(default_factory=lambda: {"choices": [0, 1, 1, 2, 2, 3, 4]})
-    p_membrane: float = 0.25              # chance of a membrane in the box
+    p_membrane: float = 0.25  # chance of a membrane in the box
     membrane_bound: list = field(default_factory=list)  # class names always simulated on a membrane
-    negative_class: bool = True           # add class 0: no central particle
+    negative_class: bool = True  # add class 0: no central particle
 
     def microscope(self, rng: np.random.Generator) -> Microscope:
         """One draw of the acquisition. A phase plate shifts the phase by pi/2 and works near focus."""
         phase_plate = bool(draw(self.phase_plate, rng))
         defocus = float(draw(self.defocus_um, rng))
-        return Microscope(tilt_min=float(draw(self.tilt_min, rng)), tilt_max=float(draw(self.tilt_max, rng)),
-                          tilt_step=float(draw(self.tilt_step, rng)), voltage_kv=float(draw(self.voltage_kv, rng)),
-                          cs_mm=float(draw(self.cs_mm, rng)),
-                          amplitude_contrast=float(draw(self.amplitude_contrast, rng)),
-                          defocus_um=defocus / 4 if phase_plate else defocus,
-                          total_dose=float(draw(self.total_dose, rng)),
-                          bfactor=float(draw(self.bfactor, rng)), ctf_correction=str(draw(self.ctf_correction, rng)),
-                          phase_shift=np.pi / 2 if phase_plate else 0.0,
-                          tilt_scheme=str(draw(self.tilt_scheme, rng)),
-                          tilt_error_deg=float(draw(self.tilt_error_deg, rng)),
-                          tilt_error_pattern=int(rng.integers(8)),
-                          wbp_filter=str(draw(self.wbp_filter, rng)),
-                          sirt_iterations=int(draw(self.sirt_iterations, rng)))
+        return Microscope(
+            tilt_min=float(draw(self.tilt_min, rng)),
+            tilt_max=float(draw(self.tilt_max, rng)),
+            tilt_step=float(draw(self.tilt_step, rng)),
+            voltage_kv=float(draw(self.voltage_kv, rng)),
+            cs_mm=float(draw(self.cs_mm, rng)),
+            amplitude_contrast=float(draw(self.amplitude_contrast, rng)),
+            defocus_um=defocus / 4 if phase_plate else defocus,
+            total_dose=float(draw(self.total_dose, rng)),
+            bfactor=float(draw(self.bfactor, rng)),
+            ctf_correction=str(draw(self.ctf_correction, rng)),
+            phase_shift=np.pi / 2 if phase_plate else 0.0,
+            tilt_scheme=str(draw(self.tilt_scheme, rng)),
+            tilt_error_deg=float(draw(self.tilt_error_deg, rng)),
+            tilt_error_pattern=int(rng.integers(8)),
+            wbp_filter=str(draw(self.wbp_filter, rng)),
+            sirt_iterations=int(draw(self.sirt_iterations, rng)),
+        )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_file(cls, path) -> "SimConfig":
+    def from_file(cls, path) -> SimConfig:
         path = require_file(path, "simulation config")
         try:
             values = json.loads(Path(path).read_text())
@@ -98,7 +105,7 @@ class SimConfig:
         return cls.from_dict(values, where=str(path))
 
     @classmethod
-    def from_dict(cls, values: dict, where: str = "config") -> "SimConfig":
+    def from_dict(cls, values: dict, where: str = "config") -> SimConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - names
         if unknown:
@@ -108,10 +115,31 @@ class SimConfig:
 
 def fixed_config(**overrides) -> SimConfig:
     """A config without randomisation (mid values), for tests and controlled experiments."""
-    base = dict(sim_voxel_size=10.0, snr=0.2, defocus_um=3.0, tilt_max=60, tilt_min=-60, tilt_step=3,
-                tilt_scheme="dose-symmetric", tilt_error_deg=0.0, voltage_kv=300, amplitude_contrast=0.07,
-                phase_plate=False, total_dose=100.0, bfactor=0.0, ctf_correction="none", wbp_filter="ramp",
-                sirt_iterations=10, noise_colour=0.0, lowpass=None, background=0.0, wobble=False,
-                polarity=1, shift_max=0.0, n_neighbours=0, p_membrane=0.0)
+    base = dict(
+        sim_voxel_size=10.0,
+        snr=0.2,
+        defocus_um=3.0,
+        tilt_max=60,
+        tilt_min=-60,
+        tilt_step=3,
+        tilt_scheme="dose-symmetric",
+        tilt_error_deg=0.0,
+        voltage_kv=300,
+        amplitude_contrast=0.07,
+        phase_plate=False,
+        total_dose=100.0,
+        bfactor=0.0,
+        ctf_correction="none",
+        wbp_filter="ramp",
+        sirt_iterations=10,
+        noise_colour=0.0,
+        lowpass=None,
+        background=0.0,
+        wobble=False,
+        polarity=1,
+        shift_max=0.0,
+        n_neighbours=0,
+        p_membrane=0.0,
+    )
     base.update(overrides)
     return SimConfig(**base)

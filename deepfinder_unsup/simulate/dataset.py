@@ -1,5 +1,6 @@
 """Labelled data sets from the simulator: deterministic per seed, parallel over cores; and a Keras source
 of class-balanced batches simulated on the fly."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -9,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io.dataset import write_dataset
-from ..log import progress as progress_bar
 from ..io.objl import Objl, new_object
+from ..log import progress as progress_bar
 from .config import SimConfig
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure
@@ -41,9 +42,14 @@ def _simulate_task(task):
     return index, vol, info
 
 
-def simulate_dataset(structures: list[Structure], per_class: int, config: SimConfig | None = None,
-                     seed: int = 0, n_workers: int | None = None, progress: bool = True,
-                     ) -> tuple[np.ndarray, Objl, dict[int, str]]:
+def simulate_dataset(
+    structures: list[Structure],
+    per_class: int,
+    config: SimConfig | None = None,
+    seed: int = 0,
+    n_workers: int | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, Objl, dict[int, str]]:
     """``per_class`` sub-tomograms of every class (plus the negative class), shuffled.
 
     Deterministic for a given seed whatever ``n_workers``: sample i draws from its own child seed.
@@ -79,23 +85,45 @@ def simulate_dataset(structures: list[Structure], per_class: int, config: SimCon
 def _object_of(index: int, info, names: dict[int, str]) -> dict:
     phi, the, psi = info.angles if info.angles is not None else (None, None, None)
     x, y, z = info.center_xyz
-    return new_object(info.label, x, y, z, tomo_idx=None, obj_id=index, phi=phi, the=the, psi=psi,
-                      class_name=names[info.label], **{k: v for k, v in info.params.items()})
+    return new_object(
+        info.label,
+        x,
+        y,
+        z,
+        tomo_idx=None,
+        obj_id=index,
+        phi=phi,
+        the=the,
+        psi=psi,
+        class_name=names[info.label],
+        **{k: v for k, v in info.params.items()},
+    )
 
 
-def write_simulated_dataset(path: str | os.PathLike, structures: list[Structure], per_class: int,
-                            config: SimConfig | None = None, seed: int = 0, n_workers: int | None = None,
-                            overwrite: bool = False, progress: bool = True) -> Path:
+def write_simulated_dataset(
+    path: str | os.PathLike,
+    structures: list[Structure],
+    per_class: int,
+    config: SimConfig | None = None,
+    seed: int = 0,
+    n_workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
     """Simulate and write a data set file (see ``io.dataset``) with the config and seed in its attributes."""
     config = config or SimConfig()
     vols, objl, names = simulate_dataset(structures, per_class, config, seed, n_workers, progress)
-    return write_dataset(path, vols, objl, config.voxel_size, class_names=names,
-                         extra_attrs={"sim_config": config.to_dict(), "seed": seed, "per_class": per_class},
-                         overwrite=overwrite)
+    return write_dataset(
+        path,
+        vols,
+        objl,
+        config.voxel_size,
+        class_names=names,
+        extra_attrs={"sim_config": config.to_dict(), "seed": seed, "per_class": per_class},
+        overwrite=overwrite,
+    )
 
 
 def balanced_labels(class_labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` labels, each drawn uniformly among the classes (DeepFinder's per-batch class balancing)."""
     return np.asarray(class_labels)[rng.integers(len(class_labels), size=n)]
-
-

@@ -1,10 +1,10 @@
 """A Keras data source of class-balanced batches simulated on the fly (imports Keras, so kept apart)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from ..batches import SeededBatches, one_hot
-
 from .config import SimConfig
 from .dataset import balanced_labels, class_names_of
 from .scene import StructureLibrary, simulate_subtomogram
@@ -18,8 +18,16 @@ class SimulatedBatches(SeededBatches):
     the structures (labels 1..K) plus the negative class 0 when enabled; output index = sorted label order.
     """
 
-    def __init__(self, structures: list[Structure], config: SimConfig | None = None, batch_size: int = 64,
-                 steps_per_epoch: int = 100, seed: int = 0, specs: list[str] | None = None, **kwargs):
+    def __init__(
+        self,
+        structures: list[Structure],
+        config: SimConfig | None = None,
+        batch_size: int = 64,
+        steps_per_epoch: int = 100,
+        seed: int = 0,
+        specs: list[str] | None = None,
+        **kwargs,
+    ):
         super().__init__(steps_per_epoch, seed, **kwargs)
         self.specs = specs
         self.config = config or SimConfig()
@@ -36,5 +44,7 @@ class SimulatedBatches(SeededBatches):
     def describe(self) -> str:
         """What the batches are drawn from (for the model card)."""
         n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
-        return (f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural), "
-                f"specs {self.specs or self.library.names[:5]}")
+        return (
+            f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural), "
+            f"specs {self.specs or self.library.names[:5]}"
+        )

@@ -14,6 +14,7 @@ SNR (precise definition): the variance of the noise-free reconstruction divided 
 reconstruction of the noise alone, both over the output box. Reconstruction is linear, so the noise is scaled
 to give exactly the requested SNR (measured back in the tests by simulating twice with one seed).
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,20 +32,31 @@ def electron_wavelength(voltage_kv: float) -> float:
     return 12.2643 / np.sqrt(v * (1 + 0.97845e-6 * v))
 
 
-def ctf(k: np.ndarray, defocus_um: float, voltage_kv: float = 300.0, cs_mm: float = 2.7,
-        amplitude_contrast: float = 0.07, phase_shift: float = 0.0) -> np.ndarray:
+def ctf(
+    k: np.ndarray,
+    defocus_um: float,
+    voltage_kv: float = 300.0,
+    cs_mm: float = 2.7,
+    amplitude_contrast: float = 0.07,
+    phase_shift: float = 0.0,
+) -> np.ndarray:
     """Weak-phase CTF at spatial frequencies ``k`` (1/Å); underfocus positive, in µm; ``phase_shift`` (rad)
     of a phase plate (Volta: about pi / 2) added to the aberration phase."""
     lam = electron_wavelength(voltage_kv)
     dz = defocus_um * 1e4
     cs = cs_mm * 1e7
-    chi = np.pi * lam * dz * k ** 2 - 0.5 * np.pi * cs * lam ** 3 * k ** 4 + phase_shift
+    chi = np.pi * lam * dz * k**2 - 0.5 * np.pi * cs * lam**3 * k**4 + phase_shift
     a = amplitude_contrast
     return -(np.sqrt(1 - a * a) * np.sin(chi) + a * np.cos(chi))
 
 
-def ctf_zeros(defocus_um: float, voltage_kv: float = 300.0, amplitude_contrast: float = 0.07,
-              k_max: float = 0.5, cs_mm: float = 0.0) -> np.ndarray:
+def ctf_zeros(
+    defocus_um: float,
+    voltage_kv: float = 300.0,
+    amplitude_contrast: float = 0.07,
+    k_max: float = 0.5,
+    cs_mm: float = 0.0,
+) -> np.ndarray:
     """Frequencies (1/Å) of the CTF's zeros below ``k_max``, for Cs = 0 in closed form.
 
     With Cs = 0, ``chi = pi lambda dz k^2`` and zeros satisfy ``chi = n pi - atan(A / sqrt(1 - A^2))``.
@@ -53,7 +65,7 @@ def ctf_zeros(defocus_um: float, voltage_kv: float = 300.0, amplitude_contrast: 
         raise NotImplementedError("closed form only for Cs = 0")
     lam = electron_wavelength(voltage_kv)
     dz = defocus_um * 1e4
-    phase0 = np.arctan(amplitude_contrast / np.sqrt(1 - amplitude_contrast ** 2))
+    phase0 = np.arctan(amplitude_contrast / np.sqrt(1 - amplitude_contrast**2))
     n = np.arange(1, 10000)
     k = np.sqrt((n * np.pi - phase0) / (np.pi * lam * dz))
     return k[k < k_max]
@@ -120,8 +132,9 @@ def _radon_block(nz: int, nx: int, angle_deg: float, n_det: int) -> sp.csr_matri
         rows.append(idx[ok])
         cols.append(pix[ok])
         vals.append(w[ok])
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(n_det, nz * nx), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_det, nz * nx), dtype=np.float32
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -192,8 +205,15 @@ def ramp_filter(tilt_series: np.ndarray, kind: str = "ramp", sirt_iterations: in
     return np.fft.irfft(spec, n=pad, axis=-1)[..., :n].astype(np.float32)
 
 
-def weighted_backprojection(tilt_series: np.ndarray, angles_deg, nz: int, nx: int,
-                            crop: int | None = None, kind: str = "ramp", sirt_iterations: int = 10) -> np.ndarray:
+def weighted_backprojection(
+    tilt_series: np.ndarray,
+    angles_deg,
+    nz: int,
+    nx: int,
+    crop: int | None = None,
+    kind: str = "ramp",
+    sirt_iterations: int = 10,
+) -> np.ndarray:
     """WBP of (n_tilts, ny, n_det) into a ``[z, y, x]`` volume (central crop x ny x crop if ``crop``)."""
     n_tilts, ny, n_det = tilt_series.shape
     mat = radon_matrix(nz, nx, tuple(float(a) for a in angles_deg), n_det)
@@ -202,7 +222,7 @@ def weighted_backprojection(tilt_series: np.ndarray, angles_deg, nz: int, nx: in
     planes = (mat.T @ sino).reshape(nz, nx, ny)  # back-projection = transpose of the projection
     if crop is not None and (crop < nz or crop < nx):
         z0, x0 = crop_start(nz, crop), crop_start(nx, crop)
-        planes = planes[z0:z0 + crop, x0:x0 + crop]
+        planes = planes[z0 : z0 + crop, x0 : x0 + crop]
     vol = planes.transpose(0, 2, 1)
     return (vol * (np.pi / (2 * n_tilts))).astype(np.float32)
 
@@ -210,6 +230,7 @@ def weighted_backprojection(tilt_series: np.ndarray, angles_deg, nz: int, nx: in
 @dataclass
 class Microscope:
     """Acquisition parameters of one tilt series (one draw of the domain randomisation)."""
+
     tilt_min: float = -60.0
     tilt_max: float = 60.0
     tilt_step: float = 3.0
@@ -220,10 +241,10 @@ class Microscope:
     total_dose: float = 100.0
     bfactor: float = 0.0
     ctf_correction: str = "none"  # 'none', 'flip' (phase flipping) or 'multiply' (flip x |CTF|, Wiener-like)
-    phase_shift: float = 0.0      # phase plate (rad)
+    phase_shift: float = 0.0  # phase plate (rad)
     tilt_scheme: str = "dose-symmetric"
-    tilt_error_deg: float = 0.0   # rms error of the tilt angles assumed by the reconstruction
-    tilt_error_pattern: int = 0   # which of a few fixed error patterns (keeps the projector cache small)
+    tilt_error_deg: float = 0.0  # rms error of the tilt angles assumed by the reconstruction
+    tilt_error_pattern: int = 0  # which of a few fixed error patterns (keeps the projector cache small)
     wbp_filter: str = "ramp"
     sirt_iterations: int = 10
 
@@ -255,7 +276,7 @@ def image_filter(mic: Microscope, ny: int, nx: int, voxel_size: float) -> np.nda
         h = np.abs(h) * -1.0  # flipped to the sign of the low-frequency (amplitude) contrast
     elif mic.ctf_correction == "multiply":
         h = -(h * h)  # corrected by multiplying with the CTF (the numerator of a Wiener filter)
-    h = h * np.exp(-mic.bfactor * k ** 2 / 4.0)
+    h = h * np.exp(-mic.bfactor * k**2 / 4.0)
     angles = mic.angles
     dose_per_tilt = mic.total_dose / len(angles)
     order = acquisition_order(angles, mic.tilt_scheme)
@@ -265,8 +286,9 @@ def image_filter(mic: Microscope, ny: int, nx: int, voxel_size: float) -> np.nda
     return (h[None] * damage).astype(np.float32)
 
 
-def reconstruct_signal_and_noise(volume: np.ndarray, mic: Microscope, voxel_size: float, crop: int | None,
-                                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def reconstruct_signal_and_noise(
+    volume: np.ndarray, mic: Microscope, voxel_size: float, crop: int | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free WBP of ``volume`` through ``mic`` and the WBP of unit white noise in the same tilt series.
 
     Both are the central ``crop`` x ``crop`` x ``crop`` (whole volume if ``crop`` is None). Reconstruction is
@@ -279,7 +301,7 @@ def reconstruct_signal_and_noise(volume: np.ndarray, mic: Microscope, voxel_size
     series = np.fft.irfft2(np.fft.rfft2(series) * filt, s=series.shape[-2:]).astype(np.float32)
     if crop is not None:
         y0 = crop_start(ny, crop)
-        series = series[:, y0:y0 + crop, :]
+        series = series[:, y0 : y0 + crop, :]
     noise = rng.standard_normal(series.shape).astype(np.float32)
     rows = series.shape[1]
     both = np.concatenate([series, noise], axis=1)  # one back-projection for signal and noise
@@ -293,8 +315,14 @@ def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr: float) -> np.ndarray:
     return (clean + scale * noise).astype(np.float32)
 
 
-def acquire_and_reconstruct(volume: np.ndarray, mic: Microscope, voxel_size: float, crop: int | None,
-                            snr: float | None, rng: np.random.Generator) -> np.ndarray:
+def acquire_and_reconstruct(
+    volume: np.ndarray,
+    mic: Microscope,
+    voxel_size: float,
+    crop: int | None,
+    snr: float | None,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Tilt series of ``volume`` through ``mic``, noise at ``snr`` (None: noise-free), WBP, central crop."""
     clean, noise = reconstruct_signal_and_noise(volume, mic, voxel_size, crop, rng)
     return clean if snr is None else mix_at_snr(clean, noise, snr)

@@ -5,14 +5,15 @@ A structure is a cloud of pseudo-residues (110 Da each, one per 136 Å^3, the vo
 a thin appendage; the subunit is copied by a point group (C1-C8, D2-D7, T, O) or along a helical filament
 segment; a channel may be bored along the symmetry axis. Total mass is drawn log-uniform in 100 kDa - 4 MDa
 (helical segments of 6-25 subunits get mass / 15 per subunit, so they weigh 40-170 % of the draw: 50 kDa - 4 MDa
-in all) and the diameter is kept within 5-35 nm. The cloud is rendered at any voxel size by trilinear splatting and a Gaussian blur
-(sigma 0.7 voxel, the band limit of the shared maps), then scaled like every map (see ``structures``), so mass
-and contrast are on the same scale as real structures.
+in all) and the diameter is kept within 5-35 nm. The cloud is rendered at any voxel size by trilinear
+splatting and a Gaussian blur (sigma 0.7 voxel, the band limit of the shared maps), then scaled like every
+map (see ``structures``), so mass and contrast are on the same scale as real structures.
 
 Everything is a pure function of the seed. Seeds whose value is 4 mod 5 are the mirror image of seed - 1 (the
 same molecule, other hand): mirror pairs are distinct classes. ``wobble`` draws a small rigid-body motion of
 every subunit (conformational flexibility within a class).
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,35 +26,41 @@ from scipy.spatial.transform import Rotation
 from .structures import Structure, standardise_density
 
 RESIDUE_MASS_DA = 110.0
-RESIDUE_VOLUME_A3 = RESIDUE_MASS_DA / 0.81   # protein: 1.35 g/cm^3 = 0.81 Da/Å^3
+RESIDUE_VOLUME_A3 = RESIDUE_MASS_DA / 0.81  # protein: 1.35 g/cm^3 = 0.81 Da/Å^3
 MASS_RANGE_KDA = (100.0, 4000.0)
 SUBUNIT_RANGE_KDA = (20.0, 500.0)
 DIAMETER_RANGE_A = (50.0, 350.0)
-MIRROR_PERIOD = 5                           # seed % 5 == 4: mirror image of seed - 1
-POINT_GROUPS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "D2", "D3", "D4", "D5", "D6", "D7", "T", "O",
-                "helix"]
+MIRROR_PERIOD = 5  # seed % 5 == 4: mirror image of seed - 1
+POINT_GROUPS = ["C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "D2", "D3", "D4", "D5", "D6", "D7", "T", "O", "helix"]
 
 
 @dataclass(frozen=True)
 class ProceduralMolecule:
     """The pseudo-residue cloud of one procedural class (Å, centred on its centre of mass)."""
+
     seed: int
     symmetry: str
     n_subunits: int
     mass_kda: float
     diameter_a: float
     mirrored: bool
-    points: np.ndarray        # (N, 3) x, y, z in Å
-    subunit: np.ndarray       # (N,) index of the subunit each point belongs to
+    points: np.ndarray  # (N, 3) x, y, z in Å
+    subunit: np.ndarray  # (N,) index of the subunit each point belongs to
 
     @property
     def name(self) -> str:
         return procedural_name(self.seed)
 
     def summary(self) -> dict:
-        return {"name": self.name, "seed": self.seed, "symmetry": self.symmetry, "n_subunits": self.n_subunits,
-                "mass_kda": round(self.mass_kda, 1), "diameter_nm": round(self.diameter_a / 10, 1),
-                "mirror_of": procedural_name(self.seed - 1) if self.mirrored else None}
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "symmetry": self.symmetry,
+            "n_subunits": self.n_subunits,
+            "mass_kda": round(self.mass_kda, 1),
+            "diameter_nm": round(self.diameter_a / 10, 1),
+            "mirror_of": procedural_name(self.seed - 1) if self.mirrored else None,
+        }
 
 
 def procedural_name(seed: int) -> str:
@@ -96,7 +103,7 @@ def _subunit(mass_kda: float, rng: np.random.Generator) -> np.ndarray:
         mass = 0.1 * mass_kda * 1e3
         n = max(1, int(round(mass / RESIDUE_MASS_DA)))
         radius = rng.uniform(6, 10)
-        length = n * RESIDUE_VOLUME_A3 / (np.pi * radius ** 2)
+        length = n * RESIDUE_VOLUME_A3 / (np.pi * radius**2)
         rod = _ellipsoid_points(n, np.array([radius, radius, length / 1.5]), rng)
         direction = rng.standard_normal(3)
         direction /= np.linalg.norm(direction)
@@ -107,12 +114,12 @@ def _subunit(mass_kda: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def _radius(points: np.ndarray) -> float:
-    return float(np.sqrt((points ** 2).sum(axis=1)).max()) if len(points) else 0.0
+    return float(np.sqrt((points**2).sum(axis=1)).max()) if len(points) else 0.0
 
 
 def _assemble(sub: np.ndarray, symmetry: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
     """Copies of ``sub`` by the point group (or helix); returns (points, subunit index, number of copies)."""
-    r_sub = np.sqrt((sub ** 2).sum(axis=1).mean()) * 1.25  # effective radius of the subunit's mass
+    r_sub = np.sqrt((sub**2).sum(axis=1).mean()) * 1.25  # effective radius of the subunit's mass
     sub = Rotation.random(random_state=rng).apply(sub)
     if symmetry == "helix":
         n = int(rng.integers(6, 25))
@@ -147,7 +154,7 @@ def _assemble(sub: np.ndarray, symmetry: str, rng: np.random.Generator) -> tuple
 def _bore_channel(points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Keep points outside a channel of random radius along z (the symmetry axis)."""
     radius = rng.uniform(8, 25)
-    return (points[:, 0] ** 2 + points[:, 1] ** 2) > radius ** 2
+    return (points[:, 0] ** 2 + points[:, 1] ** 2) > radius**2
 
 
 def _draw_symmetry(mass_kda: float, rng: np.random.Generator) -> str:
@@ -168,8 +175,9 @@ def procedural_molecule(seed: int) -> ProceduralMolecule:
     if seed % MIRROR_PERIOD == MIRROR_PERIOD - 1:
         base = procedural_molecule(seed - 1)
         pts = base.points * np.array([-1.0, 1.0, 1.0])
-        return ProceduralMolecule(seed, base.symmetry, base.n_subunits, base.mass_kda, base.diameter_a, True,
-                                  pts, base.subunit)
+        return ProceduralMolecule(
+            seed, base.symmetry, base.n_subunits, base.mass_kda, base.diameter_a, True, pts, base.subunit
+        )
     rng = np.random.default_rng([seed, 20261130])
     for _attempt in range(50):
         mass = float(np.exp(rng.uniform(*np.log(MASS_RANGE_KDA))))
@@ -182,8 +190,9 @@ def procedural_molecule(seed: int) -> ProceduralMolecule:
         diameter = 2 * _radius(points)
         if DIAMETER_RANGE_A[0] <= diameter <= DIAMETER_RANGE_A[1]:
             mass_kda = len(points) * RESIDUE_MASS_DA / 1e3
-            return ProceduralMolecule(seed, symmetry, n, mass_kda, diameter, False,
-                                      points.astype(np.float32), idx.astype(np.int32))
+            return ProceduralMolecule(
+                seed, symmetry, n, mass_kda, diameter, False, points.astype(np.float32), idx.astype(np.int32)
+            )
     raise RuntimeError(f"procedural seed {seed}: no molecule within the size limits")  # pragma: no cover
 
 
@@ -191,8 +200,9 @@ def _order_of(symmetry: str, rng: np.random.Generator) -> int:
     return {"T": 12, "O": 24, "helix": 15}.get(symmetry) or int(symmetry[1:]) * (2 if symmetry[0] == "D" else 1)
 
 
-def wobble_points(mol: ProceduralMolecule, rng: np.random.Generator, max_degrees: float = 4.0,
-                  max_shift_a: float = 3.0) -> np.ndarray:
+def wobble_points(
+    mol: ProceduralMolecule, rng: np.random.Generator, max_degrees: float = 4.0, max_shift_a: float = 3.0
+) -> np.ndarray:
     """The molecule with every subunit moved by a small random rigid-body motion about its own centre."""
     out = mol.points.copy()
     for s in range(int(mol.subunit.max()) + 1):
@@ -211,14 +221,17 @@ def render_points(points: np.ndarray, voxel_size: float, blur_voxels: float = 0.
     g = points[:, ::-1] / voxel_size + c  # (z, y, x) grid coordinates
     i0 = np.floor(g).astype(np.int64)
     f = g - i0
-    grid = np.zeros(n ** 3, np.float64)
+    grid = np.zeros(n**3, np.float64)
     for dz in (0, 1):
         for dy in (0, 1):
             for dx in (0, 1):
-                w = (f[:, 0] if dz else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1]) * \
-                    (f[:, 2] if dx else 1 - f[:, 2])
+                w = (
+                    (f[:, 0] if dz else 1 - f[:, 0])
+                    * (f[:, 1] if dy else 1 - f[:, 1])
+                    * (f[:, 2] if dx else 1 - f[:, 2])
+                )
                 flat = ((i0[:, 0] + dz) * n + i0[:, 1] + dy) * n + i0[:, 2] + dx
-                grid += np.bincount(flat, weights=w, minlength=n ** 3)
+                grid += np.bincount(flat, weights=w, minlength=n**3)
     vol = grid.reshape(n, n, n).astype(np.float32)
     return ndimage.gaussian_filter(vol, blur_voxels)
 
@@ -235,11 +248,17 @@ class ProceduralStructure(Structure):
     def molecule(self) -> ProceduralMolecule:
         return procedural_molecule(self.seed)
 
-    def at_voxel_size(self, voxel_size: float, rng: np.random.Generator | None = None,
-                      wobble: bool = False) -> Structure:
+    def at_voxel_size(
+        self, voxel_size: float, rng: np.random.Generator | None = None, wobble: bool = False
+    ) -> Structure:
         pts = wobble_points(self.molecule, rng) if wobble and rng is not None else self.molecule.points
-        return Structure(self.name, standardise_density(render_points(pts, voxel_size)), voxel_size,
-                         binding=self.binding, membrane_z=self.membrane_z)
+        return Structure(
+            self.name,
+            standardise_density(render_points(pts, voxel_size)),
+            voxel_size,
+            binding=self.binding,
+            membrane_z=self.membrane_z,
+        )
 
 
 def procedural_structures(count: int, first_seed: int = 0, voxel_size: float = 10.0) -> list[ProceduralStructure]:

@@ -1,20 +1,21 @@
 """Scenes: one labelled sub-tomogram (central particle, crowding, membranes, negatives) and whole tomograms."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from ..volume import box_centre, crop_or_pad, normalise, resample_volume
 from scipy import ndimage
-from .config import SimConfig, draw
+
 from ..geometry import deepfinder_angles, random_rotations, rotate_volume
+from ..volume import box_centre, crop_or_pad, normalise, resample_volume
+from .config import SimConfig, draw
 from .microscope import Microscope, mix_at_snr, reconstruct_signal_and_noise
 from .structures import Structure, envelope_mask
 
 MEMBRANE_LEAFLET_SEPARATION = 40.0  # Å between the two dense head-group sheets of a lipid bilayer
-MEMBRANE_LEAFLET_SIGMA = 9.0        # Å, Gaussian thickness of each sheet
+MEMBRANE_LEAFLET_SIGMA = 9.0  # Å, Gaussian thickness of each sheet
 
 
 class StructureLibrary:
@@ -27,8 +28,9 @@ class StructureLibrary:
         self._cache: OrderedDict[tuple[int, float], Structure] = OrderedDict()
         self.cache_size = cache_size
 
-    def get(self, index: int, voxel_size: float, rng: np.random.Generator | None = None,
-            wobble: bool = False) -> Structure:
+    def get(
+        self, index: int, voxel_size: float, rng: np.random.Generator | None = None, wobble: bool = False
+    ) -> Structure:
         """Structure ``index`` at ``voxel_size``; ``wobble``: a freshly deformed copy (not cached)."""
         base = self.structures[index]
         if wobble and rng is not None and hasattr(base, "molecule"):
@@ -64,8 +66,9 @@ def place_particle(volume: np.ndarray, density: np.ndarray, rotation, center_xyz
     paste(volume, rotated, whole[::-1])
 
 
-def add_membrane(volume: np.ndarray, voxel_size: float, point_xyz, normal_xyz, radius_a: float,
-                 amplitude: float = 0.8) -> None:
+def add_membrane(
+    volume: np.ndarray, voxel_size: float, point_xyz, normal_xyz, radius_a: float, amplitude: float = 0.8
+) -> None:
     """Add a bilayer (two Gaussian sheets 4 nm apart) on a sphere of ``radius_a`` Å whose surface passes
     through ``point_xyz`` (voxels) with outward ``normal_xyz``."""
     n = np.asarray(normal_xyz, float)
@@ -75,8 +78,8 @@ def add_membrane(volume: np.ndarray, voxel_size: float, point_xyz, normal_xyz, r
     z, y, x = np.meshgrid(*(np.arange(s, dtype=np.float32) for s in volume.shape), indexing="ij")
     dist = (np.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2) - r) * voxel_size
     half = MEMBRANE_LEAFLET_SEPARATION / 2
-    s2 = 2 * MEMBRANE_LEAFLET_SIGMA ** 2
-    volume += amplitude * (np.exp(-(dist - half) ** 2 / s2) + np.exp(-(dist + half) ** 2 / s2)).astype(np.float32)
+    s2 = 2 * MEMBRANE_LEAFLET_SIGMA**2
+    volume += amplitude * (np.exp(-((dist - half) ** 2) / s2) + np.exp(-((dist + half) ** 2) / s2)).astype(np.float32)
 
 
 def _random_direction(rng: np.random.Generator) -> np.ndarray:
@@ -91,14 +94,21 @@ def _random_in_ball(rng: np.random.Generator, radius: float) -> np.ndarray:
 @dataclass
 class SubtomogramDraw:
     """What was drawn for one sub-tomogram (recorded in its object-list entry)."""
+
     label: int
     center_xyz: np.ndarray
     angles: tuple | None
     params: dict = field(default_factory=dict)
 
 
-def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfig, rng: np.random.Generator,
-                         snr_override: float | None = None, return_clean: bool = False):
+def simulate_subtomogram(
+    library: StructureLibrary,
+    label: int,
+    config: SimConfig,
+    rng: np.random.Generator,
+    snr_override: float | None = None,
+    return_clean: bool = False,
+):
     """One normalised sub-tomogram (box^3 at the output voxel size) of class ``label``.
 
     ``label`` 0 is the negative class (no central particle), ``label`` k >= 1 is ``library.structures[k-1]``.
@@ -148,25 +158,47 @@ def simulate_subtomogram(library: StructureLibrary, label: int, config: SimConfi
     if lowpass:
         noisy = lowpass_filter(noisy, float(lowpass))
     c_out = config.box_size // 2
-    info = SubtomogramDraw(label, np.array([c_out, c_out, c_out], float) + shift_out, angles,
-                           {"snr": snr, "defocus_um": mic.defocus_um, "tilt_min": mic.tilt_min,
-                            "tilt_max": mic.tilt_max, "tilt_step": mic.tilt_step, "sim_voxel_size": sim_vs,
-                            "bfactor": mic.bfactor, "polarity": polarity, "ctf_correction": mic.ctf_correction,
-                            "phase_shift": mic.phase_shift, "tilt_scheme": mic.tilt_scheme,
-                            "wbp_filter": mic.wbp_filter, "noise_colour": colour, "lowpass": lowpass or 0.0,
-                            "background": background, "binding": binding})
+    info = SubtomogramDraw(
+        label,
+        np.array([c_out, c_out, c_out], float) + shift_out,
+        angles,
+        {
+            "snr": snr,
+            "defocus_um": mic.defocus_um,
+            "tilt_min": mic.tilt_min,
+            "tilt_max": mic.tilt_max,
+            "tilt_step": mic.tilt_step,
+            "sim_voxel_size": sim_vs,
+            "bfactor": mic.bfactor,
+            "polarity": polarity,
+            "ctf_correction": mic.ctf_correction,
+            "phase_shift": mic.phase_shift,
+            "tilt_scheme": mic.tilt_scheme,
+            "wbp_filter": mic.wbp_filter,
+            "noise_colour": colour,
+            "lowpass": lowpass or 0.0,
+            "background": background,
+            "binding": binding,
+        },
+    )
     if return_clean:
         return noisy, clean, info
     return normalise(noisy[None])[0], info
 
 
-def _add_bound_membrane(volume: np.ndarray, struct: Structure, binding: str, rot, pos: np.ndarray,
-                        voxel_size: float, rng: np.random.Generator) -> None:
+def _add_bound_membrane(
+    volume: np.ndarray,
+    struct: Structure,
+    binding: str,
+    rot,
+    pos: np.ndarray,
+    voxel_size: float,
+    rng: np.random.Generator,
+) -> None:
     """The bilayer of a membrane-bound (``surface``) or ``transmembrane`` particle placed at ``pos``."""
     if binding == "transmembrane":
         normal = rot.apply([0.0, 0.0, 1.0])
-        add_membrane(volume, voxel_size, pos + rot.apply([0.0, 0.0, struct.membrane_z]), normal,
-                     rng.uniform(400, 3000))
+        add_membrane(volume, voxel_size, pos + rot.apply([0.0, 0.0, struct.membrane_z]), normal, rng.uniform(400, 3000))
     elif binding == "surface":
         direction = _random_direction(rng)  # from the particle towards the membrane
         contact = support_distance(struct.density, rot, direction)
@@ -183,8 +215,9 @@ def support_distance(density: np.ndarray, rotation, direction_xyz: np.ndarray) -
 
 def smooth_background(shape, voxel_size: float, amplitude: float, rng: np.random.Generator) -> np.ndarray:
     """Cytoplasm-like texture: Gaussian noise smoothed over 3-6 nm, scaled to ``amplitude`` (x protein density)."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32),
-                                    rng.uniform(30.0, 60.0) / voxel_size / 2, truncate=2.0)
+    field = ndimage.gaussian_filter(
+        rng.standard_normal(shape).astype(np.float32), rng.uniform(30.0, 60.0) / voxel_size / 2, truncate=2.0
+    )
     return (amplitude * field / max(float(field.std()), 1e-8)).astype(np.float32)
 
 
@@ -192,7 +225,7 @@ def fourier_power_filter(volume: np.ndarray, exponent: float) -> np.ndarray:
     """Multiply the spectrum by ``|k|^exponent`` (DC kept): coloured noise from white noise."""
     k = _radial_frequency(volume.shape)
     k[0, 0, 0] = 1.0
-    return np.fft.irfftn(np.fft.rfftn(volume) * k ** exponent, s=volume.shape, axes=(0, 1, 2)).astype(np.float32)
+    return np.fft.irfftn(np.fft.rfftn(volume) * k**exponent, s=volume.shape, axes=(0, 1, 2)).astype(np.float32)
 
 
 def lowpass_filter(volume: np.ndarray, fraction_of_nyquist: float) -> np.ndarray:
@@ -205,7 +238,7 @@ def lowpass_filter(volume: np.ndarray, fraction_of_nyquist: float) -> np.ndarray
 def _radial_frequency(shape) -> np.ndarray:
     freqs = [np.fft.fftfreq(n) for n in shape[:-1]] + [np.fft.rfftfreq(shape[-1])]
     grids = np.meshgrid(*freqs, indexing="ij")
-    return np.sqrt(sum(g ** 2 for g in grids))
+    return np.sqrt(sum(g**2 for g in grids))
 
 
 def _to_output(volume: np.ndarray, sim_vs: float, config: SimConfig) -> np.ndarray:
@@ -214,8 +247,15 @@ def _to_output(volume: np.ndarray, sim_vs: float, config: SimConfig) -> np.ndarr
     return crop_or_pad(volume, config.box_size)
 
 
-def _add_neighbours(volume, library: StructureLibrary, sim_vs: float, occupied: list, count: int,
-                    rng: np.random.Generator, negative: bool) -> None:
+def _add_neighbours(
+    volume,
+    library: StructureLibrary,
+    sim_vs: float,
+    occupied: list,
+    count: int,
+    rng: np.random.Generator,
+    negative: bool,
+) -> None:
     """Crowding: ``count`` random structures around the centre, not overlapping anything placed so far."""
     n = volume.shape[0]
     centre = np.full(3, (n - 1) / 2.0)
@@ -226,22 +266,30 @@ def _add_neighbours(volume, library: StructureLibrary, sim_vs: float, occupied: 
             d = occupied[0][1] + struct.radius + rng.uniform(0, n / 3)
             pos = occupied[0][0] + d * _random_direction(rng)
             if np.all(np.abs(pos - centre) < n / 2 + struct.radius) and all(
-                    np.linalg.norm(pos - p) >= r + struct.radius for p, r in occupied):
+                np.linalg.norm(pos - p) >= r + struct.radius for p, r in occupied
+            ):
                 place_particle(volume, struct.density, random_rotations(1, rng)[0], pos)
                 occupied.append((pos, struct.radius))
                 break
 
 
 # --- whole tomograms ----------------------------------------------------------------------------------
-def simulate_tomogram(library: StructureLibrary, shape_zyx=(96, 256, 256), n_particles: int = 100,
-                      n_membranes: int = 1, config: SimConfig | None = None, seed: int = 0,
-                      snr: float | None = None):
+def simulate_tomogram(
+    library: StructureLibrary,
+    shape_zyx=(96, 256, 256),
+    n_particles: int = 100,
+    n_membranes: int = 1,
+    config: SimConfig | None = None,
+    seed: int = 0,
+    snr: float | None = None,
+):
     """A crowded tomogram: particles of every library class placed without overlap, plus membranes.
 
     Returns (tomogram ``[z, y, x]`` float32 at ``config.voxel_size``, object list with ``label`` = class
     index + 1, voxel coordinates, DeepFinder angles). Acquisition parameters are one draw of ``config``.
     """
     from ..io.objl import new_object
+
     config = config or SimConfig()
     rng = np.random.default_rng(seed)
     vs = config.voxel_size
@@ -271,8 +319,18 @@ def simulate_tomogram(library: StructureLibrary, shape_zyx=(96, 256, 256), n_par
                 place_particle(volume, struct.density, rot, pos)
                 occupied.append((pos, r))
                 phi, the, psi = deepfinder_angles(rot)
-                objl.append(new_object(label, *pos, tomo_idx=0, obj_id=len(objl), phi=float(phi),
-                                       the=float(the), psi=float(psi), class_name=library.names[label - 1]))
+                objl.append(
+                    new_object(
+                        label,
+                        *pos,
+                        tomo_idx=0,
+                        obj_id=len(objl),
+                        phi=float(phi),
+                        the=float(the),
+                        psi=float(psi),
+                        class_name=library.names[label - 1],
+                    )
+                )
                 break
     mic = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr is None else snr

@@ -7,20 +7,21 @@ built-in procedural shapes made by code (no data files). Every structure is
 - scaled consistently: solvent (the map's border median) set to 0, then divided so that the mean density inside
   the molecular envelope (voxels above 10 % of the 99.9th percentile) is 1. Protein is positive.
 """
+
 from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from ..volume import resample_volume
 from ..io.files import InputError
 from ..io.mrc import read_mrc
+from ..volume import resample_volume
 
 MAP_SUFFIXES = (".mrc", ".map", ".rec")
 ATOMIC_SUFFIXES = (".pdb", ".ent", ".cif", ".mmcif")
@@ -38,6 +39,7 @@ class Structure:
     ``NAME@membrane``) or ``transmembrane`` (a membrane protein, transmembrane axis along z, bilayer centre at
     ``membrane_z`` voxels from the box centre along z).
     """
+
     name: str
     density: np.ndarray
     voxel_size: float
@@ -49,15 +51,16 @@ class Structure:
         """Radius (voxels) of the molecular envelope around the box centre."""
         return envelope_radius(self.density)
 
-    def at_voxel_size(self, voxel_size: float, rng: np.random.Generator | None = None,
-                      wobble: bool = False) -> "Structure":
+    def at_voxel_size(
+        self, voxel_size: float, rng: np.random.Generator | None = None, wobble: bool = False
+    ) -> Structure:
         """The same structure at another voxel size (``wobble``: a flexible copy, where the source allows)."""
         if abs(voxel_size - self.voxel_size) < 1e-6:
             return self
         dens = standardise_density(resample_volume(self.density, self.voxel_size, voxel_size))
         return Structure(self.name, dens, voxel_size, self.binding, self.membrane_z * self.voxel_size / voxel_size)
 
-    def membrane_bound(self) -> "Structure":
+    def membrane_bound(self) -> Structure:
         """This soluble structure as the separate class ``NAME@membrane`` (bound to a bilayer's surface)."""
         if self.binding != "free":
             raise InputError(f"{self.name}: only soluble structures get a membrane-bound class")
@@ -83,8 +86,9 @@ def envelope_radius(density: np.ndarray) -> float:
 def standardise_density(density: np.ndarray, margin: int = 2) -> np.ndarray:
     """Solvent 0, envelope mean 1, centred on the centre of mass, cropped to the support (+ margin)."""
     d = np.asarray(density, np.float32)
-    border = np.concatenate([d[0].ravel(), d[-1].ravel(), d[:, 0].ravel(), d[:, -1].ravel(),
-                             d[:, :, 0].ravel(), d[:, :, -1].ravel()])
+    border = np.concatenate(
+        [d[0].ravel(), d[-1].ravel(), d[:, 0].ravel(), d[:, -1].ravel(), d[:, :, 0].ravel(), d[:, :, -1].ravel()]
+    )
     d = d - np.median(border)
     mask = envelope_mask(d)
     if not mask.any():
@@ -94,8 +98,9 @@ def standardise_density(density: np.ndarray, margin: int = 2) -> np.ndarray:
     r = int(np.ceil(envelope_radius_about(d, com))) + margin
     size = 2 * r + 1
     c_out = (size - 1) / 2.0
-    d = ndimage.affine_transform(d, np.ones(3), offset=com - c_out, output_shape=(size,) * 3, order=1,
-                                 mode="constant", cval=0.0)
+    d = ndimage.affine_transform(
+        d, np.ones(3), offset=com - c_out, output_shape=(size,) * 3, order=1, mode="constant", cval=0.0
+    )
     return d.astype(np.float32)
 
 
@@ -104,8 +109,9 @@ def envelope_radius_about(density: np.ndarray, center: np.ndarray) -> float:
     return float(np.sqrt(((idx - center) ** 2).sum(axis=1)).max())
 
 
-def structure_from_map(path: str | os.PathLike, voxel_size: float, name: str | None = None,
-                       map_voxel_size: float | None = None) -> Structure:
+def structure_from_map(
+    path: str | os.PathLike, voxel_size: float, name: str | None = None, map_voxel_size: float | None = None
+) -> Structure:
     """A structure from a density map file (any voxel size; protein must be positive)."""
     path = Path(path)
     vol, vs = read_mrc(path, voxel_size=map_voxel_size)
@@ -128,8 +134,9 @@ def centre_of_mass_offset(density: np.ndarray) -> np.ndarray:
     return com - (np.array(d.shape) - 1) / 2.0
 
 
-def atomic_density(path: str | os.PathLike, voxel_size: float, assembly: bool = True,
-                   blur: float | None = None) -> np.ndarray:
+def atomic_density(
+    path: str | os.PathLike, voxel_size: float, assembly: bool = True, blur: float | None = None
+) -> np.ndarray:
     """Electron-scattering density of an atomic model (gemmi's Peng 5-Gaussian factors) on a cubic grid.
 
     ``assembly``: build the first biological assembly (BIOMT / pdbx_struct_assembly) when the file has one.
@@ -169,7 +176,7 @@ def atomic_density(path: str | os.PathLike, voxel_size: float, assembly: bool = 
                 atom.pos = atom.pos + shift
     calc = gemmi.DensityCalculatorE()
     calc.d_min = 2 * voxel_size
-    calc.blur = 40.0 * voxel_size ** 2 if blur is None else blur
+    calc.blur = 40.0 * voxel_size**2 if blur is None else blur
     calc.set_grid_cell_and_spacegroup(box)
     calc.grid.set_size(n, n, n)
     calc.add_model_density_to_grid(box[0])
@@ -177,12 +184,14 @@ def atomic_density(path: str | os.PathLike, voxel_size: float, assembly: bool = 
     return np.array(calc.grid, copy=True).transpose(2, 1, 0).astype(np.float32)  # gemmi is [x, y, z]
 
 
-def structure_from_atoms(path: str | os.PathLike, voxel_size: float, name: str | None = None,
-                         assembly: bool = True) -> Structure:
+def structure_from_atoms(
+    path: str | os.PathLike, voxel_size: float, name: str | None = None, assembly: bool = True
+) -> Structure:
     """A structure from a PDB / mmCIF model, density from atomic scattering factors."""
     path = Path(path)
-    return Structure(name or path.stem.lower(), standardise_density(atomic_density(path, voxel_size, assembly)),
-                     voxel_size)
+    return Structure(
+        name or path.stem.lower(), standardise_density(atomic_density(path, voxel_size, assembly)), voxel_size
+    )
 
 
 # --- built-in procedural shapes -------------------------------------------------------------------------
@@ -209,21 +218,24 @@ def _tube(points: np.ndarray, radius: float, p: np.ndarray) -> np.ndarray:
 def _builtin_solid(name: str, p: np.ndarray) -> np.ndarray:
     """Boolean solid of a built-in shape at Å coordinates p (..., 3) = (x, y, z)."""
     x, y, z = p[..., 0], p[..., 1], p[..., 2]
-    r_xy = np.sqrt(x ** 2 + y ** 2)
+    r_xy = np.sqrt(x**2 + y**2)
     if name == "ring":  # torus, C-infinity, 200 Å wide
-        return (r_xy - 75) ** 2 + z ** 2 <= 25 ** 2
+        return (r_xy - 75) ** 2 + z**2 <= 25**2
     if name == "barrel":  # hollow cylinder open at both ends, 150 Å long
         return (np.abs(r_xy - 55) <= 18) & (np.abs(z) <= 75)
     if name == "dumbbell":  # two unequal spheres joined by a rod
-        return ((x - 70) ** 2 + y ** 2 + z ** 2 <= 45 ** 2) | ((x + 75) ** 2 + y ** 2 + z ** 2 <= 35 ** 2) | \
-               ((np.abs(x) <= 75) & (y ** 2 + z ** 2 <= 14 ** 2))
+        return (
+            ((x - 70) ** 2 + y**2 + z**2 <= 45**2)
+            | ((x + 75) ** 2 + y**2 + z**2 <= 35**2)
+            | ((np.abs(x) <= 75) & (y**2 + z**2 <= 14**2))
+        )
     if name in ("helix_right", "helix_left"):  # 3 turns, pitch 60 Å, radius 50 Å, tube 16 Å
         hand, pitch, radius = (1.0 if name == "helix_right" else -1.0), 60.0, 50.0
         theta = np.arctan2(y, x)
         turns = np.round((hand * z / pitch) - theta / (2 * np.pi))  # nearest turn of the helix at this angle
         dz = z - hand * pitch * (theta / (2 * np.pi) + turns)
         cos_pitch = 2 * np.pi * radius / np.hypot(2 * np.pi * radius, pitch)
-        return ((r_xy - radius) ** 2 + (dz * cos_pitch) ** 2 <= 16 ** 2) & (np.abs(z) <= 1.5 * pitch)
+        return ((r_xy - radius) ** 2 + (dz * cos_pitch) ** 2 <= 16**2) & (np.abs(z) <= 1.5 * pitch)
     if name in ("corner_right", "corner_left"):  # three orthogonal arms of lengths 130, 90, 55 Å: chiral
         s = 1.0 if name == "corner_right" else -1.0
         o = np.array([-40.0, -30.0, -20.0]) * np.array([1, 1, s])
@@ -243,8 +255,17 @@ def _builtin_solid(name: str, p: np.ndarray) -> np.ndarray:
     raise KeyError(name)
 
 
-BUILTIN_SHAPES = ("ring", "barrel", "dumbbell", "helix_right", "helix_left", "corner_right", "corner_left",
-                  "globule", "tetrahedron")
+BUILTIN_SHAPES = (
+    "ring",
+    "barrel",
+    "dumbbell",
+    "helix_right",
+    "helix_left",
+    "corner_right",
+    "corner_left",
+    "globule",
+    "tetrahedron",
+)
 
 
 def builtin_structure(name: str, voxel_size: float = 10.0) -> Structure:
@@ -281,7 +302,7 @@ def load_structures(specs: Sequence[str | os.PathLike], voxel_size: float = 10.0
     for spec in specs:
         spec = str(spec)
         bound = spec.endswith(MEMBRANE_SUFFIX)
-        structs = _structures_of_spec(spec[:-len(MEMBRANE_SUFFIX)] if bound else spec, voxel_size)
+        structs = _structures_of_spec(spec[: -len(MEMBRANE_SUFFIX)] if bound else spec, voxel_size)
         out.extend(s.membrane_bound() for s in structs) if bound else out.extend(structs)
     names = [s.name for s in out]
     dup = {n for n in names if names.count(n) > 1}
@@ -300,6 +321,7 @@ def _structures_of_spec(spec: str, voxel_size: float) -> list[Structure]:
         return [builtin_structure(name, voxel_size)]
     if spec.startswith("procedural:"):
         from .procedural import procedural_structures
+
         count, first = _parse_procedural_spec(spec)
         return procedural_structures(count, first, voxel_size)
     if spec.startswith("membrane:"):

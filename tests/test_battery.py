@@ -1,0 +1,303 @@
+"""The bad-input battery: the CLI as a user runs it (a subprocess), one case per known way to get input wrong.
+
+Each case checks: the exit status (1 bad input, 2 bad usage), exactly one line on stderr that names the file
+(or option) and the problem, no traceback, and nothing under the output's final name. ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepfinder_unsup.io.dataset import write_embeddings
+from deepfinder_unsup.io.mrc import write_mrc
+from deepfinder_unsup.io.objl import new_object, write_objl
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TQDM_DISABLE": "1"}
+
+
+def run_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "deepfinder_unsup.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        cwd=cwd,
+    )
+
+
+def stderr_lines(proc) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+
+
+def assert_bad_input(proc, *needles: str, absent: tuple[Path, ...] = ()) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = stderr_lines(proc)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    for path in absent:
+        assert not Path(path).exists(), f"{path} was written"
+
+
+def assert_bad_usage(proc, *needles: str) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    last = stderr_lines(proc)[-1]
+    assert "error:" in last
+    for needle in needles:
+        assert needle in last, (needle, last)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict:
+    """Small valid inputs and their broken variants."""
+    d = tmp_path_factory.mktemp("battery")
+    rng = np.random.default_rng(0)
+    tomo = rng.standard_normal((64, 64, 64)).astype(np.float32)
+    write_mrc(tomo, d / "tomo.mrc", 10.0)
+    write_mrc(np.full((64, 64, 64), np.nan, np.float32), d / "nan.mrc", 10.0)
+    inf = tomo.copy()
+    inf[30:34, 30:34, 30:34] = np.inf
+    write_mrc(inf, d / "inf.mrc", 10.0)
+    write_mrc(np.zeros((64, 64, 64), np.float32), d / "zeros.mrc", 10.0)
+    (d / "corrupt.mrc").write_bytes(b"not an mrc file at all" * 10)
+    objl = [new_object(1, 32, 32, 32, tomo_idx=0), new_object(2, 30, 31, 33, tomo_idx=0)]
+    write_objl(objl, d / "picks.xml")
+    (d / "psi_only.xml").write_text('<objlist><object class_label="1" x="32" y="32" z="32" psi="3"/></objlist>')
+    (d / "big_label.xml").write_text('<objlist><object class_label="1e400" x="32" y="32" z="32"/></objlist>')
+    (d / "big_tomo.xml").write_text(
+        '<objlist><object tomo_idx="1e400" class_label="1" x="32" y="32" z="32"/></objlist>'
+    )
+    (d / "nan_angles.xml").write_text(
+        '<objlist><object class_label="1" x="32" y="32" z="32" phi="nan" psi="1" the="2"/></objlist>'
+    )
+
+    def star(name, rows, cols=("rlnTomoName", "rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ", "rlnClassNumber")):
+        text = "data_particles\n\nloop_\n" + "".join(f"_{c} #{i + 1}\n" for i, c in enumerate(cols))
+        text += "".join(" ".join(map(str, r)) + "\n" for r in rows)
+        (d / name).write_text(text)
+
+    star("two_tomos.star", [("tomo", 32, 32, 32, 1), ("other", 30, 30, 30, 1)])
+    star("text_coord.star", [("tomo", "abc", 32, 32, 1)])
+    star("text_class.star", [("tomo", 32, 32, 32, "x")])
+    star("nan_class.star", [("tomo", 32, 32, 32, "nan")])
+    star("inf_class.star", [("tomo", 32, 32, 32, "inf")])
+    star("frac_class.star", [("tomo", 32, 32, 32, 1.7)])
+    star("good.star", [("tomo", 32, 32, 32, 1)])
+    sub = d / "subtomos"
+    sub.mkdir()
+    write_mrc(rng.standard_normal((40, 40, 40)), sub / "a.mrc", 10.0)
+    bad = rng.standard_normal((40, 40, 40)).astype(np.float32)
+    bad[0, 0, 0] = np.nan
+    write_mrc(bad, sub / "b.mrc", 10.0)
+    emb_objl = [new_object(1 + i % 2, 10 + i, 20, 20, tomo_idx=0) for i in range(40)]
+    write_embeddings(d / "emb.h5", rng.standard_normal((40, 32)), emb_objl, 10.0, 40)
+    write_embeddings(d / "emb2.h5", rng.standard_normal((2, 32)), emb_objl[:2], 10.0, 40)
+    (d / "a_file").write_text("x")
+    import zipfile
+
+    with zipfile.ZipFile(d / "bad_card.keras", "w") as zf:
+        zf.writestr("deepfinder_unsup_card.json", "{not json")
+    with zipfile.ZipFile(d / "empty_card.keras", "w") as zf:
+        zf.writestr("deepfinder_unsup_card.json", "{}")
+    return {"dir": d}
+
+
+def embed_args(d, *extra, out="out.h5"):
+    return ("embed", *extra, "--out", d / out)
+
+
+CASES = {
+    # name: (args builder, needles in the one error line)
+    "star_two_tomograms_one_mrc": (
+        lambda d: embed_args(d, "--star", d / "two_tomos.star", "--tomograms", d / "tomo.mrc"),
+        ["two_tomos.star", "2 tomograms"],
+    ),
+    "nan_tomogram": (
+        lambda d: embed_args(d, "--objl", d / "picks.xml", "--tomograms", d / "nan.mrc"),
+        ["nan.mrc", "NaN"],
+    ),
+    "inf_voxels": (
+        lambda d: embed_args(d, "--objl", d / "picks.xml", "--tomograms", d / "inf.mrc"),
+        ["inf.mrc", "NaN or infinite"],
+    ),
+    "all_zero_tomogram": (
+        lambda d: embed_args(d, "--objl", d / "picks.xml", "--tomograms", d / "zeros.mrc"),
+        ["zeros.mrc", "all voxels equal"],
+    ),
+    "nan_subtomogram": (lambda d: embed_args(d, "--subtomograms", d / "subtomos"), ["b.mrc", "NaN"]),
+    "corrupt_mrc_with_star": (
+        lambda d: embed_args(d, "--star", d / "good.star", "--tomograms", d / "corrupt.mrc"),
+        ["corrupt.mrc", "not a readable MRC"],
+    ),
+    "corrupt_mrc_with_objl": (
+        lambda d: embed_args(d, "--objl", d / "picks.xml", "--tomograms", d / "corrupt.mrc"),
+        ["corrupt.mrc", "not a readable MRC"],
+    ),
+    "star_text_coordinate": (
+        lambda d: embed_args(d, "--star", d / "text_coord.star", "--tomograms", d / "tomo.mrc"),
+        ["text_coord.star", "rlnCoordinateX", "'abc'"],
+    ),
+    "star_text_class": (
+        lambda d: embed_args(d, "--star", d / "text_class.star", "--tomograms", d / "tomo.mrc"),
+        ["text_class.star", "rlnClassNumber"],
+    ),
+    "star_nan_class": (
+        lambda d: embed_args(d, "--star", d / "nan_class.star", "--tomograms", d / "tomo.mrc"),
+        ["nan_class.star", "rlnClassNumber", "finite"],
+    ),
+    "star_inf_class": (
+        lambda d: embed_args(d, "--star", d / "inf_class.star", "--tomograms", d / "tomo.mrc"),
+        ["inf_class.star", "rlnClassNumber", "finite"],
+    ),
+    "star_fractional_class": (
+        lambda d: embed_args(d, "--star", d / "frac_class.star", "--tomograms", d / "tomo.mrc"),
+        ["frac_class.star", "integer"],
+    ),
+    "objl_label_overflow": (
+        lambda d: embed_args(d, "--objl", d / "big_label.xml", "--tomograms", d / "tomo.mrc"),
+        ["big_label.xml", "class_label"],
+    ),
+    "objl_tomo_idx_overflow": (
+        lambda d: embed_args(d, "--objl", d / "big_tomo.xml", "--tomograms", d / "tomo.mrc"),
+        ["big_tomo.xml", "tomo_idx"],
+    ),
+    "objl_nan_angle": (
+        lambda d: embed_args(d, "--objl", d / "nan_angles.xml", "--tomograms", d / "tomo.mrc"),
+        ["nan_angles.xml", "phi"],
+    ),
+    "objl_psi_without_phi_the": (
+        lambda d: embed_args(d, "--objl", d / "psi_only.xml", "--tomograms", d / "tomo.mrc"),
+        ["psi_only.xml", "phi, the missing"],
+    ),
+    "missing_objl": (
+        lambda d: embed_args(d, "--objl", d / "nope.xml", "--tomograms", d / "tomo.mrc"),
+        ["nope.xml", "not found"],
+    ),
+    "corrupt_card": (
+        lambda d: embed_args(
+            d, "--objl", d / "picks.xml", "--tomograms", d / "tomo.mrc", "--model", d / "bad_card.keras"
+        ),
+        ["bad_card.keras", "not valid JSON"],
+    ),
+    "empty_card": (
+        lambda d: embed_args(
+            d, "--objl", d / "picks.xml", "--tomograms", d / "tomo.mrc", "--model", d / "empty_card.keras"
+        ),
+        ["empty_card.keras", "voxel_size"],
+    ),
+    "unwritable_out": (
+        lambda d: ("embed", "--objl", d / "picks.xml", "--tomograms", d / "tomo.mrc", "--out", d / "a_file" / "out.h5"),
+        ["a_file"],
+    ),
+    "two_particles_k2": (lambda d: ("cluster", d / "emb2.h5", "--k", "2", "--out", d / "cl_two"), ["emb2.h5", "k = 2"]),
+    "k_backwards": (lambda d: ("cluster", d / "emb.h5", "--k", "5:2", "--out", d / "cl_back"), ["5:2", "backwards"]),
+    "k_huge_range": (
+        lambda d: ("cluster", d / "emb.h5", "--k", "2:100000000", "--out", d / "cl_huge"),
+        ["2:100000000", "at most"],
+    ),
+    "report_k_outside_range": (
+        lambda d: ("cluster", d / "emb.h5", "--k", "2:4", "--report-k", "9", "--out", d / "cl_rk"),
+        ["--report-k 9"],
+    ),
+    "cluster_out_under_a_file": (
+        lambda d: ("cluster", d / "emb.h5", "--k", "2:3", "--out", d / "a_file" / "x"),
+        ["a_file"],
+    ),
+    "unknown_builtin": (
+        lambda d: ("simulate", "--structures", "builtin:nosuch", "--per-class", "1", "--out", d / "sim_nosuch"),
+        ["builtin:nosuch", "unknown built-in"],
+    ),
+    "bad_procedural_spec": (
+        lambda d: ("simulate", "--structures", "procedural:0", "--per-class", "1", "--out", d / "sim_proc0"),
+        ["procedural:0"],
+    ),
+}
+
+# outputs that must not exist after the case (relative to the fixture folder)
+ABSENT = {"cluster_out_under_a_file": [], "unwritable_out": []}
+
+USAGE_CASES = {
+    "batch_size_zero": (
+        lambda d: embed_args(d, "--objl", d / "picks.xml", "--tomograms", d / "tomo.mrc", "--batch-size", "0"),
+        ["--batch-size", "at least 1"],
+    ),
+    "per_class_negative": (
+        lambda d: ("simulate", "--structures", "builtin", "--per-class", "-3", "--out", d / "s1"),
+        ["--per-class", "at least 1"],
+    ),
+    "per_class_zero": (
+        lambda d: ("simulate", "--structures", "builtin", "--per-class", "0", "--out", d / "s2"),
+        ["--per-class", "at least 1"],
+    ),
+    "tomogram_too_small": (
+        lambda d: ("simulate-tomogram", "--structures", "builtin", "--shape", "10", "10", "10", "--out", d / "t1"),
+        ["--shape", "at least 48"],
+    ),
+    "negative_particles": (
+        lambda d: ("simulate-tomogram", "--structures", "builtin", "--particles", "-5", "--out", d / "t2"),
+        ["--particles", "at least 1"],
+    ),
+    "report_k_one": (lambda d: ("cluster", d / "emb.h5", "--report-k", "1", "--out", d / "c1"), ["--report-k"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_gives_one_clear_line(inputs, case):
+    d = inputs["dir"]
+    build, needles = CASES[case]
+    args = build(d)
+    out = Path(args[args.index("--out") + 1])
+    proc = run_cli(*args)
+    assert_bad_input(proc, *needles, absent=(out,))
+    if out.suffix == "":  # a cluster / simulate output folder: nothing final in it
+        finals = [p for p in out.rglob("*") if p.is_file()] if out.is_dir() else []
+        assert finals == [], finals
+
+
+@pytest.mark.parametrize("case", sorted(USAGE_CASES))
+def test_bad_usage_exits_2(inputs, case):
+    build, needles = USAGE_CASES[case]
+    assert_bad_usage(run_cli(*build(inputs["dir"])), *needles)
+
+
+def test_debug_shows_the_traceback(inputs):
+    d = inputs["dir"]
+    proc = run_cli("cluster", d / "emb.h5", "--k", "5:2", "--out", d / "dbg", "--debug")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "InputError" in proc.stderr
+
+
+def test_cluster_does_not_replace_existing_outputs(inputs):
+    d = inputs["dir"]
+    out = d / "cl_keep"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "embedding_tsne.png").write_bytes(b"user's figure")
+    proc = run_cli("cluster", d / "emb.h5", "--k", "2:3", "--out", out)
+    assert_bad_input(proc, "figures", "--overwrite")
+    assert (out / "figures" / "embedding_tsne.png").read_bytes() == b"user's figure"
+    assert not (out / "metrics.json").exists()
+
+
+def test_cluster_writes_strict_json_and_group_readable_files(inputs):
+    d = inputs["dir"]
+    out = d / "cl_ok"
+    old = os.umask(0o002)
+    try:
+        proc = run_cli("cluster", d / "emb.h5", "--k", "2:3", "--out", out, "--no-report")
+    finally:
+        os.umask(old)
+    assert proc.returncode == 0, proc.stderr
+    json.loads((out / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    mode = (out / "metrics.json").stat().st_mode & 0o777
+    assert mode == 0o664, oct(mode)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left behind
