@@ -211,7 +211,14 @@ class Interrupted(Exception):
     """SIGTERM (or SIGINT) asked the command to stop."""
 
 
+_MAIN_PID = os.getpid()
+
+
 def _stop_on_signal(signum, frame):
+    if os.getpid() != _MAIN_PID:  # a forked worker (simulation pool, Keras data loader): die as it would
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -223,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         warnings.formatwarning = _plain_warning
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
     previous = signal.signal(signal.SIGTERM, _stop_on_signal) if _in_main_thread() else None
     try:
         configure_logging(verbose=args.verbose, quiet=args.quiet)

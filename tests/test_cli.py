@@ -121,7 +121,7 @@ def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "t-SNE" in html and "Contingency" in html
     # never overwrite what exists
-    assert main(["cluster", str(emb_path), "--k", "2:3", "--out", str(out)]) == 2
+    assert main(["cluster", str(emb_path), "--k", "2:3", "--out", str(out)]) == 1  # bad input: exit 1
 
 
 def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_path):
@@ -210,7 +210,7 @@ def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
                 str(tmp_path / "e.h5"),
             ]
         )
-        == 2
+        == 1
     )
     assert "empty.xml: the object list is empty" in capsys.readouterr().err
     import mrcfile
@@ -232,7 +232,7 @@ def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
                 str(tmp_path / "e.h5"),
             ]
         )
-        == 2
+        == 1
     )
     assert "nosize.mrc: header voxel size is 0" in capsys.readouterr().err
     (tmp_path / "fake.keras").write_text("not a model")
@@ -250,10 +250,10 @@ def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
                 str(tmp_path / "e.h5"),
             ]
         )
-        == 2
+        == 1
     )
     assert "fake.keras: not a model file" in capsys.readouterr().err
-    assert main(["cluster", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "c")]) == 2
+    assert main(["cluster", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "c")]) == 1
     assert "missing.h5: embeddings file not found" in capsys.readouterr().err
     assert not (tmp_path / "e.h5").exists()
 
@@ -293,11 +293,11 @@ def test_help_runs_without_tensorflow_chatter():
 def test_bfloat16_path_is_really_bf16_and_close_to_float32(model_file, rng):
     import keras
 
-    from deepfinder_unsup.embed import Embedder, _bf16_copy
+    from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.model.card import load_model
-    from deepfinder_unsup.model.classifier import embedding_model
+    from deepfinder_unsup.model.classifier import embedding_model, with_dtype_policy
 
-    net = _bf16_copy(embedding_model(load_model(model_file)[0]))
+    net = with_dtype_policy(embedding_model(load_model(model_file)[0]), "mixed_bfloat16")
     convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv3D)]
     assert all(layer.compute_dtype == "bfloat16" for layer in convs)
     x = rng.standard_normal((8, 40, 40, 40)).astype(np.float32)

@@ -9,10 +9,12 @@ No pickle anywhere: everything is readable with h5py and json alone.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,11 +101,20 @@ def _check_objl_records(objl, path: Path) -> None:
             raise InputError(f"{path}: object {i} of the stored object list lacks numeric x, y, z")
 
 
-def _open_h5(path: Path) -> h5py.File:
+@contextlib.contextmanager
+def _open_h5(path: Path) -> Iterator[h5py.File]:
+    """An HDF5 file for reading; any low-level failure while reading it becomes one InputError naming it."""
     try:
-        return h5py.File(path, "r")
+        h5 = h5py.File(path, "r")
     except OSError as exc:
         raise InputError(f"{path}: not a readable HDF5 file ({exc})") from None
+    try:
+        with h5:
+            yield h5
+    except InputError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: a damaged HDF5 file ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass
@@ -152,7 +163,10 @@ def read_dataset(path: str | os.PathLike) -> SubtomoDataset:
     path = require_file(path, "data set file")
     with _open_h5(path) as h5:
         objl, attrs = _read_common(h5, path, DATASET_FORMAT)
-        data = h5["subtomograms"][()]
+        try:
+            data = h5["subtomograms"][()]
+        except (KeyError, OSError) as exc:
+            raise InputError(f"{path}: the sub-tomograms cannot be read ({exc})") from None
     return SubtomoDataset(data, objl, float(attrs["voxel_size"]), attrs)
 
 
@@ -190,7 +204,10 @@ def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, Objl, dict[str
         data = h5.get("embeddings")
         if not isinstance(data, h5py.Dataset) or data.ndim != 2 or data.dtype.kind != "f":
             raise InputError(f"{path}: no (N, D) float 'embeddings' dataset")
-        emb = data[()]
+        try:
+            emb = data[()]
+        except OSError as exc:
+            raise InputError(f"{path}: the embeddings cannot be read ({exc})") from None
     if len(emb) != len(objl):
         raise InputError(f"{path}: {len(emb)} embeddings but {len(objl)} objects")
     return emb, objl, attrs
