@@ -99,17 +99,16 @@ class Embedder(TransformerMixin, BaseEstimator):
         """Embeddings of an iterator of batches (b, B, B, B); memory holds one batch plus the output."""
         fn = self._network()
         out = []
-        bar = progress(total=n_total, desc="embed", unit="subtomo", enabled=self.progress)
         if self.batch_size < 1:
             raise InputError(f"batch size must be at least 1, got {self.batch_size}")
         done = 0
-        for batch in _rebatch(batches, self.batch_size):
-            self.check_input(batch.shape)
-            check_volumes(batch, "embed", [f"sub-tomogram {done + i}" for i in range(len(batch))])
-            done += len(batch)
-            out.append(np.asarray(fn(normalise(batch)[..., None])))
-            bar.update(len(batch))
-        bar.close()
+        with progress(total=n_total, desc="embed", unit="subtomo", enabled=self.progress) as bar:
+            for batch in _rebatch(batches, self.batch_size):
+                self.check_input(batch.shape)
+                check_volumes(batch, "embed", [f"sub-tomogram {done + i}" for i in range(len(batch))])
+                done += len(batch)
+                out.append(np.asarray(fn(normalise(batch)[..., None])))
+                bar.update(len(batch))
         dim = int(self.card.get("embedding_dim", 32))
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
 

@@ -89,7 +89,7 @@ def read_objl(path: str | os.PathLike) -> Objl:
     path = require_file(path, "object list")
     try:
         root = etree.parse(str(path)).getroot()
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, OSError) as exc:  # lxml reports bad encodings as OSError
         raise InputError(f"{path}: not a valid XML file ({exc})") from None
     if root.tag != "objlist":
         raise InputError(f"{path}: root element is <{root.tag}>, expected <objlist> (DeepFinder object list)")

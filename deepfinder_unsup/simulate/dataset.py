@@ -64,20 +64,18 @@ def simulate_dataset(
     n_workers = n_workers or os.cpu_count() or 1
     out = np.zeros((len(tasks),) + (config.box_size,) * 3, np.float32)
     infos = [None] * len(tasks)
-    bar = progress_bar(total=len(tasks), desc="simulate", unit="subtomo", enabled=progress)
-    if n_workers == 1:
-        _init_worker(structures, config)
-        results = map(_simulate_task, tasks)
-        for i, vol, info in results:
-            out[i], infos[i] = vol, info
-            bar.update()
-    else:
-        ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
-        with ctx.Pool(n_workers, initializer=_init_worker, initargs=(structures, config)) as pool:
-            for i, vol, info in pool.imap_unordered(_simulate_task, tasks, chunksize=4):
+    with progress_bar(total=len(tasks), desc="simulate", unit="subtomo", enabled=progress) as bar:
+        if n_workers == 1:
+            _init_worker(structures, config)
+            for i, vol, info in map(_simulate_task, tasks):
                 out[i], infos[i] = vol, info
                 bar.update()
-    bar.close()
+        else:
+            ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+            with ctx.Pool(n_workers, initializer=_init_worker, initargs=(structures, config)) as pool:
+                for i, vol, info in pool.imap_unordered(_simulate_task, tasks, chunksize=4):
+                    out[i], infos[i] = vol, info
+                    bar.update()
     objl = [_object_of(i, info, names) for i, info in enumerate(infos)]
     return out, objl, names
 
