@@ -23,35 +23,6 @@ _os.environ["KERAS_BACKEND"] = "tensorflow"
 
 from ._version import __version__  # noqa: E402
 
-__all__ = [
-    "__version__",
-    "select_k",
-    "sweep_k",
-    "extract_subtomograms",
-    "iter_subtomograms",
-    "load_subtomogram_files",
-    "normalise",
-    "InputError",
-    "read_dataset",
-    "read_embeddings",
-    "read_mrc",
-    "read_objl",
-    "read_shrec_locations",
-    "read_shrec_model",
-    "read_star",
-    "write_dataset",
-    "write_embeddings",
-    "write_mrc",
-    "write_objl",
-    "write_star",
-    "Embedder",
-    "load_pretrained",
-    "load_deepfinder_weights",
-    "build_classifier",
-    "embedding_model",
-    "build_encoder",
-]
-
 _LAZY = {
     "select_k": "cluster",
     "sweep_k": "cluster",
@@ -84,6 +55,9 @@ _LAZY = {
     "build_classifier": "model.classifier",
     "embedding_model": "model.classifier",
 }
+
+
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name):

@@ -40,6 +40,15 @@ def header_voxel_size(mrc, path: Path, voxel_size: float | None) -> float:
     return sizes[0]
 
 
+def _volume_of(mrc, path: Path, voxel_size: float | None) -> tuple[np.ndarray, float]:
+    """The 3-D data of an open MRC file and its voxel size (checked)."""
+    vs = header_voxel_size(mrc, path, voxel_size)
+    data = mrc.data
+    if data is None or data.ndim != 3:
+        raise InputError(f"{path}: expected a 3-D volume, found shape {None if data is None else data.shape}")
+    return data, vs
+
+
 def read_mrc(path: str | os.PathLike, voxel_size: float | None = None, mmap: bool = False) -> tuple[np.ndarray, float]:
     """Read an MRC volume as ``[z, y, x]`` and its voxel size in Å.
 
@@ -49,10 +58,7 @@ def read_mrc(path: str | os.PathLike, voxel_size: float | None = None, mmap: boo
     path = require_file(path, "MRC file")
     mrc = _open_mrc(path, mmap)
     try:
-        vs = header_voxel_size(mrc, path, voxel_size)
-        data = mrc.data
-        if data is None or data.ndim != 3:
-            raise InputError(f"{path}: expected a 3-D volume, found shape {None if data is None else data.shape}")
+        data, vs = _volume_of(mrc, path, voxel_size)
         if not mmap:
             data = np.asarray(data, dtype=np.float32).copy()
     finally:
@@ -67,11 +73,7 @@ def mapped_mrc(path: str | os.PathLike, voxel_size: float | None = None) -> Iter
     path = require_file(path, "MRC file")
     mrc = _open_mrc(path, True)
     try:
-        vs = header_voxel_size(mrc, path, voxel_size)
-        data = mrc.data
-        if data is None or data.ndim != 3:
-            raise InputError(f"{path}: expected a 3-D volume, found shape {None if data is None else data.shape}")
-        yield data, vs
+        yield _volume_of(mrc, path, voxel_size)
     finally:
         mrc.close()
 
