@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("info", help="print a model file's card")
-    p.add_argument("model", nargs="?", help="model file (default: the shipped pretrained model)")
+    p.add_argument("model", nargs="?", help="model file or shipped name (shrec21, general; default: shrec21)")
     _add_common(p)
     return parser
 
@@ -439,10 +439,11 @@ def cmd_demo(args) -> int:
 def cmd_info(args) -> int:
     import json
 
-    from .embed import PRETRAINED_MODEL
+    _tf(args)  # model/card imports Keras: load TensorFlow quietly first
+    from .embed import resolve_model_path
     from .model.card import read_card
 
-    print(json.dumps(read_card(args.model or PRETRAINED_MODEL), indent=2))
+    print(json.dumps(read_card(resolve_model_path(args.model)), indent=2))
     return 0
 
 
