@@ -33,7 +33,8 @@ setup(
         "starfile",
     ],
     extras_require={
-        "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov"],
+        "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov", "dask[distributed]"],
+        "dask": ["dask[distributed]"],
         "umap": ["umap-learn"],
         "structures": ["gemmi"],
     },

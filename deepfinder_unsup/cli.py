@@ -168,16 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--border",
         choices=["skip", "pad"],
-        default="skip",
-        help="particles whose box crosses the tomogram border (default: skip, with a warning)",
+        default="pad",
+        help="particles whose box crosses the tomogram border: pad (default: kept, filled with the mean, "
+        "flagged border_padded) or skip (counted in the summary)",
     )
     p.add_argument("--batch-size", type=positive_int, default=64, help="sub-tomograms per inference batch")
     p.add_argument(
         "--precision",
-        choices=["float32", "bfloat16"],
-        default="float32",
-        help="inference arithmetic (bfloat16: about 2x faster on CPUs with AVX-512 BF16 / AMX)",
+        choices=["auto", "float32", "bfloat16"],
+        default="auto",
+        help="inference arithmetic; auto (default): bfloat16 where the processor has it (AVX-512 BF16, AMX, "
+        "a GPU), float32 elsewhere",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted embedding of picks from OUT.partial (same picks, tomograms and model)",
+    )
+    p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): embed the tomograms on that cluster")
+    p.add_argument("--workers", type=positive_int, help="embed on a local Dask cluster of this many worker processes")
     _add_common(p)
 
     p = sub.add_parser("cluster", help="k sweep, scores, per-cluster object lists and the report")
@@ -207,8 +216,8 @@ def _plain_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
-class Interrupted(Exception):
-    """SIGTERM (or SIGINT) asked the command to stop."""
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) asked the command to stop (a KeyboardInterrupt: no `except Exception` swallows it)."""
 
 
 _MAIN_PID = os.getpid()
@@ -400,6 +409,9 @@ def cmd_embed(args) -> int:
         precision=args.precision,
         overwrite=args.overwrite,
         command="deepfinder-unsup " + " ".join(sys.argv[1:]),
+        resume=args.resume,
+        scheduler=args.scheduler,
+        workers=args.workers,
     )
     print(f"embedded {n} sub-tomograms in {time.time() - t0:.1f} s -> {path}")
     return 0

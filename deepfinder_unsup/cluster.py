@@ -1,9 +1,10 @@
 """Clustering of embeddings: a sweep over k, label-free and truth scores, a rule that picks k, and the
 per-cluster object lists (DeepFinder XML, RELION STAR) and table that go back into the user's workflow.
 
-Methods (scikit-learn): ``kmeans`` (default, as in the paper), ``gmm`` (full covariances; adds BIC), and
-``agglomerative`` (Ward). Label-free scores per k: silhouette, Calinski-Harabasz, Davies-Bouldin (and BIC).
-With truth labels: homogeneity, completeness, V-measure, ARI, NMI.
+Methods (scikit-learn): ``kmeans`` (default, as in the paper; ``MiniBatchKMeans`` beyond 50,000 particles),
+``gmm`` (full covariances; adds BIC), and ``agglomerative`` (Ward, up to 30,000 particles). Label-free scores
+per k: silhouette, Calinski-Harabasz, Davies-Bouldin (and BIC). With truth labels: homogeneity, completeness,
+V-measure, ARI, NMI.
 
 Choosing k without labels (``select_k``): the k with the highest Calinski-Harabasz score (between-cluster over
 within-cluster dispersion, normalised by the degrees of freedom); ties go to the smaller k. Measured on
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn import metrics
-from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.cluster import AgglomerativeClustering, KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 
 from .io.files import InputError, atomic_path
@@ -32,6 +33,8 @@ from .io.star import write_star
 
 METHODS = ("kmeans", "gmm", "agglomerative")
 SILHOUETTE_SAMPLE = 5000  # silhouette is O(N^2): computed on a fixed random subset beyond this size
+AGGLOMERATIVE_MAX = 30_000  # Ward linkage holds pairwise distances: beyond this it is refused, not swapped to death
+MINIBATCH_ABOVE = 50_000  # k-means on more particles runs mini-batch (scikit-learn's MiniBatchKMeans)
 
 
 MAX_K_VALUES = 500  # one clustering per value: a longer sweep is a typo, not a plan
@@ -63,6 +66,11 @@ def parse_k_range(text: str) -> list[int]:
 def cluster_once(embeddings: np.ndarray, k: int, method: str = "kmeans", seed: int = 0):
     """Cluster labels (0-based) for one k, and the fitted scikit-learn estimator."""
     if method == "kmeans":
+        if len(embeddings) > MINIBATCH_ABOVE:
+            est = MiniBatchKMeans(
+                n_clusters=k, n_init=3, batch_size=4096, max_no_improvement=20, random_state=seed
+            ).fit(embeddings)
+            return est.predict(embeddings), est
         est = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(embeddings)
         return est.labels_, est
     if method == "gmm":
@@ -71,6 +79,11 @@ def cluster_once(embeddings: np.ndarray, k: int, method: str = "kmeans", seed: i
         )
         return est.predict(embeddings), est
     if method == "agglomerative":
+        if len(embeddings) > AGGLOMERATIVE_MAX:
+            raise InputError(
+                f"agglomerative clustering of {len(embeddings)} particles needs O(N^2) memory; "
+                f"use kmeans or gmm beyond {AGGLOMERATIVE_MAX}"
+            )
         est = AgglomerativeClustering(n_clusters=k, linkage="ward").fit(embeddings)
         return est.labels_, est
     raise InputError(f"unknown clustering method {method!r}; choose from {', '.join(METHODS)}")

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .extract import check_volumes, normalise
 from .io.files import InputError
-from .log import progress
+from .log import logger, progress
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PRETRAINED_MODELS = {
@@ -41,7 +41,8 @@ class Embedder(TransformerMixin, BaseEstimator):
     """Sub-tomogram -> 32-D feature vector with a trained f_theta (default: the shipped pretrained model).
 
     Parameters: ``model_path`` (a ``.keras`` model file written by ``deepfinder-unsup train``; None = shipped
-    model), ``batch_size``, ``precision`` ('float32' or 'bfloat16': bf16 arithmetic on CPUs that have it),
+    model), ``batch_size``, ``precision`` ('float32', 'bfloat16': bf16 arithmetic on CPUs that have it, or 'auto': bf16
+    where the hardware computes it natively),
     ``progress`` (a progress bar).
     """
 
@@ -64,7 +65,8 @@ class Embedder(TransformerMixin, BaseEstimator):
     def _network(self):
         key = (str(self._resolved_path()), self.precision)
         if getattr(self, "_loaded_key", None) != key:
-            self.card_, self.embed_fn_ = _load_embedding_function(self._resolved_path(), self.precision)
+            precision = resolve_precision(self.precision)
+            self.card_, self.embed_fn_ = _load_embedding_function(self._resolved_path(), precision)
             self._loaded_key = key
         return self.embed_fn_
 
@@ -172,6 +174,38 @@ def _load_embedding_function(path: Path, precision: str):
         return tf.cast(emb(x, training=False), tf.float32)
 
     return card, run
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX-BF16), read from /proc/cpuinfo."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> 'bfloat16' on hardware with native bf16 (a GPU, AVX-512 BF16, AMX), else 'float32' (logged)."""
+    if precision != "auto":
+        if precision not in ("float32", "bfloat16"):
+            raise InputError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
+        return precision
+    if cpu_has_bf16():
+        chosen, why = "bfloat16", "the CPU has AVX-512 BF16 / AMX"
+    elif _gpu_visible():
+        chosen, why = "bfloat16", "a GPU is visible"
+    else:
+        chosen, why = "float32", "no native bf16 on this CPU"
+    logger.debug(f"precision auto: {chosen} ({why})")
+    return chosen
+
+
+def _gpu_visible() -> bool:
+    from ._quiet import import_tensorflow_quietly
+
+    return bool(import_tensorflow_quietly().config.list_physical_devices("GPU"))
 
 
 def central_slices(volumes: np.ndarray) -> np.ndarray:

@@ -155,19 +155,26 @@ def embed_to_file(
     model=None,
     voxel_size: float | None = None,
     tomogram_size=None,
-    border: str = "skip",
+    border: str = "pad",
     batch_size: int = 64,
     precision: str = "float32",
     overwrite: bool = False,
     command: str | None = None,
+    resume: bool = False,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> tuple[Path, int]:
     """Embed one input (picks + tomograms, STAR + tomograms, sub-tomogram files, or a data set file) into an
     embeddings file at the model's box and voxel size; returns (path, number of particles).
 
     Inputs and the output's folder are checked before the model is loaded, so bad input fails at once."""
-    from .embed import Embedder, central_slices, embed_tomograms
+    from .embed import Embedder, central_slices, resolve_precision
     from .extract import load_dataset_subtomograms, load_subtomogram_files
 
+    if resume and not (objl_path or star_path):
+        raise InputError("--resume continues an embedding of picks (--objl / --star); sub-tomogram inputs rerun whole")
+    if (scheduler or workers) and not (objl_path or star_path):
+        raise InputError("--scheduler / --workers distribute picks in tomograms (--objl / --star with --tomograms)")
     out = check_writable(out, overwrite)
     require_writable_folder(out.parent)
     objl = None
@@ -181,26 +188,34 @@ def embed_to_file(
             raise InputError(f"{objl_path or star_path}: the object list is empty: no particles to embed")
     elif not (subtomograms or dataset):
         raise InputError("nothing to embed: give picks (--objl / --star with --tomograms), --subtomograms or --dataset")
+    precision = resolve_precision(precision)
+    if objl is not None:
+        return embed_picks_to_file(
+            out,
+            objl,
+            objl_path or star_path,
+            tomograms,
+            model,
+            border=border,
+            tomogram_voxel_size=voxel_size,
+            batch_size=batch_size,
+            precision=precision,
+            overwrite=overwrite,
+            resume=resume,
+            scheduler=scheduler,
+            workers=workers,
+            command=command,
+        )
     embedder = Embedder(model, batch_size=batch_size, precision=precision, progress=True).fit()
     box, vs = embedder.box_size, embedder.voxel_size
     class_names = {}
-    if objl is not None:
-        emb, kept, slices = embed_tomograms(embedder, tomograms, objl, border, voxel_size)
-        source = {"tomograms": [str(t) for t in tomograms], "picks": str(objl_path or star_path)}
-        padded = sum(bool(o.get("border_padded")) for o in kept)
-        logger.info(
-            f"{len(kept)} of {len(objl)} picks embedded"
-            + (f", {padded} of them padded at the tomogram border" if padded else "")
-            + (f", {len(objl) - len(kept)} skipped at the border" if len(kept) < len(objl) else "")
-        )
+    if subtomograms:
+        vols, kept = load_subtomogram_files(subtomograms, box, vs, voxel_size)
     else:
-        if subtomograms:
-            vols, kept = load_subtomogram_files(subtomograms, box, vs, voxel_size)
-        else:
-            vols, kept = load_dataset_subtomograms(dataset, box, vs)
-            class_names = read_dataset_class_names(dataset)
-        emb, slices = embedder.transform(vols), central_slices(vols)
-        source = {"subtomograms": str(subtomograms or dataset)}
+        vols, kept = load_dataset_subtomograms(dataset, box, vs)
+        class_names = read_dataset_class_names(dataset)
+    emb, slices = embedder.transform(vols), central_slices(vols)
+    source = {"subtomograms": str(subtomograms or dataset)}
     if len(kept) == 0:
         raise InputError("no particle left to embed (all crossed the tomogram border? try --border pad)")
     if not class_names:  # simulated picks carry their class name
@@ -217,6 +232,78 @@ def embed_to_file(
         overwrite=overwrite,
     )
     return out, len(kept)
+
+
+def embed_picks_to_file(
+    out: Path,
+    objl: list,
+    picks_path,
+    tomograms: Sequence[str],
+    model=None,
+    *,
+    border: str = "pad",
+    tomogram_voxel_size: float | None = None,
+    batch_size: int = 64,
+    precision: str = "float32",
+    overwrite: bool = False,
+    resume: bool = False,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    command: str | None = None,
+) -> tuple[Path, int]:
+    """Embed picks in tomograms unit by unit into ``OUT.partial`` (resumable, serial or on Dask), then write
+    the final embeddings file; returns (path, number embedded)."""
+    from .embed import Embedder
+    from .streaming import dask_client, open_partial, plan_units, resume_key, run_units
+
+    embedder = Embedder(model, batch_size=batch_size, precision=precision).fit()
+    box, vs = embedder.box_size, embedder.voxel_size
+    model_path = embedder._resolved_path()
+    key = resume_key(model_path, picks_path, tomograms, border, tomogram_voxel_size, len(objl), box, vs)
+    dim = int(embedder.card.get("embedding_dim", 32))
+    store = open_partial(out, len(objl), dim, box, key, resume, overwrite)
+    units = plan_units(objl)
+    client = dask_client(scheduler, workers) if (scheduler or workers) else None
+    try:
+        if client is not None:
+            logger.info(f"embedding {len(units)} units on Dask ({client.scheduler_info().get('address', '')})")
+        failures = run_units(store, units, objl, tomograms, embedder, border, tomogram_voxel_size, client)
+    except KeyboardInterrupt:
+        logger.warning(f"finished units are kept in {store.path}: continue with --resume")
+        raise
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None and not scheduler:
+                cluster.close()
+    if failures and len(failures) == len(units) and not resume:  # nothing done: one clear error, no partial file
+        store.path.unlink(missing_ok=True)
+        more = f" (and {len(failures) - 1} more failed units)" if len(failures) > 1 else ""
+        raise InputError(failures[0] + more)
+    if failures:
+        for message in failures:
+            logger.error(message)
+        raise InputError(
+            f"{len(failures)} of {len(units)} units failed (above); the others are kept in {store.path}: "
+            f"fix the input and rerun with --resume"
+        )
+    class_names = {int(o["label"]): str(o["class_name"]) for o in objl if o.get("class_name")}
+    source = {"tomograms": [str(t) for t in tomograms], "picks": str(picks_path)}
+    extra = {"model": str(model_path), "source": source, "command": command or "", "precision": precision}
+    n = store.finalize(out, vs, box, class_names, extra, overwrite)
+    padded = 0
+    if border == "pad":
+        from .io import read_embeddings
+
+        padded = sum(bool(o.get("border_padded")) for o in read_embeddings(out)[1])
+    logger.info(
+        f"{n} of {len(objl)} picks embedded"
+        + (f", {padded} of them padded at the tomogram border" if padded else "")
+        + (f", {len(objl) - n} skipped at the border" if n < len(objl) else "")
+        + f" ({precision})"
+    )
+    return out, n
 
 
 def require_writable_folder(folder: Path) -> None:
@@ -312,7 +399,7 @@ def cluster_to_folder(
                 assignments,
                 truth,
                 attrs.get("class_names") or None,
-                read_embedding_slices(embeddings_path),
+                lambda rows: read_embedding_slices(embeddings_path, rows),
                 k=k,
                 seed=seed,
                 overwrite=True,

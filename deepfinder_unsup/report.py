@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.metrics.cluster import contingency_matrix
 from . import plot
 from .io.files import atomic_path
 
+GALLERY_SIZE = 8  # particles shown per cluster
 TSNE_MAX = 5000  # t-SNE beyond this many points is subsampled (fixed seed) to keep the report quick
 
 
@@ -63,12 +65,15 @@ def make_report(
     assignments: dict[int, np.ndarray],
     truth: np.ndarray | None = None,
     class_names: dict | None = None,
-    slices: np.ndarray | None = None,
+    slices: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     k: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
-    """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path."""
+    """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path.
+
+    ``slices``: central slices (N, 2, B, B), or a function of particle indices that reads only those (large
+    files: only the gallery's particles are ever loaded)."""
     out_dir = Path(out_dir)
     fig_dir = out_dir / "figures"
     k = k or metrics_doc["selected_k"]
@@ -146,12 +151,13 @@ def make_report(
     )
     if slices is not None:
         for c in sizes:
-            members = np.flatnonzero(clusters == c)[:8]
+            members = np.flatnonzero(clusters == c)[:GALLERY_SIZE]
+            member_slices = slices(members) if callable(slices) else slices[members]
             figures.append(
                 (
                     f"Cluster {c}: central xy (top) and xz (bottom) slices",
                     plot.plot_gallery(
-                        slices[members], fig_dir / f"gallery_k{k}_c{c}.png", f"cluster {c} ({sizes[c]} particles)"
+                        member_slices, fig_dir / f"gallery_k{k}_c{c}.png", f"cluster {c} ({sizes[c]} particles)"
                     ),
                 )
             )

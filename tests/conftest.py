@@ -10,7 +10,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# ../shared beside the repository; DEEPFINDER_UNSUP_SHARED points elsewhere (mutmut runs the tests in a copy)
+SHARED = Path(os.environ.get("DEEPFINDER_UNSUP_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
 
 def shared_file(relative: str) -> Path:

@@ -89,3 +89,32 @@ def test_embeddings_are_rotation_invariant():
         hits.append((dist.argmin(axis=1) == label - 1).mean())
         assert hits[-1] >= 0.8, names[label - 1]  # chance: 0.25
     assert np.mean(hits) >= 0.9
+
+
+@pytest.mark.parametrize("name", ["shrec21", "general"])
+def test_shipped_embeddings_do_not_drift(name):
+    """A fixed analytic input must keep its stored 32-D output (tests/data/make_embedding_reference.py).
+
+    Catches changes in loading, normalisation, axis order or dtype; a deliberate model change regenerates it."""
+    import importlib.util
+    from pathlib import Path
+
+    from deepfinder_unsup.embed import Embedder, resolve_model_path
+
+    script = Path(__file__).parent / "data" / "make_embedding_reference.py"
+    spec = importlib.util.spec_from_file_location("make_embedding_reference", script)
+    ref_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref_module)
+    stored = json.loads(ref_module.REFERENCE.read_text())[name]
+    assert ref_module.model_digest(resolve_model_path(name)) == stored["sha256"], (
+        f"the shipped {name} model changed: if on purpose, run python {script}"
+    )
+    volumes = ref_module.reference_volumes()
+    expected = np.array(stored["embeddings"])
+    scale = np.linalg.norm(expected, axis=1, keepdims=True)
+    embedder = Embedder(name)
+    got = embedder.transform(volumes)
+    assert np.abs(got - expected).max(axis=1, keepdims=True).max() < 1e-3 * scale.min()
+    # the tolerance is tight enough to see an axis-order slip ([x, y, z] read as [z, y, x])
+    swapped = embedder.transform(np.ascontiguousarray(np.swapaxes(volumes, 1, 3)))
+    assert (np.abs(swapped - expected).max(axis=1) > 1e-2 * scale[:, 0]).all()

@@ -71,12 +71,12 @@ def _write_common(
 
 
 def _read_common(h5: h5py.File, path: Path, fmt: str) -> tuple[Objl, dict]:
-    if h5.attrs.get("format") != fmt:
-        raise InputError(f"{path}: not a {fmt} file (format attribute is {h5.attrs.get('format')!r})")
     if h5.attrs.get(INCOMPLETE_ATTR):
         raise InputError(
             f"{path}: an incomplete file (the run that wrote it was interrupted); finish it with --resume or delete it"
         )
+    if h5.attrs.get("format") != fmt:
+        raise InputError(f"{path}: not a {fmt} file (format attribute is {h5.attrs.get('format')!r})")
     try:
         objl = json.loads(h5["objl"][()])
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
@@ -213,8 +213,15 @@ def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, Objl, dict[str
     return emb, objl, attrs
 
 
-def read_embedding_slices(path: str | os.PathLike) -> np.ndarray | None:
-    """The central slices (N, 2, B, B) stored in an embeddings file, or None."""
+def read_embedding_slices(path: str | os.PathLike, indices=None) -> np.ndarray | None:
+    """The central slices (N, 2, B, B) stored in an embeddings file (only rows ``indices`` if given), or None."""
     path = require_file(path, "embeddings file")
     with _open_h5(path) as h5:
-        return h5["slices"][()].astype(np.float32) if "slices" in h5 else None
+        if "slices" not in h5:
+            return None
+        if indices is None:
+            return h5["slices"][()].astype(np.float32)
+        unique, inverse = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
+        ds = h5["slices"]
+        rows = ds[unique] if len(unique) else np.zeros((0,) + ds.shape[1:], ds.dtype)  # h5py: increasing indices
+        return np.asarray(rows, np.float32)[inverse]

@@ -1,0 +1,146 @@
+"""Clustering: the k parser, the label-free rule, every method, the truth scores against a hand computation,
+and the report's content."""
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+
+from deepfinder_unsup.cluster import (
+    cluster_once,
+    metrics_document,
+    parse_k_range,
+    select_k,
+    strict_json,
+    sweep_k,
+    truth_scores,
+)
+from deepfinder_unsup.io import InputError
+
+
+def blobs(rng, k=4, per=30, dim=8, spread=0.05):
+    """k tight Gaussian blobs on the corners of a simplex: every sane method recovers them exactly."""
+    centres = np.eye(dim)[:k] * 3.0
+    x = np.concatenate([c + spread * rng.standard_normal((per, dim)) for c in centres])
+    return x, np.repeat(np.arange(k), per)
+
+
+# -- parse_k_range ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text,expected",
+    [("2:5", [2, 3, 4, 5]), ("8,3,5,3", [3, 5, 8]), ("7", [7]), ("4:4", [4])],
+)
+def test_k_ranges_and_lists(text, expected):
+    assert parse_k_range(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("5:2", "runs backwards; write 2:5"),
+        ("1:4", "at least 2"),
+        ("1", "at least 2"),
+        ("a:b", "expected a range"),
+        ("2:3:4", "expected a range"),
+        ("2:100000", "at most 500"),
+        ("", "expected a range"),
+    ],
+)
+def test_bad_k_ranges_say_what_is_wrong(text, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        parse_k_range(text)
+
+
+# -- select_k ----------------------------------------------------------------------------------------------------
+def test_select_k_takes_the_highest_calinski_harabasz_and_the_smaller_k_on_ties():
+    rows = [{"k": k, "calinski_harabasz": ch} for k, ch in ((2, 10.0), (3, 30.0), (4, 30.0))]
+    assert select_k(rows) == 3
+    rows[1]["calinski_harabasz"] = float("nan")  # a NaN score never wins
+    assert select_k(rows) == 4
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm", "agglomerative"])
+def test_every_method_recovers_separated_blobs_and_the_rule_finds_k(rng, method):
+    x, truth = blobs(rng)
+    per_k, assignments = sweep_k(x, [2, 3, 4, 5, 6], method=method, truth=truth)
+    row = {r["k"]: r for r in per_k}
+    assert row[4]["v_measure"] == pytest.approx(1.0) and row[4]["ari"] == pytest.approx(1.0)
+    assert select_k(per_k) == 4
+    assert sorted(np.unique(assignments[4])) == [1, 2, 3, 4]  # 1-based labels
+    if method == "gmm":
+        assert min(per_k, key=lambda r: r["bic"])["k"] == 4
+    if method == "kmeans":
+        inertia = [r["inertia"] for r in per_k]
+        assert all(a >= b for a, b in zip(inertia, inertia[1:]))  # more clusters, never more inertia
+
+
+def test_same_seed_same_clusters(rng):
+    x, _ = blobs(rng, k=5, spread=0.8)  # overlapping: the result depends on the seed's initialisation
+    for method in ("kmeans", "gmm"):
+        a, _ = cluster_once(x, 5, method, seed=3)
+        b, _ = cluster_once(x, 5, method, seed=3)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_method_is_an_input_error(rng):
+    with pytest.raises(InputError, match="unknown clustering method 'dbscan'"):
+        cluster_once(rng.standard_normal((10, 2)), 2, "dbscan")
+
+
+# -- truth scores against entropies computed by hand --------------------------------------------------------------
+def entropy(counts):
+    p = counts[counts > 0] / counts.sum()
+    return -(p * np.log(p)).sum()
+
+
+def test_v_measure_matches_its_definition(rng):
+    truth = rng.integers(0, 4, 300)
+    labels = np.where(rng.random(300) < 0.7, truth, rng.integers(0, 5, 300))
+    table = np.zeros((4, 5))
+    np.add.at(table, (truth, labels), 1)
+    h_c, h_k = entropy(table.sum(1)), entropy(table.sum(0))
+    h_c_given_k = sum(table[:, j].sum() / 300 * entropy(table[:, j]) for j in range(5))
+    h_k_given_c = sum(table[i].sum() / 300 * entropy(table[i]) for i in range(4))
+    hom, com = 1 - h_c_given_k / h_c, 1 - h_k_given_c / h_k
+    scores = truth_scores(truth, labels)
+    assert scores["homogeneity"] == pytest.approx(hom)
+    assert scores["completeness"] == pytest.approx(com)
+    assert scores["v_measure"] == pytest.approx(2 * hom * com / (hom + com))
+    permuted = truth_scores(truth, (labels + 2) % 5)  # renaming clusters changes nothing
+    assert permuted["v_measure"] == pytest.approx(scores["v_measure"])
+
+
+def test_metrics_json_is_strict(rng):
+    doc = metrics_document([{"k": 2, "calinski_harabasz": float("nan"), "v_measure": 0.5}], "kmeans", True, 3)
+    text = json.dumps(strict_json(doc), allow_nan=False)  # raises on a bare NaN
+    assert json.loads(text)["per_k"][0]["calinski_harabasz"] is None
+
+
+# -- the report ----------------------------------------------------------------------------------------------------
+def test_report_shows_every_figure_and_the_contingency_it_claims(tmp_path, rng):
+    from deepfinder_unsup.report import contingency_percent, make_report
+
+    x, truth = blobs(rng, k=3, per=20)
+    truth_ids = truth + 1
+    per_k, assignments = sweep_k(x, [2, 3], truth=truth_ids)
+    doc = metrics_document(per_k, "kmeans", True, len(x))
+    slices = rng.standard_normal((len(x), 2, 8, 8)).astype(np.float32)
+    html_path = make_report(
+        tmp_path, x, doc, assignments, truth=truth_ids, class_names={1: "a", 2: "b", 3: "c"}, slices=slices
+    )
+    page = html_path.read_text()
+    assert "selected k = 3" in page and "best k by V-measure = 3 (V = 1.000)" in page
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
+    # t-SNE clusters + truth, two score plots, contingency, sizes, one gallery per cluster (UMAP optional)
+    assert len(images) in (9, 11)
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    assert sorted(p.name for p in (tmp_path / "figures").glob("gallery_k3_*.png")) == [
+        "gallery_k3_c1.png",
+        "gallery_k3_c2.png",
+        "gallery_k3_c3.png",
+    ]
+    pct, rows, cols = contingency_percent(truth_ids, assignments[3])
+    assert list(rows) == [1, 2, 3] and sorted(pct.max(axis=1)) == [100.0, 100.0, 100.0]
+    np.testing.assert_allclose(pct.sum(axis=1), 100.0)
