@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of simulation parameters (see docs/simulation.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
+    p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): simulate on that cluster")
     p.add_argument("--mrc", action="store_true", help="also write one MRC file per sub-tomogram")
     p.add_argument("--no-negative", action="store_true", help="no negative class (0)")
     _add_common(p)
@@ -322,6 +323,7 @@ def cmd_simulate(args) -> int:
         write_mrc_files=args.mrc,
         negative=not args.no_negative,
         overwrite=args.overwrite,
+        scheduler=args.scheduler,
     )
     print(f"wrote {out}")
     return 0

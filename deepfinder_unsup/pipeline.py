@@ -37,8 +37,10 @@ def simulate_to_folder(
     write_mrc_files: bool = False,
     negative: bool = True,
     overwrite: bool = False,
+    scheduler: str | None = None,
 ) -> Path:
-    """``out_dir/dataset.h5`` + ``objects.xml`` (class_label = class) + ``classes.csv`` (+ ``mrc/``)."""
+    """``out_dir/dataset.h5`` + ``objects.xml`` (class_label = class) + ``classes.csv`` (+ ``mrc/``);
+    simulated on the Dask cluster at ``scheduler`` when given, else on ``workers`` local processes."""
     from .simulate.config import SimConfig
     from .simulate.dataset import simulate_dataset
     from .simulate.structures import load_structures
@@ -49,7 +51,10 @@ def simulate_to_folder(
     config = SimConfig.from_file(config_path) if config_path else SimConfig()
     config.negative_class = config.negative_class and negative
     structs = load_structures(structures, config.voxel_size)
-    vols, objl, names = simulate_dataset(structs, per_class, config, seed, workers)
+    from .compute import maybe_dask
+
+    with maybe_dask(scheduler) as client:
+        vols, objl, names = simulate_dataset(structs, per_class, config, seed, workers, client=client)
     if write_mrc_files:
         for i, (vol, obj) in enumerate(zip(vols, objl)):
             path = out_dir / "mrc" / f"{i:06d}_{names[obj['label']]}.mrc"
@@ -253,8 +258,9 @@ def embed_picks_to_file(
 ) -> tuple[Path, int]:
     """Embed picks in tomograms unit by unit into ``OUT.partial`` (resumable, serial or on Dask), then write
     the final embeddings file; returns (path, number embedded)."""
+    from .compute import maybe_dask
     from .embed import Embedder
-    from .streaming import dask_client, open_partial, plan_units, resume_key, run_units
+    from .streaming import open_partial, plan_units, resume_key, run_units
 
     embedder = Embedder(model, batch_size=batch_size, precision=precision).fit()
     box, vs = embedder.box_size, embedder.voxel_size
@@ -263,20 +269,14 @@ def embed_picks_to_file(
     dim = int(embedder.card.get("embedding_dim", 32))
     store = open_partial(out, len(objl), dim, box, key, resume, overwrite)
     units = plan_units(objl)
-    client = dask_client(scheduler, workers) if (scheduler or workers) else None
     try:
-        if client is not None:
-            logger.info(f"embedding {len(units)} units on Dask ({client.scheduler_info().get('address', '')})")
-        failures = run_units(store, units, objl, tomograms, embedder, border, tomogram_voxel_size, client)
+        with maybe_dask(scheduler, workers) as client:
+            if client is not None:
+                logger.info(f"embedding {len(units)} units on Dask ({client.scheduler_info().get('address', '')})")
+            failures = run_units(store, units, objl, tomograms, embedder, border, tomogram_voxel_size, client)
     except KeyboardInterrupt:
         logger.warning(f"finished units are kept in {store.path}: continue with --resume")
         raise
-    finally:
-        if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None and not scheduler:
-                cluster.close()
     if failures and len(failures) == len(units) and not resume:  # nothing done: one clear error, no partial file
         store.path.unlink(missing_ok=True)
         more = f" (and {len(failures) - 1} more failed units)" if len(failures) > 1 else ""

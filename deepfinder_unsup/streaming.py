@@ -186,21 +186,6 @@ def failure_message(tomogram, exc: Exception) -> str:
     return text if text.startswith(str(tomogram)) else f"{tomogram}: {text}"
 
 
-def dask_client(scheduler: str | None = None, n_workers: int | None = None):
-    """A client of an existing scheduler (``scheduler`` address), or of a local cluster of ``n_workers``."""
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise InputError(
-            "--scheduler / --workers need dask.distributed: pip install 'deepfinder-unsup[dask]'"
-        ) from None
-    if scheduler:
-        return Client(scheduler)
-    threads = max(1, (os.cpu_count() or 1) // max(1, n_workers or 1))
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=True, dashboard_address=None)
-    return Client(cluster)
-
-
 def resume_key(model_path: Path, picks_path, tomograms, border, tomogram_voxel_size, n_picks, box, voxel_size) -> dict:
     """What must not change between an interrupted run and its ``--resume``."""
     return {

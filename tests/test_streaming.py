@@ -197,3 +197,27 @@ def test_embed_killed_by_sigterm_resumes_to_the_full_result(picks, reference, tm
     emb, objl, _ = read_embeddings(out)
     assert objl == reference[1]
     np.testing.assert_allclose(emb, reference[0], rtol=1e-4, atol=1e-4 * np.abs(reference[0]).max())
+
+
+def test_dask_simulation_is_the_serial_simulation(tmp_path):
+    """Same seed, same data, whether simulated here or by Dask workers (chunks finish in any order)."""
+    distributed = pytest.importorskip("distributed")
+    from deepfinder_unsup.simulate import dataset as simdata
+    from deepfinder_unsup.simulate.config import SimConfig
+    from deepfinder_unsup.simulate.structures import builtin_structure
+
+    structures = [builtin_structure("ring"), builtin_structure("barrel")]
+    config = SimConfig(tilt_step=10)
+    serial, objl, names = simdata.simulate_dataset(structures, 5, config, seed=4, n_workers=1, progress=False)
+    simdata.DASK_CHUNK = 2
+    try:
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as lc, distributed.Client(lc) as client:
+            on_dask, objl_d, names_d = simdata.simulate_dataset(
+                structures, 5, config, seed=4, progress=False, client=client
+            )
+    finally:
+        simdata.DASK_CHUNK = 32
+    np.testing.assert_array_equal(on_dask, serial)
+    assert objl_d == objl and names_d == names

@@ -42,6 +42,38 @@ def _simulate_task(task):
     return index, vol, info
 
 
+DASK_CHUNK = 32  # sub-tomograms per Dask task
+_DASK_LIBRARIES: dict = {}
+
+
+def _simulate_chunk_on_worker(token: str, structures, config, tasks):
+    """A Dask task: simulate a chunk; each worker builds the structure library once per run (``token``)."""
+    if token not in _DASK_LIBRARIES:
+        _DASK_LIBRARIES.clear()
+        _DASK_LIBRARIES[token] = StructureLibrary(structures)
+    library = _DASK_LIBRARIES[token]
+    out = []
+    for index, label, seed_seq in tasks:
+        vol, info = simulate_subtomogram(library, label, config, np.random.default_rng(seed_seq))
+        out.append((index, vol, info))
+    return out
+
+
+def _simulate_on_dask(client, structures, config, tasks):
+    """Yield (index, volume, info) as Dask workers finish chunks; the structures are sent once per worker."""
+    import uuid
+
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex
+    [shared] = client.scatter([structures], broadcast=True)
+    chunks = [tasks[i : i + DASK_CHUNK] for i in range(0, len(tasks), DASK_CHUNK)]
+    futures = [client.submit(_simulate_chunk_on_worker, token, shared, config, c, pure=False) for c in chunks]
+    for fut in as_completed(futures):
+        yield from fut.result()
+        fut.release()
+
+
 def simulate_dataset(
     structures: list[Structure],
     per_class: int,
@@ -49,10 +81,12 @@ def simulate_dataset(
     seed: int = 0,
     n_workers: int | None = None,
     progress: bool = True,
+    client=None,
 ) -> tuple[np.ndarray, Objl, dict[int, str]]:
     """``per_class`` sub-tomograms of every class (plus the negative class), shuffled.
 
-    Deterministic for a given seed whatever ``n_workers``: sample i draws from its own child seed.
+    Deterministic for a given seed whatever ``n_workers`` or Dask ``client`` (a ``distributed.Client``: the
+    samples are simulated on its workers): sample i draws from its own child seed.
     Returns (volumes (N, B, B, B), object list with ``label``, angles and the drawn parameters, class names).
     """
     config = config or SimConfig()
@@ -65,7 +99,11 @@ def simulate_dataset(
     out = np.zeros((len(tasks),) + (config.box_size,) * 3, np.float32)
     infos = [None] * len(tasks)
     with progress_bar(total=len(tasks), desc="simulate", unit="subtomo", enabled=progress) as bar:
-        if n_workers == 1:
+        if client is not None:
+            for i, vol, info in _simulate_on_dask(client, structures, config, tasks):
+                out[i], infos[i] = vol, info
+                bar.update()
+        elif n_workers == 1:
             _init_worker(structures, config)
             for i, vol, info in map(_simulate_task, tasks):
                 out[i], infos[i] = vol, info
@@ -107,10 +145,11 @@ def write_simulated_dataset(
     n_workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    client=None,
 ) -> Path:
     """Simulate and write a data set file (see ``io.dataset``) with the config and seed in its attributes."""
     config = config or SimConfig()
-    vols, objl, names = simulate_dataset(structures, per_class, config, seed, n_workers, progress)
+    vols, objl, names = simulate_dataset(structures, per_class, config, seed, n_workers, progress, client)
     return write_dataset(
         path,
         vols,
