@@ -33,8 +33,9 @@ setup(
         "starfile",
     ],
     extras_require={
-        "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov", "dask[distributed]"],
+        "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov", "dask[distributed]", "openvino", "nncf"],
         "dask": ["dask[distributed]"],
+        "fast": ["openvino", "nncf"],
         "umap": ["umap-learn"],
         "structures": ["gemmi"],
     },

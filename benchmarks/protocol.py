@@ -108,6 +108,16 @@ def score_features(x: np.ndarray, truth: np.ndarray, names: dict[int, str]) -> d
     return {key: (round(v, 4) if isinstance(v, float) else v) for key, v in out.items()}
 
 
+GATE_KEYS = ("v_true_k", "v_true_k_l2", "v_real_heldout_k6")
+GATE = 0.01  # a cheaper arithmetic is kept only if no V-measure falls by more than this
+
+
+def accuracy_gate(fp32: dict, other: dict) -> dict:
+    """Differences (other - fp32) of the protocol's V-measures, and whether all stay within GATE."""
+    diffs = {key: round(other[key] - fp32[key], 4) for key in GATE_KEYS if key in fp32 and key in other}
+    return {**diffs, "passes": all(d >= -GATE for d in diffs.values())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -116,6 +126,12 @@ def main() -> None:
     parser.add_argument("--data", default="benchmarks/data/protocol.h5", help="held-out set (made if absent)")
     parser.add_argument("--shrec21", help="own SHREC'21 validation set (simulate --structures maps_10A)")
     parser.add_argument("--no-pca", action="store_true", help="skip the raw-voxel PCA baseline")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["float32"],
+        help="float32 bfloat16 int8: each model at each; the accuracy gate compares each with float32",
+    )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -139,18 +155,25 @@ def main() -> None:
 
     shrec = read_dataset(args.shrec21) if args.shrec21 else None
     for model in args.models:
-        t0 = time.time()
-        embedder = Embedder(model, precision="float32").fit()
-        scores = score_features(embedder.transform(ds.subtomograms), truth, names)
-        if shrec is not None:
-            emb = embedder.transform(shrec.subtomograms)
-            kk = len(np.unique(shrec.labels))
-            scores["v_own_shrec21"] = round(
-                max(kmeans_v(emb, shrec.labels, kk, 10)[0], kmeans_v(unit(emb), shrec.labels, kk, 10)[0]), 4
-            )
-        scores["seconds"] = round(time.time() - t0, 1)
-        results[str(model)] = scores
-        print(model, scores, flush=True)
+        for precision in args.precision:
+            t0 = time.time()
+            embedder = Embedder(model, precision=precision).fit()
+            t_load = time.time() - t0
+            scores = score_features(embedder.transform(ds.subtomograms), truth, names)
+            if shrec is not None:
+                emb = embedder.transform(shrec.subtomograms)
+                kk = len(np.unique(shrec.labels))
+                scores["v_own_shrec21"] = round(
+                    max(kmeans_v(emb, shrec.labels, kk, 10)[0], kmeans_v(unit(emb), shrec.labels, kk, 10)[0]), 4
+                )
+            scores["seconds"] = round(time.time() - t0, 1)
+            scores["load_seconds"] = round(t_load, 1)
+            key = str(model) if precision == "float32" else f"{model}@{precision}"
+            results[key] = scores
+            print(key, scores, flush=True)
+            if precision != "float32" and str(model) in results:
+                results[key]["gate"] = accuracy_gate(results[str(model)], scores)
+                print("  gate", results[key]["gate"], flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
 

@@ -176,10 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64, help="sub-tomograms per inference batch")
     p.add_argument(
         "--precision",
-        choices=["auto", "float32", "bfloat16"],
+        choices=["auto", "float32", "bfloat16", "int8"],
         default="auto",
         help="inference arithmetic; auto (default): bfloat16 where the processor has it (AVX-512 BF16, AMX, "
-        "a GPU), float32 elsewhere",
+        "a GPU), float32 elsewhere; int8: OpenVINO on CPU (pip install 'deepfinder-unsup[fast]')",
     )
     p.add_argument(
         "--resume",

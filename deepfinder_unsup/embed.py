@@ -41,8 +41,8 @@ class Embedder(TransformerMixin, BaseEstimator):
     """Sub-tomogram -> 32-D feature vector with a trained f_theta (default: the shipped pretrained model).
 
     Parameters: ``model_path`` (a ``.keras`` model file written by ``deepfinder-unsup train``; None = shipped
-    model), ``batch_size``, ``precision`` ('float32', 'bfloat16': bf16 arithmetic on CPUs that have it, or 'auto': bf16
-    where the hardware computes it natively),
+    model), ``batch_size``, ``precision`` ('float32', 'bfloat16': bf16 arithmetic on CPUs that have it, 'int8':
+    OpenVINO on CPU, see ``deepfinder_unsup.int8``, or 'auto': bf16 where the hardware computes it natively),
     ``progress`` (a progress bar).
     """
 
@@ -164,10 +164,14 @@ def _load_embedding_function(path: Path, precision: str):
         raise FileNotFoundError(f"{path}: model file not found")
     model, card = load_model(path)
     emb = embedding_model(model)
+    if precision == "int8":
+        from .int8 import int8_embedding_function
+
+        return card, int8_embedding_function(path, emb, card)
     if precision == "bfloat16":
         emb = with_dtype_policy(emb, "mixed_bfloat16")
     elif precision != "float32":
-        raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
+        raise ValueError(f"precision must be 'float32', 'bfloat16' or 'int8', got {precision!r}")
 
     @tf.function(reduce_retracing=True, jit_compile=False)
     def run(x):
@@ -189,8 +193,8 @@ def cpu_has_bf16() -> bool:
 def resolve_precision(precision: str) -> str:
     """'auto' -> 'bfloat16' on hardware with native bf16 (a GPU, AVX-512 BF16, AMX), else 'float32' (logged)."""
     if precision != "auto":
-        if precision not in ("float32", "bfloat16"):
-            raise InputError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
+        if precision not in ("float32", "bfloat16", "int8"):
+            raise InputError(f"precision must be auto, float32, bfloat16 or int8, got {precision!r}")
         return precision
     if cpu_has_bf16():
         chosen, why = "bfloat16", "the CPU has AVX-512 BF16 / AMX"
