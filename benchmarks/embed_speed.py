@@ -1,6 +1,6 @@
 """Embedding (and training-step) throughput of f_theta against the processor's measured peak.
 
-    python benchmarks/embed_speed.py [--model PATH] [--batches 1 8 32 64 128] [--train]
+    python benchmarks/embed_speed.py [--model PATH] [--batches 1 8 32 64 128] [--int8] [--train]
 
 For each batch size: sub-tomograms/s through the embedding network (fp32, and bf16 mixed precision), the
 FLOPs per sub-tomogram counted from the layers (2 x kernel volume x C_in x C_out x output voxels per
@@ -61,10 +61,11 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32, 64, 128])
     parser.add_argument("--train", action="store_true", help="also time training steps (batch 64)")
+    parser.add_argument("--int8", action="store_true", help="also OpenVINO int8 (deepfinder_unsup.int8)")
     args = parser.parse_args()
-    from deepfinder_unsup.embed import Embedder, _bf16_copy
+    from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.model.card import load_model
-    from deepfinder_unsup.model.classifier import embedding_model
+    from deepfinder_unsup.model.classifier import embedding_model, with_dtype_policy
 
     emb = Embedder(args.model).fit()
     model, _ = load_model(emb._resolved_path())
@@ -72,9 +73,16 @@ def main() -> None:
     flops = layer_flops(net)
     peak = matmul_peak_gflops()
     results = {"gflop_per_subtomogram": round(flops / 1e9, 3), "matmul_peak_gflops_fp32": round(peak, 1), "rows": []}
-    nets = {"float32": net, "bfloat16": _bf16_copy(net)}
-    for precision, m in nets.items():
-        fn = tf.function(lambda x, m=m: m(x, training=False), jit_compile=False)
+    fns = {
+        precision: tf.function(lambda x, m=m: m(x, training=False), jit_compile=False)
+        for precision, m in {"float32": net, "bfloat16": with_dtype_policy(net, "mixed_bfloat16")}.items()
+    }
+    if args.int8:
+        from deepfinder_unsup.int8 import int8_embedding_function
+
+        run = int8_embedding_function(emb._resolved_path(), net, emb.card)
+        fns["int8"] = lambda x: tf.constant(run(x.numpy()))
+    for precision, fn in fns.items():
         for b in args.batches:
             rate = throughput(fn, b)
             results["rows"].append(
