@@ -195,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", default="2:15", help="k values: 2:15, or 3,5,8")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--method", choices=["kmeans", "gmm", "agglomerative"], default="kmeans")
+    p.add_argument(
+        "--normalise",
+        choices=["l2", "none"],
+        default="l2",
+        help="l2 (default): cluster the directions of the embeddings (each scaled to length 1: measured better "
+        "for every model, docs/benchmarks.md); none: the raw embeddings, as in the paper",
+    )
     p.add_argument("--evaluate", action="store_true", help="score against the class_label of the picks")
     p.add_argument("--report-k", type=_int_at_least(2), help="k shown in the report (default: the selected k)")
     p.add_argument("--no-report", action="store_true", help="skip figures and report.html")
@@ -432,6 +439,7 @@ def cmd_cluster(args) -> int:
         args.report_k,
         args.seed,
         args.overwrite,
+        normalise=args.normalise,
     )
     line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
     if args.evaluate:

@@ -157,6 +157,23 @@ def check_clusterable(embeddings: np.ndarray, ks: Sequence[int], where: str = "e
         )
 
 
+NORMALISATIONS = ("l2", "none")
+
+
+def normalise_features(embeddings: np.ndarray, how: str = "l2", where: str = "embeddings") -> np.ndarray:
+    """'l2': each embedding scaled to unit length (its direction: margin losses train directions, and the norm
+    mostly follows contrast); 'none': unchanged. A zero embedding cannot be scaled and is refused."""
+    if how == "none":
+        return embeddings
+    if how != "l2":
+        raise InputError(f"unknown normalisation {how!r}; choose from {', '.join(NORMALISATIONS)}")
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if len(zero):
+        raise InputError(f"{where}: embedding {zero[0]} is all zeros and has no direction; use --normalise none")
+    return embeddings / norms
+
+
 SELECTION_RULE = "max Calinski-Harabasz"
 
 

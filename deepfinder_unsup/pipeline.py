@@ -358,9 +358,20 @@ def cluster_to_folder(
     report_k: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    normalise: str = "l2",
 ) -> tuple[dict, Path | None]:
-    """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html."""
-    from .cluster import check_clusterable, metrics_document, parse_k_range, sweep_k, write_cluster_files, write_metrics
+    """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
+
+    ``normalise``: 'l2' clusters each embedding scaled to unit length, 'none' the raw embeddings."""
+    from .cluster import (
+        check_clusterable,
+        metrics_document,
+        normalise_features,
+        parse_k_range,
+        sweep_k,
+        write_cluster_files,
+        write_metrics,
+    )
 
     out_dir = Path(out_dir)
     ks = parse_k_range(k_spec)
@@ -377,10 +388,12 @@ def cluster_to_folder(
         if len(np.unique(truth)) < 2:
             raise InputError(f"{embeddings_path}: --evaluate needs at least two true classes in class_label")
     check_clusterable(emb, ks, str(embeddings_path))
+    emb = normalise_features(emb, normalise, str(embeddings_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     per_k, assignments = sweep_k(emb, ks, method, truth, seed, where=str(embeddings_path))
     doc = metrics_document(per_k, method, evaluate, len(emb))
     doc["embeddings"] = str(embeddings_path)
+    doc["normalise"] = normalise
     # everything is written into a hidden staging folder and moved into place at the end (metrics.json
     # last): an interrupted run leaves nothing under the final names, and a rerun starts clean
     stage = Path(tempfile.mkdtemp(prefix=".cluster-", dir=out_dir))

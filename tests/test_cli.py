@@ -305,3 +305,18 @@ def test_bfloat16_path_is_really_bf16_and_close_to_float32(model_file, rng):
     b = Embedder(model_file, precision="bfloat16").transform(x)
     assert b.dtype == np.float32 and not np.array_equal(a, b)
     assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
+
+
+def test_shipped_model_separates_three_shapes_in_a_new_tomogram(tmp_path):
+    """With the defaults a user gets (shipped model, L2-normalised k-means), three built-in shapes in a freshly
+    simulated tomogram come out as three clusters: V = 1.0 measured, 0.87 without the normalisation."""
+    tomo = tmp_path / "tomo"
+    args = ["--structures", "builtin:ring", "builtin:dumbbell", "builtin:globule", "--out", str(tomo)]
+    assert main(["simulate-tomogram", *args, "--shape", "64", "200", "200", "--particles", "45", "--seed", "1"]) == 0
+    emb = tmp_path / "e.h5"
+    picks = ["--objl", str(tomo / "objects.xml"), "--tomograms", str(tomo / "tomogram.mrc")]
+    assert main(["embed", *picks, "--out", str(emb), "--precision", "float32"]) == 0
+    assert main(["cluster", str(emb), "--k", "3", "--evaluate", "--no-report", "--out", str(tmp_path / "c")]) == 0
+    doc = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert doc["normalise"] == "l2" and doc["n_particles"] >= 40
+    assert doc["per_k"][0]["v_measure"] > 0.8

@@ -144,3 +144,16 @@ def test_report_shows_every_figure_and_the_contingency_it_claims(tmp_path, rng):
     pct, rows, cols = contingency_percent(truth_ids, assignments[3])
     assert list(rows) == [1, 2, 3] and sorted(pct.max(axis=1)) == [100.0, 100.0, 100.0]
     np.testing.assert_allclose(pct.sum(axis=1), 100.0)
+
+
+def test_l2_normalisation_keeps_directions_and_refuses_zero_vectors(rng):
+    from deepfinder_unsup.cluster import normalise_features
+
+    x = rng.standard_normal((20, 32)) * rng.uniform(0.1, 50, (20, 1))
+    u = normalise_features(x)
+    np.testing.assert_allclose(np.linalg.norm(u, axis=1), 1.0)
+    np.testing.assert_allclose(u * np.linalg.norm(x, axis=1, keepdims=True), x)
+    assert normalise_features(x, "none") is x
+    x[3] = 0
+    with pytest.raises(InputError, match="e.h5: embedding 3 is all zeros"):
+        normalise_features(x, "l2", "e.h5")

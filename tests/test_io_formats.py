@@ -55,7 +55,7 @@ def test_mrc_never_overwrites_and_corrupt_file_is_named(tmp_path):
         read_mrc(tmp_path / "bad.mrc")
 
 
-def test_interrupted_write_leaves_nothing(tmp_path):
+def test_refused_write_leaves_nothing(tmp_path):
     with pytest.raises(InputError):
         write_mrc(np.ones((2, 2)), tmp_path / "flat.mrc", 10.0)  # 2-D: refused before any file appears
     assert list(tmp_path.iterdir()) == []
