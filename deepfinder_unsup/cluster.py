@@ -198,13 +198,17 @@ def metrics_document(per_k: list[dict], method: str, evaluate: bool, n: int) -> 
 
 
 def clustered_objl(objl: Objl, cluster_labels: np.ndarray) -> Objl:
-    """A copy of ``objl`` with ``label`` = cluster number (1-based); the input's class kept as ``true_label``."""
+    """A copy of ``objl`` where the cluster is the class: ``label`` = cluster number (1-based), ``class_name`` =
+    ``cluster{C}``; the input's class is kept as ``true_label`` / ``true_class_name`` (never read as the class)."""
     out = []
     for obj, lab in zip(objl, cluster_labels):
         new = copy.copy(obj)
         if obj.get("label") is not None and "true_label" not in obj:
             new["true_label"] = obj["label"]
+        if obj.get("class_name") is not None and "true_class_name" not in obj:
+            new["true_class_name"] = obj["class_name"]
         new["label"] = int(lab)
+        new["class_name"] = f"cluster{int(lab)}"
         out.append(new)
     return out
 

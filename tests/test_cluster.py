@@ -157,3 +157,88 @@ def test_l2_normalisation_keeps_directions_and_refuses_zero_vectors(rng):
     x[3] = 0
     with pytest.raises(InputError, match="e.h5: embedding 3 is all zeros"):
         normalise_features(x, "l2", "e.h5")
+
+
+# -- per-cluster files -------------------------------------------------------------------------------------------
+def test_cluster_files_read_back_with_the_cluster_as_class(tmp_path):
+    import csv
+
+    from deepfinder_unsup.cluster import write_cluster_files
+    from deepfinder_unsup.io import read_objl, read_star
+    from deepfinder_unsup.io.objl import new_object
+
+    objl = [
+        new_object(
+            7 + i % 2,
+            10.5 + i,
+            20.0 + 2 * i,
+            30.25,
+            tomo_idx=i % 2,
+            obj_id=100 + i,
+            phi=10.0 * i,
+            the=20.0,
+            psi=-30.0,
+            class_name=["ring", "rod"][i % 2],
+            source=f"t{i % 2}.mrc",
+        )
+        for i in range(6)
+    ]
+    assignments = {2: np.array([1, 2, 1, 2, 1, 2]), 3: np.array([3, 1, 2, 3, 1, 2])}
+    written = write_cluster_files(objl, assignments, tmp_path, tomo_names=["t0", "t1"])
+    assert sorted(p.name for p in written) == sorted(
+        ["clusters_k2.xml", "clusters_k2.star", "clusters_k3.xml", "clusters_k3.star", "clusters.csv"]
+    )
+    for k, labels in assignments.items():
+        back = read_objl(tmp_path / f"clusters_k{k}.xml")
+        assert [o["label"] for o in back] == labels.tolist()
+        assert [o["class_name"] for o in back] == [f"cluster{c}" for c in labels]
+        assert [int(o["true_label"]) for o in back] == [o["label"] for o in objl]
+        assert [o["true_class_name"] for o in back] == [o["class_name"] for o in objl]
+        for a, b in zip(back, objl):
+            keys = ("x", "y", "z", "tomo_idx", "obj_id", "phi", "the", "psi")
+            assert [a[key] for key in keys] == [b[key] for key in keys]
+        star = read_star(tmp_path / f"clusters_k{k}.star", tomo_names=["t0", "t1"])
+        assert [o["label"] for o in star] == labels.tolist()
+        assert [o["tomo_idx"] for o in star] == [o["tomo_idx"] for o in objl]
+        np.testing.assert_allclose([[o["x"], o["y"], o["z"]] for o in star], [[o["x"], o["y"], o["z"]] for o in objl])
+    rows = list(csv.reader((tmp_path / "clusters.csv").open()))
+    assert rows[0] == [
+        "index",
+        "tomo_idx",
+        "obj_id",
+        "x",
+        "y",
+        "z",
+        "class_label",
+        "source",
+        "cluster_k2",
+        "cluster_k3",
+    ]
+    for i, (row, obj) in enumerate(zip(rows[1:], objl)):
+        assert row == [
+            str(i),
+            str(obj["tomo_idx"]),
+            str(obj["obj_id"]),
+            str(obj["x"]),
+            str(obj["y"]),
+            str(obj["z"]),
+            str(obj["label"]),
+            obj["source"],
+            str(assignments[2][i]),
+            str(assignments[3][i]),
+        ]
+    with pytest.raises(FileExistsError, match="clusters_k2.xml"):
+        write_cluster_files(objl, assignments, tmp_path)
+    assert (tmp_path / "clusters_k2.xml").stat().st_size > 0
+
+
+def test_written_metrics_are_strict_json_and_never_replace_a_file(tmp_path):
+    from deepfinder_unsup.cluster import write_metrics
+
+    doc = {"per_k": [{"k": 2, "silhouette": float("nan"), "v": float("inf")}], "selected_k": 2}
+    path = write_metrics(doc, tmp_path / "m.json")
+    assert json.loads(path.read_text()) == {"per_k": [{"k": 2, "silhouette": None, "v": None}], "selected_k": 2}
+    with pytest.raises(FileExistsError):
+        write_metrics({"x": 1}, path)
+    write_metrics({"x": 1}, path, overwrite=True)
+    assert json.loads(path.read_text()) == {"x": 1}
