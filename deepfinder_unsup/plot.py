@@ -130,3 +130,23 @@ def plot_cluster_sizes(sizes: dict, path, title: str) -> Path:
     ax.set_ylabel("particles")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_average(average: np.ndarray, fsc: np.ndarray, freqs: np.ndarray, path, title: str) -> Path:
+    """A cluster's average: central xy / xz / yz slices, a projection along z, and the half-set FSC curve."""
+    c = average.shape[0] // 2
+    views = [("xy", average[c]), ("xz", average[:, c]), ("yz", average[:, :, c]), ("z projection", average.sum(0))]
+    fig, axes = plt.subplots(1, 5, figsize=(12, 2.6))
+    for ax, (name, image) in zip(axes, views):
+        ax.imshow(image, cmap="gray")
+        ax.set_title(name, fontsize=8)
+        ax.axis("off")
+    ax = axes[-1]
+    ax.plot(freqs[1:], fsc[1:], color="tab:blue")
+    ax.axhline(0.143, color="gray", lw=0.8, ls="--")
+    ax.set_xlabel("1/Å", fontsize=8)
+    ax.set_ylabel("FSC (half-sets)", fontsize=8)
+    ax.set_ylim(-0.1, 1.05)
+    ax.tick_params(labelsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
