@@ -205,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="score against the class_label of the picks")
     p.add_argument("--report-k", type=_int_at_least(2), help="k shown in the report (default: the selected k)")
     p.add_argument("--no-report", action="store_true", help="skip figures and report.html")
+    p.add_argument(
+        "--average",
+        action="store_true",
+        help="also average each cluster of the report's k (averages_k{K}/, shown in the report; see 'average')",
+    )
+    p.add_argument("--dataset", help="with --average: the data set that was embedded (clusters of a data set)")
     p.add_argument("--seed", type=int, default=0)
     _add_common(p)
 
@@ -487,6 +493,8 @@ def cmd_cluster(args) -> int:
         args.seed,
         args.overwrite,
         normalise=args.normalise,
+        average=args.average,
+        dataset=args.dataset,
     )
     line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
     if args.evaluate:

@@ -359,10 +359,14 @@ def cluster_to_folder(
     seed: int = 0,
     overwrite: bool = False,
     normalise: str = "l2",
+    average: bool = False,
+    dataset=None,
 ) -> tuple[dict, Path | None]:
     """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
 
-    ``normalise``: 'l2' clusters each embedding scaled to unit length, 'none' the raw embeddings."""
+    ``normalise``: 'l2' clusters each embedding scaled to unit length, 'none' the raw embeddings. ``average``:
+    also average every cluster of the report's k (``averages_k{K}/``, see ``average_to_folder``; particles from
+    their source tomograms, or from ``dataset``) and show the averages in the report."""
     from .cluster import (
         check_clusterable,
         metrics_document,
@@ -401,10 +405,18 @@ def cluster_to_folder(
         write_cluster_files(objl, assignments, stage)
         write_metrics(doc, stage / "metrics.json")
         html = None
+        k = report_k if report_k is not None else doc["selected_k"]
+        average_figures = []
+        if average:
+            averages = average_to_folder(
+                stage / f"clusters_k{k}.xml", stage / f"averages_k{k}", dataset=dataset, overwrite=True
+            )
+            for c, row in averages["clusters"].items():
+                title = f"Cluster {c} average ({row['particles']} particles, {row['resolution_A']} Å at FSC 0.143)"
+                average_figures.append((title, stage / f"averages_k{k}" / "figures" / f"average_c{c}.png"))
         if report:
             from .report import make_report
 
-            k = report_k if report_k is not None else doc["selected_k"]
             make_report(
                 stage,
                 emb,
@@ -416,6 +428,7 @@ def cluster_to_folder(
                 k=k,
                 seed=seed,
                 overwrite=True,
+                extra_figures=average_figures,
             )
             html = out_dir / "report.html"
         publish_folder(stage, out_dir, overwrite, last="metrics.json")

@@ -69,8 +69,10 @@ def make_report(
     k: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
+    extra_figures: list[tuple[str, Path]] | None = None,
 ) -> Path:
-    """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path.
+    """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path (``extra_figures``: more
+    (title, PNG) pairs shown after the galleries, e.g. the clusters' averages).
 
     ``slices``: central slices (N, 2, B, B), or a function of particle indices that reads only those (large
     files: only the gallery's particles are ever loaded)."""
@@ -161,6 +163,7 @@ def make_report(
                     ),
                 )
             )
+    figures.extend(extra_figures or [])
     return write_html(out_dir / "report.html", metrics_doc, figures, k, overwrite)
 
 

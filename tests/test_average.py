@@ -149,3 +149,19 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
         assert (out / "figures" / f"average_c{c}.png").exists()
     assert main(cmd) == 1  # never overwrites without --overwrite
     assert main(["average", str(data / "objects.xml"), "--out", str(tmp_path / "x")]) == 1  # no source, no data set
+
+
+def test_cluster_average_puts_the_averages_in_the_report(tmp_path):
+    data = tmp_path / "sim"
+    args = ["simulate", "--structures", "builtin:ring", "builtin:barrel", "--per-class", "6", "--workers", "1"]
+    assert main([*args, "--out", str(data), "--seed", "2", "--no-negative"]) == 0
+    emb = tmp_path / "e.h5"
+    assert main(["embed", "--dataset", str(data / "dataset.h5"), "--out", str(emb), "--precision", "float32"]) == 0
+    out = tmp_path / "c"
+    cmd = ["cluster", str(emb), "--k", "2", "--average", "--dataset", str(data / "dataset.h5"), "--out", str(out)]
+    assert main(cmd) == 0
+    summary = json.loads((out / "averages_k2" / "averages.json").read_text())
+    assert sum(row["of"] for row in summary["clusters"].values()) == 12
+    page = (out / "report.html").read_text()
+    for c in summary["clusters"]:
+        assert f"Cluster {c} average" in page
