@@ -22,7 +22,7 @@ from deepfinder_unsup.average import (
 )
 from deepfinder_unsup.cli import main
 from deepfinder_unsup.geometry import rotate_volume
-from deepfinder_unsup.io import InputError, read_mrc
+from deepfinder_unsup.io import InputError, read_mrc, read_objl
 
 
 def asymmetric_blob(box: int = 24) -> np.ndarray:
@@ -161,7 +161,9 @@ def test_cluster_average_puts_the_averages_in_the_report(tmp_path):
     cmd = ["cluster", str(emb), "--k", "2", "--average", "--dataset", str(data / "dataset.h5"), "--out", str(out)]
     assert main(cmd) == 0
     summary = json.loads((out / "averages_k2" / "averages.json").read_text())
-    assert sum(row["of"] for row in summary["clusters"].values()) == 12
+    sizes = np.bincount([o["label"] for o in read_objl(out / "clusters_k2.xml")])
+    assert set(summary["clusters"]) == {str(c) for c in range(len(sizes)) if sizes[c] >= 4}  # 4: two per half
+    assert all(summary["clusters"][c]["of"] == sizes[int(c)] for c in summary["clusters"])
     page = (out / "report.html").read_text()
     for c in summary["clusters"]:
         assert f"Cluster {c} average" in page
