@@ -3,6 +3,16 @@
 Moebel & Kervrann 2022 on DeepFinder (Moebel et al. 2021): DeepFinder's encoder + a fully connected head,
 trained on simulated sub-tomograms, pruned to a 32-D embedding; real sub-tomograms are embedded and clustered.
 The public API is re-exported here; TensorFlow is imported only by the functions that need it.
+
+Public API (loaded on first use):
+- files: read_objl / write_objl (DeepFinder's names read_xml / write_xml too), read_star / write_star,
+  read_mrc / write_mrc, read_shrec_locations, read_shrec_model, read_dataset / write_dataset,
+  read_embeddings / write_embeddings, InputError
+- sub-tomograms: extract_subtomograms, iter_subtomograms, load_subtomogram_files, normalise
+- the network: load_pretrained, Embedder, build_encoder, build_classifier, embedding_model,
+  load_deepfinder_weights
+- clustering: sweep_k, select_k, normalise_features, clustered_objl (the per-cluster object list)
+- averaging: subtomogram_average
 """
 
 import os as _os
@@ -26,6 +36,11 @@ from ._version import __version__  # noqa: E402
 _LAZY = {
     "select_k": "cluster",
     "sweep_k": "cluster",
+    "normalise_features": "cluster",
+    "clustered_objl": "cluster",
+    "subtomogram_average": "average",
+    "read_xml": "io",
+    "write_xml": "io",
     "extract_subtomograms": "extract",
     "iter_subtomograms": "extract",
     "load_subtomogram_files": "extract",

@@ -242,3 +242,16 @@ def test_written_metrics_are_strict_json_and_never_replace_a_file(tmp_path):
         write_metrics({"x": 1}, path)
     write_metrics({"x": 1}, path, overwrite=True)
     assert json.loads(path.read_text()) == {"x": 1}
+
+
+def test_deepfinder_users_find_their_names_at_the_top_level():
+    import pydoc
+
+    import deepfinder_unsup as dfu
+    from deepfinder_unsup.cluster import clustered_objl
+    from deepfinder_unsup.io import read_objl, write_objl
+
+    assert dfu.read_xml is read_objl and dfu.write_xml is write_objl and dfu.clustered_objl is clustered_objl
+    page = pydoc.render_doc(dfu)
+    for name in ("load_pretrained", "Embedder", "build_encoder", "read_xml", "clustered_objl", "subtomogram_average"):
+        assert name in page

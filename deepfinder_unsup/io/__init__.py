@@ -15,6 +15,9 @@ from .objl import OBJL_KEYS, new_object, objl_get_class, objl_get_tomo, read_obj
 from .shrec import SHREC21_CLASSES, read_shrec_locations, read_shrec_model, write_shrec_locations
 from .star import read_star, write_star
 
+read_xml = read_objl  # DeepFinder's name (deepfinder.utils.objl.read_xml)
+write_xml = write_objl  # DeepFinder's name (deepfinder.utils.objl.write_xml)
+
 __all__ = [
     "SubtomoDataset",
     "provenance",
@@ -36,6 +39,8 @@ __all__ = [
     "objl_get_tomo",
     "read_objl",
     "write_objl",
+    "read_xml",
+    "write_xml",
     "SHREC21_CLASSES",
     "read_shrec_locations",
     "read_shrec_model",
