@@ -429,6 +429,7 @@ def cluster_to_folder(
                 seed=seed,
                 overwrite=True,
                 extra_figures=average_figures,
+                padded=np.array([bool(o.get("border_padded")) for o in objl]),
             )
             html = out_dir / "report.html"
         publish_folder(stage, out_dir, overwrite, last="metrics.json")

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -78,16 +79,28 @@ def plot_training_curves(history_csv, path) -> Path:
     return _save(fig, path)
 
 
-def plot_embedding_map(coords: np.ndarray, labels: np.ndarray, path, title: str, names: dict | None = None) -> Path:
-    """A 2-D map (t-SNE / UMAP) coloured by label, paper Fig. 2A/B."""
+def plot_embedding_map(
+    coords: np.ndarray, labels: np.ndarray, path, title: str, names: dict | None = None, palette: str = "clusters"
+) -> Path:
+    """A 2-D map (t-SNE / UMAP) coloured by label, paper Fig. 2A/B: equal axes (distances mean the same along x
+    and y), clusters and true classes in different palettes (``palette`` 'clusters' or 'classes')."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     uniq = np.unique(labels)
-    cmap = plt.get_cmap("tab20" if len(uniq) > 10 else "tab10")
+    if palette == "clusters":
+        cmap = plt.get_cmap("tab20" if len(uniq) > 10 else "tab10")
+    else:
+        cmap = plt.get_cmap("Dark2" if len(uniq) <= 8 else "tab20b")
     for i, lab in enumerate(uniq):
         sel = labels == lab
         ax.scatter(
-            coords[sel, 0], coords[sel, 1], s=6, color=cmap(i % cmap.N), label=(names or {}).get(int(lab), str(lab))
+            coords[sel, 0],
+            coords[sel, 1],
+            s=6,
+            color=cmap(i % cmap.N),
+            marker="o" if palette == "clusters" else "^",
+            label=(names or {}).get(int(lab), str(lab)),
         )
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
@@ -95,30 +108,63 @@ def plot_embedding_map(coords: np.ndarray, labels: np.ndarray, path, title: str,
     return _save(fig, path)
 
 
-def plot_metric_curves(per_k: list[dict], path, keys: Sequence[str], title: str) -> Path:
-    """Scores against k, paper Fig. 2C/D."""
+def plot_metric_curves(
+    per_k: list[dict],
+    path,
+    keys: Sequence[str],
+    title: str,
+    selected_k: int | None = None,
+    true_k: int | None = None,
+) -> Path:
+    """Scores against k, paper Fig. 2C/D; the Calinski-Harabasz score (the label-free rule) on its own axis;
+    the selected k and the true k marked."""
     ks = [r["k"] for r in per_k]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for key in keys:
-        if per_k and key in per_k[0]:
+        if per_k and key in per_k[0] and key != "calinski_harabasz":
             ax.plot(ks, [r[key] for r in per_k], "o-", ms=3, label=key)
+    handles, labels = ax.get_legend_handles_labels()
+    if "calinski_harabasz" in keys and per_k and "calinski_harabasz" in per_k[0]:
+        ax2 = ax.twinx()
+        (line,) = ax2.plot(ks, [r["calinski_harabasz"] for r in per_k], "s--", ms=3, color="black")
+        ax2.set_ylabel("Calinski-Harabasz")
+        handles, labels = handles + [line], labels + ["calinski_harabasz (selects k)"]
+    if selected_k is not None:
+        handles.append(ax.axvline(selected_k, color="tab:red", lw=1.2))
+        labels.append(f"selected k = {selected_k}")
+    if true_k is not None:
+        handles.append(ax.axvline(true_k, color="tab:green", lw=1.2, ls=":"))
+        labels.append(f"true k = {true_k}")
     ax.set_xlabel("k (number of clusters)")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend(handles, labels, fontsize=7)
     return _save(fig, path)
 
 
-def plot_gallery(slices: np.ndarray, path, title: str, n: int = 8) -> Path:
-    """Central xy (top row) and xz (bottom row) slices (N, 2, B, B) of up to ``n`` sub-tomograms, Fig. 4."""
+def plot_gallery(slices: np.ndarray, path, title: str, n: int = 8, padded: Sequence[bool] | None = None) -> Path:
+    """Central xy (top row) and xz (bottom row) slices (N, 2, B, B) of up to ``n`` sub-tomograms, Fig. 4; rows
+    labelled; particles padded at the tomogram border (``padded``) framed in orange and marked "border"."""
     n = min(n, len(slices))
-    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.3 * max(n, 1), 2.8), squeeze=False)
+    fig, axes = plt.subplots(2, max(n, 1), figsize=(1.3 * max(n, 1) + 0.5, 2.9), squeeze=False)
     for i in range(max(n, 1)):
         for row in range(2):
-            axes[row, i].axis("off")
+            axes[row, i].set_xticks([])
+            axes[row, i].set_yticks([])
+            if i >= n:
+                axes[row, i].axis("off")
         if i >= n:
             continue
         axes[0, i].imshow(slices[i][0], cmap="gray")
         axes[1, i].imshow(slices[i][1], cmap="gray")
+        if padded is not None and padded[i]:
+            for row in range(2):
+                for spine in axes[row, i].spines.values():
+                    spine.set_color("tab:orange")
+                    spine.set_linewidth(2)
+            axes[0, i].set_title("border", fontsize=7, color="tab:orange")
+    axes[0, 0].set_ylabel("xy", fontsize=8)
+    axes[1, 0].set_ylabel("xz", fontsize=8)
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
 

@@ -70,9 +70,11 @@ def make_report(
     seed: int = 0,
     overwrite: bool = False,
     extra_figures: list[tuple[str, Path]] | None = None,
+    padded: np.ndarray | None = None,
 ) -> Path:
     """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path (``extra_figures``: more
-    (title, PNG) pairs shown after the galleries, e.g. the clusters' averages).
+    (title, PNG) pairs shown after the galleries, e.g. the clusters' averages; ``padded``: per particle, whether
+    its box was padded at the tomogram border, flagged in the galleries).
 
     ``slices``: central slices (N, 2, B, B), or a function of particle indices that reads only those (large
     files: only the gallery's particles are ever loaded)."""
@@ -106,16 +108,28 @@ def make_report(
                 (
                     f"{name}, coloured by true class",
                     plot.plot_embedding_map(
-                        coords, truth[sel], fig_dir / f"{tag}_truth.png", f"{name}: true classes", class_names
+                        coords,
+                        truth[sel],
+                        fig_dir / f"{tag}_truth.png",
+                        f"{name}: true classes",
+                        class_names,
+                        palette="classes",
                     ),
                 )
             )
     per_k = metrics_doc["per_k"]
+    selected = metrics_doc.get("selected_k")
+    true_k = len(np.unique(truth)) if truth is not None else None
     figures.append(
         (
-            "Label-free scores against k",
+            "Label-free scores against k (the Calinski-Harabasz maximum selects k)",
             plot.plot_metric_curves(
-                per_k, fig_dir / "scores_label_free.png", ["silhouette", "davies_bouldin"], "label-free scores"
+                per_k,
+                fig_dir / "scores_label_free.png",
+                ["silhouette", "davies_bouldin", "calinski_harabasz"],
+                "label-free scores",
+                selected_k=selected,
+                true_k=true_k,
             ),
         )
     )
@@ -128,6 +142,8 @@ def make_report(
                     fig_dir / "scores_truth.png",
                     ["homogeneity", "completeness", "v_measure", "ari"],
                     "homogeneity / completeness / V-measure",
+                    selected_k=selected,
+                    true_k=true_k,
                 ),
             )
         )
@@ -155,11 +171,15 @@ def make_report(
         for c in sizes:
             members = np.flatnonzero(clusters == c)[:GALLERY_SIZE]
             member_slices = slices(members) if callable(slices) else slices[members]
+            flags = None if padded is None else np.asarray(padded)[members]
             figures.append(
                 (
                     f"Cluster {c}: central xy (top) and xz (bottom) slices",
                     plot.plot_gallery(
-                        member_slices, fig_dir / f"gallery_k{k}_c{c}.png", f"cluster {c} ({sizes[c]} particles)"
+                        member_slices,
+                        fig_dir / f"gallery_k{k}_c{c}.png",
+                        f"cluster {c} ({sizes[c]} particles)",
+                        padded=flags,
                     ),
                 )
             )
@@ -186,10 +206,15 @@ def write_html(path: Path, metrics_doc: dict, figures: list[tuple[str, Path]], k
         if key in metrics_doc["per_k"][0]
     ]
     head = "".join(f"<th>{key}</th>" for key in keys)
+    head += "<th>object lists</th>"
+
+    def cell(value) -> str:
+        return f"<td>{value:.3f}</td>" if isinstance(value, float) else f"<td>{value}</td>"
+
     rows = "".join(
-        "<tr>"
-        + "".join(f"<td>{r[key]:.3f}</td>" if isinstance(r[key], float) else f"<td>{r[key]}</td>" for key in keys)
-        + "</tr>"
+        ("<tr class='selected'>" if r["k"] == metrics_doc.get("selected_k") else "<tr>")
+        + "".join(cell(r[key]) for key in keys)
+        + f"<td><a href='clusters_k{r['k']}.xml'>XML</a> <a href='clusters_k{r['k']}.star'>STAR</a></td></tr>"
         for r in metrics_doc["per_k"]
     )
     imgs = "".join(
@@ -204,7 +229,8 @@ def write_html(path: Path, metrics_doc: dict, figures: list[tuple[str, Path]], k
     page = f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>deepfinder-unsup report</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:2px 6px;text-align:right}}figure{{display:inline-block;margin:1em;vertical-align:top}}
-img{{max-width:640px}}</style></head><body><h1>deepfinder-unsup: clustering report</h1>
+img{{max-width:640px}}tr.selected{{background:#ffe9a8;font-weight:bold}}</style></head>
+<body><h1>deepfinder-unsup: clustering report</h1>
 <p>{metrics_doc["n_particles"]} particles, method {html.escape(metrics_doc["method"])}; {summary}.
 Figures below are for k = {k}.</p><table><tr>{head}</tr>{rows}</table>{imgs}
 <pre>{html.escape(json.dumps({k_: v for k_, v in metrics_doc.items() if k_ != "per_k"}, indent=1))}</pre>
