@@ -1,7 +1,7 @@
 """The ``deepfinder-unsup`` command: thin wrappers that parse arguments, call the API and print.
 
-Subcommands: simulate, simulate-tomogram, train, embed, cluster, demo, info. Errors in the user's input
-print one line (``error: <file>: <problem>``) and exit with status 2.
+Subcommands: simulate, simulate-tomogram, train, embed, cluster, average, demo, info. Errors in the user's input
+print one line (``error: <file>: <problem>``) and exit with status 1 (usage errors: 2).
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ import time
 from pathlib import Path
 
 from ._version import __version__
+
+USER_DESCRIPTION = (
+    "Unsupervised classification of macromolecules in cryo-electron tomograms (Moebel & Kervrann 2022, on "
+    "DeepFinder). Typical use: 'embed' your picks (DeepFinder XML or RELION STAR + tomograms) with the shipped "
+    "model, 'cluster' the embeddings (scores, report, one object list per cluster), 'average' each cluster. "
+    "Coordinates are tomogram voxels (x, y, z); sizes in voxels unless marked Å. "
+    "Run 'deepfinder-unsup demo' for a 30-second tour."
+)
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -50,10 +58,31 @@ def _positive_float(text: str) -> float:
 positive_int = _int_at_least(1)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only when it says something (not None, False or already in the help)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+class _Subcommands:
+    """Every subcommand gets its help as description and shows the defaults of its options."""
+
+    def __init__(self, action):
+        self.action = action
+
+    def add_parser(self, name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002
+        kwargs.setdefault("description", help[0].upper() + help[1:] + ".")
+        return self.action.add_parser(name, help=help, formatter_class=_DefaultsFormatter, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepfinder-unsup", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="deepfinder-unsup", description=USER_DESCRIPTION)
     parser.add_argument("--version", action="version", version=__version__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = _Subcommands(parser.add_subparsers(dest="command", required=True))
 
     p = sub.add_parser("simulate", help="simulate a labelled sub-tomogram data set")
     p.add_argument(
@@ -65,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=positive_int, required=True, help="sub-tomograms per class")
     p.add_argument("--out", required=True, help="output folder (dataset.h5, objects.xml, classes.csv)")
     p.add_argument("--config", help="JSON file of simulation parameters (see docs/simulation.md)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): simulate on that cluster")
     p.add_argument("--mrc", action="store_true", help="also write one MRC file per sub-tomogram")
@@ -73,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("simulate-tomogram", help="simulate a crowded tomogram with its object list")
-    p.add_argument("--structures", nargs="+", required=True)
+    p.add_argument(
+        "--structures", nargs="+", required=True, help="maps, atomic models, folders, builtin[:NAME] (as simulate)"
+    )
     p.add_argument("--out", required=True, help="output folder (tomogram.mrc, objects.xml, particle_locations.txt)")
     p.add_argument(
         "--shape",
@@ -86,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--particles", type=positive_int, default=100, help="particles to place")
     p.add_argument("--membranes", type=_int_at_least(0), default=1, help="spherical vesicles to place")
     p.add_argument("--config", help="JSON file of simulation parameters")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
     p = sub.add_parser("train", help="train f_theta on simulated data sets, or on sub-tomograms simulated on the fly")
@@ -101,13 +132,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", required=True, help="validation data set file, never used for training")
     p.add_argument("--out", required=True, help="output folder (model.keras, history.csv, figures)")
     p.add_argument("--deepfinder-weights", help="DeepFinder weight file to initialise the encoder")
-    p.add_argument("--head", choices=["flatten", "gap"], default="flatten")
-    p.add_argument("--epochs", type=positive_int, default=20)
-    p.add_argument("--steps-per-epoch", type=positive_int, default=None)
-    p.add_argument("--freeze-encoder", action="store_true")
-    p.add_argument("--patience", type=int, default=5)
+    p.add_argument(
+        "--head",
+        choices=["flatten", "gap"],
+        default="flatten",
+        help="flatten: the paper's head; gap: global average pooling (fewer weights)",
+    )
+    p.add_argument("--epochs", type=positive_int, default=20, help="maximum number of epochs")
+    p.add_argument(
+        "--steps-per-epoch", type=positive_int, default=None, help="batches per epoch (default: one pass over --train)"
+    )
+    p.add_argument("--freeze-encoder", action="store_true", help="train the head only (DeepFinder's encoder fixed)")
+    p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--monitor", help="labelled data set of classes not trained on: k-means V-measure per epoch")
     p.add_argument(
@@ -131,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="constant",
         help="constant (the paper) or linear warm-up + cosine decay over all epochs",
     )
-    p.add_argument("--warmup-steps", type=int, default=200)
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--warmup-steps", type=int, default=200, help="with --lr-schedule cosine: linear warm-up steps")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="sub-tomograms per training step")
     p.add_argument(
         "--precision",
         choices=["float32", "mixed_bfloat16"],
@@ -194,7 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("embeddings", help="embeddings file written by 'embed'")
     p.add_argument("--k", default="2:15", help="k values: 2:15, or 3,5,8")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--method", choices=["kmeans", "gmm", "agglomerative"], default="kmeans")
+    p.add_argument(
+        "--method",
+        choices=["kmeans", "gmm", "agglomerative"],
+        default="kmeans",
+        help="clustering method (kmeans as in the paper)",
+    )
     p.add_argument(
         "--normalise",
         choices=["l2", "none"],
@@ -211,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also average each cluster of the report's k (averages_k{K}/, shown in the report; see 'average')",
     )
     p.add_argument("--dataset", help="with --average: the data set that was embedded (clusters of a data set)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
     p = sub.add_parser(
@@ -237,13 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="tilt range of the tomograms in degrees, for the missing wedge (default -60 60)",
     )
     p.add_argument("--max-particles", type=positive_int, default=300, help="per cluster (a random subset beyond)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
     p = sub.add_parser("demo", help="the whole pipeline on a simulated tomogram of built-in shapes")
-    p.add_argument("--out", default="deepfinder_unsup_demo")
+    p.add_argument("--out", default="deepfinder_unsup_demo", help="output folder")
     p.add_argument("--model", help="model file (default: the shipped pretrained model)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
     p = sub.add_parser("info", help="print a model file's card")
