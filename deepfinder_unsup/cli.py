@@ -63,7 +63,12 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default in (None, False) or "default" in text or action.default is argparse.SUPPRESS:
+        if (
+            action.default is None
+            or action.default is False
+            or "default" in text
+            or action.default is argparse.SUPPRESS
+        ):
             return text
         return super()._get_help_string(action)
 
