@@ -207,7 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=3,
         type=int,
         metavar=("X", "Y", "Z"),
-        help="tomogram size for RELION 5 centred coordinates",
+        help="tomogram size (voxels) for RELION 5 centred coordinates, when the MRC header is not the tomogram's",
+    )
+    p.add_argument(
+        "--tomograms-star",
+        help="RELION 4/5 tomograms.star: each tomogram's size and voxel size (default: the MRC headers)",
     )
     p.add_argument(
         "--border",
@@ -501,6 +505,7 @@ def cmd_embed(args) -> int:
         resume=args.resume,
         scheduler=args.scheduler,
         workers=args.workers,
+        tomograms_star=args.tomograms_star,
     )
     print(f"embedded {n} sub-tomograms in {time.time() - t0:.1f} s -> {path}")
     return 0

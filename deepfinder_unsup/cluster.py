@@ -223,12 +223,29 @@ def write_cluster_files(
     """``clusters_k{K}.xml`` and ``.star`` per k, and ``clusters.csv`` (one row per particle, one column per k)."""
     out_dir = Path(out_dir)
     written = []
+    geometry = source_geometry(objl)
     for k, labels in assignments.items():
         cl = clustered_objl(objl, labels)
         written.append(write_objl(cl, out_dir / f"clusters_k{k}.xml", overwrite=overwrite))
-        written.append(write_star(cl, out_dir / f"clusters_k{k}.star", tomo_names=tomo_names, overwrite=overwrite))
+        star = out_dir / f"clusters_k{k}.star"
+        written.append(write_star(cl, star, tomo_names=tomo_names, overwrite=overwrite, geometry=geometry))
     written.append(write_clusters_csv(objl, assignments, out_dir / "clusters.csv", overwrite))
     return written
+
+
+def source_geometry(objl: Objl) -> dict:
+    """{tomogram stem: ((size x, y, z), voxel size)} of the objects' source tomograms that can be read (for the
+    STAR files' RELION 5 coordinates); unreadable or missing sources are left out."""
+    from .io.mrc import read_mrc_geometry
+
+    geometry = {}
+    for source in {str(o["source"]) for o in objl if o.get("source")}:
+        if source.endswith((".mrc", ".rec", ".map")) and Path(source).exists():
+            try:
+                geometry[Path(source).stem] = read_mrc_geometry(source)
+            except InputError:
+                continue
+    return geometry
 
 
 def write_clusters_csv(objl: Objl, assignments: dict[int, np.ndarray], path, overwrite: bool = False) -> Path:

@@ -168,6 +168,7 @@ def embed_to_file(
     resume: bool = False,
     scheduler: str | None = None,
     workers: int | None = None,
+    tomograms_star=None,
 ) -> tuple[Path, int]:
     """Embed one input (picks + tomograms, STAR + tomograms, sub-tomogram files, or a data set file) into an
     embeddings file at the model's box and voxel size; returns (path, number of particles).
@@ -188,7 +189,11 @@ def embed_to_file(
             raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
         for t in tomograms:
             read_mrc_voxel_size(t)  # exists and has a readable MRC header
-        objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size, tomogram_size)
+        objl = (
+            read_objl(objl_path)
+            if objl_path
+            else read_star_picks(star_path, tomograms, voxel_size, tomogram_size, tomograms_star)
+        )
         if not objl:
             raise InputError(f"{objl_path or star_path}: the object list is empty: no particles to embed")
     elif not (subtomograms or dataset):
@@ -321,12 +326,25 @@ def read_dataset_class_names(path) -> dict:
         return {int(k): v for k, v in json.loads(h5.attrs.get("class_names", "{}")).items()}
 
 
-def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | None = None, tomogram_size=None) -> list:
+def read_star_picks(
+    star_path, tomograms: Sequence[str], voxel_size: float | None = None, tomogram_size=None, tomograms_star=None
+) -> list:
     """STAR picks with ``tomo_idx`` pointing into ``tomograms``: a particle's rlnTomoName (or
-    rlnMicrographName) must be a tomogram file's stem, unless a single tomogram is given."""
-    pixel = voxel_size or read_mrc_voxel_size(tomograms[0]) or None
-    objl = read_star(star_path, tomogram_size=tomogram_size, pixel_size=pixel)
+    rlnMicrographName) must be a tomogram file's stem, unless a single tomogram is given. Each tomogram's size
+    and voxel size come from ``tomograms_star`` (RELION's tomograms.star) when given, else from its MRC header
+    (``voxel_size`` / ``tomogram_size`` override them for headers without them)."""
+    from .io.star import read_tomograms_star
+
     stems = [Path(t).stem for t in tomograms]
+    geometry = {}
+    for stem, t in zip(stems, tomograms):
+        vs = voxel_size or read_mrc_voxel_size(t) or None  # DeepFinder writes 0: needed only by RELION 4/5 picks
+        size = tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(t)
+        geometry[stem] = (size, vs)
+    if tomograms_star:
+        geometry.update(read_tomograms_star(tomograms_star))
+    single = geometry[stems[0]] if len(stems) == 1 else (None, None)
+    objl = read_star(star_path, tomogram_size=single[0], pixel_size=single[1], geometry=geometry)
     names = sorted({str(o["tomo_name"]) for o in objl if o.get("tomo_name") is not None})
     if len(stems) == 1 and len(names) > 1:
         raise InputError(
@@ -345,6 +363,17 @@ def read_star_picks(star_path, tomograms: Sequence[str], voxel_size: float | Non
                 f"{star_path}: particle tomogram {name!r} matches none of the --tomograms ({', '.join(stems)})"
             )
     return objl
+
+
+def read_mrc_geometry_size(path) -> tuple[int, int, int]:
+    """The (x, y, z) size of an MRC file, whatever its header says about the voxel size."""
+    import mrcfile
+
+    try:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
+            return (int(mrc.header.nx), int(mrc.header.ny), int(mrc.header.nz))
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable MRC file ({exc})") from None
 
 
 # -- cluster ------------------------------------------------------------------------------------------------

@@ -171,3 +171,147 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
             raise RuntimeError("interrupted")
     assert target.read_text() == "original"
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+# -- RELION 4/5 conventions (src/jaz/tomography/particle_set.cpp) -------------------------------------------------
+def relion_euler_matrix(rot, tilt, psi):
+    """RELION's Euler_angles2matrix (src/euler.cpp), written out: an independent reference for the reader."""
+    a, b, g = np.radians([rot, tilt, psi])
+    ca, sa, cb, sb, cg, sg = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(g), np.sin(g)
+    cc, cs, sc, ss = cb * ca, cb * sa, sb * ca, sb * sa
+    return np.array(
+        [
+            [cg * cc - sg * sa, cg * cs + sg * ca, -cg * sb],
+            [-sg * cc - cg * sa, -sg * cs + cg * ca, sg * sb],
+            [sc, ss, cb],
+        ]
+    )
+
+
+RELION5_PARTICLES = """
+# version 50001
+
+data_optics
+
+loop_
+_rlnOpticsGroup #1
+_rlnOpticsGroupName #2
+_rlnTomoTiltSeriesPixelSize #3
+_rlnImagePixelSize #4
+1 optics1 1.350000 10.800000
+
+# version 50001
+
+data_particles
+
+loop_
+_rlnTomoName #1
+_rlnTomoParticleName #2
+_rlnCenteredCoordinateXAngst #3
+_rlnCenteredCoordinateYAngst #4
+_rlnCenteredCoordinateZAngst #5
+_rlnOriginXAngst #6
+_rlnOriginYAngst #7
+_rlnOriginZAngst #8
+_rlnTomoSubtomogramRot #9
+_rlnTomoSubtomogramTilt #10
+_rlnTomoSubtomogramPsi #11
+_rlnAngleRot #12
+_rlnAngleTilt #13
+_rlnAnglePsi #14
+_rlnOpticsGroup #15
+TS_01 TS_01/1 0.000000 0.000000 0.000000 0.000000 0.000000 0.000000 0.000000 0.000000 0.000000 0.0 0.0 0.0 1
+TS_01 TS_01/2 108.000000 -216.000000 54.000000 10.800000 0.000000 0.000000 90.000000 0.000000 0.000000 0.0 0.0 0.0 1
+TS_02 TS_02/3 -540.000000 21.600000 -10.800000 0.000000 0.000000 0.000000 30.0 40.0 50.0 -20.0 70.0 110.0 1
+"""
+
+
+@pytest.fixture
+def relion5_project(tmp_path):
+    """Two tomograms binned 8x (10.8 Å voxels from 1.35 Å tilt-series pixels) of different sizes, and RELION 5
+    particles (columns and layout as RELION 5's refine jobs write them: optics and particles blocks)."""
+    write_mrc(np.zeros((40, 100, 120), np.float32), tmp_path / "TS_01.mrc", 10.8)
+    write_mrc(np.zeros((30, 64, 80), np.float32), tmp_path / "TS_02.mrc", 10.8)
+    (tmp_path / "particles.star").write_text(RELION5_PARTICLES)
+    return tmp_path
+
+
+def test_relion5_positions_follow_relions_getposition(relion5_project):
+    from deepfinder_unsup.pipeline import read_star_picks
+
+    d = relion5_project
+    objl = read_star_picks(d / "particles.star", [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")])
+    xyz = np.array([[o["x"], o["y"], o["z"]] for o in objl])
+    # particle 1: the tomogram centre (size / 2 in voxels, x y z)
+    np.testing.assert_allclose(xyz[0], [60.0, 50.0, 20.0])
+    # particle 2: centred Å / 10.8 + centre, minus A_sub (origin) / 10.8 with A_sub = Euler(90, 0, 0)
+    origin = relion_euler_matrix(90, 0, 0) @ np.array([10.8, 0, 0])
+    np.testing.assert_allclose(xyz[1], np.array([10, -20, 5]) + [60, 50, 20] - origin / 10.8, atol=1e-9)
+    assert origin[1] == pytest.approx(-10.8)  # RELION's matrix: the shift lands on -y, so y grows by one voxel
+    # particle 3: the other tomogram's own centre
+    np.testing.assert_allclose(xyz[2], np.array([-50, 2, -1]) + [40, 32, 15])
+    assert [o["tomo_idx"] for o in objl] == [0, 0, 1]
+
+
+def test_relion_orientation_is_the_subtomogram_rotation_times_the_particles(relion5_project):
+    from deepfinder_unsup.geometry import rotation_from_deepfinder_angles
+    from deepfinder_unsup.pipeline import read_star_picks
+
+    d = relion5_project
+    objl = read_star_picks(d / "particles.star", [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")])
+    o = objl[2]
+    got = rotation_from_deepfinder_angles(o["phi"], o["the"], o["psi"]).as_matrix()
+    want = relion_euler_matrix(30, 40, 50) @ relion_euler_matrix(-20, 70, 110)
+    np.testing.assert_allclose(got, want, atol=1e-9)  # DeepFinder's active matrix is RELION's A_sub A_part
+    only_sub = objl[1]
+    got = rotation_from_deepfinder_angles(only_sub["phi"], only_sub["the"], only_sub["psi"]).as_matrix()
+    np.testing.assert_allclose(got, relion_euler_matrix(90, 0, 0), atol=1e-9)
+
+
+def test_relion4_tilt_series_pixels_are_binned_to_tomogram_voxels(tmp_path):
+    from deepfinder_unsup.pipeline import read_star_picks
+
+    write_mrc(np.zeros((40, 100, 120), np.float32), tmp_path / "TS_01.mrc", 10.8)
+    (tmp_path / "p.star").write_text(
+        "data_optics\nloop_\n_rlnOpticsGroup #1\n_rlnTomoTiltSeriesPixelSize #2\n1 1.35\n\n"
+        "data_particles\nloop_\n_rlnTomoName #1\n_rlnCoordinateX #2\n_rlnCoordinateY #3\n_rlnCoordinateZ #4\n"
+        "_rlnOpticsGroup #5\nTS_01 800 400 160 1\n"
+    )
+    objl = read_star_picks(tmp_path / "p.star", [str(tmp_path / "TS_01.mrc")])
+    assert [objl[0]["x"], objl[0]["y"], objl[0]["z"]] == pytest.approx([100.0, 50.0, 20.0])  # 1.35 / 10.8 = 1/8
+    with pytest.raises(InputError, match="RELION 4 coordinates are tilt-series pixels"):
+        read_star(tmp_path / "p.star")  # no tomogram voxel size: refused, not silently wrong
+
+
+def test_tomograms_star_gives_sizes_and_binning(relion5_project):
+    from deepfinder_unsup.io.star import read_tomograms_star
+
+    d = relion5_project
+    (d / "tomograms.star").write_text(
+        "data_global\nloop_\n_rlnTomoName #1\n_rlnTomoTiltSeriesPixelSize #2\n_rlnTomoTomogramBinning #3\n"
+        "_rlnTomoSizeX #4\n_rlnTomoSizeY #5\n_rlnTomoSizeZ #6\nTS_01 1.35 8.0 960 800 320\n"
+    )
+    assert read_tomograms_star(d / "tomograms.star") == {"TS_01": ((120.0, 100.0, 40.0), 10.8)}
+
+
+def test_cluster_star_has_both_coordinate_forms_and_the_source_name(relion5_project, tmp_path):
+    """Written for RELION 5 (centred Å) and RELION 3/Warp (voxels) at once; RELION 5's reading gives the picks."""
+    from deepfinder_unsup.cluster import source_geometry
+    from deepfinder_unsup.io.objl import new_object
+
+    d = relion5_project
+    objl = [
+        new_object(1, 70.0, 30.0, 12.0, tomo_idx=0, source=str(d / "TS_01.mrc")),
+        new_object(1, 10.0, 60.0, 3.0, tomo_idx=1, source=str(d / "TS_02.mrc")),
+    ]
+    write_star(objl, tmp_path / "c.star", geometry=source_geometry(objl))
+    import starfile
+
+    table = starfile.read(tmp_path / "c.star")
+    assert list(table["rlnTomoName"]) == ["TS_01", "TS_02"]
+    np.testing.assert_allclose(table["rlnCoordinateX"], [70.0, 10.0])
+    np.testing.assert_allclose(table["rlnCenteredCoordinateXAngst"], [(70 - 60) * 10.8, (10 - 40) * 10.8])
+    table = table.drop(columns=["rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ"])
+    starfile.write(table, tmp_path / "centred_only.star")
+    back = read_star(tmp_path / "centred_only.star", geometry=source_geometry(objl))
+    np.testing.assert_allclose([[o["x"], o["y"], o["z"]] for o in back], [[70, 30, 12], [10, 60, 3]])

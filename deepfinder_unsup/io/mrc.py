@@ -78,6 +78,20 @@ def mapped_mrc(path: str | os.PathLike, voxel_size: float | None = None) -> Iter
         mrc.close()
 
 
+def read_mrc_geometry(path: str | os.PathLike) -> tuple[tuple[int, int, int], float]:
+    """((size x, y, z) voxels, voxel size Å) from an MRC header, without reading the data."""
+    path = require_file(path, "MRC file")
+    try:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
+            nx, ny, nz = (int(mrc.header.nx), int(mrc.header.ny), int(mrc.header.nz))
+            vs = header_voxel_size(mrc, path, None)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable MRC file ({exc})") from exc
+    return (nx, ny, nz), vs
+
+
 def read_mrc_voxel_size(path: str | os.PathLike) -> float:
     """The header voxel size of an MRC file in Å (0 when unset)."""
     path = require_file(path, "MRC file")

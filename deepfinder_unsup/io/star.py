@@ -1,9 +1,20 @@
-"""RELION STAR particle files <-> DeepFinder object lists (via the ``starfile`` package).
+"""RELION STAR particle files <-> DeepFinder object lists (via the ``starfile`` package), following RELION's own
+conventions (src/jaz/tomography/particle_set.cpp: ``ParticleSet::getPosition`` and ``getMatrix3x3``):
 
-RELION 3/4 write pixel coordinates ``rlnCoordinateX/Y/Z``; RELION 5 writes coordinates in Å relative to the
-tomogram centre, ``rlnCenteredCoordinateX/Y/ZAngst``: ``x_px = x_A / pixel_size + size_x / 2``, which needs the
-tomogram size (voxels, x y z) and pixel size. Angles: RELION's ZYZ (rot, tilt, psi) are converted to and from
-DeepFinder's ZXZ (phi, the, psi) through rotation matrices (see ``simulate.geometry``).
+- RELION 3 (no ``rlnTomoTiltSeriesPixelSize`` in an optics table): ``rlnCoordinateX/Y/Z`` are tomogram voxels;
+  ``rlnOriginX/Y/Z`` (pixels) or ``rlnOriginX/Y/ZAngst`` are subtracted.
+- RELION 4: ``rlnCoordinateX/Y/Z`` are pixels of the unbinned tilt series (``rlnTomoTiltSeriesPixelSize`` of
+  the particle's optics group): tomogram voxels = coordinate x tilt-series pixel / tomogram voxel size.
+- RELION 5: ``rlnCenteredCoordinateX/Y/ZAngst`` are Å from the tomogram centre: voxels = Å / voxel size +
+  size / 2, with each tomogram's size and voxel size (its MRC header, or ``tomograms.star``).
+- RELION 4/5 origins: position = coordinate - A_sub (``rlnOriginX/Y/ZAngst``), A_sub the matrix of
+  ``rlnTomoSubtomogramRot/Tilt/Psi`` (identity when absent); the orientation is A_sub A_particle
+  (``rlnAngleRot/Tilt/Psi``). RELION's Euler matrix is the transpose of scipy's intrinsic 'ZYZ', which is
+  DeepFinder's active rotation (``geometry``).
+
+Written files carry both coordinate forms when each tomogram's size and voxel size are known (RELION 3/4 and
+Warp read ``rlnCoordinateX/Y/Z``, tomogram voxels; RELION 5 reads the centred Å columns), and ``rlnTomoName``
+from the particle's source tomogram.
 """
 
 from __future__ import annotations
@@ -24,13 +35,23 @@ _PIXEL_COLS = ("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ")
 _CENTRED_COLS = ("rlnCenteredCoordinateXAngst", "rlnCenteredCoordinateYAngst", "rlnCenteredCoordinateZAngst")
 _ANGLE_COLS = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
 _TOMO_COLS = ("rlnTomoName", "rlnMicrographName")
+_SUBTOMO_ANGLE_COLS = ("rlnTomoSubtomogramRot", "rlnTomoSubtomogramTilt", "rlnTomoSubtomogramPsi")
+_ORIGIN_ANGST_COLS = ("rlnOriginXAngst", "rlnOriginYAngst", "rlnOriginZAngst")
+_ORIGIN_PIXEL_COLS = ("rlnOriginX", "rlnOriginY", "rlnOriginZ")
 
 
-def _particles_table(path: Path) -> pd.DataFrame:
+Geometry = dict  # tomogram name (or file stem) -> ((size x, y, z) voxels, voxel size Å)
+
+
+def _tables(path: Path) -> dict:
     try:
-        data = starfile.read(path, always_dict=True)
+        return starfile.read(path, always_dict=True)
     except Exception as exc:
         raise InputError(f"{path}: not a readable STAR file ({exc})") from None
+
+
+def _particles_table(path: Path, data: dict | None = None) -> pd.DataFrame:
+    data = _tables(path) if data is None else data
     for name in ("particles", ""):
         if name in data and isinstance(data[name], pd.DataFrame):
             return data[name]
@@ -45,21 +66,28 @@ def read_star(
     tomogram_size: Sequence[int] | None = None,
     pixel_size: float | None = None,
     tomo_names: Sequence[str] | None = None,
+    geometry: Geometry | None = None,
 ) -> Objl:
-    """Read RELION 3/4/5 particles into an object list (coordinates in voxels, x y z).
+    """Read RELION 3/4/5 particles into an object list (coordinates in tomogram voxels, x y z; see the module
+    docstring for each version's conventions).
 
-    ``tomogram_size`` (x, y, z voxels) and ``pixel_size`` (Å) are required for RELION 5 centred coordinates.
-    ``tomo_idx`` is the index of the particle's tomogram name in ``tomo_names`` (given), or in the sorted
-    names found in the file; the name itself is kept under the key ``tomo_name``.
+    ``geometry`` gives each tomogram's size (voxels, x y z) and voxel size (Å), keyed by rlnTomoName or file
+    stem; without it ``tomogram_size`` / ``pixel_size`` apply to every tomogram. ``tomo_idx`` is the index of the
+    particle's tomogram name in ``tomo_names`` (given), or in the sorted names found in the file; the name itself
+    is kept under ``tomo_name``.
     """
     path = require_file(path, "STAR file")
-    table = _particles_table(path)
+    tables = _tables(path)
+    table = _particles_table(path, tables)
     if len(table) == 0:
         raise InputError(f"{path}: the particle table is empty")
-    coords = _coordinates_voxels(table, path, tomogram_size, pixel_size)
     names = _tomo_names(table)
+    ts_pixel = _tilt_series_pixel_sizes(tables, table, path)
+    per_row = [_tomogram_geometry(n, geometry, tomogram_size, pixel_size) for n in names]
+    a_sub = _subtomogram_matrices(table, path)
+    coords = _coordinates_voxels(table, path, names, ts_pixel, per_row) - _origin_voxels(table, path, a_sub, per_row)
     order = list(tomo_names) if tomo_names is not None else sorted(set(n for n in names if n is not None))
-    angles = _angles_zxz(table, path)
+    angles = _angles_zxz(table, path, a_sub)
     labels = _class_numbers(table, path)
     objl: Objl = []
     for i in range(len(table)):
@@ -83,6 +111,32 @@ def read_star(
     return objl
 
 
+def _tomogram_geometry(name, geometry: Geometry | None, tomogram_size, pixel_size) -> tuple:
+    """((size x y z) or None, voxel size or None) of the tomogram a particle belongs to."""
+    if geometry:
+        for key in (name, Path(str(name)).stem):
+            if key in geometry:
+                size, vs = geometry[key]
+                return (tuple(float(v) for v in size), float(vs))
+    return (tuple(float(v) for v in tomogram_size) if tomogram_size is not None else None, pixel_size)
+
+
+def _tilt_series_pixel_sizes(tables: dict, table: pd.DataFrame, path: Path) -> np.ndarray | None:
+    """Per particle, its optics group's ``rlnTomoTiltSeriesPixelSize`` (RELION 4/5), or None (RELION 3)."""
+    optics = tables.get("optics")
+    if not isinstance(optics, pd.DataFrame) or "rlnTomoTiltSeriesPixelSize" not in optics:
+        return None
+    sizes = _numeric_columns(optics, ["rlnTomoTiltSeriesPixelSize"], path)[:, 0]
+    if "rlnOpticsGroup" not in table or "rlnOpticsGroup" not in optics:
+        return np.full(len(table), sizes[0])
+    groups = dict(zip(pd.to_numeric(optics["rlnOpticsGroup"], errors="coerce"), sizes))
+    wanted = _numeric_columns(table, ["rlnOpticsGroup"], path)[:, 0]
+    missing = [g for g in wanted if g not in groups]
+    if missing:
+        raise InputError(f"{path}: optics group {missing[0]:g} of a particle is not in the optics table")
+    return np.array([groups[g] for g in wanted])
+
+
 def _numeric_columns(table: pd.DataFrame, columns, path: Path) -> np.ndarray:
     """The columns as a float array; a clear error naming the first non-numeric or non-finite cell."""
     values = table[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(float)
@@ -104,18 +158,70 @@ def _class_numbers(table: pd.DataFrame, path: Path) -> np.ndarray:
     return values.astype(int)
 
 
-def _coordinates_voxels(table: pd.DataFrame, path: Path, tomogram_size, pixel_size) -> np.ndarray:
-    if set(_PIXEL_COLS) <= set(table):
-        return _numeric_columns(table, _PIXEL_COLS, path)
+def _coordinates_voxels(table: pd.DataFrame, path: Path, names, ts_pixel, per_row) -> np.ndarray:
+    """Particle coordinates in tomogram voxels (x, y, z), before the origin shifts."""
     if set(_CENTRED_COLS) <= set(table):
-        if tomogram_size is None or not pixel_size:
-            raise InputError(
-                f"{path}: RELION 5 centred coordinates (Å) need the tomogram size and pixel size "
-                f"(tomogram_size=(x, y, z), pixel_size=...; CLI: --tomogram-size, --voxel-size)"
-            )
-        centre = np.asarray(tomogram_size, float) / 2.0
-        return _numeric_columns(table, _CENTRED_COLS, path) / float(pixel_size) + centre
+        centred = _numeric_columns(table, _CENTRED_COLS, path)
+        out = np.empty_like(centred)
+        for i, (size, vs) in enumerate(per_row):
+            if size is None or not vs:
+                raise InputError(
+                    f"{path}: RELION 5 centred coordinates (Å) need the size and voxel size of tomogram "
+                    f"{names[i]!r} (its MRC file via --tomograms, or tomogram_size=(x, y, z), pixel_size=...; "
+                    f"CLI: --tomogram-size, --voxel-size)"
+                )
+            out[i] = centred[i] / vs + np.asarray(size) / 2.0
+        return out
+    if set(_PIXEL_COLS) <= set(table):
+        pixels = _numeric_columns(table, _PIXEL_COLS, path)
+        if ts_pixel is None:
+            return pixels  # RELION 3: tomogram voxels already
+        out = np.empty_like(pixels)
+        for i, (_, vs) in enumerate(per_row):
+            if not vs:
+                raise InputError(
+                    f"{path}: RELION 4 coordinates are tilt-series pixels ({ts_pixel[i]:g} Å): the voxel size of "
+                    f"tomogram {names[i]!r} is needed (its MRC file via --tomograms, or --voxel-size)"
+                )
+            out[i] = pixels[i] * ts_pixel[i] / vs
+        return out
     raise InputError(f"{path}: no coordinate columns (rlnCoordinateX/Y/Z or rlnCenteredCoordinateX/Y/ZAngst)")
+
+
+def relion_matrices(angles: np.ndarray) -> np.ndarray:
+    """RELION's ``Euler_angles2matrix`` of (rot, tilt, psi) rows: the transpose of scipy's intrinsic ZYZ."""
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_euler("ZYZ", np.asarray(angles, float).reshape(-1, 3), degrees=True).inv().as_matrix()
+
+
+def _subtomogram_matrices(table: pd.DataFrame, path: Path) -> np.ndarray | None:
+    """A_sub of every particle (``rlnTomoSubtomogramRot/Tilt/Psi``), or None when absent (identity)."""
+    present = [c for c in _SUBTOMO_ANGLE_COLS if c in table]
+    if not present:
+        return None
+    if len(present) != 3:
+        raise InputError(f"{path}: {', '.join(_SUBTOMO_ANGLE_COLS)} go together; found only {', '.join(present)}")
+    return relion_matrices(_numeric_columns(table, _SUBTOMO_ANGLE_COLS, path))
+
+
+def _origin_voxels(table: pd.DataFrame, path: Path, a_sub, per_row) -> np.ndarray:
+    """The origin shifts to subtract, in tomogram voxels: A_sub (rlnOriginX/Y/ZAngst) / voxel size, or RELION
+    3.0's rlnOriginX/Y/Z (voxels)."""
+    if set(_ORIGIN_ANGST_COLS) <= set(table):
+        origin = _numeric_columns(table, _ORIGIN_ANGST_COLS, path)
+        if a_sub is not None:
+            origin = np.einsum("nij,nj->ni", a_sub, origin)
+        out = np.zeros_like(origin)
+        for i, (_, vs) in enumerate(per_row):
+            if origin[i].any():
+                if not vs:
+                    raise InputError(f"{path}: rlnOriginX/Y/ZAngst need the tomogram voxel size (--voxel-size)")
+                out[i] = origin[i] / vs
+        return out
+    if set(_ORIGIN_PIXEL_COLS) <= set(table):
+        return _numeric_columns(table, _ORIGIN_PIXEL_COLS, path)
+    return np.zeros((len(table), 3))
 
 
 def _tomo_names(table: pd.DataFrame) -> list:
@@ -125,15 +231,20 @@ def _tomo_names(table: pd.DataFrame) -> list:
     return [None] * len(table)
 
 
-def _angles_zxz(table: pd.DataFrame, path: Path) -> np.ndarray | None:
+def _angles_zxz(table: pd.DataFrame, path: Path, a_sub: np.ndarray | None = None) -> np.ndarray | None:
+    """DeepFinder (phi, the, psi) of A_sub A_particle per particle (None without any angles)."""
     present = [c for c in _ANGLE_COLS if c in table]
-    if not present:
+    if not present and a_sub is None:
         return None
-    if len(present) != len(_ANGLE_COLS):
+    if present and len(present) != len(_ANGLE_COLS):
         raise InputError(f"{path}: angles rlnAngleRot/Tilt/Psi go together; found only {', '.join(present)}")
-    from ..geometry import relion_to_deepfinder_angles
+    from scipy.spatial.transform import Rotation
 
-    return relion_to_deepfinder_angles(_numeric_columns(table, _ANGLE_COLS, path))
+    from ..geometry import deepfinder_angles
+
+    part = relion_matrices(_numeric_columns(table, _ANGLE_COLS, path)) if present else np.eye(3)[None]
+    total = part if a_sub is None else np.einsum("nij,njk->nik", a_sub, part)
+    return deepfinder_angles(Rotation.from_matrix(total))
 
 
 def write_star(
@@ -144,26 +255,29 @@ def write_star(
     tomogram_size: Sequence[int] | None = None,
     pixel_size: float | None = None,
     overwrite: bool = False,
+    geometry: Geometry | None = None,
 ) -> Path:
     """Write an object list as a RELION particles STAR file, atomically.
 
-    RELION 3/4 pixel coordinates by default; ``relion5=True`` writes centred Å coordinates (needs
-    ``tomogram_size`` and ``pixel_size``). ``label`` becomes ``rlnClassNumber``; the tomogram name is the
-    object's ``tomo_name``, else ``tomo_names[tomo_idx]``, else ``tomo<idx>``.
+    ``rlnCoordinateX/Y/Z`` in tomogram voxels (RELION 3, Warp), plus RELION 5's centred Å coordinates when every
+    particle's tomogram size and voxel size are known (``geometry``, keyed by tomogram name, or ``relion5=True``
+    with one ``tomogram_size`` and ``pixel_size`` for all). ``label`` becomes ``rlnClassNumber``; the tomogram
+    name is the object's ``tomo_name``, else its ``source`` file's stem, else ``tomo_names[tomo_idx]``, else
+    ``tomo<idx>``.
     """
     if len(objl) == 0:
         raise InputError(f"{path}: refusing to write an empty particle list")
     xyz = np.array([[o["x"], o["y"], o["z"]] for o in objl], float)
     table: dict[str, Any] = {}
     table["rlnTomoName"] = [_tomo_name(o, tomo_names) for o in objl]
-    if relion5:
-        if tomogram_size is None or not pixel_size:
-            raise InputError(f"{path}: RELION 5 output needs tomogram_size and pixel_size")
-        centred = (xyz - np.asarray(tomogram_size, float) / 2.0) * float(pixel_size)
+    for col, values in zip(_PIXEL_COLS, xyz.T):
+        table[col] = values
+    if relion5 and (tomogram_size is None or not pixel_size):
+        raise InputError(f"{path}: RELION 5 output needs tomogram_size and pixel_size")
+    per_row = [_tomogram_geometry(n, geometry, tomogram_size, pixel_size) for n in table["rlnTomoName"]]
+    if all(size is not None and vs for size, vs in per_row):
+        centred = np.array([(p - np.asarray(size) / 2.0) * vs for p, (size, vs) in zip(xyz, per_row)])
         for col, values in zip(_CENTRED_COLS, centred.T):
-            table[col] = values
-    else:
-        for col, values in zip(_PIXEL_COLS, xyz.T):
             table[col] = values
     if all(o.get("phi") is not None for o in objl):
         from ..geometry import deepfinder_to_relion_angles
@@ -181,7 +295,34 @@ def write_star(
 def _tomo_name(obj: dict, tomo_names) -> str:
     if obj.get("tomo_name"):
         return str(obj["tomo_name"])
+    if obj.get("source") and not str(obj["source"]).endswith(".h5"):
+        return Path(str(obj["source"])).stem
     idx = obj.get("tomo_idx") or 0
     if tomo_names is not None:
         return str(tomo_names[idx])
     return f"tomo{idx}"
+
+
+def read_tomograms_star(path: str | os.PathLike) -> Geometry:
+    """RELION 4/5 ``tomograms.star``: {rlnTomoName: ((size x, y, z) in tomogram voxels, voxel size Å)}, from
+    ``rlnTomoSizeX/Y/Z`` (unbinned tilt-series pixels), ``rlnTomoTiltSeriesPixelSize`` and
+    ``rlnTomoTomogramBinning`` (1 when absent)."""
+    path = require_file(path, "tomograms STAR file")
+    tables = _tables(path)
+    table = next(
+        (t for t in tables.values() if isinstance(t, pd.DataFrame) and "rlnTomoName" in t and "rlnTomoSizeX" in t),
+        None,
+    )
+    if table is None:
+        raise InputError(f"{path}: no table with rlnTomoName and rlnTomoSizeX/Y/Z (a RELION tomograms.star)")
+    sizes = _numeric_columns(table, ["rlnTomoSizeX", "rlnTomoSizeY", "rlnTomoSizeZ"], path)
+    pixel = _numeric_columns(table, ["rlnTomoTiltSeriesPixelSize"], path)[:, 0]
+    binning = (
+        _numeric_columns(table, ["rlnTomoTomogramBinning"], path)[:, 0]
+        if "rlnTomoTomogramBinning" in table
+        else np.ones(len(table))
+    )
+    return {
+        str(name): (tuple(sizes[i] / binning[i]), float(pixel[i] * binning[i]))
+        for i, name in enumerate(table["rlnTomoName"])
+    }
