@@ -459,6 +459,7 @@ def cluster_to_folder(
                 overwrite=True,
                 extra_figures=average_figures,
                 padded=np.array([bool(o.get("border_padded")) for o in objl]),
+                objl=objl,
             )
             html = out_dir / "report.html"
         publish_folder(stage, out_dir, overwrite, last="metrics.json")

@@ -71,10 +71,12 @@ def make_report(
     overwrite: bool = False,
     extra_figures: list[tuple[str, Path]] | None = None,
     padded: np.ndarray | None = None,
+    objl: list | None = None,
 ) -> Path:
     """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path (``extra_figures``: more
     (title, PNG) pairs shown after the galleries, e.g. the clusters' averages; ``padded``: per particle, whether
-    its box was padded at the tomogram border, flagged in the galleries).
+    its box was padded at the tomogram border, flagged in the galleries; ``objl``: the particles' object list,
+    which makes the t-SNE map interactive: hover, box selection, download as XML / STAR).
 
     ``slices``: central slices (N, 2, B, B), or a function of particle indices that reads only those (large
     files: only the gallery's particles are ever loaded)."""
@@ -184,10 +186,33 @@ def make_report(
                 )
             )
     figures.extend(extra_figures or [])
-    return write_html(out_dir / "report.html", metrics_doc, figures, k, overwrite)
+    section = ""
+    if objl is not None:
+        section = _interactive_map(maps["t-SNE"], sel, clusters, objl, truth, class_names, slices, k, seed)
+    return write_html(out_dir / "report.html", metrics_doc, figures, k, overwrite, section)
 
 
-def write_html(path: Path, metrics_doc: dict, figures: list[tuple[str, Path]], k: int, overwrite: bool = False) -> Path:
+def _interactive_map(coords, sel, clusters, objl, truth, class_names, slices, k, seed) -> str:
+    from .interactive import THUMBNAILS_MAX, interactive_section, map_data
+
+    rng = np.random.default_rng(seed + 1)
+    local = np.arange(len(sel)) if len(sel) <= THUMBNAILS_MAX else np.sort(rng.choice(len(sel), THUMBNAILS_MAX, False))
+    thumb_slices = None
+    if slices is not None:
+        thumb_slices = slices(sel[local]) if callable(slices) else np.asarray(slices)[sel[local]]
+    names = None if truth is None else [(class_names or {}).get(int(t), str(t)) for t in truth[sel]]
+    data = map_data(coords, clusters[sel], [objl[i] for i in sel], names, local, thumb_slices)
+    return interactive_section(data, f"Interactive t-SNE map (k = {k}): {len(sel)} particles")
+
+
+def write_html(
+    path: Path,
+    metrics_doc: dict,
+    figures: list[tuple[str, Path]],
+    k: int,
+    overwrite: bool = False,
+    interactive: str = "",
+) -> Path:
     """One self-contained HTML page: a score table and every figure inlined as base64 PNG."""
     keys = [
         key
@@ -232,7 +257,7 @@ padding:2px 6px;text-align:right}}figure{{display:inline-block;margin:1em;vertic
 img{{max-width:640px}}tr.selected{{background:#ffe9a8;font-weight:bold}}</style></head>
 <body><h1>deepfinder-unsup: clustering report</h1>
 <p>{metrics_doc["n_particles"]} particles, method {html.escape(metrics_doc["method"])}; {summary}.
-Figures below are for k = {k}.</p><table><tr>{head}</tr>{rows}</table>{imgs}
+Figures below are for k = {k}.</p><table><tr>{head}</tr>{rows}</table>{interactive}{imgs}
 <pre>{html.escape(json.dumps({k_: v for k_, v in metrics_doc.items() if k_ != "per_k"}, indent=1))}</pre>
 </body></html>"""
     with atomic_path(path, overwrite) as tmp:

@@ -1,0 +1,52 @@
+"""The report's interactive map in a real headless browser (Debian's chromium): it draws every point, and a
+selection becomes a DeepFinder XML object list and a RELION STAR file that our readers take back."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from deepfinder_unsup.cli import main
+from deepfinder_unsup.io import read_objl, read_star, write_embeddings
+from deepfinder_unsup.io.objl import new_object
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no chromium on this machine (.ci/run installs Debian's chromium)")
+def test_interactive_map_draws_and_a_selection_saves_both_files(tmp_path):
+    rng = np.random.default_rng(0)
+    centres = np.eye(32)[:3] * 4
+    labels = np.repeat([1, 2, 3], 20)
+    emb = (centres[labels - 1] + 0.3 * rng.standard_normal((60, 32))).astype(np.float32)
+    objl = [
+        new_object(int(lab), 10.0 + i, 20.0, 30.0 + i % 7, tomo_idx=0, obj_id=i, phi=10.0 * i, the=30.0, psi=5.0)
+        for i, lab in enumerate(labels)
+    ]
+    for o in objl:
+        o["source"] = "tomo/TS_07.mrc"
+    slices = rng.standard_normal((60, 2, 40, 40)).astype(np.float16)
+    write_embeddings(tmp_path / "e.h5", emb, objl, 10.0, 40, slices=slices)
+    assert main(["cluster", str(tmp_path / "e.h5"), "--k", "3", "--evaluate", "--out", str(tmp_path / "c")]) == 0
+    url = (tmp_path / "c" / "report.html").as_uri() + "#selftest"
+    cmd = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    assert re.search(r'data-points-drawn="60"', dom), "the map did not draw its 60 points"
+    xml = html.unescape(re.search(r'<pre id="selftest-xml"[^>]*>(.*?)</pre>', dom, re.S).group(1))
+    star = html.unescape(re.search(r'<pre id="selftest-star"[^>]*>(.*?)</pre>', dom, re.S).group(1))
+    (tmp_path / "sel.xml").write_text(xml)
+    (tmp_path / "sel.star").write_text(star)
+    written = read_objl(tmp_path / "c" / "clusters_k3.xml")
+    picked = read_objl(tmp_path / "sel.xml")
+    assert [(o["obj_id"], o["label"]) for o in picked] == [(o["obj_id"], o["label"]) for o in written]
+    assert [o["x"] for o in picked] == [o["x"] for o in objl]
+    back = read_star(tmp_path / "sel.star")
+    assert [o["label"] for o in back] == [o["label"] for o in written]
+    assert {o["tomo_name"] for o in back} == {"TS_07"}
+    dphi = np.array([o["phi"] for o in back]) - [o["phi"] for o in objl]
+    np.testing.assert_allclose((dphi + 180) % 360 - 180, 0, atol=1e-3)  # the same angles, modulo 360
