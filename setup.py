@@ -33,9 +33,10 @@ setup(
         "starfile",
     ],
     extras_require={
-        "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov", "dask[distributed]", "openvino", "nncf"],
+        "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov", "dask[distributed]", "openvino", "nncf", "copick"],
         "dask": ["dask[distributed]"],
         "fast": ["openvino", "nncf"],
+        "copick": ["copick"],
         "umap": ["umap-learn"],
         "structures": ["gemmi"],
     },

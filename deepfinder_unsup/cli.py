@@ -198,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--star", help="RELION particles STAR file (with --tomograms)")
     src.add_argument("--subtomograms", help="folder or glob of sub-tomogram MRC files")
     src.add_argument("--dataset", help="data set file (simulate's dataset.h5)")
+    src.add_argument("--copick", help="copick project configuration (picks and tomograms from it; with --object)")
+    p.add_argument("--object", help="with --copick: the pickable object whose picks to embed")
+    p.add_argument("--user", help="with --copick: only picks of this user_id")
+    p.add_argument("--session", help="with --copick: only picks of this session_id")
+    p.add_argument("--runs", nargs="+", help="with --copick: only these runs (default: all)")
+    p.add_argument("--tomo-type", help="with --copick: tomogram type (default: the first at the closest spacing)")
     p.add_argument("--tomograms", nargs="+", help="tomogram MRC files, indexed by tomo_idx")
     p.add_argument("--model", help="model file (default: the shipped pretrained model)")
     p.add_argument("--out", required=True, help="embeddings file (.h5)")
@@ -263,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also average each cluster of the report's k (averages_k{K}/, shown in the report; see 'average')",
     )
     p.add_argument("--dataset", help="with --average: the data set that was embedded (clusters of a data set)")
+    p.add_argument(
+        "--copick",
+        help="copick configuration of the embedded picks: write one pick set per cluster of the report's k "
+        "(user deepfinder-unsup, session k{K}-cluster{C})",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
@@ -481,6 +492,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _copick_source(args) -> dict | None:
+    if not args.copick:
+        return None
+    if not args.object:
+        from .io.files import InputError
+
+        raise InputError("--copick needs --object NAME (the pickable object whose picks to embed)")
+    return {
+        "config": args.copick,
+        "object": args.object,
+        "user": args.user,
+        "session": args.session,
+        "runs": args.runs,
+        "tomo_type": args.tomo_type,
+    }
+
+
 def cmd_embed(args) -> int:
     if args.verbose:
         _tf(args)
@@ -506,6 +534,7 @@ def cmd_embed(args) -> int:
         scheduler=args.scheduler,
         workers=args.workers,
         tomograms_star=args.tomograms_star,
+        copick=_copick_source(args),
     )
     print(f"embedded {n} sub-tomograms in {time.time() - t0:.1f} s -> {path}")
     return 0
@@ -548,6 +577,7 @@ def cmd_cluster(args) -> int:
         normalise=args.normalise,
         average=args.average,
         dataset=args.dataset,
+        copick=args.copick,
     )
     line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
     if args.evaluate:

@@ -169,6 +169,7 @@ def embed_to_file(
     scheduler: str | None = None,
     workers: int | None = None,
     tomograms_star=None,
+    copick: dict | None = None,
 ) -> tuple[Path, int]:
     """Embed one input (picks + tomograms, STAR + tomograms, sub-tomogram files, or a data set file) into an
     embeddings file at the model's box and voxel size; returns (path, number of particles).
@@ -177,6 +178,8 @@ def embed_to_file(
     from .embed import Embedder, central_slices, resolve_precision
     from .extract import load_dataset_subtomograms, load_subtomogram_files
 
+    if copick:
+        return _embed_copick(out, copick, model, border, batch_size, precision, overwrite, resume, scheduler, workers)
     if resume and not (objl_path or star_path):
         raise InputError("--resume continues an embedding of picks (--objl / --star); sub-tomogram inputs rerun whole")
     if (scheduler or workers) and not (objl_path or star_path):
@@ -242,6 +245,46 @@ def embed_to_file(
         overwrite=overwrite,
     )
     return out, len(kept)
+
+
+def _embed_copick(out, copick: dict, model, border, batch_size, precision, overwrite, resume, scheduler, workers):
+    """Picks and tomograms of a copick project (``copick``: config, object, user, session, runs, tomo_type),
+    each run's tomogram at the spacing closest to the model's copied once to MRC beside the output."""
+    from .embed import Embedder, resolve_precision
+    from .io.copick_project import read_copick_picks
+
+    out = check_writable(out, overwrite)
+    require_writable_folder(out.parent)
+    voxel = Embedder(model).voxel_size
+    cache = Path(tempfile.mkdtemp(prefix=f".{out.name}.copick-", dir=out.parent))
+    try:
+        objl, tomograms = read_copick_picks(
+            copick["config"],
+            copick["object"],
+            cache,
+            voxel,
+            copick.get("user"),
+            copick.get("session"),
+            copick.get("runs"),
+            copick.get("tomo_type"),
+        )
+        return embed_picks_to_file(
+            out,
+            objl,
+            copick["config"],
+            tomograms,
+            model,
+            border=border,
+            batch_size=batch_size,
+            precision=resolve_precision(precision),
+            overwrite=overwrite,
+            resume=resume,
+            scheduler=scheduler,
+            workers=workers,
+            command="copick",
+        )
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def embed_picks_to_file(
@@ -390,6 +433,7 @@ def cluster_to_folder(
     normalise: str = "l2",
     average: bool = False,
     dataset=None,
+    copick=None,
 ) -> tuple[dict, Path | None]:
     """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
 
@@ -465,6 +509,11 @@ def cluster_to_folder(
         publish_folder(stage, out_dir, overwrite, last="metrics.json")
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+    if copick:
+        from .io.copick_project import write_copick_clusters
+
+        written = write_copick_clusters(copick, objl, assignments[k], k, overwrite)
+        logger.info(f"copick: {len(written)} pick sets written (user deepfinder-unsup, sessions k{k}-cluster*)")
     return doc, html
 
 
