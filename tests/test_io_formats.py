@@ -8,6 +8,7 @@ import pytest
 from deepfinder_unsup.io import (
     InputError,
     read_dataset,
+    read_embedding_slices,
     read_embeddings,
     read_mrc,
     read_shrec_locations,
@@ -315,3 +316,112 @@ def test_cluster_star_has_both_coordinate_forms_and_the_source_name(relion5_proj
     starfile.write(table, tmp_path / "centred_only.star")
     back = read_star(tmp_path / "centred_only.star", geometry=source_geometry(objl))
     np.testing.assert_allclose([[o["x"], o["y"], o["z"]] for o in back], [[70, 30, 12], [10, 60, 3]])
+
+
+# -- the resumable embeddings file --------------------------------------------------------------------------------
+def test_partial_embeddings_fill_in_any_order_and_finish_in_pick_order(tmp_path, rng):
+    from deepfinder_unsup.io.resumable import EMBEDDED, SKIPPED, TODO, PartialEmbeddings, partial_path
+
+    out = tmp_path / "e.h5"
+    key = {"model": "abc", "n_picks": 7}
+    store = PartialEmbeddings.create(out, 7, 4, 8, key)
+    assert store.path == partial_path(out) == tmp_path / "e.h5.partial"
+    assert (store.status() == TODO).all()
+    emb = rng.standard_normal((7, 4)).astype(np.float32)
+    slices = rng.standard_normal((7, 2, 8, 8)).astype(np.float16)
+    rows = [{"x": float(i), "y": 0.0, "z": 0.0, "label": i} for i in range(7)]
+    # the second unit first (Dask order), pick 5 skipped at the border
+    store.write_unit(
+        np.array([4, 5, 6]), np.array([True, False, True]), emb[[4, 6]], slices[[4, 6]], [rows[4], rows[6]]
+    )
+    assert store.status().tolist() == [TODO] * 4 + [EMBEDDED, SKIPPED, EMBEDDED]
+    with pytest.raises(InputError, match="incomplete file"):
+        read_embeddings(store.path)
+    with pytest.raises(InputError, match="4 picks are still to embed"):
+        store.finalize(out, 10.0, 8, {}, {})
+    with pytest.raises(ValueError, match="increase"):
+        store.write_unit(np.array([2, 1]), np.array([True, True]), emb[:2], slices[:2], rows[:2])
+    store.write_unit(np.array([0, 1, 2, 3]), np.ones(4, bool), emb[:4], slices[:4], rows[:4])
+    assert store.finalize(out, 10.0, 8, {1: "a"}, {"model": "m"}) == 6
+    got, objl, attrs = read_embeddings(out)
+    keep = [0, 1, 2, 3, 4, 6]
+    np.testing.assert_array_equal(got, emb[keep])
+    assert objl == [rows[i] for i in keep] and attrs["model"] == "m" and attrs["class_names"] == {1: "a"}
+    np.testing.assert_array_equal(read_embedding_slices(out), slices[keep].astype(np.float32))
+    assert not store.path.exists()
+
+
+def test_partial_embeddings_resume_only_the_same_run(tmp_path):
+    from deepfinder_unsup.io.resumable import PartialEmbeddings
+
+    out = tmp_path / "e.h5"
+    with pytest.raises(InputError, match="nothing to resume"):
+        PartialEmbeddings.resume(out, {"a": 1})
+    PartialEmbeddings.create(out, 3, 2, 4, {"model": "m1", "border": "pad"})
+    with pytest.raises(FileExistsError, match="--resume"):
+        PartialEmbeddings.create(out, 3, 2, 4, {"model": "m1"})
+    with pytest.raises(InputError, match="started with other border, model"):
+        PartialEmbeddings.resume(out, {"model": "m2", "border": "skip"})
+    assert PartialEmbeddings.resume(out, {"border": "pad", "model": "m1"}).status().tolist() == [0, 0, 0]
+    (tmp_path / "e.h5.partial").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="damaged partial file"):
+        PartialEmbeddings.resume(out, {"model": "m1"})
+    fresh = PartialEmbeddings.create(out, 2, 2, 4, {"model": "m1"}, overwrite=True)
+    assert fresh.status().tolist() == [0, 0]
+
+
+def test_embeddings_file_layout_is_the_documented_one(tmp_path, rng):
+    """docs/formats.md: attributes, dtypes and compression of an embeddings file, readable with h5py alone."""
+    import json
+
+    import h5py
+
+    objl = [new_object(1, 1.5, 2.0, 3.0, obj_id=0), new_object(2, 4.0, 5.0, 6.25, obj_id=1)]
+    slices = rng.standard_normal((2, 2, 8, 8))
+    write_embeddings(tmp_path / "e.h5", rng.standard_normal((2, 32)), objl, 13.68, 8, {1: "a", 2: "b"}, slices=slices)
+    with h5py.File(tmp_path / "e.h5", "r") as h5:
+        assert h5.attrs["format"] == "deepfinder-unsup embeddings" and h5.attrs["format_version"] == 1
+        assert h5.attrs["voxel_size"] == 13.68 and h5.attrs["box_size"] == 8
+        assert json.loads(h5.attrs["class_names"]) == {"1": "a", "2": "b"}
+        assert {"created", "command", "package_version"} <= set(h5.attrs)
+        assert h5["embeddings"].dtype == np.float32 and h5["embeddings"].shape == (2, 32)
+        assert h5["slices"].dtype == np.float16 and h5["slices"].compression == "gzip"
+        assert json.loads(h5["objl"][()]) == objl
+    with pytest.raises(InputError, match="do not match 2 objects"):
+        write_embeddings(tmp_path / "f.h5", np.zeros((3, 32)), objl, 10.0, 8)
+    assert not (tmp_path / "f.h5").exists()
+
+
+def test_mrc_geometry_is_x_y_z_and_needs_a_voxel_size(tmp_path):
+    from deepfinder_unsup.io.mrc import read_mrc_geometry, read_mrc_voxel_size
+
+    write_mrc(np.zeros((5, 6, 7), np.float32), tmp_path / "a.mrc", 12.5)
+    assert read_mrc_geometry(tmp_path / "a.mrc") == ((7, 6, 5), 12.5)
+    assert read_mrc_voxel_size(tmp_path / "a.mrc") == 12.5
+    import mrcfile
+
+    with mrcfile.new(tmp_path / "zero.mrc") as m:
+        m.set_data(np.zeros((4, 4, 4), np.float32))  # voxel size 0, as DeepFinder writes
+    assert read_mrc_voxel_size(tmp_path / "zero.mrc") == 0.0
+    with pytest.raises(InputError, match=r"zero\.mrc: header voxel size is 0"):
+        read_mrc_geometry(tmp_path / "zero.mrc")
+    (tmp_path / "bad.mrc").write_bytes(b"\0" * 64)
+    for reader in (read_mrc_geometry, read_mrc_voxel_size):
+        with pytest.raises(InputError, match=r"bad\.mrc: not a readable MRC"):
+            reader(tmp_path / "bad.mrc")
+
+
+def test_tomograms_star_without_binning_means_unbinned(tmp_path):
+    from deepfinder_unsup.io.star import read_tomograms_star
+
+    (tmp_path / "t.star").write_text(
+        "data_global\nloop_\n_rlnTomoName #1\n_rlnTomoTiltSeriesPixelSize #2\n_rlnTomoSizeX #3\n_rlnTomoSizeY #4\n"
+        "_rlnTomoSizeZ #5\nTS_1 2.5 400 300 100\nTS_2 1.25 800 600 200\n"
+    )
+    assert read_tomograms_star(tmp_path / "t.star") == {
+        "TS_1": ((400.0, 300.0, 100.0), 2.5),
+        "TS_2": ((800.0, 600.0, 200.0), 1.25),
+    }
+    (tmp_path / "u.star").write_text("data_global\nloop_\n_rlnTomoName #1\nTS_1\n")
+    with pytest.raises(InputError, match=r"u\.star: no table with rlnTomoName and rlnTomoSizeX"):
+        read_tomograms_star(tmp_path / "u.star")
