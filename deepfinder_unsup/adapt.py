@@ -1,0 +1,200 @@
+"""Unsupervised adaptation of f_theta to the user's own sub-tomograms (no labels, no simulated source needed).
+
+Two source-free families (the training structures, e.g. ../shared maps, are not needed on the user's side):
+
+- ``pseudolabel`` (default; k-means pseudo-labels refined over rounds, as DISCA does on real data): embed the
+  picks, cluster them (k-means on L2-normalised features at the label-free k), train the embedding network with
+  a fresh cosine head on those clusters (CosFace margin, the training augmentation), re-cluster, repeat.
+- ``infomax`` (information maximisation, as SHOT): keep the model's own class head fixed and train the
+  network so its predictions on the user's data are confident (low entropy per particle) and diverse (high
+  entropy of the mean prediction).
+
+Guards, so ``adapt`` never silently makes things worse: a round stops the adaptation when the clustering
+collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
+model's); and the label-free score (silhouette of k-means on the L2-normalised features at the input model's
+label-free k) is compared before and after: when it does not improve, the input model is kept. The adapted
+model's card records what it was adapted on and both scores.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+from sklearn import metrics
+from sklearn.cluster import KMeans
+
+from .cluster import normalise_features, select_k, sweep_k
+from .io.files import InputError
+from .log import logger
+from .model.card import load_model, save_model
+from .model.classifier import EMBEDDING_LAYER, OUTPUT_LAYER, CosineClassifier, embedding_model
+from .model.losses import MarginSoftmaxLoss
+from .train import augment
+from .volume import normalise
+
+METHODS = ("pseudolabel", "infomax")
+COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
+COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
+
+
+@dataclass
+class AdaptReport:
+    """What ``adapt`` did and measured (written into the adapted model's card)."""
+
+    method: str
+    n_picks: int
+    k: int
+    score_before: float
+    score_after: float
+    kept: str  # "adapted" or "input"
+    rounds: list = field(default_factory=list)
+    seconds: float = 0.0
+    source: str = ""
+
+
+@keras.saving.register_keras_serializable(package="deepfinder_unsup")
+class InfoMaxLoss(keras.losses.Loss):
+    """Mean per-sample entropy minus the entropy of the batch's mean prediction (SHOT's objective)."""
+
+    def __init__(self, diversity: float = 1.0, name: str = "infomax", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.diversity = float(diversity)
+
+    def call(self, y_true, y_pred):
+        p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0)
+        per_sample = -ops.sum(p * ops.log(p), axis=-1)
+        mean = ops.mean(p, axis=0)
+        spread = -ops.sum(mean * ops.log(mean))
+        return per_sample - self.diversity * spread  # Keras averages over the batch
+
+    def get_config(self):
+        return {**super().get_config(), "diversity": self.diversity}
+
+
+def features_of(network: keras.Model, volumes: np.ndarray, batch: int = 64) -> np.ndarray:
+    """L2-normalised embeddings of normalised volumes (N, B, B, B)."""
+    out = [
+        np.asarray(network(volumes[i : i + batch, ..., None], training=False)) for i in range(0, len(volumes), batch)
+    ]
+    return normalise_features(np.concatenate(out).astype(np.float64))
+
+
+def label_free_score(features: np.ndarray, k: int, seed: int = 0) -> tuple[float, np.ndarray]:
+    """(silhouette of k-means at ``k`` on L2 features, the cluster labels)."""
+    labels = KMeans(k, n_init=10, random_state=seed).fit_predict(features)
+    sample = min(len(features), 5000)
+    return float(metrics.silhouette_score(features, labels, sample_size=sample, random_state=seed)), labels
+
+
+def collapsed(features: np.ndarray, labels: np.ndarray, reference_spread: float) -> str | None:
+    """Why the clustering collapsed, or None."""
+    largest = np.bincount(labels).max() / len(labels)
+    if largest > COLLAPSE_LARGEST:
+        return f"one cluster holds {largest:.0%} of the picks"
+    spread = float(features.std(axis=0).sum())
+    if spread < COLLAPSE_SPREAD * reference_spread:
+        return f"the features' spread fell to {spread / reference_spread:.0%} of the input model's"
+    return None
+
+
+def _batches(volumes: np.ndarray, labels: np.ndarray, n_classes: int, batch: int, rng: np.random.Generator):
+    while True:
+        idx = rng.integers(len(volumes), size=batch)
+        x = augment(volumes[idx], rng)[..., None]
+        y = np.eye(n_classes, dtype=np.float32)[labels[idx]]
+        yield x, y
+
+
+def _train_round(model, volumes, labels, n_classes, steps, batch, rng) -> float:
+    history = model.fit(_batches(volumes, labels, n_classes, batch, rng), steps_per_epoch=steps, epochs=1, verbose=0)
+    return float(history.history["loss"][-1])
+
+
+def adapt(
+    model_path: str | Path,
+    subtomograms: np.ndarray,
+    out: str | Path,
+    method: str = "pseudolabel",
+    rounds: int = 3,
+    steps: int = 100,
+    batch_size: int = 32,
+    learning_rate: float = 5e-5,
+    k: int | None = None,
+    seed: int = 0,
+    source: str = "",
+    overwrite: bool = False,
+) -> AdaptReport:
+    """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
+    adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``."""
+    if method not in METHODS:
+        raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
+    t0 = time.time()
+    classifier, card = load_model(model_path)
+    box = int(card["box_size"])
+    vols = np.asarray(subtomograms, np.float32)
+    if vols.ndim != 4 or vols.shape[1:] != (box, box, box):
+        raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
+    if len(vols) < 20:
+        raise InputError(f"{len(vols)} sub-tomograms: adaptation needs at least 20")
+    vols = normalise(vols)
+    rng = np.random.default_rng(seed)
+    network = embedding_model(classifier)
+    before = features_of(network, vols)
+    if k is None:
+        per_k, _ = sweep_k(before, range(2, min(16, len(vols) // 5)), seed=seed)
+        k = select_k(per_k)
+    score_before, labels = label_free_score(before, k, seed)
+    spread = float(before.std(axis=0).sum())
+    logger.info(f"adapt ({method}): {len(vols)} picks, k = {k}, silhouette before {score_before:.3f}")
+    report = AdaptReport(method, len(vols), int(k), score_before, score_before, "input", source=source)
+    best = (score_before, [w.copy() for w in network.get_weights()])
+    if method == "pseudolabel":
+        head = CosineClassifier(k, name="adapt_head", dtype="float32")
+        trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
+        trainable.compile(
+            keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
+        )
+    else:
+        for layer in classifier.layers:
+            layer.trainable = layer.name != OUTPUT_LAYER
+        trainable = classifier
+        trainable.compile(keras.optimizers.Adam(learning_rate), InfoMaxLoss(), jit_compile=False)
+        n_out = int(classifier.output.shape[-1])
+    for r in range(rounds):
+        if method == "pseudolabel":
+            loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
+        else:
+            loss = _train_round(trainable, vols, np.zeros(len(vols), int), n_out, steps, batch_size, rng)
+        feats = features_of(network, vols)
+        score, new_labels = label_free_score(feats, k, seed)
+        why = collapsed(feats, new_labels, spread)
+        report.rounds.append({"round": r + 1, "loss": round(loss, 4), "silhouette": round(score, 4), "stop": why})
+        logger.info(f"  round {r + 1}: loss {loss:.3f}, silhouette {score:.3f}" + (f", stopped: {why}" if why else ""))
+        if why:
+            break
+        if score > best[0]:
+            best = (score, [w.copy() for w in network.get_weights()])
+        labels = new_labels
+    network.set_weights(best[1])
+    report.score_after = best[0]
+    report.kept = "adapted" if best[0] > score_before else "input"
+    report.seconds = round(time.time() - t0, 1)
+    if report.kept == "input":
+        logger.warning(f"adapt: the silhouette did not improve ({score_before:.3f}); the input model is kept")
+        classifier, card = load_model(model_path)
+    card = {
+        **card,
+        "adaptation": {
+            **asdict(report),
+            "input_model": str(model_path),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+    }
+    save_model(classifier, out, card, overwrite=overwrite)
+    return report
