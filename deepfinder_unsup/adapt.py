@@ -196,5 +196,7 @@ def adapt(
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
     }
-    save_model(classifier, out, card, overwrite=overwrite)
+    clean = keras.models.clone_model(classifier)  # uncompiled: no optimizer state in the file
+    clean.set_weights(classifier.get_weights())
+    save_model(clean, out, card, overwrite=overwrite)
     return report

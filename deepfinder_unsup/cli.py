@@ -303,6 +303,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
+    p = sub.add_parser(
+        "adapt",
+        help="adapt f_theta to your own unlabelled sub-tomograms",
+        description="Fine-tune f_theta on your own picks without labels (pseudolabel: k-means pseudo-labels "
+        "refined over rounds; infomax: confident and diverse predictions). The silhouette of k-means on the "
+        "features is measured before and after; when it does not improve, the input model is written unchanged.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--objl", help="DeepFinder XML object list of picks (with --tomograms)")
+    src.add_argument("--star", help="RELION particles STAR file (with --tomograms)")
+    src.add_argument("--subtomograms", help="folder or glob of sub-tomogram MRC files")
+    src.add_argument("--dataset", help="data set file")
+    src.add_argument("--copick", help="copick project configuration (with --object)")
+    p.add_argument("--object", help="with --copick: the pickable object")
+    p.add_argument("--tomograms", nargs="+", help="tomogram MRC files, indexed by tomo_idx")
+    p.add_argument("--model", help="model to adapt (default: the shipped model)")
+    p.add_argument("--out", required=True, help="the adapted model file (.keras)")
+    p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
+    p.add_argument("--method", choices=["pseudolabel", "infomax"], default="pseudolabel", help="adaptation family")
+    p.add_argument("--rounds", type=positive_int, default=3, help="training rounds (re-clustering between them)")
+    p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")
+    p.add_argument("--k", type=_int_at_least(2), help="clusters for pseudo-labels and the score (default: label-free)")
+    p.add_argument("--max-picks", type=positive_int, default=4000, help="a random subset beyond this many")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
+    _add_common(p)
+
     p = sub.add_parser("demo", help="the whole pipeline on a simulated tomogram of built-in shapes")
     p.add_argument("--out", default="deepfinder_unsup_demo", help="output folder")
     p.add_argument("--model", help="model file (default: the shipped pretrained model)")
@@ -561,6 +587,41 @@ def cmd_average(args) -> int:
     return 0
 
 
+def cmd_adapt(args) -> int:
+    from . import pipeline
+
+    copick = None
+    if args.copick:
+        if not args.object:
+            from .io.files import InputError
+
+            raise InputError("--copick needs --object NAME")
+        copick = {"config": args.copick, "object": args.object}
+    report = pipeline.adapt_to_file(
+        args.out,
+        model=args.model,
+        objl_path=args.objl,
+        star_path=args.star,
+        tomograms=args.tomograms,
+        subtomograms=args.subtomograms,
+        dataset=args.dataset,
+        copick=copick,
+        voxel_size=args.voxel_size,
+        method=args.method,
+        rounds=args.rounds,
+        steps=args.steps,
+        k=args.k,
+        max_picks=args.max_picks,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"{report.method} on {report.n_picks} picks (k = {report.k}): silhouette {report.score_before:.3f} -> "
+        f"{report.score_after:.3f}; wrote the {report.kept} model to {args.out} ({report.seconds:.0f} s)"
+    )
+    return 0
+
+
 def cmd_cluster(args) -> int:
     from . import pipeline
 
@@ -614,6 +675,7 @@ COMMANDS = {
     "embed": cmd_embed,
     "cluster": cmd_cluster,
     "average": cmd_average,
+    "adapt": cmd_adapt,
     "demo": cmd_demo,
     "info": cmd_info,
 }

@@ -701,3 +701,88 @@ def _particles_for_averaging(objl, clusters_path, dataset, box_size, voxel_size)
     picks = [{**o, "tomo_idx": index[o["source"]]} for o in objl]
     vols, _ = extract_subtomograms(paths, picks, box_size=box_size, voxel_size=vs, border="pad")
     return vols, vs
+
+
+def adapt_to_file(
+    out,
+    *,
+    model=None,
+    objl_path=None,
+    star_path=None,
+    tomograms: Sequence[str] | None = None,
+    subtomograms=None,
+    dataset=None,
+    copick: dict | None = None,
+    voxel_size: float | None = None,
+    method: str = "pseudolabel",
+    rounds: int = 3,
+    steps: int = 100,
+    k: int | None = None,
+    max_picks: int = 4000,
+    seed: int = 0,
+    overwrite: bool = False,
+):
+    """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
+    a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see
+    ``adapt.adapt``); the result (or the input model, when adaptation did not help) is written to ``out``."""
+    from .adapt import adapt
+    from .embed import Embedder
+    from .extract import extract_subtomograms, load_dataset_subtomograms, load_subtomogram_files
+    from .io.copick_project import read_copick_picks
+
+    out = check_writable(out, overwrite)
+    require_writable_folder(out.parent)
+    embedder = Embedder(model)
+    box, vs = embedder.box_size, embedder.voxel_size
+    cache = Path(tempfile.mkdtemp(prefix=f".{out.name}.adapt-", dir=out.parent))
+    try:
+        if copick:
+            objl, tomograms = read_copick_picks(
+                copick["config"],
+                copick["object"],
+                cache,
+                vs,
+                copick.get("user"),
+                copick.get("session"),
+                copick.get("runs"),
+                copick.get("tomo_type"),
+            )
+            source = f"copick {copick['config']} {copick['object']}"
+        elif objl_path or star_path:
+            if not tomograms:
+                raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
+            objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size)
+            source = f"{objl_path or star_path} in {len(tomograms)} tomograms"
+        else:
+            objl = None
+            source = str(subtomograms or dataset)
+        if objl is not None:
+            if len(objl) > max_picks:
+                keep = np.sort(np.random.default_rng(seed).choice(len(objl), max_picks, replace=False))
+                objl = [objl[i] for i in keep]
+            vols, _ = extract_subtomograms(tomograms, objl, box, vs, border="pad", tomogram_voxel_size=voxel_size)
+        elif subtomograms:
+            vols, _ = load_subtomogram_files(subtomograms, box, vs, voxel_size)
+        elif dataset:
+            vols, _ = load_dataset_subtomograms(dataset, box, vs)
+        else:
+            raise InputError(
+                "nothing to adapt on: give picks (--objl / --star with --tomograms), --copick, "
+                "--subtomograms or --dataset"
+            )
+        if len(vols) > max_picks:
+            vols = vols[np.sort(np.random.default_rng(seed).choice(len(vols), max_picks, replace=False))]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return adapt(
+        embedder._resolved_path(),
+        vols,
+        out,
+        method,
+        rounds,
+        steps,
+        k=k,
+        seed=seed,
+        source=source,
+        overwrite=overwrite,
+    )

@@ -1,0 +1,54 @@
+"""Unsupervised adaptation: its objective against numpy, the collapse guard, and the command keeping the input
+model unless the label-free score improves, with the adaptation recorded in the card."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepfinder_unsup.adapt import InfoMaxLoss, collapsed, label_free_score
+from deepfinder_unsup.cli import main
+
+
+def test_infomax_objective_matches_numpy(rng):
+    p = rng.dirichlet(np.ones(5), size=8).astype(np.float32)
+    per_sample = -(p * np.log(p)).sum(axis=1)
+    mean = p.mean(axis=0)
+    want = per_sample.mean() + (mean * np.log(mean)).sum()
+    assert float(InfoMaxLoss()(np.zeros_like(p), p)) == pytest.approx(want, rel=1e-5)
+    # confident and diverse predictions score lower than uncertain ones
+    confident = np.eye(5, dtype=np.float32)[np.arange(8) % 5] * 0.96 + 0.01
+    uniform = np.full((8, 5), 0.2, np.float32)
+    assert float(InfoMaxLoss()(confident, confident)) < float(InfoMaxLoss()(uniform, uniform))
+
+
+def test_collapse_guard(rng):
+    feats = rng.standard_normal((100, 8))
+    spread = float(feats.std(axis=0).sum())
+    assert collapsed(feats, np.arange(100) % 4, spread) is None
+    assert "holds 95%" in collapsed(feats, np.r_[np.zeros(95, int), np.ones(5, int)], spread)
+    assert "spread fell" in collapsed(0.1 * feats, np.arange(100) % 4, spread)
+    score, labels = label_free_score(np.r_[rng.normal(0, 0.05, (20, 3)) + 5, rng.normal(0, 0.05, (20, 3))], 2)
+    assert score > 0.9 and sorted(np.bincount(labels)) == [20, 20]
+
+
+def test_adapt_command_records_what_it_did(tmp_path):
+    from deepfinder_unsup.model.card import load_model, read_card
+
+    data = tmp_path / "sim"
+    args = ["simulate", "--structures", "builtin:ring", "builtin:barrel", "--per-class", "12", "--workers", "1"]
+    assert main([*args, "--out", str(data), "--seed", "4"]) == 0
+    out = tmp_path / "adapted.keras"
+    cmd = ["adapt", "--dataset", str(data / "dataset.h5"), "--out", str(out), "--rounds", "1", "--steps", "3"]
+    assert main(cmd) == 0
+    card = read_card(out)["adaptation"]
+    assert card["method"] == "pseudolabel" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
+    assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
+    assert card["source"].endswith("dataset.h5") and card["input_model"].endswith(".keras")
+    if card["kept"] == "input":  # never worse: the input model's weights, unchanged
+        from deepfinder_unsup.embed import resolve_model_path
+
+        a, _ = load_model(out)
+        b, _ = load_model(resolve_model_path(None))
+        assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+    assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
