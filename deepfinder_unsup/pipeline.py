@@ -372,39 +372,42 @@ def read_dataset_class_names(path) -> dict:
 def read_star_picks(
     star_path, tomograms: Sequence[str], voxel_size: float | None = None, tomogram_size=None, tomograms_star=None
 ) -> list:
-    """STAR picks with ``tomo_idx`` pointing into ``tomograms``: a particle's rlnTomoName (or
-    rlnMicrographName) must be a tomogram file's stem, unless a single tomogram is given. Each tomogram's size
-    and voxel size come from ``tomograms_star`` (RELION's tomograms.star) when given, else from its MRC header
-    (``voxel_size`` / ``tomogram_size`` override them for headers without them)."""
-    from .io.star import read_tomograms_star
+    """STAR picks with ``tomo_idx`` pointing into ``tomograms``: each particle's rlnTomoName (or
+    rlnMicrographName) must name one tomogram file (the same base name, file suffixes and Warp's '_8.00Apx' aside),
+    unless a single tomogram is given. Each tomogram's size and voxel size come from ``tomograms_star`` (RELION's
+    tomograms.star) when given, else from its MRC header (``voxel_size`` / ``tomogram_size`` override them)."""
+    from .io.star import match_tomogram, read_tomograms_star, star_tomogram_names
 
-    stems = [Path(t).stem for t in tomograms]
-    geometry = {}
-    for stem, t in zip(stems, tomograms):
-        vs = voxel_size or read_mrc_voxel_size(t) or None  # DeepFinder writes 0: needed only by RELION 4/5 picks
-        size = tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(t)
-        geometry[stem] = (size, vs)
-    if tomograms_star:
-        geometry.update(read_tomograms_star(tomograms_star))
-    single = geometry[stems[0]] if len(stems) == 1 else (None, None)
-    objl = read_star(star_path, tomogram_size=single[0], pixel_size=single[1], geometry=geometry)
-    names = sorted({str(o["tomo_name"]) for o in objl if o.get("tomo_name") is not None})
-    if len(stems) == 1 and len(names) > 1:
+    names = star_tomogram_names(star_path)
+    if len(tomograms) == 1 and len(names) > 1:
         raise InputError(
             f"{star_path}: particles come from {len(names)} tomograms ({', '.join(names[:4])}"
             f"{', ...' if len(names) > 4 else ''}) but one --tomograms file was given; give one MRC "
             f"file per tomogram, named like its rlnTomoName"
         )
+    index = {}
+    for name in names:
+        i = 0 if len(tomograms) == 1 else match_tomogram(name, tomograms)
+        if i is None:
+            stems = ", ".join(Path(t).name for t in tomograms)
+            raise InputError(
+                f"{star_path}: particle tomogram {name!r} matches none (or several) of the --tomograms ({stems})"
+            )
+        index[name] = i
+    from_star = read_tomograms_star(tomograms_star) if tomograms_star else {}
+    geometry = {}
+    for name, i in index.items():
+        vs = voxel_size or read_mrc_voxel_size(tomograms[i]) or None  # DeepFinder writes 0: needed by RELION 4/5 only
+        size = tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(tomograms[i])
+        geometry[name] = from_star.get(name, (size, vs))
+    single = next(iter(geometry.values())) if len(tomograms) == 1 and geometry else (None, None)
+    if len(tomograms) == 1 and not geometry:
+        vs = voxel_size or read_mrc_voxel_size(tomograms[0]) or None
+        single = (tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(tomograms[0]), vs)
+    objl = read_star(star_path, tomogram_size=single[0], pixel_size=single[1], geometry=geometry)
     for obj in objl:
         name = obj.get("tomo_name")
-        if name is not None and Path(name).stem in stems:
-            obj["tomo_idx"] = stems.index(Path(name).stem)
-        elif len(stems) == 1:
-            obj["tomo_idx"] = 0
-        else:
-            raise InputError(
-                f"{star_path}: particle tomogram {name!r} matches none of the --tomograms ({', '.join(stems)})"
-            )
+        obj["tomo_idx"] = index[name] if name is not None else 0
     return objl
 
 

@@ -425,3 +425,31 @@ def test_tomograms_star_without_binning_means_unbinned(tmp_path):
     (tmp_path / "u.star").write_text("data_global\nloop_\n_rlnTomoName #1\nTS_1\n")
     with pytest.raises(InputError, match=r"u\.star: no table with rlnTomoName and rlnTomoSizeX"):
         read_tomograms_star(tmp_path / "u.star")
+
+
+def test_a_star_file_written_by_relion_itself(tmp_path):
+    """RELION 3.1's run_data.star (tests/data/README.md): names matched to Warp-style tomogram files, origins in
+    Å subtracted, angles as RELION's matrices, classes kept."""
+    from pathlib import Path
+
+    from deepfinder_unsup.geometry import rotation_from_deepfinder_angles
+    from deepfinder_unsup.pipeline import read_star_picks
+
+    star = Path(__file__).parent / "data" / "relion31_run_data_excerpt.star"
+    tomos = []
+    for ts in ("ts002", "ts003"):
+        tomos.append(str(tmp_path / f"20220106_5991-2_L3_{ts}.mrc_8.00Apx.mrc"))
+        write_mrc(np.zeros((300, 1100, 1100), np.float32), tomos[-1], 8.0)
+    objl = read_star_picks(star, tomos[::-1])  # any order: matched by name
+    assert [o["tomo_idx"] for o in objl] == [1, 1, 1, 0, 0]
+    assert [o["label"] for o in objl] == [1] * 5
+    first = objl[0]
+    np.testing.assert_allclose(
+        [first["x"], first["y"], first["z"]],
+        np.array([774.174, 840.787, 110.297]) - np.array([-15.82603, -22.32603, -1.32603]) / 8.0,
+        atol=1e-6,
+    )
+    got = rotation_from_deepfinder_angles(first["phi"], first["the"], first["psi"]).as_matrix()
+    np.testing.assert_allclose(got, relion_euler_matrix(129.133562, 23.037646, 11.939608), atol=1e-9)
+    with pytest.raises(InputError, match="matches none"):
+        read_star_picks(star, [tomos[0], str(tmp_path / "other.mrc")])

@@ -111,6 +111,40 @@ def read_star(
     return objl
 
 
+def star_tomogram_names(path: str | os.PathLike) -> list[str]:
+    """The distinct tomogram names (rlnTomoName or rlnMicrographName) of a particles STAR file, in file order."""
+    path = require_file(path, "STAR file")
+    names = _tomo_names(_particles_table(path))
+    return list(dict.fromkeys(n for n in names if n is not None))
+
+
+TOMOGRAM_SUFFIXES = (".tomostar", ".mrc", ".rec", ".st", ".mrcs", ".map")
+
+
+def _name_forms(name: str) -> list[str]:
+    """A tomogram name and its forms without file suffixes: 'TS_01.mrc.tomostar' -> itself, 'TS_01.mrc', 'TS_01'."""
+    forms = [Path(str(name)).name]
+    while True:
+        last = forms[-1]
+        suffix = next((s for s in TOMOGRAM_SUFFIXES if last.endswith(s) and len(last) > len(s)), None)
+        if suffix is None:
+            return forms
+        forms.append(last[: -len(suffix)])
+
+
+def match_tomogram(name: str, files: Sequence[str]) -> int | None:
+    """Index of the tomogram file a STAR tomogram name refers to: one of the name's forms (file suffixes aside) is
+    the file's name without suffixes, or that followed by '_' (Warp's 'TS_01.mrc_8.00Apx.mrc'); None when no file
+    or several files match."""
+    forms = _name_forms(name)
+    bases = [_name_forms(f)[-1] for f in files]
+    exact = [i for i, b in enumerate(bases) if b in forms]
+    if exact:
+        return exact[0] if len(exact) == 1 else None
+    prefixed = [i for i, b in enumerate(bases) if any(b.startswith(f + "_") for f in forms)]
+    return prefixed[0] if len(prefixed) == 1 else None
+
+
 def _tomogram_geometry(name, geometry: Geometry | None, tomogram_size, pixel_size) -> tuple:
     """((size x y z) or None, voxel size or None) of the tomogram a particle belongs to."""
     if geometry:
