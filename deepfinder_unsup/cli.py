@@ -58,6 +58,22 @@ def _positive_float(text: str) -> float:
 positive_int = _int_at_least(1)
 
 
+def _add_particle_inputs(p: argparse.ArgumentParser) -> None:
+    """Where the particles come from (embed, adapt): picks in tomograms, sub-tomogram files, a data set, copick."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--objl", help="DeepFinder XML object list of picks (with --tomograms)")
+    src.add_argument("--star", help="RELION particles STAR file (with --tomograms)")
+    src.add_argument("--subtomograms", help="folder or glob of sub-tomogram MRC files")
+    src.add_argument("--dataset", help="data set file (simulate's dataset.h5)")
+    src.add_argument("--copick", help="copick project configuration (picks and tomograms from it; with --object)")
+    p.add_argument("--object", help="with --copick: the pickable object whose picks to use")
+    p.add_argument("--user", help="with --copick: only picks of this user_id")
+    p.add_argument("--session", help="with --copick: only picks of this session_id")
+    p.add_argument("--runs", nargs="+", help="with --copick: only these runs (default: all)")
+    p.add_argument("--tomo-type", help="with --copick: tomogram type (default: the first at the closest spacing)")
+    p.add_argument("--tomograms", nargs="+", help="tomogram MRC files, indexed by tomo_idx")
+
+
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows an option's default only when it says something (not None, False or already in the help)."""
 
@@ -193,18 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("embed", help="map sub-tomograms to 32-D features with f_theta")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--objl", help="DeepFinder XML object list of picks (with --tomograms)")
-    src.add_argument("--star", help="RELION particles STAR file (with --tomograms)")
-    src.add_argument("--subtomograms", help="folder or glob of sub-tomogram MRC files")
-    src.add_argument("--dataset", help="data set file (simulate's dataset.h5)")
-    src.add_argument("--copick", help="copick project configuration (picks and tomograms from it; with --object)")
-    p.add_argument("--object", help="with --copick: the pickable object whose picks to embed")
-    p.add_argument("--user", help="with --copick: only picks of this user_id")
-    p.add_argument("--session", help="with --copick: only picks of this session_id")
-    p.add_argument("--runs", nargs="+", help="with --copick: only these runs (default: all)")
-    p.add_argument("--tomo-type", help="with --copick: tomogram type (default: the first at the closest spacing)")
-    p.add_argument("--tomograms", nargs="+", help="tomogram MRC files, indexed by tomo_idx")
+    _add_particle_inputs(p)
     p.add_argument("--model", help="model file (default: the shipped pretrained model)")
     p.add_argument("--out", required=True, help="embeddings file (.h5)")
     p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
@@ -310,14 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         "refined over rounds; infomax: confident and diverse predictions). The silhouette of k-means on the "
         "features is measured before and after; when it does not improve, the input model is written unchanged.",
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--objl", help="DeepFinder XML object list of picks (with --tomograms)")
-    src.add_argument("--star", help="RELION particles STAR file (with --tomograms)")
-    src.add_argument("--subtomograms", help="folder or glob of sub-tomogram MRC files")
-    src.add_argument("--dataset", help="data set file")
-    src.add_argument("--copick", help="copick project configuration (with --object)")
-    p.add_argument("--object", help="with --copick: the pickable object")
-    p.add_argument("--tomograms", nargs="+", help="tomogram MRC files, indexed by tomo_idx")
+    _add_particle_inputs(p)
     p.add_argument("--model", help="model to adapt (default: the shipped model)")
     p.add_argument("--out", required=True, help="the adapted model file (.keras)")
     p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
@@ -590,13 +588,6 @@ def cmd_average(args) -> int:
 def cmd_adapt(args) -> int:
     from . import pipeline
 
-    copick = None
-    if args.copick:
-        if not args.object:
-            from .io.files import InputError
-
-            raise InputError("--copick needs --object NAME")
-        copick = {"config": args.copick, "object": args.object}
     report = pipeline.adapt_to_file(
         args.out,
         model=args.model,
@@ -605,7 +596,7 @@ def cmd_adapt(args) -> int:
         tomograms=args.tomograms,
         subtomograms=args.subtomograms,
         dataset=args.dataset,
-        copick=copick,
+        copick=_copick_source(args),
         voxel_size=args.voxel_size,
         method=args.method,
         rounds=args.rounds,
