@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import fft
 from scipy.spatial.transform import Rotation
 
 from .geometry import rotate_volume, rotation_from_deepfinder_angles
@@ -158,7 +159,7 @@ def align(
         norm = np.sqrt((np.abs(ref_ft) ** 2).sum())
         if norm == 0:
             continue
-        cc = np.fft.irfftn(particles_ft[who] * np.conj(ref_ft), s=(box,) * 3, axes=(-3, -2, -1))
+        cc = fft.irfftn(particles_ft[who] * np.conj(ref_ft), s=(box,) * 3, axes=(-3, -2, -1), workers=-1)
         cc = cc.reshape(len(who), -1)[:, flat_allowed] / norm
         pos = cc.argmax(axis=1)
         score = cc[np.arange(len(who)), pos]
@@ -215,7 +216,7 @@ def subtomogram_average(
     global_iterations: int = 3,
     n_rotations: int = 1000,
     n_fine_rotations: int = 4000,
-    local_range_deg: float = 30.0,
+    local_range_deg: float = 20.0,
     bin_factor: int = 2,
     max_shift: float | None = None,
     mask_radius: float | None = None,
