@@ -19,17 +19,20 @@ import os as _os
 import sys as _sys
 
 # the network is TensorFlow's (oneDNN on CPUs, DeepFinder's weights as they are): pin Keras to it, whatever
-# KERAS_BACKEND says, unless Keras was already imported on another backend (then say so, not fail later)
+# KERAS_BACKEND says, unless Keras was already imported on another backend (then say so, not fail later).
+# DEEPFINDER_UNSUP_KERAS_BACKEND=jax opts out, for training on an accelerator machine without TensorFlow
+# (benchmarks/train_accelerator.py): the model, its losses and the simulator use Keras ops only.
+_BACKEND = _os.environ.get("DEEPFINDER_UNSUP_KERAS_BACKEND", "tensorflow")
 if "keras" in _sys.modules:
     import keras as _keras
 
-    if _keras.backend.backend() != "tensorflow":
+    if _keras.backend.backend() != _BACKEND:
         raise ImportError(
-            f"deepfinder_unsup runs Keras on TensorFlow, but Keras was already imported with the "
+            f"deepfinder_unsup runs Keras on {_BACKEND!r}, but Keras was already imported with the "
             f"{_keras.backend.backend()!r} backend: import deepfinder_unsup first, or unset "
             f"KERAS_BACKEND"
         )
-_os.environ["KERAS_BACKEND"] = "tensorflow"
+_os.environ["KERAS_BACKEND"] = _BACKEND
 
 from ._version import __version__  # noqa: E402
 

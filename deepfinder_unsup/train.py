@@ -27,7 +27,7 @@ from .batches import SeededBatches, one_hot
 from .io.dataset import SubtomoDataset, read_dataset
 from .io.files import InputError, atomic_path
 from .model.card import save_model
-from .model.classifier import build_classifier, embedding_model, with_dtype_policy
+from .model.classifier import build_classifier, copy_matching_weights, embedding_model, with_dtype_policy
 from .model.deepfinder import load_deepfinder_weights
 from .model.losses import make_loss
 
@@ -203,21 +203,6 @@ def compile_classifier(
         metrics=["accuracy"],
         jit_compile=False,
     )
-
-
-def copy_matching_weights(target: keras.Model, source: keras.Model) -> list[str]:
-    """Copy the weights of every layer that has the same name and weight shapes in both models."""
-    copied = []
-    for layer in target.layers:
-        try:
-            src = source.get_layer(layer.name)
-        except ValueError:
-            continue
-        weights = src.get_weights()
-        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
-            layer.set_weights(weights)
-            copied.append(layer.name)
-    return copied
 
 
 def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple[keras.Model, dict]:
@@ -425,7 +410,8 @@ def _check_compatible(a: SubtomoDataset, b: SubtomoDataset) -> None:
 
 
 def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.ndarray, out_dir: Path) -> dict:
-    """Validation accuracy, confusion matrix (written), and k-means V-measure of the embeddings at k = classes."""
+    """Validation accuracy, confusion matrix (written), and k-means V-measure of the embeddings at k = the
+    number of classes in ``data`` (the training classes may be many more)."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import confusion_matrix, v_measure_score
 
@@ -434,10 +420,11 @@ def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.nd
     probs = model.predict(data.subtomograms[..., None], batch_size=64, verbose=0)
     pred = classes[np.argmax(probs, axis=1)]
     truth = data.labels
-    names = [data.class_names.get(int(c), str(c)) for c in classes]
-    cm = confusion_matrix(truth, pred, labels=classes)
+    shown = np.union1d(truth, pred)  # the classes in the validation data, and those it was mistaken for
+    names = [data.class_names.get(int(c), str(c)) for c in shown]
+    cm = confusion_matrix(truth, pred, labels=shown)
     emb = embedding_model(model).predict(data.subtomograms[..., None], batch_size=64, verbose=0)
-    km = KMeans(len(classes), n_init=10, random_state=0).fit_predict(emb)
+    km = KMeans(len(np.unique(truth)), n_init=10, random_state=0).fit_predict(emb)
     report = {
         "val_accuracy": float((pred == truth).mean()),
         "val_v_measure_kmeans": float(v_measure_score(truth, km)),

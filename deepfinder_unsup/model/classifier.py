@@ -90,16 +90,29 @@ def embedding_model(classifier: keras.Model) -> keras.Model:
 def with_dtype_policy(model: keras.Model, policy: str) -> keras.Model:
     """The same network with every layer under ``policy`` (``float32``, ``mixed_bfloat16``), weights copied.
 
-    Keras 3 stores each layer's dtype policy in its config (a global policy is ignored by ``clone_model``), so
-    the policy is set per layer: bf16 arithmetic for CPUs with AVX-512 BF16 / AMX, float32 for a saved model.
+    Keras 3 stores each layer's dtype policy in its config (a global policy is ignored when rebuilding), so the
+    policy is set per layer: bf16 arithmetic for CPUs with AVX-512 BF16 / AMX, float32 for a saved model. The
+    copy is rebuilt from the config, not cloned: ``clone_model`` would compile it like the original.
     """
-
-    def clone_layer(layer):
-        config = layer.get_config()
-        if not isinstance(layer, keras.layers.InputLayer):
-            config["dtype"] = policy
-        return layer.__class__.from_config(config)
-
-    clone = keras.models.clone_model(model, clone_function=clone_layer)
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] != "InputLayer":
+            layer["config"]["dtype"] = policy
+    clone = model.__class__.from_config(config)  # not compiled: no optimizer state in a saved model
     clone.set_weights(model.get_weights())
     return clone
+
+
+def copy_matching_weights(target: keras.Model, source: keras.Model) -> list[str]:
+    """Copy the weights of every layer that has the same name and weight shapes in both models."""
+    copied = []
+    for layer in target.layers:
+        try:
+            src = source.get_layer(layer.name)
+        except ValueError:
+            continue
+        weights = src.get_weights()
+        if weights and [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+            copied.append(layer.name)
+    return copied
