@@ -1,6 +1,6 @@
 """Unsupervised adaptation of f_theta to the user's own sub-tomograms (no labels, no simulated source needed).
 
-Two source-free families (the training structures, e.g. ../shared maps, are not needed on the user's side):
+Three families:
 
 - ``pseudolabel`` (default; k-means pseudo-labels refined over rounds, as DISCA does on real data): embed the
   picks, cluster them (k-means on L2-normalised features at the label-free k), train the embedding network with
@@ -8,6 +8,9 @@ Two source-free families (the training structures, e.g. ../shared maps, are not 
 - ``infomax`` (information maximisation, as SHOT): keep the model's own class head fixed and train the
   network so its predictions on the user's data are confident (low entropy per particle) and diverse (high
   entropy of the mean prediction).
+- ``like`` (input matching): estimate from the picks what the simulator can reproduce (missing wedge, low-pass,
+  contrast polarity; ``simulate.like``), then train on labelled sub-tomograms simulated around it (structures
+  made by code by default, so nothing but the picks is needed) with a fresh cosine head and CosFace.
 
 Guards, so ``adapt`` never silently makes things worse: a round stops the adaptation when the clustering
 collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
@@ -38,7 +41,8 @@ from .model.losses import MarginSoftmaxLoss
 from .train import augment
 from .volume import normalise
 
-METHODS = ("pseudolabel", "infomax")
+METHODS = ("pseudolabel", "infomax", "like")
+LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
 
@@ -56,6 +60,7 @@ class AdaptReport:
     rounds: list = field(default_factory=list)
     seconds: float = 0.0
     source: str = ""
+    estimate: dict = field(default_factory=dict)  # ``like``: what was estimated from the picks
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -129,6 +134,7 @@ def adapt(
     seed: int = 0,
     source: str = "",
     overwrite: bool = False,
+    structures: list[str] | None = None,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``."""
@@ -160,6 +166,15 @@ def adapt(
         trainable.compile(
             keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
         )
+    elif method == "like":
+        simulated = _matched_simulation(vols, card, structures or list(LIKE_STRUCTURES), batch_size, steps, seed)
+        report.estimate = simulated.estimate
+        n_sim = len(simulated.labels)
+        head = CosineClassifier(n_sim, name="adapt_head", dtype="float32")
+        trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
+        trainable.compile(
+            keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
+        )
     else:
         for layer in classifier.layers:
             layer.trainable = layer.name != OUTPUT_LAYER
@@ -169,6 +184,9 @@ def adapt(
     for r in range(rounds):
         if method == "pseudolabel":
             loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
+        elif method == "like":
+            simulated.epoch = r
+            loss = float(trainable.fit(simulated, epochs=1, verbose=0).history["loss"][-1])
         else:
             loss = _train_round(trainable, vols, np.zeros(len(vols), int), n_out, steps, batch_size, rng)
         feats = features_of(network, vols)
@@ -200,3 +218,21 @@ def adapt(
     clean.set_weights(classifier.get_weights())
     save_model(clean, out, card, overwrite=overwrite)
     return report
+
+
+def _matched_simulation(vols: np.ndarray, card: dict, structures: list[str], batch: int, steps: int, seed: int):
+    """Class-balanced simulated batches at the model's box and voxel size, the acquisition matched to ``vols``."""
+    from .simulate.config import SimConfig
+    from .simulate.keras_source import SimulatedBatches
+    from .simulate.like import config_like, estimate_acquisition
+    from .simulate.structures import load_structures
+
+    estimate = estimate_acquisition(vols, seed=seed)
+    logger.info(f"adapt (like): estimated {estimate.to_dict()}")
+    base = SimConfig(box_size=int(card["box_size"]), voxel_size=float(card["voxel_size"]))
+    config = config_like(estimate, base)
+    source = SimulatedBatches(
+        load_structures(structures, config.voxel_size), config, batch, steps, seed=seed, specs=structures
+    )
+    source.estimate = estimate.to_dict()
+    return source

@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): simulate on that cluster")
     p.add_argument("--mrc", action="store_true", help="also write one MRC file per sub-tomogram")
     p.add_argument("--no-negative", action="store_true", help="no negative class (0)")
+    p.add_argument(
+        "--like",
+        metavar="PATH",
+        help="a tomogram (.mrc) or data set (.h5) to resemble: its missing wedge, low-pass and contrast polarity "
+        "are estimated and imposed, the rest stays randomised (estimate in OUT/like.json)",
+    )
     _add_common(p)
 
     p = sub.add_parser("simulate-tomogram", help="simulate a crowded tomogram with its object list")
@@ -312,14 +318,23 @@ def build_parser() -> argparse.ArgumentParser:
         "adapt",
         help="adapt f_theta to your own unlabelled sub-tomograms",
         description="Fine-tune f_theta on your own picks without labels (pseudolabel: k-means pseudo-labels "
-        "refined over rounds; infomax: confident and diverse predictions). The silhouette of k-means on the "
+        "refined over rounds; infomax: confident and diverse predictions; like: training data simulated with the "
+        "missing wedge, low-pass and polarity estimated from your picks). The silhouette of k-means on the "
         "features is measured before and after; when it does not improve, the input model is written unchanged.",
     )
     _add_particle_inputs(p)
     p.add_argument("--model", help="model to adapt (default: the shipped model)")
     p.add_argument("--out", required=True, help="the adapted model file (.keras)")
     p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
-    p.add_argument("--method", choices=["pseudolabel", "infomax"], default="pseudolabel", help="adaptation family")
+    p.add_argument(
+        "--method", choices=["pseudolabel", "infomax", "like"], default="pseudolabel", help="adaptation family"
+    )
+    p.add_argument(
+        "--structures",
+        nargs="+",
+        metavar="SPEC",
+        help="--method like: structures to simulate, as for simulate (default: procedural:200:0, made by code)",
+    )
     p.add_argument("--rounds", type=positive_int, default=3, help="training rounds (re-clustering between them)")
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")
     p.add_argument("--k", type=_int_at_least(2), help="clusters for pseudo-labels and the score (default: label-free)")
@@ -334,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("info", help="print a model file's card")
-    p.add_argument("model", nargs="?", help="model file or shipped name (shrec21, general; default: shrec21)")
+    p.add_argument("model", nargs="?", help="model file or shipped name (general, shrec21; default: general)")
     _add_common(p)
     return parser
 
@@ -450,6 +465,7 @@ def cmd_simulate(args) -> int:
         negative=not args.no_negative,
         overwrite=args.overwrite,
         scheduler=args.scheduler,
+        like=args.like,
     )
     print(f"wrote {out}")
     return 0
@@ -605,6 +621,7 @@ def cmd_adapt(args) -> int:
         max_picks=args.max_picks,
         seed=args.seed,
         overwrite=args.overwrite,
+        structures=args.structures,
     )
     print(
         f"{report.method} on {report.n_picks} picks (k = {report.k}): silhouette {report.score_before:.3f} -> "

@@ -288,3 +288,58 @@ def write_metrics(doc: dict, path, overwrite: bool = False) -> Path:
     with atomic_path(path, overwrite) as tmp:
         tmp.write_text(json.dumps(strict_json(doc), indent=2, allow_nan=False))
     return Path(path)
+
+
+# --- rare classes: label-free rules that can give a 1-3 % structure its own cluster ------------------------
+
+
+def overcluster_merge(features: np.ndarray, n_over: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k-means at ``n_over`` (more clusters than classes, so a rare structure can get one of its own), then the
+    centroids merged by average linkage on cosine distance, cut at the largest gap between merge heights.
+
+    Returns (0-based labels, the linkage matrix of the centroids: the report's dendrogram)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    n_over = int(min(n_over, max(2, len(features) // 5)))
+    km = KMeans(n_over, n_init=4, random_state=seed).fit(features)
+    centroids = km.cluster_centers_ / np.maximum(np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12)
+    tree = linkage(centroids, method="average", metric="cosine")
+    heights = np.concatenate([[0.0], tree[:, 2]])
+    cut = int(np.argmax(np.diff(heights)))  # merges up to this one join the same structure
+    threshold = (heights[cut] + heights[cut + 1]) / 2
+    merged = fcluster(tree, threshold, criterion="distance") - 1
+    return merged[km.labels_], tree
+
+
+def hdbscan_labels(features: np.ndarray, min_cluster_size: int | None = None) -> np.ndarray:
+    """HDBSCAN (scikit-learn): density-based, no k; a cluster may be as small as ``min_cluster_size`` (default
+    max(5, 1 % of the picks)); -1 marks picks in no dense region."""
+    from sklearn.cluster import HDBSCAN
+
+    size = int(min_cluster_size or max(5, len(features) // 100))
+    return HDBSCAN(min_cluster_size=size).fit_predict(features)
+
+
+def kmeans_selected_k(features: np.ndarray, ks: Sequence[int] = range(2, 16), seed: int = 0) -> np.ndarray:
+    """k-means at the label-free k of ``select_k`` (what ``cluster`` chooses by default), 0-based labels."""
+    ks = [k for k in ks if k < len(features)]
+    per_k, assignments = sweep_k(features, ks, seed=seed)
+    return assignments[select_k(per_k)] - 1
+
+
+RARE_RULES = {
+    "kmeans_ch": kmeans_selected_k,
+    "overcluster_merge": lambda f: overcluster_merge(f)[0],
+    "hdbscan": hdbscan_labels,
+}
+
+
+def rare_class_found(labels: np.ndarray, is_rare: np.ndarray) -> bool:
+    """Whether one cluster holds at least half of the rare picks and is at least half rare (-1: no cluster)."""
+    is_rare = np.asarray(is_rare, bool)
+    for c in set(np.asarray(labels)[is_rare].tolist()) - {-1}:
+        members = labels == c
+        together = np.sum(members & is_rare)
+        if together >= 0.5 * is_rare.sum() and together >= 0.5 * members.sum():
+            return True
+    return False

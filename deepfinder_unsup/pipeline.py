@@ -20,13 +20,50 @@ import numpy as np
 from .io.dataset import read_dataset, read_embedding_slices, read_embeddings, write_dataset, write_embeddings
 from .io.files import InputError, atomic_path, check_writable, publish_folder
 from .io.mrc import read_mrc_voxel_size, write_mrc
-from .io.objl import read_objl, write_objl
+from .io.objl import new_object, read_objl, write_objl
 from .io.shrec import write_shrec_locations
 from .io.star import read_star
 from .log import logger
 
-
 # -- simulate -----------------------------------------------------------------------------------------------
+LIKE_BOXES = 300  # random boxes of a tomogram for ``simulate --like``
+
+
+def _config_like_file(path, config, out_dir: Path, seed: int, overwrite: bool):
+    """``config`` with the acquisition estimated from the boxes of ``path`` (tomogram or data set)."""
+    from .simulate.like import config_like, estimate_acquisition
+
+    boxes = like_boxes(path, config.box_size, config.voxel_size, seed)
+    estimate = estimate_acquisition(boxes, seed=seed)
+    matched = config_like(estimate, config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "like.json", overwrite) as tmp:
+        tmp.write_text(json.dumps({"source": str(path), "estimate": estimate.to_dict(), "config": matched.to_dict()}))
+    logger.info(f"simulating like {path}: {estimate.to_dict()}")
+    return matched
+
+
+def like_boxes(path, box: int, voxel_size: float, seed: int = 0, n: int = LIKE_BOXES) -> np.ndarray:
+    """Boxes to estimate an acquisition from: a data set's sub-tomograms, or ``n`` random boxes (away from the
+    borders) of a tomogram, resampled to ``voxel_size``."""
+    from .extract import extract_subtomograms, load_dataset_subtomograms
+    from .io.mrc import read_mrc_geometry
+
+    path = Path(path)
+    if path.suffix in (".h5", ".hdf5"):
+        vols, _ = load_dataset_subtomograms(path, box, voxel_size)
+        return vols
+    size_xyz, tomo_vs = read_mrc_geometry(path)
+    half = int(np.ceil(box * voxel_size / tomo_vs / 2)) + 1
+    if any(s <= 2 * half for s in size_xyz):
+        raise InputError(f"{path}: {size_xyz} voxels (x, y, z) is too small for {box}^3 boxes at {voxel_size} Å")
+    rng = np.random.default_rng(seed)
+    x, y, z = (rng.integers(half, s - half, size=n) for s in size_xyz)
+    picks = [new_object(0, x=float(a), y=float(b), z=float(c)) for a, b, c in zip(x, y, z)]
+    vols, _ = extract_subtomograms([path], picks, box, voxel_size)
+    return vols
+
+
 def simulate_to_folder(
     structures: Sequence[str],
     per_class: int,
@@ -38,9 +75,12 @@ def simulate_to_folder(
     negative: bool = True,
     overwrite: bool = False,
     scheduler: str | None = None,
+    like: str | None = None,
 ) -> Path:
     """``out_dir/dataset.h5`` + ``objects.xml`` (class_label = class) + ``classes.csv`` (+ ``mrc/``);
-    simulated on the Dask cluster at ``scheduler`` when given, else on ``workers`` local processes."""
+    simulated on the Dask cluster at ``scheduler`` when given, else on ``workers`` local processes. ``like``:
+    a tomogram (.mrc) or data set (.h5) whose missing wedge, low-pass and polarity are estimated and imposed
+    (``simulate.like``; the estimate is written to ``out_dir/like.json``)."""
     from .simulate.config import SimConfig
     from .simulate.dataset import simulate_dataset
     from .simulate.structures import load_structures
@@ -50,6 +90,8 @@ def simulate_to_folder(
         check_writable(out_dir / name, overwrite)
     config = SimConfig.from_file(config_path) if config_path else SimConfig()
     config.negative_class = config.negative_class and negative
+    if like:
+        config = _config_like_file(like, config, out_dir, seed, overwrite)
     structs = load_structures(structures, config.voxel_size)
     from .compute import maybe_dask
 
@@ -724,6 +766,7 @@ def adapt_to_file(
     max_picks: int = 4000,
     seed: int = 0,
     overwrite: bool = False,
+    structures: Sequence[str] | None = None,
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see
@@ -788,4 +831,5 @@ def adapt_to_file(
         seed=seed,
         source=source,
         overwrite=overwrite,
+        structures=list(structures) if structures else None,
     )

@@ -11,7 +11,7 @@ keras = pytest.importorskip("keras")
 from deepfinder_unsup.io.dataset import SubtomoDataset  # noqa: E402
 from deepfinder_unsup.model.classifier import CosineClassifier, build_classifier, with_dtype_policy  # noqa: E402
 from deepfinder_unsup.model.losses import MarginSoftmaxLoss, make_loss  # noqa: E402
-from deepfinder_unsup.train import copy_matching_weights, relabel_by_name  # noqa: E402
+from deepfinder_unsup.train import copy_matching_weights, evaluate_classifier, relabel_by_name  # noqa: E402
 
 
 def _log_softmax(z):
@@ -68,6 +68,33 @@ def test_weights_copy_by_name_and_float32_copy_is_identical():
     x = np.random.default_rng(2).normal(size=(2, 40, 40, 40, 1)).astype(np.float32)
     same = with_dtype_policy(src, "float32")
     np.testing.assert_allclose(np.asarray(same(x)), np.asarray(src(x)), atol=1e-6)
+
+
+def test_dtype_copy_of_a_compiled_model_carries_no_optimizer(tmp_path):
+    """A saved model must not carry the optimizer's moments (3x the file size: over the transfer limits)."""
+    src = build_classifier(5, output="cosine")
+    src.compile(optimizer="adam", loss="mse")
+    src.optimizer.build(src.trainable_variables)  # Adam's two moments per weight, as after a training step
+    copy = with_dtype_policy(src, "mixed_bfloat16")
+    assert not copy.compiled and copy.get_layer("encoder_conv1").dtype_policy.name == "mixed_bfloat16"
+    assert copy.get_layer("class_output").compute_dtype == "bfloat16"  # every layer, the output's too
+    src.save(tmp_path / "compiled.keras")
+    with_dtype_policy(src, "float32").save(tmp_path / "copy.keras")
+    assert (tmp_path / "copy.keras").stat().st_size < 0.5 * (tmp_path / "compiled.keras").stat().st_size
+
+
+def test_validation_clusters_at_the_number_of_validation_classes(tmp_path):
+    """Trained on many classes, validated on two: k-means must use k = 2 (two tight groups give V = 1)."""
+    rng = np.random.default_rng(3)
+    model = build_classifier(6, box_size=8, output="cosine")
+    a, b = rng.normal(size=(8, 8, 8)), rng.normal(size=(8, 8, 8))
+    vols = np.stack([a] * 5 + [b] * 5).astype(np.float32) + rng.normal(scale=1e-3, size=(10, 8, 8, 8)).astype(
+        np.float32
+    )
+    objl = [{"label": lab, "x": 0.0, "y": 0.0, "z": 0.0} for lab in [1] * 5 + [4] * 5]
+    data = SubtomoDataset(vols, objl, 10.0, {"class_names": {1: "a", 4: "d"}})
+    report = evaluate_classifier(model, data, np.arange(6), tmp_path)
+    assert report["val_v_measure_kmeans"] == pytest.approx(1.0)
 
 
 def test_validation_classes_are_matched_by_name():

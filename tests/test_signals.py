@@ -21,6 +21,13 @@ from deepfinder_unsup.io.objl import new_object
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
+def _default_signal_handlers() -> None:
+    """A suite started in the background (``cmd &``, nohup) ignores SIGINT, and a child that starts with SIGINT
+    ignored keeps it ignored: give the command the default handlers a user's terminal gives it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start(*args) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "deepfinder_unsup.cli", *map(str, args)],
@@ -28,6 +35,7 @@ def start(*args) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env=ENV,
+        preexec_fn=_default_signal_handlers,
     )
 
 
