@@ -14,8 +14,10 @@ Three families:
 
 Guards, so ``adapt`` never silently makes things worse: a round stops the adaptation when the clustering
 collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
-model's); and the label-free score (silhouette of k-means on the L2-normalised features at the input model's
-label-free k) is compared before and after: when it does not improve, the input model is kept. The adapted
+model's); and two label-free scores are compared before and after: the silhouette of k-means on the
+L2-normalised features at the input model's label-free k, and the stability of that clustering under
+resampling (``cluster.stability``). The adapted model is kept only when the silhouette improves and the
+stability does not fall by more than ``STABILITY_TOLERANCE``; otherwise the input model is written. The adapted
 model's card records what it was adapted on and both scores.
 """
 
@@ -32,7 +34,7 @@ from keras import ops
 from sklearn import metrics
 from sklearn.cluster import KMeans
 
-from .cluster import normalise_features, select_k, sweep_k
+from .cluster import normalise_features, select_k, stability, sweep_k
 from .io.files import InputError
 from .log import logger
 from .model.card import load_model, save_model
@@ -45,6 +47,7 @@ METHODS = ("pseudolabel", "infomax", "like")
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
+STABILITY_TOLERANCE = 0.02  # an adapted model whose clustering is less stable than this below the input's is refused
 
 
 @dataclass
@@ -54,9 +57,11 @@ class AdaptReport:
     method: str
     n_picks: int
     k: int
-    score_before: float
+    score_before: float  # silhouette of k-means at k on the L2-normalised features
     score_after: float
     kept: str  # "adapted" or "input"
+    stability_before: float = 0.0  # cluster.stability: the same partition under resampling?
+    stability_after: float = 0.0
     rounds: list = field(default_factory=list)
     seconds: float = 0.0
     source: str = ""
@@ -159,6 +164,7 @@ def adapt(
     spread = float(before.std(axis=0).sum())
     logger.info(f"adapt ({method}): {len(vols)} picks, k = {k}, silhouette before {score_before:.3f}")
     report = AdaptReport(method, len(vols), int(k), score_before, score_before, "input", source=source)
+    report.stability_before = report.stability_after = stability(before, k, seed)
     best = (score_before, [w.copy() for w in network.get_weights()])
     if method == "pseudolabel":
         head = CosineClassifier(k, name="adapt_head", dtype="float32")
@@ -201,10 +207,16 @@ def adapt(
         labels = new_labels
     network.set_weights(best[1])
     report.score_after = best[0]
-    report.kept = "adapted" if best[0] > score_before else "input"
+    if best[0] > score_before:
+        report.stability_after = stability(features_of(network, vols), k, seed)
+    improved = best[0] > score_before and report.stability_after >= report.stability_before - STABILITY_TOLERANCE
+    report.kept = "adapted" if improved else "input"
     report.seconds = round(time.time() - t0, 1)
     if report.kept == "input":
-        logger.warning(f"adapt: the silhouette did not improve ({score_before:.3f}); the input model is kept")
+        logger.warning(
+            f"adapt: silhouette {score_before:.3f} -> {best[0]:.3f}, stability {report.stability_before:.3f} -> "
+            f"{report.stability_after:.3f}: not better on both; the input model is kept"
+        )
         classifier, card = load_model(model_path)
     card = {
         **card,

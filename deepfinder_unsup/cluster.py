@@ -290,6 +290,23 @@ def write_metrics(doc: dict, path, overwrite: bool = False) -> Path:
     return Path(path)
 
 
+def stability(features: np.ndarray, k: int, seed: int = 0, pairs: int = 5, fraction: float = 0.8) -> float:
+    """Clustering stability under resampling: k-means at ``k`` on two random subsets of ``fraction`` of the
+    picks, the adjusted Rand index of their labels on the picks both hold, averaged over ``pairs`` pairs.
+    1: the same partition whatever the sample; near 0: the partition is an accident of the sample."""
+    rng = np.random.default_rng(seed)
+    n = len(features)
+    size = max(k + 1, int(fraction * n))
+    scores = []
+    for i in range(pairs):
+        a, b = (np.sort(rng.choice(n, size, replace=False)) for _ in range(2))
+        both = np.intersect1d(a, b)
+        la = KMeans(k, n_init=3, random_state=seed + 2 * i).fit(features[a]).predict(features[both])
+        lb = KMeans(k, n_init=3, random_state=seed + 2 * i + 1).fit(features[b]).predict(features[both])
+        scores.append(metrics.adjusted_rand_score(la, lb))
+    return float(np.mean(scores))
+
+
 # --- rare classes: label-free rules that can give a 1-3 % structure its own cluster ------------------------
 
 
