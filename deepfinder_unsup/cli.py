@@ -273,6 +273,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--evaluate", action="store_true", help="score against the class_label of the picks")
     p.add_argument("--report-k", type=_int_at_least(2), help="k shown in the report (default: the selected k)")
+    p.add_argument(
+        "--rare",
+        action="store_true",
+        help="also look for rare structures: HDBSCAN (no k) in clusters_rare.xml/.star, and a dendrogram of "
+        "over-clustered groups in the report",
+    )
+    p.add_argument(
+        "--min-cluster-size", type=_int_at_least(2), help="with --rare: smallest cluster (default: 1 %% of picks)"
+    )
     p.add_argument("--no-report", action="store_true", help="skip figures and report.html")
     p.add_argument(
         "--average",
@@ -647,12 +656,20 @@ def cmd_cluster(args) -> int:
         average=args.average,
         dataset=args.dataset,
         copick=args.copick,
+        rare=args.rare,
+        min_cluster_size=args.min_cluster_size,
     )
     line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
     if args.evaluate:
         best = max(doc["per_k"], key=lambda r: r["v_measure"])
         line += f"; best V-measure {best['v_measure']:.3f} at k = {best['k']}"
     print(line)
+    if args.rare:
+        rare = doc["rare"]
+        print(
+            f"rare structures: HDBSCAN found {rare['n_clusters']} clusters, sizes {list(rare['sizes'].values())}, "
+            f"{rare['unassigned']} unassigned (clusters_rare.xml)"
+        )
     print(f"wrote {Path(args.out) / 'metrics.json'}" + (f" and {report}" if report else ""))
     return 0
 

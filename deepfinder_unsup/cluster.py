@@ -351,6 +351,29 @@ RARE_RULES = {
 }
 
 
+def rare_analysis(features: np.ndarray, min_cluster_size: int | None = None, seed: int = 0) -> dict:
+    """What ``cluster --rare`` adds: HDBSCAN clusters (1-based, 0 = in no dense region) and the over-clustered
+    centroids' tree with each group's size (the report's dendrogram)."""
+    labels = hdbscan_labels(features, min_cluster_size)
+    over = KMeans(int(min(30, max(2, len(features) // 5))), n_init=4, random_state=seed).fit(features)
+    unit = over.cluster_centers_ / np.maximum(np.linalg.norm(over.cluster_centers_, axis=1, keepdims=True), 1e-12)
+    from scipy.cluster.hierarchy import linkage
+
+    found = sorted(set(labels.tolist()) - {-1})
+    return {
+        "labels": labels + 1,
+        "tree": linkage(unit, method="average", metric="cosine"),
+        "group_sizes": np.bincount(over.labels_, minlength=len(unit)),
+        "summary": {
+            "method": "hdbscan",
+            "min_cluster_size": int(min_cluster_size or max(5, len(features) // 100)),
+            "n_clusters": len(found),
+            "unassigned": int(np.sum(labels == -1)),
+            "sizes": {int(c) + 1: int(np.sum(labels == c)) for c in found},
+        },
+    }
+
+
 def rare_class_found(labels: np.ndarray, is_rare: np.ndarray) -> bool:
     """Whether one cluster holds at least half of the rare picks and is at least half rare (-1: no cluster)."""
     is_rare = np.asarray(is_rare, bool)

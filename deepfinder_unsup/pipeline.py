@@ -22,7 +22,7 @@ from .io.files import InputError, atomic_path, check_writable, publish_folder
 from .io.mrc import read_mrc_voxel_size, write_mrc
 from .io.objl import new_object, read_objl, write_objl
 from .io.shrec import write_shrec_locations
-from .io.star import read_star
+from .io.star import read_star, write_star
 from .log import logger
 
 # -- simulate -----------------------------------------------------------------------------------------------
@@ -479,8 +479,14 @@ def cluster_to_folder(
     average: bool = False,
     dataset=None,
     copick=None,
+    rare: bool = False,
+    min_cluster_size: int | None = None,
 ) -> tuple[dict, Path | None]:
     """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
+
+    ``rare``: also HDBSCAN (no k; clusters as small as ``min_cluster_size``, default 1 % of the picks) in
+    ``clusters_rare.xml/.star`` (cluster 0: picks in no dense region), its summary in metrics.json, and a
+    dendrogram of 30 over-clustered groups in the report, for structures too rare for the k sweep.
 
     ``normalise``: 'l2' clusters each embedding scaled to unit length, 'none' the raw embeddings. ``average``:
     also average every cluster of the report's k (``averages_k{K}/``, see ``average_to_folder``; particles from
@@ -499,6 +505,8 @@ def cluster_to_folder(
     ks = parse_k_range(k_spec)
     if report_k is not None and report_k not in ks:
         raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec})")
+    if min_cluster_size is not None and min_cluster_size < 2:
+        raise InputError(f"--min-cluster-size {min_cluster_size}: a cluster needs at least 2 particles")
     _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
     emb, objl, attrs = read_embeddings(embeddings_path)
     truth = None
@@ -516,15 +524,38 @@ def cluster_to_folder(
     doc = metrics_document(per_k, method, evaluate, len(emb))
     doc["embeddings"] = str(embeddings_path)
     doc["normalise"] = normalise
+    rare_result = None
+    if rare:
+        from .cluster import rare_analysis, truth_scores
+
+        rare_result = rare_analysis(emb, min_cluster_size, seed)
+        doc["rare"] = rare_result["summary"]
+        if truth is not None:
+            doc["rare"].update(truth_scores(truth, rare_result["labels"]))
     # everything is written into a hidden staging folder and moved into place at the end (metrics.json
     # last): an interrupted run leaves nothing under the final names, and a rerun starts clean
     stage = Path(tempfile.mkdtemp(prefix=".cluster-", dir=out_dir))
     try:
         write_cluster_files(objl, assignments, stage)
+        extra_figures = []
+        if rare_result is not None:
+            _write_rare_clusters(objl, rare_result, stage)
+            if report:
+                from .plot import plot_dendrogram
+
+                summary = rare_result["summary"]
+                title = (
+                    f"Rare structures: HDBSCAN found {summary['n_clusters']} clusters (sizes "
+                    f"{', '.join(str(n) for n in summary['sizes'].values())}; {summary['unassigned']} unassigned, "
+                    f"clusters_rare.xml); the tree of 30 over-clustered groups (leaf: particles)"
+                )
+                tree_png = stage / "figures" / "rare_dendrogram.png"
+                plot_dendrogram(rare_result["tree"], rare_result["group_sizes"], tree_png, "over-clustered groups")
+                extra_figures.append((title, tree_png))
         write_metrics(doc, stage / "metrics.json")
         html = None
         k = report_k if report_k is not None else doc["selected_k"]
-        average_figures = []
+        average_figures = extra_figures
         if average:
             averages = average_to_folder(
                 stage / f"clusters_k{k}.xml", stage / f"averages_k{k}", dataset=dataset, overwrite=True
@@ -542,7 +573,7 @@ def cluster_to_folder(
                 assignments,
                 truth,
                 attrs.get("class_names") or None,
-                lambda rows: read_embedding_slices(embeddings_path, rows),
+                _slice_reader(embeddings_path),
                 k=k,
                 seed=seed,
                 overwrite=True,
@@ -562,11 +593,27 @@ def cluster_to_folder(
     return doc, html
 
 
+def _slice_reader(embeddings_path):
+    """A reader of the stored central slices by row, or None when the file has none (the report then shows no
+    galleries: embeddings written by the API need not carry slices)."""
+    if read_embedding_slices(embeddings_path, [0]) is None:
+        return None
+    return lambda rows: read_embedding_slices(embeddings_path, rows)
+
+
+def _write_rare_clusters(objl, rare_result: dict, folder: Path) -> None:
+    from .cluster import clustered_objl, source_geometry
+
+    cl = clustered_objl(objl, rare_result["labels"])
+    write_objl(cl, folder / "clusters_rare.xml")
+    write_star(cl, folder / "clusters_rare.star", geometry=source_geometry(objl))
+
+
 def _refuse_existing_cluster_outputs(out_dir: Path, ks, overwrite: bool) -> None:
     """Fail before any work if an output of ``cluster`` already exists (and not ``overwrite``)."""
     if overwrite or not out_dir.exists():
         return
-    names = ["metrics.json", "clusters.csv", "report.html"] + [
+    names = ["metrics.json", "clusters.csv", "report.html", "clusters_rare.xml", "clusters_rare.star"] + [
         f"clusters_k{k}.{e}" for k in ks for e in ("xml", "star")
     ]
     existing = [out_dir / n for n in names if (out_dir / n).exists()]

@@ -178,6 +178,20 @@ def plot_cluster_sizes(sizes: dict, path, title: str) -> Path:
     return _save(fig, path)
 
 
+def plot_dendrogram(tree: np.ndarray, sizes: Sequence[int], path, title: str) -> Path:
+    """Average-linkage tree of over-clustered centroids; each leaf labelled with its number of particles (a
+    small cluster far from the others is a candidate rare structure)."""
+    from scipy.cluster.hierarchy import dendrogram
+
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.28 * len(sizes)), 3.2))
+    dendrogram(tree, ax=ax, labels=[str(int(n)) for n in sizes], color_threshold=0, above_threshold_color="tab:blue")
+    ax.set_xlabel("over-clustered groups (particles in each)")
+    ax.set_ylabel("cosine distance (average linkage)")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def plot_average(average: np.ndarray, fsc: np.ndarray, freqs: np.ndarray, path, title: str) -> Path:
     """A cluster's average: central xy / xz / yz slices, a projection along z, and the half-set FSC curve."""
     c = average.shape[0] // 2

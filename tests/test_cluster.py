@@ -255,3 +255,34 @@ def test_deepfinder_users_find_their_names_at_the_top_level():
     page = pydoc.render_doc(dfu)
     for name in ("load_pretrained", "Embedder", "build_encoder", "read_xml", "clustered_objl", "subtomogram_average"):
         assert name in page
+
+
+def test_rare_structure_gets_its_own_cluster_with_rare(tmp_path, rng):
+    """Three groups of 60 and one of 6 (3 %): ``--rare`` (HDBSCAN, no k) gives the small one its own cluster
+    in clusters_rare.xml/.star, scores it with --evaluate, and the report shows the dendrogram."""
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.cluster import rare_class_found
+    from deepfinder_unsup.io import read_objl
+    from deepfinder_unsup.io.dataset import write_embeddings
+
+    centres = rng.normal(size=(4, 32))
+    sizes = [60, 60, 60, 6]
+    emb = np.concatenate([c + 0.08 * rng.normal(size=(n, 32)) for c, n in zip(centres, sizes)])
+    truth = np.repeat(np.arange(1, 5), sizes)
+    objl = [
+        {"tomo_idx": 0, "obj_id": i, "label": int(t), "x": 1.0 * i, "y": 0.0, "z": 0.0} for i, t in enumerate(truth)
+    ]
+    path = write_embeddings(tmp_path / "emb.h5", emb, objl, 10.0, 40)
+    out = tmp_path / "c"
+    assert main(["cluster", str(path), "--k", "2:8", "--rare", "--evaluate", "--out", str(out)]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["rare"]["method"] == "hdbscan" and doc["rare"]["n_clusters"] == 4
+    assert sorted(doc["rare"]["sizes"].values()) == [6, 60, 60, 60] and doc["rare"]["v_measure"] > 0.99
+    clusters = np.array([o["label"] for o in read_objl(out / "clusters_rare.xml")])
+    assert rare_class_found(clusters, truth == 4)
+    assert (out / "clusters_rare.star").exists() and (out / "figures" / "rare_dendrogram.png").exists()
+    assert "Rare structures: HDBSCAN found 4 clusters" in (out / "report.html").read_text()
+    assert main(["cluster", str(path), "--k", "2:8", "--rare", "--out", str(out)]) == 1  # nothing replaced
+    with pytest.raises(SystemExit) as usage:
+        main(["cluster", str(path), "--rare", "--min-cluster-size", "1", "--out", str(tmp_path / "d")])
+    assert usage.value.code == 2
