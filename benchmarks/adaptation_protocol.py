@@ -33,7 +33,7 @@ HERE = Path(__file__).parent
 SHARED = HERE.parent.parent / "shared" / "structures"
 EXTRA, MAPS = SHARED / "maps_10A_extra", SHARED / "maps_10A"
 PER_CLASS, RARE_COUNT = 90, 12
-COMMON = [EXTRA / "2uv8.mrc", EXTRA / "6utj.mrc", EXTRA / "6pxm.mrc", EXTRA / "7n4y.mrc", MAPS / "1bxn.mrc", MAPS / "4cr2.mrc"]
+COMMON = [*(EXTRA / f"{n}.mrc" for n in ("2uv8", "6utj", "6pxm", "7n4y")), MAPS / "1bxn.mrc", MAPS / "4cr2.mrc"]
 DOMAINS = {
     "strong_ctf": ([str(p) for p in COMMON], "6pxm"),
     "denoised": ([str(p) for p in COMMON], "2uv8"),
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--domains", nargs="*", default=list(DOMAINS))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--k", type=int, help="clusters for adapt's pseudo-labels and score (default: label-free)")
     parser.add_argument("--data", default="benchmarks/data/domains", help="simulated domains (made if absent)")
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--out", help="write the results as JSON here")
@@ -124,7 +125,7 @@ def main() -> None:
     from deepfinder_unsup.adapt import adapt
     from deepfinder_unsup.embed import Embedder, resolve_model_path
 
-    results: dict = {"model": str(args.model), "rounds": args.rounds, "steps": args.steps, "domains": {}}
+    results: dict = {"model": str(args.model), "rounds": args.rounds, "steps": args.steps, "k": args.k, "domains": {}}
     work = Path(tempfile.mkdtemp(prefix="dfu_adapt_"))
     for name in args.domains:
         vols, truth, names, rare = domain_data(name, Path(args.data), args.seed)
@@ -138,13 +139,16 @@ def main() -> None:
             t0 = time.time()
             out = work / f"{name}_{method}.keras"
             report = adapt(
-                resolve_model_path(args.model), vols, out, method, args.rounds, args.steps, seed=args.seed
+                resolve_model_path(args.model), vols, out, method, args.rounds, args.steps, k=args.k, seed=args.seed
             )
             row[method] = score(Embedder(out).fit().transform(vols), truth, rare)
             row[method].update(
                 kept=report.kept,
                 silhouette_before=round(report.score_before, 4),
                 silhouette_after=round(report.score_after, 4),
+                stability_before=round(report.stability_before, 4),
+                stability_after=round(report.stability_after, 4),
+                k=report.k,
                 seconds=round(time.time() - t0, 1),
             )
             print(name, method, row[method], flush=True)
