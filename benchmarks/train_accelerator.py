@@ -15,6 +15,17 @@ Two steps:
         --val runs/val_shrec21/dataset.h5 --out runs/gpu/model.keras
 
 The command that trained the shipped general model is in benchmarks/results/train_accelerator_session4.sh.
+Preparing a device run (the machine has JAX but neither TensorFlow, Keras nor the maps, and no network):
+
+    echo /.accel/ >> .git/info/exclude      # an ignored folder, named in the device call's ``carry``
+    pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .accel/whl \
+        keras==3.15.1 namex optree mrcfile starfile
+    mkdir -p .accel/structures && cp -r ../shared/structures/{maps_10A,maps_10A_extra,membrane_10A} .accel/structures/
+    # the device command (session 4: 8.3 minutes of training in a 503-second call):
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .accel/whl/*.whl
+    export PYTHONPATH=/tmp/site:$PWD
+    OMP_NUM_THREADS=1 bash benchmarks/results/train_accelerator_session4.sh $OUT --minutes 8.3 --workers 14
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 # The maps travel in .accel/structures (a copy of ../shared/structures/{maps_10A,maps_10A_extra,membrane_10A});
 # held out as in the protocol: 2uv8, 6utj, 6pxm, 7n4y, 5tqq and procedural seeds >= 1,000,000.
 # Usage: train_accelerator_session4.sh OUT_DIR [extra train options]
+# It starts from the shipped general model: since session 4 that is this run's own result (same 595 classes,
+# so the output layer transfers too); give --seed a new value for new sub-tomograms.
 set -e
 S=${STRUCTURES:-.accel/structures}
 OUT_DIR=$1; shift
