@@ -1,4 +1,4 @@
-"""Unsupervised adaptation of f_theta to the user's own sub-tomograms (no labels, no simulated source needed).
+"""Unsupervised adaptation of f_theta to the user's own sub-tomograms (no labels; no files but the picks).
 
 Three families:
 
@@ -38,7 +38,7 @@ from .cluster import normalise_features, select_k, stability, sweep_k
 from .io.files import InputError
 from .log import logger
 from .model.card import load_model, save_model
-from .model.classifier import EMBEDDING_LAYER, OUTPUT_LAYER, CosineClassifier, embedding_model
+from .model.classifier import EMBEDDING_LAYER, OUTPUT_LAYER, CosineClassifier, embedding_model, with_dtype_policy
 from .model.losses import MarginSoftmaxLoss
 from .train import augment
 from .volume import normalise
@@ -226,9 +226,10 @@ def adapt(
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         },
     }
-    clean = keras.models.clone_model(classifier)  # uncompiled: no optimizer state in the file
-    clean.set_weights(classifier.get_weights())
-    save_model(clean, out, card, overwrite=overwrite)
+    for layer in classifier.layers:
+        layer.trainable = True
+    # rebuilt, not cloned: infomax compiled the classifier itself, and a clone would carry Adam's state
+    save_model(with_dtype_policy(classifier, "float32"), out, card, overwrite=overwrite)
     return report
 
 
