@@ -38,7 +38,14 @@ from .cluster import normalise_features, select_k, stability, sweep_k
 from .io.files import InputError
 from .log import logger
 from .model.card import load_model, save_model
-from .model.classifier import EMBEDDING_LAYER, OUTPUT_LAYER, CosineClassifier, embedding_model, with_dtype_policy
+from .model.classifier import (
+    EMBEDDING_LAYER,
+    OUTPUT_LAYER,
+    CosineClassifier,
+    class_output,
+    embedding_model,
+    with_dtype_policy,
+)
 from .model.losses import MarginSoftmaxLoss
 from .train import augment
 from .volume import normalise
@@ -184,9 +191,9 @@ def adapt(
     else:
         for layer in classifier.layers:
             layer.trainable = layer.name != OUTPUT_LAYER
-        trainable = classifier
+        trainable = keras.Model(classifier.inputs, class_output(classifier))  # without a binding output
         trainable.compile(keras.optimizers.Adam(learning_rate), InfoMaxLoss(), jit_compile=False)
-        n_out = int(classifier.output.shape[-1])
+        n_out = int(trainable.output.shape[-1])
     for r in range(rounds):
         if method == "pseudolabel":
             loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)

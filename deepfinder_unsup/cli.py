@@ -55,6 +55,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 positive_int = _int_at_least(1)
 
 
@@ -189,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--margin", type=float, default=0.15, help="margin of cosface / arcface")
     p.add_argument("--scale", type=float, default=24.0, help="logit scale of cosface / arcface")
+    p.add_argument(
+        "--binding-weight",
+        type=_non_negative_float,
+        default=0.0,
+        help="with --structures: weight of a second loss that teaches the embedding the binding state "
+        "(free / on a membrane / transmembrane); 0 (default): none",
+    )
     p.add_argument("--learning-rate", type=float, default=1e-4, help="constant rate, or the schedule's peak")
     p.add_argument(
         "--lr-schedule",
@@ -526,6 +543,7 @@ def cmd_train(args) -> int:
         monitor_data=args.monitor,
         select_by=args.select_by,
         workers=args.workers,
+        binding_weight=args.binding_weight,
     )
     path = pipeline.train_to_folder(
         out,

@@ -69,7 +69,8 @@ def plot_training_curves(history_csv, path) -> Path:
         rows = list(csv.DictReader(fh))
     epochs = [int(r["epoch"]) + 1 for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    accuracy = "class_output_accuracy" if rows and "class_output_accuracy" in rows[0] else "accuracy"
+    for ax, key in zip(axes, ("loss", accuracy)):  # a model that also predicts binding names its outputs
         for prefix, style in (("", "-"), ("val_", "--")):
             if rows and prefix + key in rows[0]:
                 ax.plot(epochs, [float(r[prefix + key]) for r in rows], style, label=(prefix or "train_") + key)

@@ -5,7 +5,9 @@ Adam (lr 1e-4, betas 0.9 / 0.999, eps 1e-8), categorical cross-entropy, batch 64
 about the tilt axis (y) and a random shift of up to 2 voxels. The encoder starts from DeepFinder's weights
 when given. Validation on a separate data set, best-model checkpoint (validation loss), early stopping,
 CSV log, resumable from the last epoch; at the end a training-curve plot, a validation confusion matrix and
-the k-means V-measure of the validation embeddings.
+the k-means V-measure of the validation embeddings. With ``binding_weight`` > 0 (structures simulated on the
+fly), a second cross-entropy teaches the embedding the central particle's binding state (free, on a membrane,
+transmembrane) as one direction shared by every class.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .model.card import save_model
 from .model.classifier import build_classifier, copy_matching_weights, embedding_model, with_dtype_policy
 from .model.deepfinder import load_deepfinder_weights
 from .model.losses import make_loss
+from .simulate.keras_source import binding_one_hot
 
 
 @dataclass
@@ -55,6 +58,7 @@ class TrainConfig:
     monitor_data: str | None = None  # labelled data set of classes NOT trained on: k-means V-measure per epoch
     select_by: str = "val_loss"  # checkpoint criterion: 'val_loss' or 'monitor_v_measure'
     workers: int = 0  # on-the-fly simulation: processes making batches (0: in the main one)
+    binding_weight: float = 0.0  # weight of the binding-state loss (0: no binding output)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -195,19 +199,36 @@ def learning_rate_of(config: TrainConfig, total_steps: int):
 
 
 def compile_classifier(
-    model: keras.Model, learning_rate=1e-4, loss: str = "ce", scale: float = 24.0, margin: float = 0.15
+    model: keras.Model,
+    learning_rate=1e-4,
+    loss: str = "ce",
+    scale: float = 24.0,
+    margin: float = 0.15,
+    binding_weight: float = 0.0,
 ) -> None:
+    """Adam and the class loss; plus the binding-state cross-entropy (weighted) when the model predicts it."""
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    if len(model.outputs) == 1:
+        model.compile(optimizer=optimizer, loss=make_loss(loss, scale, margin), metrics=["accuracy"], jit_compile=False)
+        return
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
-        loss=make_loss(loss, scale, margin),
-        metrics=["accuracy"],
+        optimizer=optimizer,
+        loss=[make_loss(loss, scale, margin), keras.losses.CategoricalCrossentropy()],
+        loss_weights=[1.0, binding_weight],
+        metrics=[["accuracy"], ["accuracy"]],
         jit_compile=False,
     )
 
 
 def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple[keras.Model, dict]:
     """A new f_theta for ``n_classes``, initialised from DeepFinder's weights and/or an earlier model."""
-    model = build_classifier(n_classes, box, config.head, output="softmax" if config.loss == "ce" else "cosine")
+    model = build_classifier(
+        n_classes,
+        box,
+        config.head,
+        output="softmax" if config.loss == "ce" else "cosine",
+        binding_states=config.binding_weight > 0,
+    )
     info: dict = {}
     if config.deepfinder_weights:
         load_deepfinder_weights(model, config.deepfinder_weights, encoder_only=True)
@@ -292,7 +313,14 @@ def _train(
         init_info = json.loads((out_dir / "init.json").read_text()) if (out_dir / "init.json").exists() else {}
     else:
         model, init_info = build_training_model(len(classes), box, config)
-        compile_classifier(model, learning_rate_of(config, total_steps), config.loss, config.scale, config.margin)
+        compile_classifier(
+            model,
+            learning_rate_of(config, total_steps),
+            config.loss,
+            config.scale,
+            config.margin,
+            config.binding_weight,
+        )
         (out_dir / "init.json").write_text(json.dumps(init_info))
     if simulation is None:
         batches = BalancedBatches(
@@ -301,6 +329,11 @@ def _train(
     batches.epoch = initial_epoch
     x_val = val_data.subtomograms[..., None]
     y_val = one_hot(val_data.labels, classes)
+    if config.binding_weight > 0:
+        if simulation is None:
+            raise InputError("the binding-state loss needs structures simulated on the fly (--structures)")
+        simulation.with_binding = True
+        y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))
     if config.select_by not in ("val_loss", "monitor_v_measure", "monitor_v_measure_cos"):
         raise InputError(
             f"select_by must be 'val_loss', 'monitor_v_measure' or 'monitor_v_measure_cos', got {config.select_by!r}"
@@ -418,6 +451,8 @@ def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.nd
     from .plot import plot_confusion
 
     probs = model.predict(data.subtomograms[..., None], batch_size=64, verbose=0)
+    if isinstance(probs, (list, tuple)):  # classes, then binding states
+        probs = probs[0]
     pred = classes[np.argmax(probs, axis=1)]
     truth = data.labels
     shown = np.union1d(truth, pred)  # the classes in the validation data, and those it was mistaken for

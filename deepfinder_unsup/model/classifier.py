@@ -5,7 +5,9 @@ Two head designs (compared in docs/model_card.md):
 - ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there. The output layer is
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
-cosines that the margin losses of ``model.losses`` expect).
+cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
+``binding_output`` (softmax over the scaled cosines to three directions: free / membrane surface / transmembrane) makes
+the binding context one direction shared by every structure, so it carries over to structures never trained.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from .deepfinder import encoder_layers
 
 EMBEDDING_LAYER = "embedding"
 OUTPUT_LAYER = "class_output"
+BINDING_LAYER = "binding_output"
+BINDING_STATES = ("free", "surface", "transmembrane")
+BINDING_SCALE = 16.0  # cosine -> logit: a fresh binding output pulls on the embedding from the first step
 HEADS = ("flatten", "gap")
 OUTPUTS = ("softmax", "cosine")
 
@@ -56,8 +61,11 @@ def build_classifier(
     hidden: int = 128,
     dropout: float = 0.3,
     output: str = "softmax",
+    binding_states: bool = False,
 ) -> keras.Model:
-    """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector."""
+    """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector.
+
+    With ``binding_states`` the model has two outputs: the classes, then :data:`BINDING_STATES`."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     if output not in OUTPUTS:
@@ -79,7 +87,17 @@ def build_classifier(
         out = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(emb)
     else:
         out = CosineClassifier(n_classes, name=OUTPUT_LAYER, dtype="float32")(emb)
-    return keras.Model(inp, out, name=f"f_theta_{head}")
+    if not binding_states:
+        return keras.Model(inp, out, name=f"f_theta_{head}")
+    cosines = CosineClassifier(len(BINDING_STATES), name="binding_directions", dtype="float32")(emb)
+    scaled = layers.Rescaling(BINDING_SCALE, name="binding_scale", dtype="float32")(cosines)
+    binding = layers.Activation("softmax", name=BINDING_LAYER, dtype="float32")(scaled)
+    return keras.Model(inp, [out, binding], name=f"f_theta_{head}")
+
+
+def class_output(classifier: keras.Model) -> keras.KerasTensor:
+    """The class output (the first one of a model that also predicts binding states)."""
+    return classifier.get_layer(OUTPUT_LAYER).output
 
 
 def embedding_model(classifier: keras.Model) -> keras.Model:

@@ -35,11 +35,29 @@ class SimulatedBatches(SeededBatches):
         self.class_names = class_names_of(structures, self.config)
         self.labels = np.array(sorted(self.class_names))
         self.batch_size = batch_size
+        self.with_binding = False
+        self._states = self.binding_states()
+
+    def binding_states(self) -> np.ndarray:
+        """Per output index (sorted labels), the central particle's binding: 0 free (and the negatives),
+        1 on a membrane surface, 2 transmembrane (the order of ``model.classifier.BINDING_STATES``)."""
+        codes = {"free": 0, "surface": 1, "transmembrane": 2}
+        states = []
+        for label in self.labels:
+            if label == 0:
+                states.append(0)
+                continue
+            struct = self.library.structures[int(label) - 1]
+            states.append(codes["surface" if struct.name in self.config.membrane_bound else struct.binding])
+        return np.array(states, int)
 
     def make_batch(self, rng: np.random.Generator):
         labels = balanced_labels(self.labels, self.batch_size, rng)
         x = np.stack([simulate_subtomogram(self.library, int(lab), self.config, rng)[0] for lab in labels])
-        return x[..., None], one_hot(labels, self.labels)
+        y = one_hot(labels, self.labels)
+        if self.with_binding:
+            return x[..., None], (y, binding_one_hot(y, self._states))
+        return x[..., None], y
 
     def describe(self) -> str:
         """What the batches are drawn from (for the model card)."""
@@ -48,3 +66,8 @@ class SimulatedBatches(SeededBatches):
             f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural), "
             f"specs {self.specs or self.library.names[:5]}"
         )
+
+
+def binding_one_hot(y: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """One-hot binding states of one-hot class rows ``y``, given each class's state."""
+    return np.eye(3, dtype=np.float32)[states[np.argmax(y, axis=1)]]
