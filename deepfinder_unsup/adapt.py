@@ -11,6 +11,9 @@ Three families:
 - ``like`` (input matching): estimate from the picks what the simulator can reproduce (missing wedge, low-pass,
   contrast polarity; ``simulate.like``), then train on labelled sub-tomograms simulated around it (structures
   made by code by default, so nothing but the picks is needed) with a fresh cosine head and CosFace.
+- ``coral`` (feature alignment, Deep CORAL with the means): ``like``'s simulated training, plus a loss that
+  pulls the mean and covariance of the L2-normalised embeddings of each simulated batch onto those of a batch
+  of the user's picks, so the classes learned in simulation are laid out the same way on the user's data.
 
 Guards, so ``adapt`` never silently makes things worse: a round stops the adaptation when the clustering
 collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
@@ -50,10 +53,11 @@ from .model.losses import MarginSoftmaxLoss
 from .train import augment
 from .volume import normalise
 
-METHODS = ("pseudolabel", "infomax", "like")
+METHODS = ("pseudolabel", "infomax", "like", "coral")
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
+CORAL_WEIGHT = 10.0  # alignment loss weight: ~3 at the start on the strong-CTF domain, as CosFace's own
 STABILITY_TOLERANCE = 0.02  # an adapted model whose clustering is less stable than this below the input's is refused
 
 
@@ -92,6 +96,32 @@ class InfoMaxLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "diversity": self.diversity}
+
+
+def coral_distance(a, b):
+    """Squared distance between the means plus that between the covariances (Frobenius) of two batches of
+    L2-normalised embeddings (rows): Deep CORAL's alignment with the first moments added."""
+    a = ops.cast(a, "float32")
+    b = ops.cast(b, "float32")
+    a = a / ops.maximum(ops.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / ops.maximum(ops.norm(b, axis=-1, keepdims=True), 1e-12)
+    ma, mb = ops.mean(a, axis=0), ops.mean(b, axis=0)
+    ca = ops.matmul(ops.transpose(a - ma), a - ma) / ops.cast(ops.shape(a)[0] - 1, "float32")
+    cb = ops.matmul(ops.transpose(b - mb), b - mb) / ops.cast(ops.shape(b)[0] - 1, "float32")
+    return ops.sum(ops.square(ma - mb)) + ops.sum(ops.square(ca - cb))
+
+
+class CoralAlignment(keras.layers.Layer):
+    """Adds ``weight`` x :func:`coral_distance` (simulated, user embeddings) to the model's loss; passes the
+    simulated embeddings on to the class head."""
+
+    def __init__(self, weight: float = CORAL_WEIGHT, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, simulated, user):
+        self.add_loss(self.weight * coral_distance(simulated, user))
+        return simulated
 
 
 def features_of(network: keras.Model, volumes: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -179,12 +209,14 @@ def adapt(
         trainable.compile(
             keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
         )
-    elif method == "like":
+    elif method in ("like", "coral"):
         simulated = _matched_simulation(vols, card, structures or list(LIKE_STRUCTURES), batch_size, steps, seed)
         report.estimate = simulated.estimate
-        n_sim = len(simulated.labels)
-        head = CosineClassifier(n_sim, name="adapt_head", dtype="float32")
-        trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
+        head = CosineClassifier(len(simulated.labels), name="adapt_head", dtype="float32")
+        if method == "like":
+            trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
+        else:
+            trainable = _aligned_model(network, head, box)
         trainable.compile(
             keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
         )
@@ -200,6 +232,10 @@ def adapt(
         elif method == "like":
             simulated.epoch = r
             loss = float(trainable.fit(simulated, epochs=1, verbose=0).history["loss"][-1])
+        elif method == "coral":
+            simulated.epoch = r
+            pairs = _with_user_batches(simulated, vols, rng)
+            loss = float(trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0).history["loss"][-1])
         else:
             loss = _train_round(trainable, vols, np.zeros(len(vols), int), n_out, steps, batch_size, rng)
         feats = features_of(network, vols)
@@ -238,6 +274,23 @@ def adapt(
     # rebuilt, not cloned: infomax compiled the classifier itself, and a clone would carry Adam's state
     save_model(with_dtype_policy(classifier, "float32"), out, card, overwrite=overwrite)
     return report
+
+
+def _aligned_model(network: keras.Model, head: keras.layers.Layer, box: int) -> keras.Model:
+    """(simulated batch, user batch) -> class cosines of the simulated batch, with the CORAL loss between the
+    two batches' embeddings (one network, shared weights)."""
+    sim_in = keras.Input((box, box, box, 1), name="simulated")
+    user_in = keras.Input((box, box, box, 1), name="user")
+    aligned = CoralAlignment(name="coral")(network(sim_in), network(user_in))
+    return keras.Model([sim_in, user_in], head(aligned))
+
+
+def _with_user_batches(simulated, volumes: np.ndarray, rng: np.random.Generator):
+    """The simulated batches, each paired with an augmented batch of the user's picks of the same size."""
+    for i in range(len(simulated)):
+        x, y = simulated[i]
+        idx = rng.integers(len(volumes), size=len(x))
+        yield (x, augment(volumes[idx], rng)[..., None]), y
 
 
 def _matched_simulation(vols: np.ndarray, card: dict, structures: list[str], batch: int, steps: int, seed: int):

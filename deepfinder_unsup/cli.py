@@ -353,13 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the adapted model file (.keras)")
     p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
     p.add_argument(
-        "--method", choices=["pseudolabel", "infomax", "like"], default="pseudolabel", help="adaptation family"
+        "--method", choices=["pseudolabel", "infomax", "like", "coral"], default="pseudolabel", help="adaptation family"
     )
     p.add_argument(
         "--structures",
         nargs="+",
         metavar="SPEC",
-        help="--method like: structures to simulate, as for simulate (default: procedural:200:0, made by code)",
+        help="--method like or coral: structures to simulate, as for simulate (default: procedural:200:0)",
     )
     p.add_argument("--rounds", type=positive_int, default=3, help="training rounds (re-clustering between them)")
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")

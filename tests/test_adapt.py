@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepfinder_unsup.adapt import InfoMaxLoss, collapsed, label_free_score
+from deepfinder_unsup.adapt import InfoMaxLoss, collapsed, coral_distance, label_free_score
 from deepfinder_unsup.cli import main
 
 
@@ -66,3 +66,50 @@ def test_adapt_command_records_what_it_did(tmp_path):
         b, _ = load_model(resolve_model_path(None))
         assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
     assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
+
+
+def test_coral_distance_matches_numpy_and_ignores_scale(rng):
+    a, b = rng.normal(size=(24, 6)), rng.normal(loc=0.5, size=(30, 6))
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    ua, ub = unit(a), unit(b)
+    want = ((ua.mean(0) - ub.mean(0)) ** 2).sum() + ((np.cov(ua.T) - np.cov(ub.T)) ** 2).sum()
+    assert float(coral_distance(a, b)) == pytest.approx(want, rel=1e-4)
+    assert float(coral_distance(a, 3.0 * a)) == pytest.approx(0.0, abs=1e-6)  # on the sphere: length is not a feature
+
+
+def test_coral_training_brings_the_two_batches_together():
+    """Only the alignment loss pulls: after training, simulated and user embeddings are closer than before."""
+    keras = pytest.importorskip("keras")
+    from deepfinder_unsup.adapt import _aligned_model
+    from deepfinder_unsup.model.classifier import CosineClassifier, build_classifier, embedding_model
+
+    rng = np.random.default_rng(7)
+    network = embedding_model(build_classifier(2, box_size=8, output="cosine"))
+    sim = rng.normal(size=(64, 8, 8, 8, 1)).astype(np.float32)
+    user = (rng.normal(size=(64, 8, 8, 8, 1)) * 0.5 + np.linspace(-1, 1, 8)[None, :, None, None, None]).astype(
+        np.float32
+    )
+    before = float(coral_distance(network(sim), network(user)))
+    model = _aligned_model(network, CosineClassifier(2, name="adapt_head"), 8)
+    model.compile(keras.optimizers.Adam(1e-3), lambda y, p: 0.0 * keras.ops.sum(p), jit_compile=False)
+    model.fit((sim, user), np.zeros((64, 2), np.float32), batch_size=32, epochs=15, verbose=0)
+    after = float(coral_distance(network(sim), network(user)))
+    assert after < 0.3 * before
+
+
+@pytest.mark.parametrize("method", ["like", "coral"])
+def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method):
+    from deepfinder_unsup.model.card import read_card
+
+    data = tmp_path / "sim"
+    args = ["simulate", "--structures", "builtin:ring", "builtin:barrel", "--per-class", "8", "--workers", "1"]
+    assert main([*args, "--out", str(data), "--seed", "6"]) == 0
+    out = tmp_path / "adapted.keras"
+    cmd = ["adapt", "--dataset", str(data / "dataset.h5"), "--out", str(out), "--method", method, "--k", "3"]
+    assert main([*cmd, "--structures", "builtin:globule", "builtin:ring", "--rounds", "1", "--steps", "2"]) == 0
+    card = read_card(out)["adaptation"]
+    assert card["method"] == method and card["n_picks"] == 24 and len(card["rounds"]) == 1
+    assert {"tilt_min", "tilt_max"} <= set(card["estimate"])  # what was matched is on record
