@@ -27,6 +27,19 @@ def class_names_of(structures: list[Structure], config: SimConfig) -> dict[int, 
     return names
 
 
+BINDING_CODES = {"free": 0, "surface": 1, "transmembrane": 2}  # model.classifier.BINDING_STATES' order
+
+
+def binding_states_of(structures: list[Structure], config: SimConfig) -> dict[int, int]:
+    """{label: binding code} of :func:`class_names_of`'s classes, as the scene draws them: 0 free (and the
+    negatives), 1 on a membrane surface (``NAME@membrane`` or a name in ``config.membrane_bound``), 2
+    transmembrane."""
+    states = {0: 0} if config.negative_class else {}
+    for i, s in enumerate(structures):
+        states[i + 1] = BINDING_CODES["surface" if s.name in config.membrane_bound else s.binding]
+    return states
+
+
 _WORKER: dict = {}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..batches import SeededBatches, one_hot
 from .config import SimConfig
-from .dataset import balanced_labels, class_names_of
+from .dataset import balanced_labels, binding_states_of, class_names_of
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure
 
@@ -39,17 +39,9 @@ class SimulatedBatches(SeededBatches):
         self._states = self.binding_states()
 
     def binding_states(self) -> np.ndarray:
-        """Per output index (sorted labels), the central particle's binding: 0 free (and the negatives),
-        1 on a membrane surface, 2 transmembrane (the order of ``model.classifier.BINDING_STATES``)."""
-        codes = {"free": 0, "surface": 1, "transmembrane": 2}
-        states = []
-        for label in self.labels:
-            if label == 0:
-                states.append(0)
-                continue
-            struct = self.library.structures[int(label) - 1]
-            states.append(codes["surface" if struct.name in self.config.membrane_bound else struct.binding])
-        return np.array(states, int)
+        """Per output index (sorted labels), the central particle's binding code (``binding_states_of``)."""
+        states = binding_states_of(self.library.structures, self.config)
+        return np.array([states[int(label)] for label in self.labels], int)
 
     def make_batch(self, rng: np.random.Generator):
         labels = balanced_labels(self.labels, self.batch_size, rng)
