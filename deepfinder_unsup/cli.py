@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 import time
@@ -405,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
 
     args = build_parser().parse_args(argv)
+    args.command_line = "deepfinder-unsup " + shlex.join(sys.argv[1:] if argv is None else argv)  # for the records
     if not args.verbose:
         warnings.formatwarning = _plain_warning
     global _MAIN_PID
@@ -553,7 +555,7 @@ def cmd_train(args) -> int:
         structures=args.structures,
         sim_config_path=args.sim_config,
         resume=args.resume,
-        command="deepfinder-unsup " + " ".join(sys.argv[1:]),
+        command=args.command_line,
     )
     print(f"wrote {path}")
     return 0
@@ -596,7 +598,7 @@ def cmd_embed(args) -> int:
         batch_size=args.batch_size,
         precision=args.precision,
         overwrite=args.overwrite,
-        command="deepfinder-unsup " + " ".join(sys.argv[1:]),
+        command=args.command_line,
         resume=args.resume,
         scheduler=args.scheduler,
         workers=args.workers,

@@ -221,7 +221,9 @@ def embed_to_file(
     from .extract import load_dataset_subtomograms, load_subtomogram_files
 
     if copick:
-        return _embed_copick(out, copick, model, border, batch_size, precision, overwrite, resume, scheduler, workers)
+        return _embed_copick(
+            out, copick, model, border, batch_size, precision, overwrite, resume, scheduler, workers, command
+        )
     if resume and not (objl_path or star_path):
         raise InputError("--resume continues an embedding of picks (--objl / --star); sub-tomogram inputs rerun whole")
     if (scheduler or workers) and not (objl_path or star_path):
@@ -289,7 +291,9 @@ def embed_to_file(
     return out, len(kept)
 
 
-def _embed_copick(out, copick: dict, model, border, batch_size, precision, overwrite, resume, scheduler, workers):
+def _embed_copick(
+    out, copick: dict, model, border, batch_size, precision, overwrite, resume, scheduler, workers, command=None
+):
     """Picks and tomograms of a copick project (``copick``: config, object, user, session, runs, tomo_type),
     each run's tomogram at the spacing closest to the model's copied once to MRC beside the output."""
     from .embed import Embedder, resolve_precision
@@ -323,7 +327,7 @@ def _embed_copick(out, copick: dict, model, border, batch_size, precision, overw
             resume=resume,
             scheduler=scheduler,
             workers=workers,
-            command="copick",
+            command=command or f"copick {copick['config']}",
         )
     finally:
         shutil.rmtree(cache, ignore_errors=True)

@@ -64,7 +64,8 @@ def test_copick_picks_embed_like_the_same_picks_from_mrc_files(project, tmp_path
     folder, volumes, picks = project
     args = ["embed", "--copick", str(folder / "copick.json"), "--object", "ribosome", "--precision", "float32"]
     assert main([*args, "--out", str(tmp_path / "e.h5")]) == 0
-    emb, objl, _ = read_embeddings(tmp_path / "e.h5")
+    emb, objl, attrs = read_embeddings(tmp_path / "e.h5")
+    assert "--copick" in attrs["command"] and "--object ribosome" in attrs["command"]  # how to redo it
     # the same picks the ordinary way: MRC tomograms and a DeepFinder XML list
     tomos, ref_objl = [], []
     for idx, name in enumerate(("TS_01", "TS_02")):
