@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -60,7 +61,14 @@ def like_boxes(path, box: int, voxel_size: float, seed: int = 0, n: int = LIKE_B
     rng = np.random.default_rng(seed)
     x, y, z = (rng.integers(half, s - half, size=n) for s in size_xyz)
     picks = [new_object(0, x=float(a), y=float(b), z=float(c)) for a, b, c in zip(x, y, z)]
-    vols, _ = extract_subtomograms([path], picks, box, voxel_size)
+    try:
+        vols, _ = extract_subtomograms([path], picks, box, voxel_size)
+    except InputError as exc:  # say which box: a random one, not a particle of the user's
+        detail = re.sub(r"particle \d+", "a random box", str(exc).split(": ", 1)[-1], count=1)
+        raise InputError(
+            f"{path}: --like reads {n} random boxes of the tomogram and {detail}; give a tomogram without empty "
+            "regions, or the sub-tomograms of picks (--like DATA.h5)"
+        ) from None
     return vols
 
 

@@ -73,3 +73,15 @@ def test_simulate_like_a_tomogram(tmp_path):
     sim = read_dataset(out / "dataset.h5").attrs["sim_config"]
     sim = json.loads(sim) if isinstance(sim, str) else sim
     assert sim["tilt_min"][0] < -30 and sim["tilt_max"][1] > 45
+
+
+def test_like_on_an_empty_tomogram_names_a_random_box_not_a_particle(tmp_path, capsys):
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.io.mrc import write_mrc
+
+    write_mrc(np.zeros((60, 80, 80), np.float32), tmp_path / "empty.mrc", 10.0)
+    run = ["simulate", "--structures", "builtin:ring", "--per-class", "2", "--out", str(tmp_path / "out")]
+    assert main([*run, "--like", str(tmp_path / "empty.mrc")]) == 1
+    err = capsys.readouterr().err
+    assert "empty.mrc: --like reads" in err and "a random box at (x, y, z)" in err and "particle" not in err
+    assert not (tmp_path / "out" / "dataset.h5").exists()
