@@ -53,6 +53,23 @@ def test_bad_k_ranges_say_what_is_wrong(text, message):
         parse_k_range(text)
 
 
+def test_the_sweep_limit_is_exact_and_counted_right():
+    """500 values pass, 501 are refused, with the count in the message; the same for lists; long input is cut
+    to 40 characters in the message."""
+    assert len(parse_k_range("2:501")) == 500
+    with pytest.raises(InputError, match=re.escape("'2:502': 501 values of k; at most 500")):
+        parse_k_range("2:502")
+    with pytest.raises(InputError, match=re.escape("'1000:1500': 501 values of k")):  # hi + lo would say 2501
+        parse_k_range("1000:1500")
+    assert len(parse_k_range(",".join(str(k) for k in range(2, 502)))) == 500
+    with pytest.raises(InputError, match=re.escape("--k: 501 values of k; at most 500")):
+        parse_k_range(",".join(str(k) for k in range(2, 503)))
+    for bad in ("x" * 60, "2:" + "x" * 60):
+        with pytest.raises(InputError) as info:
+            parse_k_range(bad)
+        assert repr(bad[:40]) in str(info.value) and repr(bad[:41]) not in str(info.value)
+
+
 # -- select_k ----------------------------------------------------------------------------------------------------
 def test_select_k_takes_the_highest_calinski_harabasz_and_the_smaller_k_on_ties():
     rows = [{"k": k, "calinski_harabasz": ch} for k, ch in ((2, 10.0), (3, 30.0), (4, 30.0))]
@@ -157,6 +174,25 @@ def test_l2_normalisation_keeps_directions_and_refuses_zero_vectors(rng):
     x[3] = 0
     with pytest.raises(InputError, match="e.h5: embedding 3 is all zeros"):
         normalise_features(x, "l2", "e.h5")
+    with pytest.raises(InputError, match=re.escape("unknown normalisation 'cosine'; choose from l2, none")):
+        normalise_features(x, "cosine")
+
+
+def test_source_geometry_reads_every_tomogram_extension_and_skips_what_it_cannot(tmp_path):
+    """Sources ending .mrc, .rec and .map are read (all MRC files to IMOD and RELION); a missing, unreadable or
+    other file is left out without stopping the others."""
+    from deepfinder_unsup.cluster import source_geometry
+    from deepfinder_unsup.io.mrc import write_mrc
+    from deepfinder_unsup.io.objl import new_object
+
+    for name, shape in (("a.mrc", (4, 5, 6)), ("b.rec", (6, 5, 4)), ("c.map", (5, 5, 5))):
+        write_mrc(np.zeros(shape, np.float32), tmp_path / name, 8.0)
+    (tmp_path / "bad.mrc").write_bytes(b"not an MRC file")
+    (tmp_path / "d.txt").write_text("x")
+    sources = ["bad.mrc", "a.mrc", "b.rec", "c.map", "d.txt", "missing.mrc"]
+    objl = [new_object(1, 1.0, 1.0, 1.0) | {"source": str(tmp_path / s)} for s in sources]
+    geometry = source_geometry(objl)
+    assert geometry == {"a": ((6, 5, 4), 8.0), "b": ((4, 5, 6), 8.0), "c": ((5, 5, 5), 8.0)}
 
 
 # -- per-cluster files -------------------------------------------------------------------------------------------
