@@ -132,6 +132,9 @@ def main() -> None:
         default=["float32"],
         help="float32 bfloat16 int8: each model at each; the accuracy gate compares each with float32",
     )
+    parser.add_argument(
+        "--tta", action="store_true", help="also each model with test-time augmentation (Embedder(tta=True))"
+    )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -154,10 +157,11 @@ def main() -> None:
     from deepfinder_unsup.embed import Embedder
 
     shrec = read_dataset(args.shrec21) if args.shrec21 else None
+    variants = [(p, False) for p in args.precision] + ([("float32", True)] if args.tta else [])
     for model in args.models:
-        for precision in args.precision:
+        for precision, tta in variants:
             t0 = time.time()
-            embedder = Embedder(model, precision=precision).fit()
+            embedder = Embedder(model, precision=precision, tta=tta).fit()
             t_load = time.time() - t0
             scores = score_features(embedder.transform(ds.subtomograms), truth, names)
             if shrec is not None:
@@ -168,10 +172,10 @@ def main() -> None:
                 )
             scores["seconds"] = round(time.time() - t0, 1)
             scores["load_seconds"] = round(t_load, 1)
-            key = str(model) if precision == "float32" else f"{model}@{precision}"
+            key = (str(model) if precision == "float32" else f"{model}@{precision}") + ("+tta" if tta else "")
             results[key] = scores
             print(key, scores, flush=True)
-            if precision != "float32" and str(model) in results:
+            if key != str(model) and str(model) in results:
                 results[key]["gate"] = accuracy_gate(results[str(model)], scores)
                 print("  gate", results[key]["gate"], flush=True)
     if args.out:

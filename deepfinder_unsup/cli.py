@@ -264,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a GPU), float32 elsewhere; int8: OpenVINO on CPU (pip install 'deepfinder-unsup[fast]')",
     )
     p.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: the mean embedding of each particle and its three 180-degree rotations that "
+        "keep the missing wedge (4x the time; steadier features: docs/benchmarks.md)",
+    )
+    p.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted embedding of picks from OUT.partial (same picks, tomograms and model)",
@@ -604,6 +610,7 @@ def cmd_embed(args) -> int:
         workers=args.workers,
         tomograms_star=args.tomograms_star,
         copick=_copick_source(args),
+        tta=args.tta,
     )
     print(f"embedded {n} sub-tomograms in {time.time() - t0:.1f} s -> {path}")
     return 0

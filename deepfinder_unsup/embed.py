@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .extract import check_volumes, normalise
 from .io.files import InputError
 from .log import logger, progress
+from .volume import wedge_symmetric_views
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PRETRAINED_MODELS = {
@@ -43,7 +44,9 @@ class Embedder(TransformerMixin, BaseEstimator):
     Parameters: ``model_path`` (a ``.keras`` model file written by ``deepfinder-unsup train``; None = shipped
     model), ``batch_size``, ``precision`` ('float32', 'bfloat16': bf16 arithmetic on CPUs that have it, 'int8':
     OpenVINO on CPU, see ``deepfinder_unsup.int8``, or 'auto': bf16 where the hardware computes it natively),
-    ``progress`` (a progress bar).
+    ``progress`` (a progress bar), ``tta`` (test-time augmentation: the mean embedding of each sub-tomogram and
+    its three 180 degree rotations that keep the missing wedge, ``volume.wedge_symmetric_views``; 4x the time,
+    less orientation noise in the features: docs/benchmarks.md).
     """
 
     def __init__(
@@ -52,11 +55,13 @@ class Embedder(TransformerMixin, BaseEstimator):
         batch_size: int = 64,
         precision: str = "float32",
         progress: bool = False,
+        tta: bool = False,
     ):
         self.model_path = model_path
         self.batch_size = batch_size
         self.precision = precision
         self.progress = progress
+        self.tta = tta
 
     # -- model --------------------------------------------------------------------------------------------
     def _resolved_path(self) -> Path:
@@ -109,10 +114,24 @@ class Embedder(TransformerMixin, BaseEstimator):
                 self.check_input(batch.shape)
                 check_volumes(batch, "embed", [f"sub-tomogram {done + i}" for i in range(len(batch))])
                 done += len(batch)
-                out.append(np.asarray(fn(normalise(batch)[..., None])))
+                out.append(self._embed_batch(fn, normalise(batch)))
                 bar.update(len(batch))
         dim = int(self.card.get("embedding_dim", 32))
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
+
+    def _embed_batch(self, fn, batch: np.ndarray) -> np.ndarray:
+        """One normalised batch through the network; with ``tta`` the mean over the wedge-symmetric views (of
+        the unit vectors for a model whose features are compared by angle)."""
+        if not self.tta:
+            return np.asarray(fn(batch[..., None]))
+        by_angle = self.card.get("embedding_geometry") == "cosine"
+        total = 0.0
+        for view in wedge_symmetric_views(batch):
+            emb = np.asarray(fn(np.ascontiguousarray(view)[..., None]), np.float32)
+            if by_angle:
+                emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            total = total + emb
+        return total / 4.0
 
     def check_input(self, shape, voxel_size: float | None = None) -> None:
         """Raise InputError when the box or voxel size differs from the model's, saying what to do."""

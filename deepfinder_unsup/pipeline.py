@@ -220,6 +220,7 @@ def embed_to_file(
     workers: int | None = None,
     tomograms_star=None,
     copick: dict | None = None,
+    tta: bool = False,
 ) -> tuple[Path, int]:
     """Embed one input (picks + tomograms, STAR + tomograms, sub-tomogram files, or a data set file) into an
     embeddings file at the model's box and voxel size; returns (path, number of particles).
@@ -230,7 +231,7 @@ def embed_to_file(
 
     if copick:
         return _embed_copick(
-            out, copick, model, border, batch_size, precision, overwrite, resume, scheduler, workers, command
+            out, copick, model, border, batch_size, precision, overwrite, resume, scheduler, workers, command, tta
         )
     if resume and not (objl_path or star_path):
         raise InputError("--resume continues an embedding of picks (--objl / --star); sub-tomogram inputs rerun whole")
@@ -270,8 +271,9 @@ def embed_to_file(
             scheduler=scheduler,
             workers=workers,
             command=command,
+            tta=tta,
         )
-    embedder = Embedder(model, batch_size=batch_size, precision=precision, progress=True).fit()
+    embedder = Embedder(model, batch_size=batch_size, precision=precision, progress=True, tta=tta).fit()
     box, vs = embedder.box_size, embedder.voxel_size
     class_names = {}
     if subtomograms:
@@ -292,7 +294,7 @@ def embed_to_file(
         vs,
         box,
         class_names,
-        {"model": str(embedder._resolved_path()), "source": source, "command": command or ""},
+        {"model": str(embedder._resolved_path()), "source": source, "command": command or "", "tta": tta},
         slices=slices,
         overwrite=overwrite,
     )
@@ -300,7 +302,7 @@ def embed_to_file(
 
 
 def _embed_copick(
-    out, copick: dict, model, border, batch_size, precision, overwrite, resume, scheduler, workers, command=None
+    out, copick: dict, model, border, batch_size, precision, overwrite, resume, scheduler, workers, command, tta
 ):
     """Picks and tomograms of a copick project (``copick``: config, object, user, session, runs, tomo_type),
     each run's tomogram at the spacing closest to the model's copied once to MRC beside the output."""
@@ -336,6 +338,7 @@ def _embed_copick(
             scheduler=scheduler,
             workers=workers,
             command=command or f"copick {copick['config']}",
+            tta=tta,
         )
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -357,6 +360,7 @@ def embed_picks_to_file(
     scheduler: str | None = None,
     workers: int | None = None,
     command: str | None = None,
+    tta: bool = False,
 ) -> tuple[Path, int]:
     """Embed picks in tomograms unit by unit into ``OUT.partial`` (resumable, serial or on Dask), then write
     the final embeddings file; returns (path, number embedded)."""
@@ -364,10 +368,12 @@ def embed_picks_to_file(
     from .embed import Embedder
     from .streaming import open_partial, plan_units, resume_key, run_units
 
-    embedder = Embedder(model, batch_size=batch_size, precision=precision).fit()
+    embedder = Embedder(model, batch_size=batch_size, precision=precision, tta=tta).fit()
     box, vs = embedder.box_size, embedder.voxel_size
     model_path = embedder._resolved_path()
     key = resume_key(model_path, picks_path, tomograms, border, tomogram_voxel_size, len(objl), box, vs)
+    if tta:  # resumed with the same views (a key without it: files from before the option)
+        key["tta"] = True
     dim = int(embedder.card.get("embedding_dim", 32))
     store = open_partial(out, len(objl), dim, box, key, resume, overwrite)
     units = plan_units(objl)
@@ -392,7 +398,7 @@ def embed_picks_to_file(
         )
     class_names = {int(o["label"]): str(o["class_name"]) for o in objl if o.get("class_name")}
     source = {"tomograms": [str(t) for t in tomograms], "picks": str(picks_path)}
-    extra = {"model": str(model_path), "source": source, "command": command or "", "precision": precision}
+    extra = {"model": str(model_path), "source": source, "command": command or "", "precision": precision, "tta": tta}
     n = store.finalize(out, vs, box, class_names, extra, overwrite)
     padded = 0
     if border == "pad":

@@ -78,13 +78,13 @@ def embed_unit(
 _WORKER_EMBEDDERS: dict = {}
 
 
-def _embed_unit_task(model, precision, batch_size, tomograms, picks, indices, border, tomogram_voxel_size):
+def _embed_unit_task(model, precision, batch_size, tta, tomograms, picks, indices, border, tomogram_voxel_size):
     """Runs on a Dask worker: the embedder is loaded once per worker process and reused by its tasks."""
     from .embed import Embedder
 
-    key = (str(model), precision, batch_size)
+    key = (str(model), precision, batch_size, tta)
     if key not in _WORKER_EMBEDDERS:
-        _WORKER_EMBEDDERS[key] = Embedder(model, batch_size=batch_size, precision=precision).fit()
+        _WORKER_EMBEDDERS[key] = Embedder(model, batch_size=batch_size, precision=precision, tta=tta).fit()
     return embed_unit(_WORKER_EMBEDDERS[key], tomograms, picks, indices, border, tomogram_voxel_size)
 
 
@@ -158,6 +158,7 @@ def _run_on_dask(client, store, todo, objl, tomograms, embedder, border, tomogra
             model,
             embedder.precision,
             embedder.batch_size,
+            embedder.tta,
             [str(t) for t in tomograms],
             [objl[i] for i in unit],
             unit,

@@ -79,3 +79,26 @@ def crop_or_pad(volume: np.ndarray, box_size: int) -> np.ndarray:
             dst.append(slice(-start, -start + n))
     out[tuple(dst)] = volume[tuple(src)]
     return out
+
+
+def flip_about_centre(volumes: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """Reverse ``volumes`` (N, B, B, B) along the given volume axes (0 z, 1 y, 2 x) about the centre index
+    ``n // 2`` (a plain reversal would move it to ``n - 1 - n // 2``: one voxel off for even ``n``)."""
+    out = np.asarray(volumes)
+    for axis in axes:
+        n = out.shape[axis + 1]
+        out = np.roll(np.flip(out, axis + 1), 2 * box_centre(n) - (n - 1), axis=axis + 1)
+    return out
+
+
+def wedge_symmetric_views(volumes: np.ndarray) -> list[np.ndarray]:
+    """The volumes and their three 180 degree rotations about x, y and z through the box centre (a group: a
+    view of a view is a view). Each is a sub-tomogram a microscope could have recorded (tilt axis y, beam z):
+    about y any missing wedge maps onto itself; about x or z a tilt range -a/+b becomes -b/+a (the same for a
+    symmetric one). Chirality is kept: no mirror."""
+    return [
+        np.asarray(volumes),
+        flip_about_centre(volumes, (0, 1)),  # about x: y -> -y, z -> -z
+        flip_about_centre(volumes, (0, 2)),  # about y: z -> -z, x -> -x
+        flip_about_centre(volumes, (1, 2)),  # about z: x -> -x, y -> -y
+    ]

@@ -173,3 +173,29 @@ def test_crop_or_pad_keeps_the_centre_voxel():
     vol = np.zeros((50, 50, 50), np.float32)
     vol[25, 25, 25] = 1
     assert crop_or_pad(vol, 40)[20, 20, 20] == 1
+
+
+def test_flips_about_the_centre_are_the_180_degree_rotations():
+    """Against an independent rotation of voxel coordinates about the centre n // 2 (scipy), in the interior
+    (the roll that keeps the centre wraps one edge plane)."""
+    from scipy.spatial.transform import Rotation
+
+    from deepfinder_unsup.volume import wedge_symmetric_views
+
+    rng = np.random.default_rng(3)
+    vol = rng.standard_normal((1, 10, 10, 10)).astype(np.float32)
+    views = wedge_symmetric_views(vol)
+    np.testing.assert_array_equal(views[0], vol)
+    c = 10 // 2
+    zyx = np.stack(np.meshgrid(*(np.arange(10),) * 3, indexing="ij"), -1).reshape(-1, 3)
+    for view, axis in zip(views[1:], ("x", "y", "z")):
+        xyz = Rotation.from_euler(axis, 180, degrees=True).apply(zyx[:, ::-1] - c) + c  # where each voxel goes
+        src = np.rint(xyz[:, ::-1]).astype(int)
+        inside = ((src >= 0) & (src < 10)).all(axis=1)  # index 0 has no partner about centre 5: the wrapped plane
+        want = np.empty(1000, np.float32)
+        want[:] = np.nan
+        want[np.ravel_multi_index(src[inside].T, (10, 10, 10))] = vol[0].ravel()[inside]
+        got = view[0].ravel()
+        ok = ~np.isnan(want)
+        np.testing.assert_array_equal(got[ok], want[ok])
+        assert view[0][c, c, c] == vol[0][c, c, c]

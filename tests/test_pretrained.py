@@ -118,3 +118,56 @@ def test_shipped_embeddings_do_not_drift(name):
     # the tolerance is tight enough to see an axis-order slip ([x, y, z] read as [z, y, x])
     swapped = embedder.transform(np.ascontiguousarray(np.swapaxes(volumes, 1, 3)))
     assert (np.abs(swapped - expected).max(axis=1) > 1e-2 * scale[:, 0]).all()
+
+
+def test_test_time_augmentation_is_the_mean_over_a_group_of_views(tmp_path):
+    """The four views form a group, so the augmented embedding of any view of a particle is the particle's own
+    (exactly, up to float rounding); the CLI's --tta gives the API's numbers and records the option."""
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.embed import Embedder
+    from deepfinder_unsup.io import read_embeddings, write_dataset
+    from deepfinder_unsup.io.objl import new_object
+    from deepfinder_unsup.volume import wedge_symmetric_views
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 40, 40, 40)).astype(np.float32)
+    x[:, 14:22, 18:30, 16:21] += 2.0  # an off-centre, asymmetric object: each view differs
+    tta = Embedder("general", tta=True).fit()
+    plain = Embedder("general").transform(x)
+    want = tta.transform(x)
+    assert np.abs(want - plain).max() > 1e-3  # the views are not all the same
+    mean_of_units = np.mean(
+        [
+            e / np.linalg.norm(e, axis=1, keepdims=True)
+            for e in map(Embedder("general").transform, wedge_symmetric_views(x))
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(want, mean_of_units, atol=1e-5)
+    for view in wedge_symmetric_views(x)[1:]:
+        np.testing.assert_allclose(tta.transform(np.ascontiguousarray(view)), want, atol=1e-5)
+    write_dataset(tmp_path / "d.h5", x, [new_object(1, 20.0, 20.0, 20.0) for _ in range(3)], 10.0)
+    cmd = ["embed", "--dataset", str(tmp_path / "d.h5"), "--precision", "float32", "--tta"]
+    assert main([*cmd, "--out", str(tmp_path / "e.h5")]) == 0
+    emb, _, attrs = read_embeddings(tmp_path / "e.h5")
+    np.testing.assert_allclose(emb, want, atol=1e-5)
+    assert attrs["tta"] in (True, 1)
+
+
+def test_test_time_augmentation_of_picks_in_a_tomogram(tmp_path):
+    from deepfinder_unsup import extract_subtomograms
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.embed import Embedder
+    from deepfinder_unsup.io import read_embeddings, write_mrc, write_objl
+    from deepfinder_unsup.io.objl import new_object
+
+    rng = np.random.default_rng(6)
+    write_mrc(rng.standard_normal((60, 64, 64)).astype(np.float32), tmp_path / "t.mrc", 10.0)
+    objl = [new_object(1, 30.0, 31.0, 29.0), new_object(1, 25.0, 35.0, 30.0)]
+    write_objl(objl, tmp_path / "p.xml")
+    cmd = ["embed", "--objl", str(tmp_path / "p.xml"), "--tomograms", str(tmp_path / "t.mrc"), "--tta"]
+    assert main([*cmd, "--precision", "float32", "--out", str(tmp_path / "e.h5")]) == 0
+    emb, _, attrs = read_embeddings(tmp_path / "e.h5")
+    vols, _ = extract_subtomograms([tmp_path / "t.mrc"], objl, 40, 10.0)
+    np.testing.assert_allclose(emb, Embedder("general", tta=True).transform(vols), atol=1e-5)
+    assert attrs["tta"] in (True, 1)
