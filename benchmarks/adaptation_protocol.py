@@ -13,7 +13,8 @@ class cut to 12 (2 % of 552):
 | phase_plate | phase plate near focus, 220-260 e/Å^2, little CTF modulation | 6utj |
 | crowded | 4-6 neighbours, dense background, membranes in 60 % of boxes; 7n4y free and on a membrane | 5tqq |
 
-Per domain and feature set (raw-voxel PCA(32), the model, the model after ``adapt`` with each method):
+Per domain and feature set (raw-voxel PCA(32), the model, the model after ``adapt`` with each method, and the
+method's candidate: the best round by silhouette, whether the guard kept it or not):
 k-means V-measure at the true k (L2-normalised features), the best V over k = 2..15, a linear probe (5-fold
 logistic regression), and whether the rare class comes out as its own cluster (a cluster holding at least half
 of the rare picks, at least half of it rare) under each label-free rule of ``cluster.RARE_RULES``.
@@ -139,11 +140,21 @@ def main() -> None:
             t0 = time.time()
             out = work / f"{name}_{method}.keras"
             report = adapt(
-                resolve_model_path(args.model), vols, out, method, args.rounds, args.steps, k=args.k, seed=args.seed
+                resolve_model_path(args.model),
+                vols,
+                out,
+                method,
+                args.rounds,
+                args.steps,
+                k=args.k,
+                seed=args.seed,
+                guard=False,  # the candidate is scored too: what the guard kept or refused
             )
-            row[method] = score(Embedder(out).fit().transform(vols), truth, rare)
+            candidate = score(Embedder(out).fit().transform(vols), truth, rare)
+            row[f"{method}_candidate"] = candidate
+            row[method] = dict(candidate if report.guard_passed else row["model"])  # what adapt writes
             row[method].update(
-                kept=report.kept,
+                kept="adapted" if report.guard_passed else "input",
                 silhouette_before=round(report.score_before, 4),
                 silhouette_after=round(report.score_after, 4),
                 stability_before=round(report.stability_before, 4),
@@ -156,7 +167,7 @@ def main() -> None:
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=2))
     summary = {}
-    for feats in ["pca32", "model", *args.methods]:
+    for feats in ["pca32", "model", *args.methods, *(f"{m}_candidate" for m in args.methods)]:
         rows = [r[feats] for r in results["domains"].values() if feats in r]
         summary[feats] = {
             "mean_v_best": round(float(np.mean([r["v_best"] for r in rows])), 4),

@@ -77,6 +77,7 @@ class AdaptReport:
     seconds: float = 0.0
     source: str = ""
     estimate: dict = field(default_factory=dict)  # ``like``: what was estimated from the picks
+    guard_passed: bool = False  # both label-free scores said better (``guard=False`` writes the model anyway)
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -177,9 +178,13 @@ def adapt(
     source: str = "",
     overwrite: bool = False,
     structures: list[str] | None = None,
+    guard: bool = True,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
-    adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``."""
+    adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
+
+    ``guard=False`` (for benchmarks: what the guard refused) writes the best round by silhouette whatever the
+    scores say; the report's ``guard_passed`` still says whether the guard would have kept it."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -202,7 +207,8 @@ def adapt(
     logger.info(f"adapt ({method}): {len(vols)} picks, k = {k}, silhouette before {score_before:.3f}")
     report = AdaptReport(method, len(vols), int(k), score_before, score_before, "input", source=source)
     report.stability_before = report.stability_after = stability(before, k, seed)
-    best = (score_before, [w.copy() for w in network.get_weights()])
+    input_weights = [w.copy() for w in network.get_weights()]
+    best = (score_before if guard else -np.inf, input_weights)
     if method == "pseudolabel":
         head = CosineClassifier(k, name="adapt_head", dtype="float32")
         trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
@@ -248,12 +254,15 @@ def adapt(
         if score > best[0]:
             best = (score, [w.copy() for w in network.get_weights()])
         labels = new_labels
+    if best[0] == -np.inf:  # unguarded, and the first round already collapsed: nothing to write but the input
+        best = (score_before, input_weights)
     network.set_weights(best[1])
     report.score_after = best[0]
-    if best[0] > score_before:
+    if best[1] is not input_weights:
         report.stability_after = stability(features_of(network, vols), k, seed)
     improved = best[0] > score_before and report.stability_after >= report.stability_before - STABILITY_TOLERANCE
-    report.kept = "adapted" if improved else "input"
+    report.guard_passed = bool(improved)
+    report.kept = "adapted" if improved or (not guard and best[1] is not input_weights) else "input"
     report.seconds = round(time.time() - t0, 1)
     if report.kept == "input":
         logger.warning(

@@ -113,3 +113,21 @@ def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method):
     card = read_card(out)["adaptation"]
     assert card["method"] == method and card["n_picks"] == 24 and len(card["rounds"]) == 1
     assert {"tilt_min", "tilt_max"} <= set(card["estimate"])  # what was matched is on record
+
+
+def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tmp_path):
+    from deepfinder_unsup.adapt import adapt
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.model.card import load_model, read_card
+    from deepfinder_unsup.simulate.config import fixed_config
+    from deepfinder_unsup.simulate.dataset import simulate_dataset
+    from deepfinder_unsup.simulate.structures import builtin_structure
+
+    structs = [builtin_structure("ring"), builtin_structure("barrel")]
+    vols, _, _ = simulate_dataset(structs, 10, fixed_config(), seed=3, n_workers=1, progress=False)
+    report = adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "pseudolabel", 1, 2, k=3, guard=False)
+    assert report.kept == "adapted" and isinstance(report.guard_passed, bool)
+    assert read_card(tmp_path / "a.keras")["adaptation"]["guard_passed"] == report.guard_passed
+    written, _ = load_model(tmp_path / "a.keras")
+    shipped, _ = load_model(resolve_model_path(None))
+    assert not all(np.array_equal(a, b) for a, b in zip(written.get_weights(), shipped.get_weights()))
