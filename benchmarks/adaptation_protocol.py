@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, help="clusters for adapt's pseudo-labels and score (default: label-free)")
     parser.add_argument("--data", default="benchmarks/data/domains", help="simulated domains (made if absent)")
     parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--tta", action="store_true", help="also score the model with test-time augmentation")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     from sklearn.decomposition import PCA
@@ -136,6 +137,9 @@ def main() -> None:
         print(name, "pca32", row["pca32"], flush=True)
         row["model"] = score(Embedder(args.model).fit().transform(vols), truth, rare)
         print(name, "model", row["model"], flush=True)
+        if args.tta:
+            row["model_tta"] = score(Embedder(args.model, tta=True).fit().transform(vols), truth, rare)
+            print(name, "model_tta", row["model_tta"], flush=True)
         for method in args.methods:
             t0 = time.time()
             out = work / f"{name}_{method}.keras"
@@ -167,7 +171,8 @@ def main() -> None:
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=2))
     summary = {}
-    for feats in ["pca32", "model", *args.methods, *(f"{m}_candidate" for m in args.methods)]:
+    extra = ["model_tta"] if args.tta else []
+    for feats in ["pca32", "model", *extra, *args.methods, *(f"{m}_candidate" for m in args.methods)]:
         rows = [r[feats] for r in results["domains"].values() if feats in r]
         summary[feats] = {
             "mean_v_best": round(float(np.mean([r["v_best"] for r in rows])), 4),
