@@ -283,6 +283,8 @@ def train(
 def _train(
     train_data, val_data, out_dir: Path, config: TrainConfig, resume: bool, command, verbose: int, simulation
 ) -> Path:
+    if config.binding_weight > 0 and simulation is None:  # a data set file does not say how each class binds
+        raise InputError("the binding-state loss needs structures simulated on the fly (--structures)")
     if simulation is not None:
         class_names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
@@ -330,8 +332,6 @@ def _train(
     x_val = val_data.subtomograms[..., None]
     y_val = one_hot(val_data.labels, classes)
     if config.binding_weight > 0:
-        if simulation is None:
-            raise InputError("the binding-state loss needs structures simulated on the fly (--structures)")
         simulation.with_binding = True
         y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))
     if config.select_by not in ("val_loss", "monitor_v_measure", "monitor_v_measure_cos"):

@@ -110,6 +110,7 @@ def test_training_with_the_binding_loss_end_to_end(tmp_path):
     assert (tmp_path / "training_curves.png").exists()
     with pytest.raises(InputError, match="binding-state loss needs structures simulated on the fly"):
         train(val, val, tmp_path / "again", cfg, verbose=0)
+    assert not any((tmp_path / "again").iterdir())  # refused before anything was written
 
 
 def test_a_model_with_a_binding_output_adapts(tmp_path, method="infomax"):
