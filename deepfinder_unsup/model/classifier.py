@@ -6,8 +6,8 @@ Two head designs (compared in docs/model_card.md):
 The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there. The output layer is
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
 cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
-``binding_output`` (softmax over the scaled cosines to three directions: free / membrane surface / transmembrane) makes
-the binding context one direction shared by every structure, so it carries over to structures never trained.
+``binding_output`` (softmax over the scaled cosines to three directions: free / membrane surface / transmembrane)
+asks for the binding context as one direction shared by every structure (docs/model_card.md: what it did).
 """
 
 from __future__ import annotations
