@@ -6,7 +6,7 @@ about the tilt axis (y) and a random shift of up to 2 voxels. The encoder starts
 when given. Validation on a separate data set, best-model checkpoint (validation loss), early stopping,
 CSV log, resumable from the last epoch; at the end a training-curve plot, a validation confusion matrix and
 the k-means V-measure of the validation embeddings. With ``binding_weight`` > 0 (structures simulated on the
-fly), a second cross-entropy teaches the embedding the central particle's binding state (free, on a membrane,
+fly), a second cross-entropy asks the embedding for the central particle's binding state (free, on a membrane,
 transmembrane) as one direction shared by every class.
 """
 
