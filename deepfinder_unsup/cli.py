@@ -300,8 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rare",
         action="store_true",
-        help="also look for rare structures: HDBSCAN (no k) in clusters_rare.xml/.star, and a dendrogram of "
-        "over-clustered groups in the report",
+        help="also look for rare structures: clusters with no k, as small as --min-cluster-size, in "
+        "clusters_rare.xml/.star, and a dendrogram of over-clustered groups in the report",
+    )
+    p.add_argument(
+        "--rare-method",
+        choices=["coassociation", "hdbscan"],
+        default="coassociation",
+        help="with --rare: coassociation (default: what k-means at k = 10..30 agrees on, twice each; found the "
+        "2 %% class most often on design sets, docs/adaptation.md) or hdbscan (dense regions)",
     )
     p.add_argument(
         "--min-cluster-size", type=_int_at_least(2), help="with --rare: smallest cluster (default: 1 %% of picks)"
@@ -685,6 +692,7 @@ def cmd_cluster(args) -> int:
         copick=args.copick,
         rare=args.rare,
         min_cluster_size=args.min_cluster_size,
+        rare_method=args.rare_method,
     )
     line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
     if args.evaluate:
@@ -694,8 +702,8 @@ def cmd_cluster(args) -> int:
     if args.rare:
         rare = doc["rare"]
         print(
-            f"rare structures: HDBSCAN found {rare['n_clusters']} clusters, sizes {list(rare['sizes'].values())}, "
-            f"{rare['unassigned']} unassigned (clusters_rare.xml)"
+            f"rare structures: {rare['method']} found {rare['n_clusters']} clusters, sizes "
+            f"{list(rare['sizes'].values())}, {rare['unassigned']} unassigned (clusters_rare.xml)"
         )
     print(f"wrote {Path(args.out) / 'metrics.json'}" + (f" and {report}" if report else ""))
     return 0

@@ -499,17 +499,20 @@ def cluster_to_folder(
     copick=None,
     rare: bool = False,
     min_cluster_size: int | None = None,
+    rare_method: str = "coassociation",
 ) -> tuple[dict, Path | None]:
     """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
 
-    ``rare``: also HDBSCAN (no k; clusters as small as ``min_cluster_size``, default 1 % of the picks) in
-    ``clusters_rare.xml/.star`` (cluster 0: picks in no dense region), its summary in metrics.json, and a
+    ``rare``: also clusters with no k that may be as small as ``min_cluster_size`` (default 1 % of the picks),
+    by ``rare_method`` (``coassociation``: what many over-clusterings agree on; ``hdbscan``: dense regions), in
+    ``clusters_rare.xml/.star`` (cluster 0: picks in no cluster), its summary in metrics.json, and a
     dendrogram of 30 over-clustered groups in the report, for structures too rare for the k sweep.
 
     ``normalise``: 'l2' clusters each embedding scaled to unit length, 'none' the raw embeddings. ``average``:
     also average every cluster of the report's k (``averages_k{K}/``, see ``average_to_folder``; particles from
     their source tomograms, or from ``dataset``) and show the averages in the report."""
     from .cluster import (
+        RARE_METHODS,
         check_clusterable,
         metrics_document,
         normalise_features,
@@ -523,6 +526,8 @@ def cluster_to_folder(
     ks = parse_k_range(k_spec)
     if report_k is not None and report_k not in ks:
         raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec})")
+    if rare and rare_method not in RARE_METHODS:
+        raise InputError(f"unknown rare-structure method {rare_method!r}; choose from {', '.join(RARE_METHODS)}")
     if min_cluster_size is not None and min_cluster_size < 2:
         raise InputError(f"--min-cluster-size {min_cluster_size}: a cluster needs at least 2 particles")
     _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
@@ -546,7 +551,7 @@ def cluster_to_folder(
     if rare:
         from .cluster import rare_analysis, truth_scores
 
-        rare_result = rare_analysis(emb, min_cluster_size, seed)
+        rare_result = rare_analysis(emb, min_cluster_size, seed, rare_method)
         doc["rare"] = rare_result["summary"]
         if truth is not None:
             doc["rare"].update(truth_scores(truth, rare_result["labels"]))
@@ -563,7 +568,7 @@ def cluster_to_folder(
 
                 summary = rare_result["summary"]
                 title = (
-                    f"Rare structures: HDBSCAN found {summary['n_clusters']} clusters (sizes "
+                    f"Rare structures: {RARE_METHODS[rare_method]} found {summary['n_clusters']} clusters (sizes "
                     f"{', '.join(str(n) for n in summary['sizes'].values())}; {summary['unassigned']} unassigned, "
                     f"clusters_rare.xml); the tree of 30 over-clustered groups (leaf: particles)"
                 )

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from sklearn import metrics
 
 from deepfinder_unsup.cluster import (
     cluster_once,
@@ -293,9 +294,10 @@ def test_deepfinder_users_find_their_names_at_the_top_level():
         assert name in page
 
 
-def test_rare_structure_gets_its_own_cluster_with_rare(tmp_path, rng):
-    """Three groups of 60 and one of 6 (3 %): ``--rare`` (HDBSCAN, no k) gives the small one its own cluster
-    in clusters_rare.xml/.star, scores it with --evaluate, and the report shows the dendrogram."""
+@pytest.mark.parametrize("method, title", [("coassociation", "the co-association of 10"), ("hdbscan", "HDBSCAN")])
+def test_rare_structure_gets_its_own_cluster_with_rare(tmp_path, rng, method, title):
+    """Three groups of 60 and one of 6 (3 %): ``--rare`` (no k) gives the small one its own cluster in
+    clusters_rare.xml/.star with either method, scores it with --evaluate, and the report shows the dendrogram."""
     from deepfinder_unsup.cli import main
     from deepfinder_unsup.cluster import rare_class_found
     from deepfinder_unsup.io import read_objl
@@ -310,15 +312,87 @@ def test_rare_structure_gets_its_own_cluster_with_rare(tmp_path, rng):
     ]
     path = write_embeddings(tmp_path / "emb.h5", emb, objl, 10.0, 40)
     out = tmp_path / "c"
-    assert main(["cluster", str(path), "--k", "2:8", "--rare", "--evaluate", "--out", str(out)]) == 0
+    args = ["cluster", str(path), "--k", "2:8", "--rare", "--rare-method", method, "--evaluate", "--out", str(out)]
+    assert main(args) == 0
     doc = json.loads((out / "metrics.json").read_text())
-    assert doc["rare"]["method"] == "hdbscan" and doc["rare"]["n_clusters"] == 4
+    assert doc["rare"]["method"] == method and doc["rare"]["n_clusters"] == 4
     assert sorted(doc["rare"]["sizes"].values()) == [6, 60, 60, 60] and doc["rare"]["v_measure"] > 0.99
     clusters = np.array([o["label"] for o in read_objl(out / "clusters_rare.xml")])
     assert rare_class_found(clusters, truth == 4)
     assert (out / "clusters_rare.star").exists() and (out / "figures" / "rare_dendrogram.png").exists()
-    assert "Rare structures: HDBSCAN found 4 clusters" in (out / "report.html").read_text()
+    assert f"Rare structures: {title}" in (report := (out / "report.html").read_text())
+    assert "found 4 clusters" in report
     assert main(["cluster", str(path), "--k", "2:8", "--rare", "--out", str(out)]) == 1  # nothing replaced
     with pytest.raises(SystemExit) as usage:
         main(["cluster", str(path), "--rare", "--min-cluster-size", "1", "--out", str(tmp_path / "d")])
     assert usage.value.code == 2
+
+
+def _blobs(rng, sizes, dim=16, spread=0.25):
+    centres = 3.0 * rng.normal(size=(len(sizes), dim))
+    x = np.concatenate([c + spread * rng.normal(size=(n, dim)) for c, n in zip(centres, sizes)])
+    return x, np.repeat(np.arange(len(sizes)), sizes)
+
+
+def test_coassociation_keeps_a_2_percent_structure_and_joins_the_split_large_ones(rng):
+    """Five structures of 120 and one of 12 (2 %): every k-means run at k = 10..30 splits the large ones
+    differently but keeps the small one apart, so the rule gives exactly six groups, the rare one among them,
+    where k-means at the Calinski-Harabasz k does not have to."""
+    from deepfinder_unsup.cluster import coassociation_labels, rare_class_found
+
+    x, truth = _blobs(rng, [120] * 5 + [12])
+    labels = coassociation_labels(x)
+    assert len(set(labels.tolist()) - {-1}) == 6 and np.all(labels >= 0)
+    assert rare_class_found(labels, truth == 5)
+    assert metrics.v_measure_score(truth, labels) > 0.99
+    assert np.array_equal(np.bincount(labels), [120] * 5 + [12])  # numbered by decreasing size
+
+
+def test_coassociation_marks_groups_under_the_minimum_size_unassigned(rng):
+    """A group of 4 under a minimum of 5 is -1, not a cluster; at a minimum of 3 it is one."""
+    from deepfinder_unsup.cluster import coassociation_labels
+
+    x, truth = _blobs(rng, [100, 100, 4])
+    assert np.all(coassociation_labels(x, min_cluster_size=5)[truth == 2] == -1)
+    small = coassociation_labels(x, min_cluster_size=3)[truth == 2]
+    assert len(set(small.tolist())) == 1 and small[0] >= 0
+
+
+def test_coassociation_on_a_sample_assigns_every_pick_like_the_full_rule(rng):
+    """Beyond ``max_picks`` the rule runs on a sample and assigns the rest to the nearest group: on separated
+    structures the partition equals the one from all picks."""
+    from deepfinder_unsup.cluster import coassociation_labels
+
+    x, truth = _blobs(rng, [150, 150, 150, 30])
+    full = coassociation_labels(x)
+    sampled = coassociation_labels(x, max_picks=200)
+    assert len(sampled) == len(x)
+    assert metrics.adjusted_rand_score(full, sampled) == 1.0
+    assert metrics.adjusted_rand_score(truth, sampled) == 1.0
+
+
+def test_merge_close_groups_joins_the_halves_of_one_cloud_not_two_clouds(rng):
+    """One round cloud (8-D) cut in two by a plane: its halves' centres are 1.6 apart, their spread (mean
+    distance to the centre) about 2.7, so they are joined at 1.5; a second cloud about 10 spreads away stays
+    its own group."""
+    from deepfinder_unsup.cluster import merge_close_groups
+
+    cloud = rng.normal(size=(400, 8))
+    far = rng.normal(size=(200, 8)) + np.r_[30.0, np.zeros(7)]
+    x = np.concatenate([cloud, far])
+    halves = np.r_[(cloud[:, 0] > 0).astype(int), np.full(200, 2)]
+    merged = merge_close_groups(x, halves, 1.5)
+    assert len(set(merged[:400].tolist())) == 1 and set(merged[400:].tolist()).isdisjoint(merged[:400])
+    assert sorted(set(merged.tolist())) == [0, 1]
+    assert len(set(merge_close_groups(x, halves, 0.1).tolist())) == 3  # a stricter ratio joins nothing
+
+
+def test_unknown_rare_method_is_refused_before_any_work(tmp_path, rng):
+    from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.pipeline import cluster_to_folder
+
+    objl = [{"tomo_idx": 0, "obj_id": i, "label": 1, "x": 1.0 * i, "y": 0.0, "z": 0.0} for i in range(20)]
+    path = write_embeddings(tmp_path / "emb.h5", rng.normal(size=(20, 32)), objl, 10.0, 40)
+    with pytest.raises(InputError, match="unknown rare-structure method 'dbscan'"):
+        cluster_to_folder(path, "2:4", tmp_path / "out", rare=True, rare_method="dbscan")
+    assert not (tmp_path / "out").exists()
