@@ -130,12 +130,22 @@ def train_command(args) -> None:
         with_dtype_policy,
     )
     from deepfinder_unsup.model.losses import make_loss
+    from deepfinder_unsup.volume import random_wedge_symmetric_view
 
     say(f"keras {keras.__version__} on {keras.backend.backend()}")
     keras.utils.set_random_seed(args.seed)
     keras.mixed_precision.set_global_policy(args.precision)
     with_binding = args.binding_weight > 0
-    model = build_classifier(len(classes), config.box_size, "flatten", output="cosine", binding_states=with_binding)
+    if args.view_weight > 0 and args.batch_size % 2:
+        sys.exit(f"--view-weight needs an even --batch-size (pairs), got {args.batch_size}")
+    model = build_classifier(
+        len(classes),
+        config.box_size,
+        "flatten",
+        output="cosine",
+        binding_states=with_binding,
+        view_weight=args.view_weight,
+    )
     init_info: dict = {}
     if args.init_model:
         source, card = load_model(args.init_model)
@@ -201,8 +211,14 @@ def train_command(args) -> None:
         if trained >= args.replay * n_received:
             drain(block=True)
             continue
-        sel = rng.integers(n_pool, size=args.batch_size)
-        x = augment(pool_x[sel], rng)[..., None]
+        if args.view_weight > 0:  # pairs: each particle and a wedge-symmetric view of it (train --view-weight)
+            half = rng.integers(n_pool, size=args.batch_size // 2)
+            sel = np.concatenate([half, half])
+            x = augment(pool_x[half], rng)
+            x = np.concatenate([x, random_wedge_symmetric_view(x, rng)])[..., None]
+        else:
+            sel = rng.integers(n_pool, size=args.batch_size)
+            x = augment(pool_x[sel], rng)[..., None]
         y = np.zeros((args.batch_size, len(classes)), np.float32)
         y[np.arange(args.batch_size), pool_y[sel]] = 1.0
         model.optimizer.learning_rate = learning_rate_at(fraction, step, args.learning_rate, args.warmup)
@@ -347,6 +363,7 @@ def main(argv=None) -> None:
     t.add_argument("--scale", type=float, default=16.0)
     t.add_argument("--margin", type=float, default=0.1)
     t.add_argument("--binding-weight", type=float, default=0.0, help="weight of the binding-state loss (train's)")
+    t.add_argument("--view-weight", type=float, default=0.0, help="weight of the paired-view loss (train's)")
     t.add_argument("--precision", default="mixed_bfloat16")
     t.add_argument("--replay", type=float, default=8.0, help="average uses of each simulated sample, at most")
     t.add_argument("--pool-size", type=int, default=250_000)

@@ -207,6 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --structures: weight of a second loss that teaches the embedding the binding state "
         "(free / on a membrane / transmembrane); 0 (default): none",
     )
+    p.add_argument(
+        "--view-weight",
+        type=_non_negative_float,
+        default=0.0,
+        help="with --structures: half of each batch is a 180-degree view of the other half that keeps the missing "
+        "wedge, and a loss of this weight asks each pair for the same embedding direction (what embed --tta "
+        "averages over); 0 (default): none",
+    )
     p.add_argument("--learning-rate", type=float, default=1e-4, help="constant rate, or the schedule's peak")
     p.add_argument(
         "--lr-schedule",
@@ -559,6 +567,7 @@ def cmd_train(args) -> int:
         select_by=args.select_by,
         workers=args.workers,
         binding_weight=args.binding_weight,
+        view_weight=args.view_weight,
     )
     path = pipeline.train_to_folder(
         out,

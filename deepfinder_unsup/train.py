@@ -7,7 +7,9 @@ when given. Validation on a separate data set, best-model checkpoint (validation
 CSV log, resumable from the last epoch; at the end a training-curve plot, a validation confusion matrix and
 the k-means V-measure of the validation embeddings. With ``binding_weight`` > 0 (structures simulated on the
 fly), a second cross-entropy asks the embedding for the central particle's binding state (free, on a membrane,
-transmembrane) as one direction shared by every class.
+transmembrane) as one direction shared by every class. With ``view_weight`` > 0, half of each batch is a
+wedge-symmetric view of the other half (``volume.random_wedge_symmetric_view``) and a third loss asks each pair
+for the same embedding direction (``model.classifier.PairedViewConsistency``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class TrainConfig:
     select_by: str = "val_loss"  # checkpoint criterion: 'val_loss' or 'monitor_v_measure'
     workers: int = 0  # on-the-fly simulation: processes making batches (0: in the main one)
     binding_weight: float = 0.0  # weight of the binding-state loss (0: no binding output)
+    view_weight: float = 0.0  # weight of the paired-view consistency loss (0: none; batches of pairs otherwise)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -228,6 +231,7 @@ def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple
         config.head,
         output="softmax" if config.loss == "ce" else "cosine",
         binding_states=config.binding_weight > 0,
+        view_weight=config.view_weight,
     )
     info: dict = {}
     if config.deepfinder_weights:
@@ -285,6 +289,10 @@ def _train(
 ) -> Path:
     if config.binding_weight > 0 and simulation is None:  # a data set file does not say how each class binds
         raise InputError("the binding-state loss needs structures simulated on the fly (--structures)")
+    if config.view_weight > 0 and simulation is None:
+        raise InputError("the paired-view loss needs structures simulated on the fly (--structures)")
+    if config.view_weight > 0 and (config.batch_size < 2 or config.batch_size % 2):
+        raise InputError(f"the paired-view loss needs an even batch size (pairs), got {config.batch_size}")
     if simulation is not None:
         class_names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
@@ -331,6 +339,8 @@ def _train(
     batches.epoch = initial_epoch
     x_val = val_data.subtomograms[..., None]
     y_val = one_hot(val_data.labels, classes)
+    if config.view_weight > 0:
+        simulation.view_pairs = True
     if config.binding_weight > 0:
         simulation.with_binding = True
         y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))

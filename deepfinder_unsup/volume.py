@@ -91,14 +91,23 @@ def flip_about_centre(volumes: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+WEDGE_VIEW_AXES = ((0, 1), (0, 2), (1, 2))  # flips = 180 degree rotations about x, y, z (volume axes z, y, x)
+
+
 def wedge_symmetric_views(volumes: np.ndarray) -> list[np.ndarray]:
     """The volumes and their three 180 degree rotations about x, y and z through the box centre (a group: a
     view of a view is a view). Each is a sub-tomogram a microscope could have recorded (tilt axis y, beam z):
     about y any missing wedge maps onto itself; about x or z a tilt range -a/+b becomes -b/+a (the same for a
     symmetric one). Chirality is kept: no mirror."""
-    return [
-        np.asarray(volumes),
-        flip_about_centre(volumes, (0, 1)),  # about x: y -> -y, z -> -z
-        flip_about_centre(volumes, (0, 2)),  # about y: z -> -z, x -> -x
-        flip_about_centre(volumes, (1, 2)),  # about z: x -> -x, y -> -y
-    ]
+    return [np.asarray(volumes)] + [flip_about_centre(volumes, axes) for axes in WEDGE_VIEW_AXES]
+
+
+def random_wedge_symmetric_view(volumes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each volume turned by one of the three rotations of ``wedge_symmetric_views`` (not the identity),
+    drawn at random: the second view of a training pair."""
+    volumes = np.asarray(volumes)
+    choice = rng.integers(0, len(WEDGE_VIEW_AXES), len(volumes))
+    out = np.empty_like(volumes)
+    for i, axes in enumerate(WEDGE_VIEW_AXES):
+        out[choice == i] = flip_about_centre(volumes[choice == i], axes)
+    return out

@@ -67,6 +67,8 @@ def read_card(path: str | os.PathLike) -> dict:
 
 def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict]:
     """(Keras model, card) of a model file; a clear error if it is not one."""
+    from . import classifier  # noqa: F401  (registers the package's own layers for deserialisation)
+
     card = read_card(path)
     try:
         model = keras.models.load_model(path, compile=False)

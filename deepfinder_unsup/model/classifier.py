@@ -8,6 +8,9 @@ a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineC
 cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
 ``binding_output`` (softmax over the scaled cosines to three directions: free / membrane surface / transmembrane)
 asks for the binding context as one direction shared by every structure (docs/model_card.md: what it did).
+With ``view_weight``, a :class:`PairedViewConsistency` layer after the embedding asks, in training only, that a
+particle and its wedge-symmetric view (the second half of each batch) get the same embedding direction: the
+invariance ``embed --tta`` buys by averaging four views, learnt instead.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from keras import layers, ops
 from .deepfinder import encoder_layers
 
 EMBEDDING_LAYER = "embedding"
+VIEW_LAYER = "view_consistency"
 OUTPUT_LAYER = "class_output"
 BINDING_LAYER = "binding_output"
 BINDING_STATES = ("free", "surface", "transmembrane")
@@ -53,6 +57,36 @@ class CosineClassifier(layers.Layer):
         return {**super().get_config(), "n_classes": self.n_classes}
 
 
+@keras.saving.register_keras_serializable(package="deepfinder_unsup")
+class PairedViewConsistency(layers.Layer):
+    """Identity, except in training: adds ``weight`` x the mean of 1 - cos(e_i, e_(i+B/2)) over the first half
+    of the batch (row i of the second half is a view of row i of the first). No weights; at inference, nothing."""
+
+    def __init__(self, weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, x, training=None):
+        if training and self.weight > 0:
+            self.add_loss(self.weight * paired_cosine_distance(x))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
+
+
+def paired_cosine_distance(x):
+    """Mean of 1 - cos between row i and row i + B/2 (float32 whatever the policy)."""
+    half = ops.shape(x)[0] // 2
+    x = ops.cast(x, "float32")
+    a = ops.normalize(x[:half], axis=-1)
+    b = ops.normalize(x[half : 2 * half], axis=-1)
+    return ops.mean(1.0 - ops.sum(a * b, axis=-1))
+
+
 def build_classifier(
     n_classes: int,
     box_size: int = 40,
@@ -62,10 +96,12 @@ def build_classifier(
     dropout: float = 0.3,
     output: str = "softmax",
     binding_states: bool = False,
+    view_weight: float = 0.0,
 ) -> keras.Model:
     """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector.
 
-    With ``binding_states`` the model has two outputs: the classes, then :data:`BINDING_STATES`."""
+    With ``binding_states`` the model has two outputs: the classes, then :data:`BINDING_STATES`. With
+    ``view_weight`` > 0, the paired-view loss (:class:`PairedViewConsistency`) acts on the embedding."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     if output not in OUTPUTS:
@@ -83,6 +119,8 @@ def build_classifier(
     x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     emb = layers.Dense(embedding_dim, name=EMBEDDING_LAYER)(x)
+    if view_weight > 0:
+        emb = PairedViewConsistency(view_weight, name=VIEW_LAYER)(emb)
     if output == "softmax":
         out = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(emb)
     else:

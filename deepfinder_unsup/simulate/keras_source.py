@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..batches import SeededBatches, one_hot
+from ..volume import random_wedge_symmetric_view
 from .config import SimConfig
 from .dataset import balanced_labels, binding_states_of, class_names_of
 from .scene import StructureLibrary, simulate_subtomogram
@@ -36,6 +37,7 @@ class SimulatedBatches(SeededBatches):
         self.labels = np.array(sorted(self.class_names))
         self.batch_size = batch_size
         self.with_binding = False
+        self.view_pairs = False  # second half of each batch: a wedge-symmetric view of the first half
         self._states = self.binding_states()
 
     def binding_states(self) -> np.ndarray:
@@ -44,8 +46,11 @@ class SimulatedBatches(SeededBatches):
         return np.array([states[int(label)] for label in self.labels], int)
 
     def make_batch(self, rng: np.random.Generator):
-        labels = balanced_labels(self.labels, self.batch_size, rng)
+        n = self.batch_size // 2 if self.view_pairs else self.batch_size
+        labels = balanced_labels(self.labels, n, rng)
         x = np.stack([simulate_subtomogram(self.library, int(lab), self.config, rng)[0] for lab in labels])
+        if self.view_pairs:
+            x, labels = np.concatenate([x, random_wedge_symmetric_view(x, rng)]), np.concatenate([labels, labels])
         y = one_hot(labels, self.labels)
         if self.with_binding:
             return x[..., None], (y, binding_one_hot(y, self._states))

@@ -1,0 +1,102 @@
+"""The paired-view loss: batches whose second half is a wedge-symmetric view of the first, a loss equal to the
+mean cosine distance of the pairs (in training only), that makes the embedding invariant to the views, and a
+model that still trains, saves, loads and embeds like any other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from deepfinder_unsup.io import InputError  # noqa: E402
+from deepfinder_unsup.io.dataset import SubtomoDataset  # noqa: E402
+from deepfinder_unsup.model.card import load_model  # noqa: E402
+from deepfinder_unsup.model.classifier import (  # noqa: E402
+    VIEW_LAYER,
+    build_classifier,
+    embedding_model,
+)
+from deepfinder_unsup.simulate.config import fixed_config  # noqa: E402
+from deepfinder_unsup.simulate.keras_source import SimulatedBatches  # noqa: E402
+from deepfinder_unsup.simulate.structures import builtin_structure  # noqa: E402
+from deepfinder_unsup.train import TrainConfig, compile_classifier, train  # noqa: E402
+from deepfinder_unsup.volume import random_wedge_symmetric_view, wedge_symmetric_views  # noqa: E402
+
+
+def test_each_random_view_is_one_of_the_three_rotations_never_the_volume_itself():
+    rng = np.random.default_rng(0)
+    vols = rng.normal(size=(30, 6, 6, 6))
+    views = random_wedge_symmetric_view(vols, rng)
+    seen = set()
+    for v, view in zip(vols, views):
+        matches = [i for i, w in enumerate(wedge_symmetric_views(v[None])) if np.array_equal(w[0], view)]
+        assert len(matches) == 1 and matches[0] != 0
+        seen.add(matches[0])
+    assert seen == {1, 2, 3}  # all three drawn over 30 volumes
+
+
+def test_paired_batches_hold_each_particle_and_a_view_of_it_with_the_same_class():
+    source = SimulatedBatches([builtin_structure("ring")], fixed_config(snr=1.0), batch_size=6, seed=3)
+    source.view_pairs = True
+    x, y = source[0]
+    assert x.shape[0] == 6 and np.array_equal(y[:3], y[3:])
+    for a, b in zip(x[:3, ..., 0], x[3:, ..., 0]):
+        assert any(np.array_equal(b, w[0]) for w in wedge_symmetric_views(a[None])[1:])
+
+
+def test_the_view_loss_is_the_mean_cosine_distance_of_the_pairs_in_training_only():
+    model = build_classifier(3, box_size=8, output="cosine", view_weight=2.5, dropout=0.0)
+    x = np.random.default_rng(1).normal(size=(6, 8, 8, 8, 1)).astype(np.float32)
+    model(x, training=True)
+    emb = np.asarray(embedding_model(model)(x))  # no dropout: the vectors the loss saw
+    a, b = (e / np.linalg.norm(e, axis=1, keepdims=True) for e in (emb[:3], emb[3:]))
+    assert len(model.losses) == 1
+    np.testing.assert_allclose(float(model.losses[0]), 2.5 * np.mean(1 - np.sum(a * b, axis=1)), rtol=1e-5)
+    model(x, training=False)
+    assert not model.losses
+    plain = build_classifier(3, box_size=8, output="cosine", dropout=0.0)
+    plain.set_weights(model.get_weights())  # the layer has no weights: the same network otherwise
+    np.testing.assert_allclose(np.asarray(plain(x)), np.asarray(model(x)), atol=1e-6)
+
+
+def test_the_view_loss_is_in_the_objective_and_training_lowers_it():
+    """One training step's loss with the layer is the class loss plus the layer's loss at the same weights; with
+    nothing else to optimise, training on pairs brings each particle and its view together."""
+    rng = np.random.default_rng(4)
+    vols = rng.normal(size=(16, 8, 8, 8)).astype(np.float32)
+    vols[:, :2] += 3.0  # a bright face that the views move
+    x = np.concatenate([vols, random_wedge_symmetric_view(vols, rng)])[..., None]
+    y = np.eye(2, dtype=np.float32)[np.arange(32) % 2]
+    with_loss = build_classifier(2, box_size=8, output="cosine", view_weight=50.0, dropout=0.0)
+    without = build_classifier(2, box_size=8, output="cosine", dropout=0.0)
+    without.set_weights(with_loss.get_weights())
+    with_loss(x, training=True)
+    view_loss = float(with_loss.losses[0])
+    for model in (with_loss, without):
+        compile_classifier(model, 0.0, "cosface", 16.0, 0.1)  # rate 0: the weights stay as they are
+    difference = with_loss.train_on_batch(x, y)[0] - without.train_on_batch(x, y)[0]  # [loss, accuracy]
+    np.testing.assert_allclose(difference, view_loss, rtol=1e-3)
+
+    with_loss.compile(optimizer=keras.optimizers.Adam(1e-3), loss=lambda t, p: 0.0 * keras.ops.sum(p))
+    with_loss.fit(x, y, batch_size=32, epochs=30, shuffle=False, verbose=0)
+    with_loss(x, training=True)
+    assert float(with_loss.losses[0]) < 0.2 * view_loss
+
+
+def test_training_with_the_view_loss_end_to_end(tmp_path):
+    library = [builtin_structure("ring"), builtin_structure("globule")]
+    source = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=4, steps_per_epoch=2, seed=0)
+    x, y = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=6, seed=9)[0]
+    objl = [{"label": int(np.argmax(r)), "x": 20.0, "y": 20.0, "z": 20.0} for r in y]
+    val = SubtomoDataset(x[..., 0], objl, 10.0, {"class_names": source.class_names})
+    cfg = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, loss="cosface", view_weight=0.5, patience=5)
+    path = train(None, val, tmp_path, cfg, verbose=0, simulation=source)
+    assert source.view_pairs
+    model, card = load_model(path)
+    assert model.get_layer(VIEW_LAYER).weight == 0.5
+    assert card["training"]["config"]["view_weight"] == 0.5
+    with pytest.raises(InputError, match="paired-view loss needs an even batch size"):
+        train(None, val, tmp_path / "odd", TrainConfig(batch_size=5, view_weight=1.0), verbose=0, simulation=source)
+    with pytest.raises(InputError, match="paired-view loss needs structures simulated on the fly"):
+        train(val, val, tmp_path / "file", TrainConfig(view_weight=1.0), verbose=0)
