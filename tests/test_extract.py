@@ -199,3 +199,96 @@ def test_flips_about_the_centre_are_the_180_degree_rotations():
         ok = ~np.isnan(want)
         np.testing.assert_array_equal(got[ok], want[ok])
         assert view[0][c, c, c] == vol[0][c, c, c]
+
+
+def test_check_volumes_names_the_first_bad_volume_and_counts_the_rest(rng):
+    """NaN / inf and constant volumes each get one message naming the first offender (by name, or by index),
+    the count only when there are more; a constant volume among varied ones is still found (per volume)."""
+    from deepfinder_unsup.extract import check_volumes
+
+    vols = rng.normal(size=(5, 4, 4, 4))
+    check_volumes(vols, "good.h5")  # nothing to say
+    bad = vols.copy()
+    bad[2, 1, 1, 1] = np.nan
+    with pytest.raises(InputError) as one:
+        check_volumes(bad, "f.h5", ["a", "b", "c", "d", "e"])
+    assert str(one.value) == "f.h5: c has NaN or infinite voxels"
+    bad[4, 0, 0, 0] = np.inf
+    with pytest.raises(InputError) as two:
+        check_volumes(bad, "f.h5")
+    assert str(two.value) == "f.h5: sub-tomogram 2 has NaN or infinite voxels (2 such in all)"
+    flat = vols.copy()
+    flat[3] = 7.0
+    with pytest.raises(InputError) as constant:
+        check_volumes(flat, "g.h5")
+    assert str(constant.value) == "g.h5: sub-tomogram 3 has all voxels equal (no signal)"
+    flat[1] = -2.0
+    with pytest.raises(InputError, match=r"^g.h5: sub-tomogram 1 has all voxels equal \(no signal\) \(2 such"):
+        check_volumes(flat, "g.h5")
+
+
+def test_subtomogram_files_objects_are_box_centres_labelled_0_with_their_file(tmp_path, rng):
+    """Each file's object: label 0, no tomogram, no angles, the centre of the OUTPUT box (voxels), its path;
+    the file's own voxel size is used unless overruled, and a bad file is named in the error."""
+    write_mrc(rng.standard_normal((20, 20, 20)), tmp_path / "a.mrc", 20.0)
+    vols, objl = load_subtomogram_files(tmp_path / "a.mrc", box_size=37, voxel_size=10.0)
+    assert vols.shape == (1, 37, 37, 37)
+    assert objl == [
+        {
+            "tomo_idx": None,
+            "obj_id": 0,
+            "label": 0,
+            "x": 18.0,
+            "y": 18.0,
+            "z": 18.0,
+            "psi": None,
+            "phi": None,
+            "the": None,
+            "cluster_size": None,
+            "source": str(tmp_path / "a.mrc"),
+        }
+    ]
+    # the defaults, 40 voxels of 10 Å: 20 voxels of 20 Å fill the box exactly, no padded (constant) face
+    full, _ = load_subtomogram_files(tmp_path / "a.mrc")
+    assert full.shape == (1, 40, 40, 40) and np.ptp(full[0, 0]) > 0 and np.ptp(full[0, :, :, -1]) > 0
+    # overruling the header: 20 voxels of 10 Å stay 20 voxels, padded with zeros out to 37 (before normalising)
+    padded, _ = load_subtomogram_files(tmp_path / "a.mrc", box_size=37, voxel_size=10.0, file_voxel_size=10.0)
+    assert np.ptp(padded[0, 0]) == 0 and np.ptp(padded[0, 18]) > 0
+    write_mrc(np.ones((8, 8, 8)), tmp_path / "flat.mrc", 10.0)
+    with pytest.raises(InputError, match=r"flat.mrc: the volume has all voxels equal"):
+        load_subtomogram_files(tmp_path / "flat.mrc", box_size=8, voxel_size=10.0)
+
+
+def test_border_flag_is_exact_and_outside_voxels_get_the_inside_mean():
+    """Same voxel size: a box touching the first or last voxel has not crossed; one voxel further has, and
+    its outside voxels hold the mean of the inside ones (not 0, not 1). The result is float32."""
+    from deepfinder_unsup.extract import extract_one
+
+    tomo = np.arange(20 * 20 * 20, dtype=np.float64).reshape(20, 20, 20) % 7 + 3.0
+    box, crossed = extract_one(tomo, (4, 10, 10), 8, 10.0, 10.0)  # x from 0 to 7
+    assert not crossed and box.dtype == np.float32
+    np.testing.assert_array_equal(box, tomo[6:14, 6:14, 0:8])
+    assert not extract_one(tomo, (16, 10, 10), 8, 10.0, 10.0)[1]  # x from 12 to 19
+    assert extract_one(tomo, (16.6, 10, 10), 8, 10.0, 10.0)[1]  # rounds to 17: x to 20, one past the end
+    box, crossed = extract_one(tomo, (3, 10, 10), 8, 10.0, 10.0)  # x from -1
+    inside = tomo[6:14, 6:14, 0:7]
+    assert crossed
+    np.testing.assert_array_equal(box[:, :, 1:], inside)
+    np.testing.assert_allclose(box[:, :, 0], inside.mean(), rtol=1e-6)
+
+
+def test_resampled_extraction_is_cubic_and_flags_the_border_of_its_window():
+    """Another voxel size: a parabola is reproduced by spline interpolation of order 3 (and higher), up to the
+    constant the anti-alias filter adds, not by linear interpolation (checked: order 1 fails this test); a
+    window inside the tomogram is not flagged, one over the edge is."""
+    from deepfinder_unsup.extract import extract_one
+
+    z, y, x = np.meshgrid(*(np.arange(64.0),) * 3, indexing="ij")
+    quad = (x - 32.0) ** 2 / 10.0
+    box, crossed = extract_one(quad, (32.0, 32.0, 32.0), 8, 10.0, 12.0)
+    assert not crossed
+    xs = 32.0 + (np.arange(8) - 4) * 1.2
+    expected = (xs - 32.0) ** 2 / 10.0
+    sigma_blur = box[4, 4] - expected  # the anti-alias filter adds a constant to a parabola: its curvature x s^2
+    np.testing.assert_allclose(sigma_blur, sigma_blur.mean(), atol=2e-3)
+    assert extract_one(quad, (6.0, 32.0, 32.0), 8, 10.0, 12.0)[1]
