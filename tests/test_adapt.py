@@ -32,16 +32,6 @@ def test_collapse_guard(rng):
     assert score > 0.9 and sorted(np.bincount(labels)) == [20, 20]
 
 
-def test_stability_tells_real_clusters_from_arbitrary_cuts(rng):
-    from deepfinder_unsup.cluster import stability
-
-    centres = rng.normal(size=(4, 32)) * 5
-    blobs = np.concatenate([c + rng.normal(size=(50, 32)) for c in centres])
-    assert stability(blobs, 4) > 0.99  # the same four groups from any 80 % of the picks
-    assert stability(rng.normal(size=(200, 32)), 4) < 0.4  # one Gaussian cut in four: a different cut each time
-    assert stability(blobs, 7) < stability(blobs, 4)  # splitting real groups is not stable either
-
-
 def test_adapt_command_records_what_it_did(tmp_path):
     from deepfinder_unsup.model.card import load_model, read_card
 

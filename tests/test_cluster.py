@@ -396,3 +396,28 @@ def test_unknown_rare_method_is_refused_before_any_work(tmp_path, rng):
     with pytest.raises(InputError, match="unknown rare-structure method 'dbscan'"):
         cluster_to_folder(path, "2:4", tmp_path / "out", rare=True, rare_method="dbscan")
     assert not (tmp_path / "out").exists()
+
+
+def test_stability_tells_real_clusters_from_arbitrary_cuts(rng):
+    from deepfinder_unsup.cluster import stability
+
+    centres = rng.normal(size=(4, 32)) * 5
+    blobs = np.concatenate([c + rng.normal(size=(50, 32)) for c in centres])
+    assert stability(blobs, 4) > 0.99  # the same four groups from any 80 % of the picks
+    assert stability(rng.normal(size=(200, 32)), 4) < 0.4  # one Gaussian cut in four: a different cut each time
+    assert stability(blobs, 7) < stability(blobs, 4)  # splitting real groups is not stable either
+
+
+def test_the_label_free_k_rule_and_the_gap_merge_on_separated_groups(rng):
+    """Three groups of 40 and one of 10, far apart: k-means at the Calinski-Harabasz k (0-based labels) and the
+    over-clustering merged at the largest gap of its centroids' tree both give back the four groups; the tree
+    has one row per merge of the over-clustered centroids (30, at most N / 5)."""
+    from deepfinder_unsup.cluster import kmeans_selected_k, overcluster_merge
+
+    x, truth = _blobs(rng, [40, 40, 40, 10], spread=0.1)
+    labels = kmeans_selected_k(x)
+    assert labels.min() == 0 and metrics.adjusted_rand_score(truth, labels) == 1.0
+    merged, tree = overcluster_merge(x)
+    assert metrics.adjusted_rand_score(truth, merged) == 1.0
+    assert tree.shape == (25, 4) and merged.min() == 0  # min(30, 130 // 5) = 26 centroids, 25 merges
+    assert len(set(overcluster_merge(x[:20], n_over=30)[0].tolist())) <= 4  # at most N / 5 groups for 20 picks

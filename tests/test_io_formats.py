@@ -351,6 +351,39 @@ def test_partial_embeddings_fill_in_any_order_and_finish_in_pick_order(tmp_path,
     assert not store.path.exists()
 
 
+def test_partial_embeddings_copy_block_by_block_and_keep_their_layout(tmp_path, rng, monkeypatch):
+    """With blocks of 3 rows, 11 picks (every third skipped) finish in pick order through four block copies
+    (and the object rows through the same blocks); the partial file says what it is, holds float32 embeddings
+    and float16 slices, chunked (so a unit is written without rewriting the file), and its resume key is
+    stored with sorted keys (two runs with the same settings in another order match)."""
+    import h5py
+
+    from deepfinder_unsup.io import resumable
+    from deepfinder_unsup.io.resumable import PartialEmbeddings
+
+    monkeypatch.setattr(resumable, "COPY_ROWS", 3)
+    out = tmp_path / "e.h5"
+    store = PartialEmbeddings.create(out, 11, 4, 6, {"model": "m", "border": "pad"})
+    with h5py.File(store.path) as h5:
+        assert h5.attrs["format"] == "deepfinder-unsup partial embeddings"
+        assert h5.attrs["resume_key"] == '{"border": "pad", "model": "m"}'
+        assert h5["embeddings"].dtype == np.float32 and h5["slices"].dtype == np.float16
+        assert h5["status"].dtype == np.int8
+        assert all(h5[name].chunks is not None for name in ("embeddings", "slices", "rows", "status"))
+    emb = rng.standard_normal((11, 4)).astype(np.float32)
+    slices = rng.standard_normal((11, 2, 6, 6)).astype(np.float16)
+    rows = [{"x": float(i), "y": 1.0, "z": 2.0, "label": i % 3} for i in range(11)]
+    kept = np.arange(11) % 3 != 1
+    store.write_unit(np.arange(11), kept, emb[kept], slices[kept], [r for r, k in zip(rows, kept) if k])
+    assert store.finalize(out, 10.0, 6, {}, {}) == int(kept.sum())
+    got, objl, _ = read_embeddings(out)
+    np.testing.assert_array_equal(got, emb[kept])
+    assert objl == [r for r, k in zip(rows, kept) if k]
+    np.testing.assert_array_equal(read_embedding_slices(out), slices[kept].astype(np.float32))
+    with h5py.File(out) as h5:
+        assert h5["slices"].compression == "gzip" and h5["embeddings"].dtype == np.float32
+
+
 def test_partial_embeddings_resume_only_the_same_run(tmp_path):
     from deepfinder_unsup.io.resumable import PartialEmbeddings
 
