@@ -95,6 +95,29 @@ def test_shrec_bad_line_is_named(tmp_path):
         read_shrec_locations(tmp_path / "p.txt")
 
 
+def test_shrec_lines_comments_fields_and_angles(tmp_path):
+    """Comments and blank lines are skipped (not the end of the file); 4 fields mean no angles, 5 are an error;
+    one NaN angle of three means no orientation; an infinite angle is refused; obj_id is the 0-based line
+    number and tomo_idx the one asked for. Objects without a pdb_id are written by SHREC'21 name or class id."""
+    (tmp_path / "p.txt").write_text("# header\n\n4cr2 1 2 3\n# note\n1bxn 4 5 6 10 NaN 30\n5mrc 7 8 9 1 2 3\n")
+    objl = read_shrec_locations(tmp_path / "p.txt", tomo_idx=4)
+    assert [(o["label"], o["obj_id"], o["tomo_idx"]) for o in objl] == [(2, 2, 4), (4, 4, 4), (13, 5, 4)]
+    assert objl[0]["phi"] is None and objl[1]["phi"] is None and objl[1]["psi"] is None
+    assert (objl[2]["phi"], objl[2]["the"], objl[2]["psi"]) == (1.0, 2.0, 3.0)
+    (tmp_path / "five.txt").write_text("4cr2 1 2 3 4\n")
+    with pytest.raises(InputError, match=r"five\.txt: line 1: expected 'PDBID x y z \[a1 a2 a3\]', got 5 fields"):
+        read_shrec_locations(tmp_path / "five.txt")
+    (tmp_path / "inf.txt").write_text("4cr2 1 2 3 0 0 inf\n")
+    with pytest.raises(InputError, match=r"inf\.txt: line 1: coordinates must be finite"):
+        read_shrec_locations(tmp_path / "inf.txt")
+    with pytest.raises(FileNotFoundError, match="SHREC particle_locations file"):
+        read_shrec_locations(tmp_path / "missing.txt")
+    written = write_shrec_locations(
+        [new_object(13, 1, 2, 3), new_object(42, 4, 5, 6, phi=1.0, the=2.0, psi=3.0)], tmp_path / "w.txt"
+    )
+    assert written.read_text() == "5mrc 1.000 2.000 3.000 NaN NaN NaN\nclass42 4.000 5.000 6.000 1.0000 2.0000 3.0000\n"
+
+
 # -- RELION STAR ---------------------------------------------------------------------------------------------
 def _picks():
     return [
