@@ -137,13 +137,22 @@ def test_a_failing_tomogram_is_reported_and_the_others_finish(picks, tmp_path, c
 
 
 def test_dask_workers_give_the_serial_result(picks, reference, tmp_path):
+    """Plain and with --tta: the workers' embeddings are those computed in memory (for --tta, the mean over
+    the four views of Embedder(tta=True)), and the file records the option."""
     distributed = pytest.importorskip("distributed")
     folder, tomograms = picks
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as lc:
         assert run_embed(folder, tomograms, tmp_path / "e.h5", "--scheduler", lc.scheduler_address) == 0
+        assert run_embed(folder, tomograms, tmp_path / "t.h5", "--scheduler", lc.scheduler_address, "--tta") == 0
     emb, objl, _ = read_embeddings(tmp_path / "e.h5")
     assert objl == reference[1]
     np.testing.assert_allclose(emb, reference[0], rtol=1e-4, atol=1e-4 * np.abs(reference[0]).max())
+    vols, _ = extract_subtomograms(tomograms, read_objl(folder / "picks.xml"), 40, 10.0, border="pad")
+    want = Embedder(precision="float32", tta=True).transform(vols)
+    tta, tta_objl, attrs = read_embeddings(tmp_path / "t.h5")
+    assert tta_objl == reference[1] and attrs["tta"] in (True, 1)
+    np.testing.assert_allclose(tta, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert np.abs(tta - emb).max() > 1e-3  # the views changed something: not the plain embeddings again
 
 
 def test_precision_auto_follows_the_processor(monkeypatch):
