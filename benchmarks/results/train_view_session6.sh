@@ -1,5 +1,6 @@
 #!/bin/bash
-# Session 6, CPU (A/B against train_continue_session6.sh): the same continuation with --view-weight 1, on the same 595 classes with the new
+# Session 6, CPU (A/B against train_continue_session6.sh): the same continuation with --view-weight 1
+# (pairs of wedge-symmetric views, docs/model_card.md "Session 6"), on the same 595 classes with the
 # binding-state loss (--binding-weight 1: free / membrane surface / transmembrane as shared directions);
 # fresh sub-tomograms every step, constant rate 5e-5; checkpoint by the held-out monitor V (cosine).
 cd /work/main
