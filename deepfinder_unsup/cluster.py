@@ -443,7 +443,7 @@ RARE_RULES = {
     "coassociation": coassociation_labels,
 }
 RARE_METHODS = {  # what ``cluster --rare`` offers (the first is the default), as the report names them
-    "coassociation": "the co-association of 10 over-clusterings",
+    "coassociation": f"the co-association of {len(COASSOCIATION_KS) * COASSOCIATION_SEEDS} over-clusterings",
     "hdbscan": "HDBSCAN",
 }
 
