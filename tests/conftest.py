@@ -34,3 +34,17 @@ def gaussian_blob_tomogram(shape_zyx, centers_xyz, sigma_vox, voxel_size):
     for cx, cy, cz in centers_xyz:
         vol += np.exp(-((x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2) / (2 * sigma_vox**2))
     return vol
+
+
+@pytest.fixture(autouse=True)
+def _quick_maps_under_mutation(monkeypatch):
+    """Under mutation testing (mutmut sets MUTANT_UNDER_TEST) the report's t-SNE, which no mutated module holds,
+    is replaced by a PCA projection: the clustering tests then take seconds, not tens of seconds, per mutant.
+    The normal suite always runs the real t-SNE."""
+    if not os.environ.get("MUTANT_UNDER_TEST"):
+        return
+    from sklearn.decomposition import PCA
+
+    from deepfinder_unsup import report
+
+    monkeypatch.setattr(report, "tsne_map", lambda emb, seed=0: PCA(2, random_state=seed).fit_transform(emb))

@@ -13,6 +13,7 @@ from scipy import ndimage
 from deepfinder_unsup import extract_subtomograms
 from deepfinder_unsup.extract import (
     crop_or_pad,
+    expand_subtomogram_paths,
     iter_subtomograms,
     load_dataset_subtomograms,
     load_subtomogram_files,
@@ -20,6 +21,7 @@ from deepfinder_unsup.extract import (
 )
 from deepfinder_unsup.io import InputError, write_dataset, write_mrc
 from deepfinder_unsup.io.objl import new_object
+from deepfinder_unsup.volume import normalise
 
 from .conftest import gaussian_blob_tomogram
 
@@ -42,6 +44,32 @@ def test_same_voxel_size_is_an_exact_crop(tmp_path, rng):
     patch = tomo[22 - 8 : 22 + 8, 25 - 8 : 25 + 8, 30 - 8 : 30 + 8]  # DeepFinder's tomo[z-B/2:z+B/2, ...]
     np.testing.assert_allclose(boxes[0], (patch - patch.mean()) / patch.std(), rtol=1e-4, atol=1e-5)
     assert kept[0]["source"].endswith("t.mrc")
+    write_mrc(tomo, tmp_path / "wrong.mrc", 7.0)  # a wrong header, overridden by the caller
+    wide = new_object(1, 35, 30, 25, tomo_idx=0)
+    boxes, _ = extract_subtomograms([tmp_path / "wrong.mrc"], [wide], tomogram_voxel_size=10.0)  # 40 of 10 Å
+    patch = tomo[25 - 20 : 25 + 20, 30 - 20 : 30 + 20, 35 - 20 : 35 + 20]
+    np.testing.assert_allclose(boxes[0], (patch - patch.mean()) / patch.std(), rtol=1e-4, atol=1e-5)
+    streamed, _ = next(iter_subtomograms([tmp_path / "wrong.mrc"], [wide], tomogram_voxel_size=10.0))
+    np.testing.assert_array_equal(streamed, boxes)  # the streaming reader has the same defaults
+
+
+def test_the_source_window_holds_the_box_and_its_filter_margin_only():
+    """A 40-box of 10 Å from 5 Å voxels needs 80 source voxels around the centre (zyx order), plus the filter
+    margin on each side: the window read, and so the memory per particle, is no bigger."""
+    from deepfinder_unsup.extract import _box_window
+
+    lo, hi = _box_window((50.3, 40.0, 30.7), 40, 5.0, 10.0, margin=3)
+    np.testing.assert_array_equal(lo, [np.floor(30.7 - 40) - 3, 40 - 40 - 3, np.floor(50.3 - 40) - 3])
+    np.testing.assert_array_equal(hi, [np.ceil(30.7 + 40) + 4, 40 + 40 + 4, np.ceil(50.3 + 40) + 4])
+    lo, hi = _box_window((50.0, 50.0, 50.0), 40, 13.68, 10.0, margin=0)  # upsampling: 50 -+ 14.6 voxels
+    assert lo.tolist() == [35] * 3 and hi.tolist() == [66] * 3
+
+
+def test_every_box_skipped_gives_an_empty_batch_of_the_right_shape(tmp_path, rng):
+    write_mrc(rng.standard_normal((20, 20, 20)), tmp_path / "t.mrc", 10.0)
+    with pytest.warns(UserWarning, match="skipped 2 of 2 particles"):
+        boxes, kept = extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 2, 10, 10)] * 2, box_size=16)
+    assert boxes.shape == (0, 16, 16, 16) and boxes.dtype == np.float32 and kept == []
 
 
 def test_resampling_13_68_to_10_keeps_position_and_size_in_angstrom(tmp_path):
@@ -112,8 +140,10 @@ def test_errors_name_the_file_and_problem(tmp_path, rng):
         extract_subtomograms([tmp_path / "nope.mrc"], [new_object(1, 5, 5, 5)], box_size=8)
     with pytest.raises(InputError, match="object 0 has tomo_idx 3, but 1 tomogram"):
         extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 5, 5, 5, tomo_idx=3)], box_size=8)
-    with pytest.raises(InputError, match="object list is empty"):
+    with pytest.raises(InputError, match="^picks: the object list is empty: no particles to extract$"):
         extract_subtomograms([tmp_path / "t.mrc"], [], box_size=8)
+    with pytest.raises(InputError, match="^batch size must be at least 1, got 0$"):
+        next(iter_subtomograms([tmp_path / "t.mrc"], [new_object(1, 5, 5, 5)], batch_size=0))
     with pytest.raises(InputError, match=r"t\.mrc: object at .* lies outside the tomogram"):
         extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 50, 5, 5)], box_size=8)
     (tmp_path / "junk.mrc").write_text("hello")
@@ -161,9 +191,40 @@ def test_subtomogram_files_of_any_size_and_dataset_files(tmp_path, rng):
     np.testing.assert_allclose(vols.std(axis=(1, 2, 3)), 1, atol=1e-4)
     with pytest.raises(InputError, match="no sub-tomogram MRC files"):
         load_subtomogram_files(tmp_path / "*.rec")
-    write_dataset(tmp_path / "d.h5", rng.standard_normal((2, 48, 48, 48)), [new_object(1, 24, 24, 24)] * 2, 8.0)
-    vols, _ = load_dataset_subtomograms(tmp_path / "d.h5", box_size=40, voxel_size=10.0)
-    assert vols.shape == (2, 40, 40, 40)
+    write_mrc(rng.standard_normal((40, 40, 40)), tmp_path / "c.rec", 10.0)  # IMOD's extension, in a folder too
+    assert [p.name for p in expand_subtomogram_paths(tmp_path)] == ["a.mrc", "b.mrc", "c.rec"]
+
+
+def _gaussian(box: int, sigma: float) -> np.ndarray:
+    z, y, x = np.indices((box,) * 3) - box // 2
+    return np.exp(-(x**2 + y**2 + z**2) / (2 * sigma**2)).astype(np.float32)
+
+
+def _width(vol: np.ndarray) -> float:
+    """RMS radius about the box centre n // 2 (voxels) of a positive blob."""
+    w = vol - vol.min()
+    r2 = ((np.indices(vol.shape) - vol.shape[0] // 2) ** 2).sum(axis=0)
+    return float(np.sqrt((w * r2).sum() / w.sum() / 3))
+
+
+def test_dataset_files_are_resampled_to_the_model_in_physical_units(tmp_path):
+    """A Gaussian of sigma 30 Å stored at 7.5 Å / 64 voxels, read at 10 Å / 40 voxels: sigma 3 voxels at the
+    centre; at its own size and voxel size it comes back as stored (normalised); a NaN box is refused by name."""
+    blob = _gaussian(64, 4.0)
+    write_dataset(tmp_path / "d.h5", np.stack([blob, 2 * blob]), [new_object(1, 32, 32, 32)] * 2, 7.5)
+    vols, objl = load_dataset_subtomograms(tmp_path / "d.h5", box_size=40, voxel_size=10.0)
+    assert vols.shape == (2, 40, 40, 40) and len(objl) == 2
+    assert _width(vols[0]) == pytest.approx(3.0, abs=0.1)
+    assert np.unravel_index(vols[0].argmax(), vols[0].shape) == (20, 20, 20)
+    np.testing.assert_allclose(vols[0], vols[1], atol=1e-5)  # normalised per box
+    write_dataset(tmp_path / "same.h5", _gaussian(40, 3.0)[None], [new_object(1, 20, 20, 20)], 10.0)
+    same, _ = load_dataset_subtomograms(tmp_path / "same.h5")  # the defaults: 40 voxels of 10 Å
+    np.testing.assert_allclose(same[0], normalise(_gaussian(40, 3.0)[None])[0], atol=1e-6)
+    bad = np.zeros((1, 40, 40, 40), np.float32)
+    bad[0, 1, 2, 3] = np.nan
+    write_dataset(tmp_path / "nan.h5", bad, [new_object(1, 20, 20, 20)], 10.0)
+    with pytest.raises(InputError, match="nan.h5"):
+        load_dataset_subtomograms(tmp_path / "nan.h5")
 
 
 def test_crop_or_pad_keeps_the_centre_voxel():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -84,9 +86,27 @@ def test_shrec21_layout_with_nan_angles_round_trip(tmp_path):
     assert tomo.name == "reconstruction.mrc"
     assert [o["label"] for o in objl] == [1, 14, 15]
     assert objl[1]["phi"] is None and objl[0]["psi"] == 30.0
+    assert {o["tomo_idx"] for o in objl} == {0} and {o["tomo_idx"] for o in read_shrec_model(folder, 3)[1]} == {3}
     write_shrec_locations(objl, tmp_path / "again.txt")
     again = read_shrec_locations(tmp_path / "again.txt")
     assert [(o["label"], o["x"], o["phi"]) for o in again] == [(o["label"], o["x"], o["phi"]) for o in objl]
+    assert (tmp_path / "again.txt").read_text().startswith("4V94 100.000")  # the name as the file wrote it
+    with pytest.raises(FileExistsError, match="again.txt"):
+        write_shrec_locations(objl[:1], tmp_path / "again.txt")
+    write_shrec_locations(objl[:1], tmp_path / "again.txt", overwrite=True)
+    assert len(read_shrec_locations(tmp_path / "again.txt")) == 1
+
+
+def test_shrec_model_folder_errors_name_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model_9: SHREC model folder not found"):
+        read_shrec_model(tmp_path / "model_9")
+    folder = tmp_path / "model_1"
+    folder.mkdir()
+    with pytest.raises(InputError, match=r"model_1: no reconstruction\*\.mrc tomogram in this SHREC model folder"):
+        read_shrec_model(folder)
+    write_mrc(np.zeros((4, 4, 4)), folder / "reconstruction.mrc", 10.0)
+    with pytest.raises(InputError, match=r"model_1: no particle_locations\*\.txt in this SHREC model folder"):
+        read_shrec_model(folder)
 
 
 def test_shrec_bad_line_is_named(tmp_path):
@@ -182,6 +202,45 @@ def test_dataset_and_embeddings_round_trip(tmp_path, rng):
     assert o2 == objl
     with pytest.raises(InputError, match="d.h5: not a deepfinder-unsup embeddings file"):
         read_embeddings(tmp_path / "d.h5")
+    from pathlib import Path
+
+    numpy_objl = [new_object(1, 4, 4, 4, n=np.int64(3), score=np.float32(0.5), shift=np.arange(2), src=Path("a"))]
+    write_dataset(tmp_path / "n.h5", vols[:1], numpy_objl, 10.0, extra_attrs={"sizes": np.array([1, 2])})
+    ds = read_dataset(tmp_path / "n.h5")
+    assert ds.objl[0] == new_object(1, 4, 4, 4, n=3, score=0.5, shift=[0, 1], src="a")
+    assert type(ds.objl[0]["n"]) is int and json.loads(ds.attrs["sizes"]) == [1, 2]
+    with pytest.raises(FileNotFoundError, match="nothing.h5: data set file not found"):
+        read_dataset(tmp_path / "nothing.h5")
+    import h5py
+
+    with h5py.File(tmp_path / "d.h5", "r+") as h5:
+        del h5["subtomograms"]
+    with pytest.raises(InputError, match=r"d\.h5: the sub-tomograms cannot be read \("):
+        read_dataset(tmp_path / "d.h5")
+
+
+def test_dataset_file_layout_extra_attributes_and_overwrite(tmp_path, rng):
+    """float32 whatever comes in, one chunk per sub-tomogram (reading one box reads one chunk), provenance
+    extras kept (scalars as they are, the rest as JSON), an existing file replaced only with ``overwrite``."""
+    import h5py
+
+    vols = rng.standard_normal((2, 6, 6, 6))  # float64
+    objl = [new_object(1, 3, 3, 3), new_object(2, 3, 3, 3)]
+    write_dataset(tmp_path / "d.h5", vols, objl, 10.0, extra_attrs={"seed": 7, "simulator": {"snr": [0.1, 1.0]}})
+    with h5py.File(tmp_path / "d.h5") as h5:
+        assert h5["subtomograms"].dtype == np.float32 and h5["subtomograms"].chunks == (1, 6, 6, 6)
+    ds = read_dataset(tmp_path / "d.h5")
+    np.testing.assert_array_equal(ds.subtomograms, vols.astype(np.float32))
+    assert ds.attrs["seed"] == 7 and json.loads(ds.attrs["simulator"]) == {"snr": [0.1, 1.0]}
+    with pytest.raises(FileExistsError, match="d.h5"):
+        write_dataset(tmp_path / "d.h5", vols[:1], objl[:1], 10.0)
+    write_dataset(tmp_path / "d.h5", vols[:1], objl[:1], 10.0, overwrite=True)
+    assert len(read_dataset(tmp_path / "d.h5").subtomograms) == 1
+    with pytest.raises(InputError, match=r"bad.h5: sub-tomograms must have shape \(N, B, B, B\), got \(2, 6, 6, 5\)"):
+        write_dataset(tmp_path / "bad.h5", vols[..., :5], objl, 10.0)
+    with pytest.raises(InputError, match="bad.h5: 2 sub-tomograms but 1 objects"):
+        write_dataset(tmp_path / "bad.h5", vols, objl[:1], 10.0)
+    assert not (tmp_path / "bad.h5").exists()
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
@@ -364,14 +423,23 @@ def test_partial_embeddings_fill_in_any_order_and_finish_in_pick_order(tmp_path,
         store.finalize(out, 10.0, 8, {}, {})
     with pytest.raises(ValueError, match="increase"):
         store.write_unit(np.array([2, 1]), np.array([True, True]), emb[:2], slices[:2], rows[:2])
+    with pytest.raises(ValueError, match="increase"):  # a pick twice in one unit
+        store.write_unit(np.array([1, 1]), np.array([True, True]), emb[:2], slices[:2], rows[:2])
+    rows[0] = {"x": np.float32(0.5), "y": np.int64(2), "z": 0.0, "label": 0}  # numpy scalars from the readers
     store.write_unit(np.array([0, 1, 2, 3]), np.ones(4, bool), emb[:4], slices[:4], rows[:4])
     assert store.finalize(out, 10.0, 8, {1: "a"}, {"model": "m"}) == 6
     got, objl, attrs = read_embeddings(out)
     keep = [0, 1, 2, 3, 4, 6]
     np.testing.assert_array_equal(got, emb[keep])
-    assert objl == [rows[i] for i in keep] and attrs["model"] == "m" and attrs["class_names"] == {1: "a"}
+    assert objl[0] == {"x": 0.5, "y": 2, "z": 0.0, "label": 0} and objl[1:] == [rows[i] for i in keep[1:]]
+    assert attrs["model"] == "m" and attrs["class_names"] == {1: "a"} and attrs["box_size"] == 8
     np.testing.assert_array_equal(read_embedding_slices(out), slices[keep].astype(np.float32))
     assert not store.path.exists()
+    again = PartialEmbeddings.create(out, 1, 4, 8, key)
+    again.write_unit(np.array([0]), np.array([True]), emb[:1], slices[:1], rows[:1])
+    with pytest.raises(FileExistsError, match="e.h5"):  # the finished file is not replaced without overwrite
+        again.finalize(out, 10.0, 8, {}, {})
+    assert len(read_embeddings(out)[0]) == 6 and again.finalize(out, 10.0, 8, {}, {}, overwrite=True) == 1
 
 
 def test_partial_embeddings_copy_block_by_block_and_keep_their_layout(tmp_path, rng, monkeypatch):
@@ -405,6 +473,7 @@ def test_partial_embeddings_copy_block_by_block_and_keep_their_layout(tmp_path, 
     np.testing.assert_array_equal(read_embedding_slices(out), slices[kept].astype(np.float32))
     with h5py.File(out) as h5:
         assert h5["slices"].compression == "gzip" and h5["embeddings"].dtype == np.float32
+        assert h5["slices"].dtype == np.float16 and h5["slices"].chunks == (int(kept.sum()), 2, 6, 6)
 
 
 def test_partial_embeddings_resume_only_the_same_run(tmp_path):
@@ -418,6 +487,10 @@ def test_partial_embeddings_resume_only_the_same_run(tmp_path):
         PartialEmbeddings.create(out, 3, 2, 4, {"model": "m1"})
     with pytest.raises(InputError, match="started with other border, model"):
         PartialEmbeddings.resume(out, {"model": "m2", "border": "skip"})
+    with pytest.raises(InputError, match="started with other border;"):  # a setting only one run has
+        PartialEmbeddings.resume(out, {"model": "m1"})
+    with pytest.raises(InputError, match="started with other tta;"):
+        PartialEmbeddings.resume(out, {"model": "m1", "border": "pad", "tta": True})
     assert PartialEmbeddings.resume(out, {"border": "pad", "model": "m1"}).status().tolist() == [0, 0, 0]
     (tmp_path / "e.h5.partial").write_bytes(b"garbage")
     with pytest.raises(InputError, match="damaged partial file"):
@@ -465,6 +538,16 @@ def test_mrc_geometry_is_x_y_z_and_needs_a_voxel_size(tmp_path):
     for reader in (read_mrc_geometry, read_mrc_voxel_size):
         with pytest.raises(InputError, match=r"bad\.mrc: not a readable MRC"):
             reader(tmp_path / "bad.mrc")
+        with pytest.raises(FileNotFoundError, match=r"gone\.mrc: MRC file not found"):
+            reader(tmp_path / "gone.mrc")
+    header = bytearray((tmp_path / "a.mrc").read_bytes()[:1024])
+    (tmp_path / "header_only.mrc").write_bytes(header)  # data not there (yet): the geometry is in the header
+    assert read_mrc_geometry(tmp_path / "header_only.mrc") == ((7, 6, 5), 12.5)
+    header[208:212] = b"PAM "  # a wrong map ID: refused, not read leniently
+    (tmp_path / "no_map_id.mrc").write_bytes(header + (tmp_path / "a.mrc").read_bytes()[1024:])
+    for reader in (read_mrc_geometry, read_mrc_voxel_size):
+        with pytest.raises(InputError, match=r"no_map_id\.mrc: not a readable MRC"):
+            reader(tmp_path / "no_map_id.mrc")
 
 
 def test_tomograms_star_without_binning_means_unbinned(tmp_path):
@@ -481,6 +564,15 @@ def test_tomograms_star_without_binning_means_unbinned(tmp_path):
     (tmp_path / "u.star").write_text("data_global\nloop_\n_rlnTomoName #1\nTS_1\n")
     with pytest.raises(InputError, match=r"u\.star: no table with rlnTomoName and rlnTomoSizeX"):
         read_tomograms_star(tmp_path / "u.star")
+    with pytest.raises(FileNotFoundError, match=r"v\.star: tomograms STAR file not found"):
+        read_tomograms_star(tmp_path / "v.star")
+    header = "data_global\nloop_\n_rlnTomoName #1\n_rlnTomoTiltSeriesPixelSize #2\n_rlnTomoSizeX #3\n_rlnTomoSizeY #4\n"
+    (tmp_path / "p.star").write_text(header + "_rlnTomoSizeZ #5\nTS_1 n/a 400 300 100\n")
+    with pytest.raises(InputError, match=r"p\.star: row 1: rlnTomoTiltSeriesPixelSize must be a finite number"):
+        read_tomograms_star(tmp_path / "p.star")
+    (tmp_path / "b.star").write_text(header + "_rlnTomoSizeZ #5\n_rlnTomoTomogramBinning #6\nTS_1 2.5 400 300 100 x\n")
+    with pytest.raises(InputError, match=r"b\.star: row 1: rlnTomoTomogramBinning must be a finite number"):
+        read_tomograms_star(tmp_path / "b.star")
 
 
 def test_a_star_file_written_by_relion_itself(tmp_path):
@@ -492,10 +584,13 @@ def test_a_star_file_written_by_relion_itself(tmp_path):
     from deepfinder_unsup.pipeline import read_star_picks
 
     star = Path(__file__).parent / "data" / "relion31_run_data_excerpt.star"
+    import mrcfile
+
     tomos = []
     for ts in ("ts002", "ts003"):
         tomos.append(str(tmp_path / f"20220106_5991-2_L3_{ts}.mrc_8.00Apx.mrc"))
-        write_mrc(np.zeros((300, 1100, 1100), np.float32), tomos[-1], 8.0)
+        with mrcfile.new_mmap(tomos[-1], (300, 1100, 1100), mrc_mode=2) as mrc:  # sparse: 1.4 GB not written
+            mrc.voxel_size = 8.0
     objl = read_star_picks(star, tomos[::-1])  # any order: matched by name
     assert [o["tomo_idx"] for o in objl] == [1, 1, 1, 0, 0]
     assert [o["label"] for o in objl] == [1] * 5

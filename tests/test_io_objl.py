@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from deepfinder_unsup.io import InputError, read_objl, write_objl
-from deepfinder_unsup.io.objl import OBJL_KEYS, new_object
+from deepfinder_unsup.io.objl import OBJL_KEYS, new_object, objl_get_class, objl_get_tomo
 
 from .conftest import shared_file
 
@@ -56,6 +56,18 @@ def test_unknown_attributes_and_float_scores_survive(tmp_path):
     assert objl[0]["cluster_size"] == 0.875 and objl[0]["score_model"] == "abc" and objl[0]["tomo_idx"] == 1
     write_objl(objl, tmp_path / "out.xml")
     assert read_objl(tmp_path / "out.xml") == objl
+
+
+@pytest.mark.parametrize(
+    "text,value", [("12", 12), ("-3", -3), ("12.0", 12.0), ("1e2", 100.0), ("1E2", 100.0), ("0.5", 0.5)]
+)
+def test_scores_keep_the_type_their_text_has(tmp_path, text, value):
+    """DeepFinder's integer cluster sizes stay int; a score written with a point or an exponent stays float,
+    so a list read and written back says what it said."""
+    path = tmp_path / "in.xml"
+    path.write_text(f'<objlist><object class_label="1" x="1" y="2" z="3" cluster_size="{text}"/></objlist>')
+    score = read_objl(path)[0]["cluster_size"]
+    assert score == value and type(score) is type(value)
 
 
 def test_missing_required_attribute_names_file_line_and_attribute(tmp_path):
@@ -142,3 +154,14 @@ def test_written_lists_read_back_by_deepfinder(tmp_path, deepfinder_python):
     assert proc.returncode == 0, proc.stderr
     theirs = json.loads(proc.stdout)
     assert theirs == objl
+
+
+def test_objects_of_one_tomogram_or_one_class_keep_their_order():
+    """DeepFinder's get_tomo / get_class: a filter by equality, order kept, other keys untouched."""
+    objl = [
+        new_object(c, float(i), 0, 0, tomo_idx=t, obj_id=i) for i, (c, t) in enumerate([(1, 0), (2, 1), (1, 1), (3, 0)])
+    ]
+    assert [o["obj_id"] for o in objl_get_tomo(objl, 1)] == [1, 2]
+    assert [o["obj_id"] for o in objl_get_tomo(objl, 0)] == [0, 3]
+    assert [o["obj_id"] for o in objl_get_class(objl, 1)] == [0, 2]
+    assert objl_get_class(objl, 4) == [] and objl_get_tomo(objl, 2) == []
