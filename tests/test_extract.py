@@ -53,6 +53,36 @@ def test_same_voxel_size_is_an_exact_crop(tmp_path, rng):
     np.testing.assert_array_equal(streamed, boxes)  # the streaming reader has the same defaults
 
 
+def test_streamed_batches_follow_each_pick_to_its_tomogram(tmp_path, rng):
+    """Picks of two tomograms come in batches of the size asked (the last one shorter), each box cut from its
+    own tomogram (raw values with normalize=False); centres from -0.5 to size - 0.5 (exclusive) are inside,
+    beyond is refused; a box of equal voxels is refused naming the particle."""
+    a = rng.standard_normal((20, 20, 20)).astype(np.float32)
+    b = rng.standard_normal((20, 20, 20)).astype(np.float32)
+    write_mrc(a, tmp_path / "a.mrc", 10.0)
+    write_mrc(b, tmp_path / "b.mrc", 10.0)
+    objl = [new_object(1, 10, 10, 10, tomo_idx=t, obj_id=i) for i, t in enumerate([1, 0, 1, 1, 0])]
+    tomos = [tmp_path / "a.mrc", tmp_path / "b.mrc"]
+    batches = list(iter_subtomograms(tomos, objl, box_size=4, batch_size=2, normalize=False, border="pad"))
+    assert [len(x) for x, _ in batches] == [2, 2, 1]
+    boxes = np.concatenate([x for x, _ in batches])
+    for box, obj in zip(boxes, objl):
+        np.testing.assert_array_equal(box, [a, b][obj["tomo_idx"]][8:12, 8:12, 8:12])
+    assert [o["source"][-5:] for _, batch in batches for o in batch] == ["b.mrc", "a.mrc", "b.mrc", "b.mrc", "a.mrc"]
+    inside = [new_object(1, -0.5, 10, 10), new_object(1, 10, 19.49, 10), new_object(1, 10, 10, -0.49)]
+    assert len(extract_subtomograms(tomos[:1], inside, box_size=4, border="pad")[0]) == 3
+    for x, y, z in [(-0.51, 10, 10), (10, 19.5, 10), (10, 10, 20)]:
+        with pytest.raises(InputError, match=r"a\.mrc: object at .* lies outside the tomogram"):
+            extract_subtomograms(tomos[:1], [new_object(1, x, y, z)], box_size=4, border="pad")
+    flat = a.copy()
+    flat[:8] = 1.0
+    write_mrc(flat, tmp_path / "flat.mrc", 10.0)
+    with pytest.raises(
+        InputError, match=r"flat\.mrc: particle 1 at \(x, y, z\) = \(10\.0, 10\.0, 3\.0\): its box has all"
+    ):
+        extract_subtomograms([tmp_path / "flat.mrc"], [new_object(1, 10, 10, 12), new_object(1, 10, 10, 3)], box_size=4)
+
+
 def test_the_source_window_holds_the_box_and_its_filter_margin_only():
     """A 40-box of 10 Å from 5 Å voxels needs 80 source voxels around the centre (zyx order), plus the filter
     margin on each side: the window read, and so the memory per particle, is no bigger."""

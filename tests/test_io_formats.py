@@ -366,6 +366,63 @@ def test_relion4_tilt_series_pixels_are_binned_to_tomogram_voxels(tmp_path):
         read_star(tmp_path / "p.star")  # no tomogram voxel size: refused, not silently wrong
 
 
+def test_relion4_optics_groups_give_each_particle_its_pixel_size(tmp_path):
+    """Two optics groups (1.35 and 2.7 Å tilt-series pixels): each particle is binned by its own group's size;
+    without group columns the first size applies to all; a particle of a group the optics table lacks is refused."""
+    from deepfinder_unsup.io.star import read_star
+
+    geometry = {"TS_01": ((120, 100, 40), 10.8)}
+    optics = "data_optics\nloop_\n_rlnOpticsGroup #1\n_rlnTomoTiltSeriesPixelSize #2\n1 1.35\n2 2.7\n\n"
+    particles = "data_particles\nloop_\n_rlnTomoName #1\n_rlnCoordinateX #2\n_rlnCoordinateY #3\n_rlnCoordinateZ #4\n"
+    (tmp_path / "p.star").write_text(
+        optics + particles + "_rlnOpticsGroup #5\nTS_01 800 400 160 1\nTS_01 400 200 80 2\n"
+    )
+    objl = read_star(tmp_path / "p.star", geometry=geometry)
+    np.testing.assert_allclose([[o["x"], o["y"], o["z"]] for o in objl], [[100, 50, 20], [100, 50, 20]])
+    (tmp_path / "one.star").write_text(optics + particles + "TS_01 800 400 160\n")  # no group column
+    assert read_star(tmp_path / "one.star", geometry=geometry)[0]["x"] == pytest.approx(100)
+    no_group = optics.replace(
+        "_rlnOpticsGroup #1\n_rlnTomoTiltSeriesPixelSize #2\n1 1.35\n2 2.7", "_rlnTomoTiltSeriesPixelSize #1\n2.7"
+    )
+    (tmp_path / "two.star").write_text(no_group + particles + "_rlnOpticsGroup #5\nTS_01 400 200 80 1\n")
+    assert read_star(tmp_path / "two.star", geometry=geometry)[0]["x"] == pytest.approx(100)
+    (tmp_path / "q.star").write_text(optics + particles + "_rlnOpticsGroup #5\nTS_01 800 400 160 3\n")
+    with pytest.raises(InputError, match=r"q\.star: optics group 3 of a particle is not in the optics table"):
+        read_star(tmp_path / "q.star", geometry=geometry)
+    bad_size = optics.replace("2 2.7", "2 none")
+    (tmp_path / "r.star").write_text(bad_size + particles + "_rlnOpticsGroup #5\nTS_01 800 400 160 1\n")
+    with pytest.raises(InputError, match=r"r\.star: row 2: rlnTomoTiltSeriesPixelSize must be a finite number"):
+        read_star(tmp_path / "r.star", geometry=geometry)
+
+
+def test_star_origins_and_classes_are_checked_by_row(tmp_path):
+    """Origins in pixels (RELION 3.0) are read as voxels and must be numbers; origins in Å need a voxel size;
+    class numbers must be integers within int32, the first bad row named."""
+    from deepfinder_unsup.io.star import read_star
+
+    head = "data_particles\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnCoordinateZ #3\n"
+    (tmp_path / "o.star").write_text(head + "_rlnOriginX #4\n_rlnOriginY #5\n_rlnOriginZ #6\n10 20 30 1 2 3\n")
+    assert [[o["x"], o["y"], o["z"]] for o in read_star(tmp_path / "o.star")] == [[9, 18, 27]]
+    (tmp_path / "o2.star").write_text(head + "_rlnOriginX #4\n_rlnOriginY #5\n_rlnOriginZ #6\n10 20 30 1 y 3\n")
+    with pytest.raises(InputError, match=r"o2\.star: row 1: rlnOriginY must be a finite number, got 'y'"):
+        read_star(tmp_path / "o2.star")
+    angst = head + "_rlnOriginXAngst #4\n_rlnOriginYAngst #5\n_rlnOriginZAngst #6\n10 20 30 5 0 0\n"
+    (tmp_path / "a.star").write_text(angst)
+    with pytest.raises(
+        InputError, match=r"^.*a\.star: rlnOriginX/Y/ZAngst need the tomogram voxel size \(--voxel-size\)$"
+    ):
+        read_star(tmp_path / "a.star")
+    assert read_star(tmp_path / "a.star", pixel_size=5.0)[0]["x"] == pytest.approx(9)
+    (tmp_path / "c.star").write_text(head + "_rlnClassNumber #4\n1 1 1 2\n1 1 1 1.5\n1 1 1 2.5\n")
+    with pytest.raises(InputError, match=r"c\.star: row 2: rlnClassNumber must be an integer, got 1\.5$"):
+        read_star(tmp_path / "c.star")
+    (tmp_path / "big.star").write_text(head + f"_rlnClassNumber #4\n1 1 1 {2**31}\n")
+    with pytest.raises(InputError, match=r"big\.star: row 1: rlnClassNumber must be an integer"):
+        read_star(tmp_path / "big.star")
+    (tmp_path / "max.star").write_text(head + f"_rlnClassNumber #4\n1 1 1 {2**31 - 1}\n")
+    assert read_star(tmp_path / "max.star")[0]["label"] == 2**31 - 1
+
+
 def test_tomograms_star_gives_sizes_and_binning(relion5_project):
     from deepfinder_unsup.io.star import read_tomograms_star
 
