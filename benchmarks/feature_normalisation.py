@@ -1,0 +1,133 @@
+"""Does re-centring the 32-D features on the user's own picks help k-means across domains (issue #13)?
+
+    python benchmarks/feature_normalisation.py --model general \
+        --design runs/rare/dataset.h5 runs/val_shrec21/dataset.h5 runs/monitor/dataset.h5 --domains \
+        --cache runs/feats --out feature_normalisation.json [--tta]
+
+The cheapest label-free adaptation there is: estimate the features' statistics on the user's picks and
+normalise with them before clustering (the embedding-level analogue of AdaBN; centring and whitening before
+length normalisation is what speaker verification does with i-vectors). Four normalisations, each followed by
+k-means (4 starts, seed 0) at every k from 2 to twice the true number of classes:
+
+- ``l2``: unit length (what ``cluster`` does);
+- ``centred``: unit length, minus the picks' mean, unit length again;
+- ``standardised``: unit length, minus the mean, divided per dimension by the picks' standard deviation, unit
+  length again;
+- ``whitened``: unit length, centred, rotated onto the principal axes and scaled to unit variance, unit length.
+
+Per set: V-measure at the true k and the best V over the k range. A normalisation is chosen on the design
+sets only (``simulate`` outputs), then scored unchanged on the four domains of ``adaptation_protocol.py``.
+``--cache DIR`` keeps the features (``NAME[_tta].npz``; NAME: a design set's folder, or the domain) so a rerun
+only clusters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+
+
+def _unit(f: np.ndarray) -> np.ndarray:
+    return f / np.linalg.norm(f, axis=1, keepdims=True)
+
+
+def centred(f: np.ndarray) -> np.ndarray:
+    u = _unit(f)
+    return _unit(u - u.mean(0))
+
+
+def standardised(f: np.ndarray) -> np.ndarray:
+    u = _unit(f)
+    return _unit((u - u.mean(0)) / u.std(0))
+
+
+def whitened(f: np.ndarray) -> np.ndarray:
+    u = _unit(f)
+    c = u - u.mean(0)
+    w, v = np.linalg.eigh(np.cov(c.T))
+    return _unit(c @ v / np.sqrt(np.maximum(w, 1e-6 * w.max())))
+
+
+NORMALISATIONS = {"l2": _unit, "centred": centred, "standardised": standardised, "whitened": whitened}
+
+
+def score(features: np.ndarray, truth: np.ndarray) -> dict:
+    """Per normalisation: (V at the true k, best V over k = 2 .. 2 x true k)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    k_true = len(np.unique(truth))
+    out = {}
+    for name, fn in NORMALISATIONS.items():
+        u = fn(features.astype(np.float64))
+        v = {
+            k: v_measure_score(truth, KMeans(k, n_init=4, random_state=0).fit_predict(u))
+            for k in range(2, 2 * k_true + 1)
+        }
+        out[name] = {"v_true_k": round(v[k_true], 4), "best_v": round(max(v.values()), 4)}
+    return out
+
+
+def cached_features(cache: Path | None, name: str, tta: bool, embedder, volumes, voxel_size=None) -> np.ndarray:
+    """The features of set ``name`` from ``cache`` (NAME[_tta].npz), or embedded (then stored there)."""
+    path = cache / f"{name}{'_tta' if tta else ''}.npz" if cache else None
+    if path is not None and path.exists():
+        return np.load(path)["features"]
+    features = embedder.transform(np.asarray(volumes, np.float32), voxel_size)
+    if path is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, features=features)
+    return features
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="general", help="model file or shipped name")
+    parser.add_argument("--design", nargs="*", default=[], help="simulated data sets to choose on")
+    parser.add_argument("--domains", action="store_true", help="also score the four adaptation domains")
+    parser.add_argument("--data", default=str(HERE / "data" / "domains"), help="cache of the domains")
+    parser.add_argument("--seed", type=int, default=23, help="the domains' seed (as adaptation_protocol.py)")
+    parser.add_argument("--tta", action="store_true", help="embed with the four wedge-symmetric views")
+    parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].npz)")
+    parser.add_argument("--out", required=True, help="JSON results")
+    args = parser.parse_args()
+
+    from deepfinder_unsup.embed import Embedder
+    from deepfinder_unsup.io.dataset import read_dataset
+
+    embedder = Embedder(args.model, tta=args.tta)
+    results: dict = {"model": args.model, "tta": args.tta, "design": {}, "domains": {}}
+    for path in args.design:
+        data = read_dataset(path)
+        features = cached_features(
+            args.cache, Path(path).parent.name, args.tta, embedder, data.subtomograms, data.voxel_size
+        )
+        results["design"][path] = score(features, data.labels)
+        print(path, results["design"][path], flush=True)
+    if args.domains:
+        from adaptation_protocol import DOMAINS, domain_data
+
+        for name in DOMAINS:
+            volumes, truth, _, _ = domain_data(name, Path(args.data), args.seed)
+            features = cached_features(args.cache, name, args.tta, embedder, volumes)
+            results["domains"][name] = score(features, truth)
+            print(name, results["domains"][name], flush=True)
+    for part in ("design", "domains"):
+        if results[part]:
+            results[f"mean_{part}"] = {
+                n: {
+                    m: round(float(np.mean([s[n][m] for s in results[part].values()])), 4)
+                    for m in ("v_true_k", "best_v")
+                }
+                for n in NORMALISATIONS
+            }
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
