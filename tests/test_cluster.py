@@ -442,3 +442,47 @@ def test_the_rest_of_the_picks_join_the_nearest_group_by_angle_not_by_length():
     groups = np.array([0, 0, 1, 1])
     picks = np.array([[0.7, 0.7], [5.0, 0.5], [0.06, 0.08]])
     assert _assign_to_nearest_group(picks, sample, groups).tolist() == [1, 0, 1]
+
+
+def test_rare_analysis_runs_the_method_asked_and_summarises_it(rng):
+    """``rare_analysis`` gives the chosen rule's groups 1-based (0: in no cluster), its summary counts them, and
+    the dendrogram's tree joins the over-clustered centroids (min(30, N / 5) of them) whose sizes add up to N."""
+    from scipy.cluster.hierarchy import fcluster
+
+    from deepfinder_unsup.cluster import coassociation_labels, hdbscan_labels, rare_analysis
+
+    x, truth = _blobs(rng, [60, 60, 60, 6], dim=8, spread=0.1)
+    x = np.concatenate([x, 3.0 * rng.normal(size=(2, 8))])  # two picks of no structure
+    default = rare_analysis(x)
+    assert default["summary"]["method"] == "coassociation"
+    np.testing.assert_array_equal(default["labels"], coassociation_labels(x, None, 0) + 1)
+    found = rare_analysis(x, min_cluster_size=5, method="hdbscan")
+    labels = hdbscan_labels(x, 5)
+    np.testing.assert_array_equal(found["labels"], labels + 1)
+    summary = found["summary"]
+    assert summary["method"] == "hdbscan" and summary["min_cluster_size"] == 5
+    assert summary["unassigned"] == int(np.sum(labels == -1)) == int(np.sum(found["labels"] == 0))
+    assert summary["sizes"] == {c + 1: int(np.sum(labels == c)) for c in set(labels.tolist()) - {-1}}
+    assert summary["n_clusters"] == len(summary["sizes"])
+    assert rare_analysis(x)["summary"]["min_cluster_size"] == 5  # 1 % of 188, at least 5
+    clean = rare_analysis(x[:186])  # the four structures alone
+    n_over = min(30, 186 // 5)
+    assert clean["tree"].shape == (n_over - 1, 4) and len(clean["group_sizes"]) == n_over
+    assert clean["group_sizes"].sum() == 186 and clean["group_sizes"].min() >= 1
+    four = fcluster(clean["tree"], 4, criterion="maxclust")  # the tree's top four branches: the structures
+    assert sorted(np.bincount(four, weights=clean["group_sizes"])[1:].astype(int).tolist()) == [6, 60, 60, 60]
+    with pytest.raises(
+        InputError, match=r"^unknown rare-structure method 'dbscan'; choose from coassociation, hdbscan$"
+    ):
+        rare_analysis(x, method="dbscan")
+
+
+def test_rare_class_found_needs_half_of_the_rare_picks_in_a_mostly_rare_cluster():
+    from deepfinder_unsup.cluster import rare_class_found
+
+    is_rare = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    assert rare_class_found(np.array([5, 5, 0, 1, 2, 2, 2, 2, 2, 2]), is_rare)  # 2 of 4 rare, cluster all rare
+    assert not rare_class_found(np.array([5, 6, 7, 1, 2, 2, 2, 2, 2, 2]), is_rare)  # scattered
+    assert rare_class_found(np.array([5, 5, 5, 1, 5, 5, 5, 2, 2, 2]), is_rare)  # 3 of 6: half rare
+    assert not rare_class_found(np.array([5, 5, 5, 1, 5, 5, 5, 5, 2, 2]), is_rare)  # 3 of 7: not half
+    assert not rare_class_found(np.array([-1, -1, -1, -1, 2, 2, 2, 2, 2, 2]), is_rare)  # unassigned is no cluster

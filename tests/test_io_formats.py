@@ -661,3 +661,147 @@ def test_a_star_file_written_by_relion_itself(tmp_path):
     np.testing.assert_allclose(got, relion_euler_matrix(129.133562, 23.037646, 11.939608), atol=1e-9)
     with pytest.raises(InputError, match="matches none"):
         read_star_picks(star, [tomos[0], str(tmp_path / "other.mrc")])
+
+
+def test_embedding_slices_of_chosen_rows_in_the_order_asked(tmp_path, rng):
+    """The report's galleries read a few rows: any order, repeats allowed, none at all; float32 whatever is
+    stored (float16); a file without slices gives None."""
+    objl = [new_object(1, i, 0, 0) for i in range(5)]
+    slices = rng.standard_normal((5, 2, 6, 6)).astype(np.float16)
+    path = write_embeddings(tmp_path / "e.h5", rng.standard_normal((5, 4)), objl, 10.0, 6, slices=slices)
+    got = read_embedding_slices(path, [3, 0, 3])
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, slices[[3, 0, 3]].astype(np.float32))
+    assert read_embedding_slices(path, []).shape == (0, 2, 6, 6)
+    np.testing.assert_array_equal(read_embedding_slices(path), slices.astype(np.float32))
+    bare = write_embeddings(tmp_path / "bare.h5", rng.standard_normal((5, 4)), objl, 10.0, 6)
+    assert read_embedding_slices(bare) is None and read_embedding_slices(bare, [1]) is None
+    with pytest.raises(FileNotFoundError, match=r"gone\.h5: embeddings file not found"):
+        read_embedding_slices(tmp_path / "gone.h5")
+
+
+def test_damaged_or_incomplete_attributes_of_our_files_are_named(tmp_path, rng):
+    """Attributes come back as plain Python values (JSON-ready); missing class names mean none; a missing or
+    non-positive voxel size and a damaged object list are refused naming the file and the problem."""
+    import h5py
+
+    objl = [new_object(1, 1, 2, 3)]
+    path = write_dataset(tmp_path / "d.h5", rng.standard_normal((1, 4, 4, 4)), objl, 10.0)
+    ds = read_dataset(path)
+    assert type(ds.attrs["box_size"]) is int and type(ds.attrs["voxel_size"]) is float
+    json.dumps(ds.attrs)
+    with h5py.File(path, "r+") as h5:
+        del h5.attrs["class_names"]
+    assert read_dataset(path).class_names == {}
+    with pytest.raises(
+        InputError,
+        match=r"d\.h5: not a deepfinder-unsup embeddings file \(format attribute is 'deepfinder-unsup dataset'\)",
+    ):
+        read_embeddings(path)
+    for value in (0.0, -1.0, float("nan")):
+        with h5py.File(path, "r+") as h5:
+            h5.attrs["voxel_size"] = value
+        with pytest.raises(InputError, match=rf"d\.h5: voxel_size attribute {value} is not a positive number"):
+            read_dataset(path)
+    with h5py.File(path, "r+") as h5:
+        del h5.attrs["voxel_size"]
+    with pytest.raises(InputError, match=r"d\.h5: voxel_size attribute None is not a positive number"):
+        read_dataset(path)
+    path = write_dataset(tmp_path / "j.h5", rng.standard_normal((1, 4, 4, 4)), objl, 10.0)
+    with h5py.File(path, "r+") as h5:
+        del h5["objl"]
+        h5.create_dataset("objl", data="[{not json")
+    with pytest.raises(InputError, match=r"j\.h5: a damaged deepfinder-unsup dataset file \(JSONDecodeError: "):
+        read_dataset(path)
+
+
+def test_mrc_voxel_sizes_and_dtypes_at_their_limits(tmp_path, rng):
+    """1 Å is a voxel size like any other; zero and negative ones are refused when writing and when given;
+    a header with different x / y / z sizes is refused; an int16 file reads as float32 in memory, and the
+    memory-mapped read leaves the file's own type; a missing file is named."""
+    import mrcfile
+
+    vol = rng.standard_normal((4, 5, 6)).astype(np.float32)
+    write_mrc(vol, tmp_path / "one.mrc", 1.0)
+    assert read_mrc(tmp_path / "one.mrc")[1] == 1.0 and read_mrc(tmp_path / "one.mrc", voxel_size=1.0)[1] == 1.0
+    for bad in (0.0, -2.0):
+        with pytest.raises(InputError, match=r"n\.mrc: a positive voxel size is required to write an MRC file"):
+            write_mrc(vol, tmp_path / "n.mrc", bad)
+        with pytest.raises(InputError, match=rf"one\.mrc: voxel size must be positive, got {bad}"):
+            read_mrc(tmp_path / "one.mrc", voxel_size=bad)
+    with pytest.raises(InputError, match=r"flat\.mrc: expected a 3-D volume to write, got shape \(5, 6\)"):
+        write_mrc(vol[0], tmp_path / "flat.mrc", 10.0)
+    with pytest.raises(FileExistsError, match="one.mrc"):
+        write_mrc(vol, tmp_path / "one.mrc", 2.0)
+    write_mrc(2 * vol, tmp_path / "one.mrc", 2.0, overwrite=True)
+    data, vs = read_mrc(tmp_path / "one.mrc")
+    assert vs == 2.0 and np.array_equal(data, 2 * vol)
+    with mrcfile.new(tmp_path / "aniso.mrc") as m:
+        m.set_data(np.zeros((4, 4, 4), np.float32))
+        m.voxel_size = (10.0, 10.0, 12.0)
+    with pytest.raises(
+        InputError, match=r"aniso\.mrc: anisotropic voxel size \[10\.0, 10\.0, 12\.0\] Å is not supported"
+    ):
+        read_mrc(tmp_path / "aniso.mrc")
+    with mrcfile.new(tmp_path / "near.mrc") as m:  # rounding in the header (cell / grid): accepted, x's size
+        m.set_data(np.zeros((4, 4, 4), np.float32))
+        m.voxel_size = (10.0, 10.005, 10.001)
+    assert read_mrc(tmp_path / "near.mrc")[1] == pytest.approx(10.0)
+    with mrcfile.new(tmp_path / "ints.mrc") as m:
+        m.set_data(np.arange(64, dtype=np.int16).reshape(4, 4, 4))
+        m.voxel_size = 5.0
+    data, _ = read_mrc(tmp_path / "ints.mrc")
+    assert data.dtype == np.float32 and data[1, 2, 3] == 27.0
+    mapped, _ = read_mrc(tmp_path / "ints.mrc", mmap=True)
+    assert mapped.dtype == np.int16 and not mapped.flags.writeable
+    with pytest.raises(FileNotFoundError, match=r"gone\.mrc: MRC file not found"):
+        read_mrc(tmp_path / "gone.mrc")
+
+
+def test_object_list_attributes_are_written_as_deepfinder_writes_them(tmp_path):
+    """Coordinates with three decimals, angles exactly (repr), indices and labels as integers, an integral
+    cluster size as an integer unless it was a float, anything else as text."""
+    from deepfinder_unsup.io import write_objl
+
+    obj = new_object(3, 1.23456, 2, 3.5, tomo_idx=1, obj_id=7, phi=0.1, the=20, psi=-30.25, cluster_size=12)
+    obj["note"] = "kept"
+    write_objl([obj, new_object(1, 0, 0, 0, tomo_idx=0, obj_id=8, cluster_size=2.0)], tmp_path / "o.xml")
+    text = (tmp_path / "o.xml").read_text()
+    for attribute in ('x="1.235"', 'y="2.000"', 'z="3.500"', 'phi="0.1"', 'the="20.0"', 'psi="-30.25"'):
+        assert attribute in text
+    for attribute in ('tomo_idx="1"', 'obj_id="7"', 'class_label="3"', 'cluster_size="12"', 'note="kept"'):
+        assert attribute in text
+    assert 'cluster_size="2.0"' in text
+
+
+def test_publishing_a_folder_moves_everything_or_nothing(tmp_path, monkeypatch):
+    """Every staged file lands at its relative place (sub-folders made), the ``last`` one after the others; an
+    existing target refuses the whole set before anything moves unless ``overwrite``."""
+    import os
+    from pathlib import Path
+
+    from deepfinder_unsup.io.files import publish_folder
+
+    staging, out = tmp_path / "stage", tmp_path / "out"
+    (staging / "figures" / "deep").mkdir(parents=True)
+    for name in ("report.html", "a.csv", "figures/deep/f.png", "z.json"):
+        (staging / name).write_text(name)
+    moved = []
+    real_replace = os.replace
+
+    def recording_replace(src, dst):
+        moved.append(Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    targets = publish_folder(staging, out, last="report.html")
+    assert moved[-1] == "report.html" and sorted(moved) == ["a.csv", "f.png", "report.html", "z.json"]
+    assert sorted(str(t.relative_to(out)) for t in targets) == ["a.csv", "figures/deep/f.png", "report.html", "z.json"]
+    assert (out / "figures" / "deep" / "f.png").read_text() == "figures/deep/f.png"
+    (staging / "a.csv").write_text("new")
+    (staging / "b.csv").write_text("b")
+    with pytest.raises(FileExistsError, match=r"a\.csv: file exists; pass overwrite=True \(CLI: --overwrite\)"):
+        publish_folder(staging, out)
+    assert not (out / "b.csv").exists() and (out / "a.csv").read_text() == "a.csv"
+    publish_folder(staging, out, overwrite=True)
+    assert (out / "a.csv").read_text() == "new" and (out / "b.csv").exists()
