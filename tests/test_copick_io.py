@@ -79,3 +79,26 @@ def test_clusters_become_one_pick_set_per_run_and_cluster(project, tmp_path):  #
     stray = [dict(objl[0], copick_run="TS_99")]
     with pytest.raises(InputError, match="run 'TS_99' is not in the project"):
         write_copick_clusters(config, stray, np.array([1]), k=3)
+
+
+def test_picks_are_read_by_object_user_and_session(project, tmp_path):  # noqa: F811
+    """A pick set written by one user and session is read alone when asked for by both, in every run that has
+    it (a run without it is passed over, not the end); another object's name finds nothing."""
+    from deepfinder_unsup.io.copick_project import read_copick_picks, write_copick_clusters
+
+    folder, _, _ = project
+    config = folder / "copick.json"
+    objl, _ = read_copick_picks(config, "ribosome", tmp_path / "cache")
+    clusters = np.array([1] * 6 + [1, 2, 1, 2, 1, 2])  # cluster 2 in TS_02 only
+    write_copick_clusters(config, objl, clusters, k=2)
+    mine, _ = read_copick_picks(
+        config, "ribosome", tmp_path / "c", user_id="deepfinder-unsup", session_id="k2-cluster2"
+    )
+    assert [o["copick_run"] for o in mine] == ["TS_02"] * 3
+    np.testing.assert_allclose([o["x"] for o in mine], [o["x"] for o in objl[7::2]], atol=1e-4)
+    ones, _ = read_copick_picks(
+        config, "ribosome", tmp_path / "c", user_id="deepfinder-unsup", session_id="k2-cluster1"
+    )
+    assert [o["copick_run"] for o in ones] == ["TS_01"] * 6 + ["TS_02"] * 3
+    with pytest.raises(InputError, match=r"copick.json: no picks of 'proteasome'"):
+        read_copick_picks(config, "proteasome", tmp_path / "c")

@@ -115,8 +115,8 @@ def test_resampling_13_68_to_10_keeps_position_and_size_in_angstrom(tmp_path):
         assert sigma * 10.0 == pytest.approx(sigma_a, rel=0.05)  # size kept in Å
 
 
-@pytest.mark.parametrize("source_voxel,target_voxel", [(5.0, 8.0), (10.0, 6.5)])
-def test_resampled_box_equals_resampling_the_whole_tomogram(source_voxel, target_voxel):
+@pytest.mark.parametrize("source_voxel,target_voxel,box", [(5.0, 8.0, 16), (10.0, 6.5, 16), (10.0, 6.5, 15)])
+def test_resampled_box_equals_resampling_the_whole_tomogram(source_voxel, target_voxel, box):
     """The window read around a particle must be big enough and in the right place: the box equals the same
     filter and cubic interpolation applied to the whole tomogram (up to the spline's edge effects)."""
     from deepfinder_unsup.extract import extract_one
@@ -124,7 +124,7 @@ def test_resampled_box_equals_resampling_the_whole_tomogram(source_voxel, target
 
     rng = np.random.default_rng(5)
     tomo = ndimage.gaussian_filter(rng.standard_normal((60, 70, 80)), 1.5).astype(np.float32)
-    centre_xyz, box = np.array([41.3, 33.7, 27.2]), 16
+    centre_xyz = np.array([41.3, 33.7, 27.2])  # an odd box too: its centre is voxel box // 2
     got, crossed = extract_one(tomo, centre_xyz, box, source_voxel, target_voxel)
     sigma = antialias_sigma(source_voxel, target_voxel)
     smooth = ndimage.gaussian_filter(tomo, sigma, mode="nearest") if sigma > 0 else tomo

@@ -805,3 +805,34 @@ def test_publishing_a_folder_moves_everything_or_nothing(tmp_path, monkeypatch):
     assert not (out / "b.csv").exists() and (out / "a.csv").read_text() == "a.csv"
     publish_folder(staging, out, overwrite=True)
     assert (out / "a.csv").read_text() == "new" and (out / "b.csv").exists()
+
+
+def test_star_writing_one_particle_none_and_relion5_needs(tmp_path):
+    """One particle is a particle list; none is refused; RELION 5's centred coordinates need both the
+    tomogram size and its voxel size (one of them is not enough) and are written only for rows that have both;
+    an existing file is replaced only with ``overwrite``."""
+    import starfile
+
+    one = [new_object(2, 10.0, 20.0, 30.0, tomo_name="TS_1")]
+    write_star(one, tmp_path / "one.star")
+    table = starfile.read(tmp_path / "one.star")
+    assert list(table["rlnClassNumber"]) == [2] and list(table["rlnCoordinateZ"]) == [30.0]
+    assert "rlnCenteredCoordinateXAngst" not in table and "rlnAngleRot" not in table
+    with pytest.raises(InputError, match=r"empty\.star: refusing to write an empty particle list"):
+        write_star([], tmp_path / "empty.star")
+    for size, pixel in (((100, 100, 50), None), (None, 10.0)):
+        with pytest.raises(InputError, match=r"r5\.star: RELION 5 output needs tomogram_size and pixel_size"):
+            write_star(one, tmp_path / "r5.star", relion5=True, tomogram_size=size, pixel_size=pixel)
+    two = one + [new_object(1, 5.0, 5.0, 5.0, tomo_name="TS_2")]
+    write_star(two, tmp_path / "half.star", geometry={"TS_1": ((100, 100, 50), 10.0)})  # TS_2 unknown
+    assert "rlnCenteredCoordinateXAngst" not in starfile.read(tmp_path / "half.star")
+    write_star(
+        two,
+        tmp_path / "half.star",
+        geometry={"TS_1": ((100, 100, 50), 10.0), "TS_2": ((20, 20, 20), 5.0)},
+        overwrite=True,
+    )
+    table = starfile.read(tmp_path / "half.star")
+    np.testing.assert_allclose(table["rlnCenteredCoordinateXAngst"], [(10 - 50) * 10.0, (5 - 10) * 5.0])
+    with pytest.raises(FileExistsError, match="half.star"):
+        write_star(two, tmp_path / "half.star")
