@@ -486,3 +486,99 @@ def test_rare_class_found_needs_half_of_the_rare_picks_in_a_mostly_rare_cluster(
     assert rare_class_found(np.array([5, 5, 5, 1, 5, 5, 5, 2, 2, 2]), is_rare)  # 3 of 6: half rare
     assert not rare_class_found(np.array([5, 5, 5, 1, 5, 5, 5, 5, 2, 2]), is_rare)  # 3 of 7: not half
     assert not rare_class_found(np.array([-1, -1, -1, -1, 2, 2, 2, 2, 2, 2]), is_rare)  # unassigned is no cluster
+
+
+def test_embeddings_that_cannot_be_clustered_are_refused_by_row_and_k():
+    from deepfinder_unsup.cluster import check_clusterable
+
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    check_clusterable(x, [2, 4])  # k up to N - 1
+    with pytest.raises(InputError, match=r"^e\.h5: k = 5 needs more than 5 particles \(k must be below the number"):
+        check_clusterable(x, [2, 5, 6], "e.h5")
+    with pytest.raises(InputError, match=r"^embeddings: no embeddings to cluster$"):
+        check_clusterable(x[:0], [2])
+    check_clusterable(x[:1], [])  # one particle and no k: nothing to refuse
+    x[[1, 3], 2] = [np.nan, np.inf]
+    with pytest.raises(InputError, match=r"^e\.h5: 2 embedding\(s\) hold NaN or inf \(first: row 1\); re-embed"):
+        check_clusterable(x, [2], "e.h5")
+
+
+def test_label_free_scores_name_each_index_and_are_nan_for_one_cluster(rng):
+    """Two tight groups far apart: silhouette near 1, Davies-Bouldin near 0, Calinski-Harabasz large; one
+    cluster has no such scores (NaN, written as null)."""
+    from deepfinder_unsup.cluster import label_free_scores
+
+    x, truth = _blobs(rng, [30, 30], dim=4, spread=0.01)
+    scores = label_free_scores(x, truth)
+    assert set(scores) == {"silhouette", "calinski_harabasz", "davies_bouldin"}
+    assert scores["silhouette"] > 0.99 and scores["davies_bouldin"] < 0.01 and scores["calinski_harabasz"] > 1e4
+    assert scores["silhouette"] == pytest.approx(metrics.silhouette_score(x, truth))
+    one = label_free_scores(x, np.zeros(60, int))
+    assert set(one) == set(scores) and all(np.isnan(v) for v in one.values())
+
+
+def test_cluster_once_methods_their_defaults_and_size_limits(rng, monkeypatch):
+    """k-means by default; mini-batch k-means beyond MINIBATCH_ABOVE particles, finding the same groups;
+    agglomerative refused beyond AGGLOMERATIVE_MAX (its memory is N^2); an unknown method named."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    from deepfinder_unsup import cluster
+
+    x, truth = _blobs(rng, [40, 40, 40], dim=6, spread=0.2)
+    labels, est = cluster_once(x, 3)
+    assert isinstance(est, KMeans) and metrics.adjusted_rand_score(truth, labels) == 1.0
+    np.testing.assert_array_equal(cluster_once(x, 3, seed=0)[0], labels)
+    monkeypatch.setattr(cluster, "MINIBATCH_ABOVE", 100)
+    labels, est = cluster_once(x, 3)
+    assert isinstance(est, MiniBatchKMeans) and est.n_clusters == 3
+    assert metrics.adjusted_rand_score(truth, labels) == 1.0
+    monkeypatch.setattr(cluster, "AGGLOMERATIVE_MAX", 100)
+    with pytest.raises(
+        InputError, match=r"^agglomerative clustering of 120 particles needs O\(N\^2\) memory; use kmeans"
+    ):
+        cluster_once(x, 3, "agglomerative")
+    assert metrics.adjusted_rand_score(truth[:100], cluster_once(x[:100], 3, "agglomerative")[0]) == 1.0
+    with pytest.raises(
+        InputError, match=r"^unknown clustering method 'dbscan'; choose from kmeans, gmm, agglomerative$"
+    ):
+        cluster_once(x, 3, "dbscan")
+
+
+def test_group_sizes_the_rare_rules_keep_and_how_they_number_them():
+    """The smallest group kept is 1 % of the picks, at least 5; groups of exactly that size are kept, renumbered
+    0.. from the largest, equal sizes by group id; smaller ones become -1."""
+    from deepfinder_unsup.cluster import _small_groups_unassigned, default_min_cluster_size
+
+    assert [default_min_cluster_size(n) for n in (10, 599, 600, 1099, 1100)] == [5, 5, 6, 10, 11]
+    groups = np.array([7] * 5 + [3] * 9 + [9] * 4 + [1] * 5 + [2] * 9)
+    renumbered = {2: 0, 3: 1, 1: 2, 7: 3, 9: -1}  # 9 picks: ids 2, 3; 5 picks: ids 1, 7; 4 picks: dropped
+    np.testing.assert_array_equal(_small_groups_unassigned(groups, 5), [renumbered[g] for g in groups])
+
+
+def test_select_k_skips_undefined_scores_and_prefers_the_smaller_k_on_ties():
+    per_k = [
+        {"k": 2, "calinski_harabasz": float("nan")},
+        {"k": 3, "calinski_harabasz": 0.5},
+        {"k": 4, "calinski_harabasz": 0.5},
+    ]
+    assert select_k(per_k) == 3
+    assert select_k([{"k": 2, "calinski_harabasz": float("nan")}, {"k": 3, "calinski_harabasz": 0.0}]) == 3
+
+
+def test_reclustering_keeps_the_first_true_class(tmp_path):
+    """Clustering a clustered list again does not overwrite the true class with the previous cluster."""
+    from deepfinder_unsup.cluster import clustered_objl, write_metrics
+    from deepfinder_unsup.io.objl import new_object
+
+    first = clustered_objl([new_object(4, 0, 0, 0, class_name="ribosome")], np.array([2]))
+    again = clustered_objl(first, np.array([5]))[0]
+    assert (again["true_label"], again["true_class_name"], again["label"], again["class_name"]) == (
+        4,
+        "ribosome",
+        5,
+        "cluster5",
+    )
+    path = write_metrics({"k": 3, "score": float("nan")}, tmp_path / "m.json")
+    assert path.read_text() == '{\n  "k": 3,\n  "score": null\n}'  # strict, indented JSON
+    with pytest.raises(FileExistsError, match="m.json"):
+        write_metrics({"k": 4}, path)
