@@ -172,6 +172,16 @@ def test_errors_name_the_file_and_problem(tmp_path, rng):
         extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 5, 5, 5, tomo_idx=3)], box_size=8)
     with pytest.raises(InputError, match="^picks: the object list is empty: no particles to extract$"):
         extract_subtomograms([tmp_path / "t.mrc"], [], box_size=8)
+    for box, voxel, message in (
+        (0, 10.0, "box size must be at least 4 voxels, got 0"),
+        (3, 10.0, "box size must be at least 4 voxels, got 3"),
+    ):
+        with pytest.raises(InputError, match=f"^{message}"):
+            extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 5, 5, 5)], box_size=box, voxel_size=voxel)
+    extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 10, 10, 10)], box_size=4)  # 4 is enough
+    for voxel in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match=rf"^voxel size must be a positive number of Å, got {voxel}$"):
+            extract_subtomograms([tmp_path / "t.mrc"], [new_object(1, 5, 5, 5)], box_size=8, voxel_size=voxel)
     with pytest.raises(InputError, match="^batch size must be at least 1, got 0$"):
         next(iter_subtomograms([tmp_path / "t.mrc"], [new_object(1, 5, 5, 5)], batch_size=0))
     with pytest.raises(InputError, match=r"t\.mrc: object at .* lies outside the tomogram"):

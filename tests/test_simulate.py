@@ -247,3 +247,20 @@ def test_a_membrane_facing_the_beam_vanishes_in_the_missing_wedge():
     assert contrast([0, 0, 1]) < 0.1 * along_tilt_axis  # facing the beam: in the wedge
     assert contrast([np.sin(np.deg2rad(30)), 0, np.cos(np.deg2rad(30))]) < 0.3 * along_tilt_axis
     assert contrast([np.sin(np.deg2rad(60)), 0, np.cos(np.deg2rad(60))]) > 0.5 * along_tilt_axis
+
+
+def test_simulate_writes_one_mrc_per_sub_tomogram_when_asked(tmp_path):
+    """``simulate --mrc`` (it once always crashed): one MRC per sub-tomogram, named by index and class, holding
+    the data set's volume at its voxel size, and named in the object list."""
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.io import read_dataset, read_mrc
+
+    args = ["simulate", "--structures", "builtin:ring", "--per-class", "2", "--workers", "1", "--mrc"]
+    assert main([*args, "--out", str(tmp_path / "s")]) == 0
+    ds = read_dataset(tmp_path / "s" / "dataset.h5")
+    files = sorted((tmp_path / "s" / "mrc").glob("*.mrc"))
+    assert [f.name for f in files] == [f"{i:06d}_{ds.class_names[o['label']]}.mrc" for i, o in enumerate(ds.objl)]
+    assert [o["mrc"] for o in ds.objl] == [f"mrc/{f.name}" for f in files]
+    for f, vol in zip(files, ds.subtomograms):
+        data, vs = read_mrc(f)
+        assert vs == pytest.approx(ds.voxel_size) and np.array_equal(data, vol)
