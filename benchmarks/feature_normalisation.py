@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
-
 
 def _unit(f: np.ndarray) -> np.ndarray:
     return f / np.linalg.norm(f, axis=1, keepdims=True)
@@ -86,15 +84,11 @@ def cached_features(cache: Path | None, name: str, tta: bool, embedder, volumes,
 
 
 def main() -> None:
+    from rare_rules import add_set_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="general", help="model file or shipped name")
-    parser.add_argument("--design", nargs="*", default=[], help="simulated data sets to choose on")
-    parser.add_argument("--domains", action="store_true", help="also score the four adaptation domains")
-    parser.add_argument("--data", default=str(HERE / "data" / "domains"), help="cache of the domains")
-    parser.add_argument("--seed", type=int, default=23, help="the domains' seed (as adaptation_protocol.py)")
-    parser.add_argument("--tta", action="store_true", help="embed with the four wedge-symmetric views")
+    add_set_arguments(parser)
     parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].npz)")
-    parser.add_argument("--out", required=True, help="JSON results")
     args = parser.parse_args()
 
     from deepfinder_unsup.embed import Embedder

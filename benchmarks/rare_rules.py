@@ -59,15 +59,20 @@ def score_rules(features: np.ndarray, truth: np.ndarray, trials: list[tuple[int,
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_set_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a study chosen on design sets and scored on the protocol's domains (shared by scripts)."""
     parser.add_argument("--model", default="general", help="model file or shipped name")
-    parser.add_argument("--design", nargs="*", default=[], help="simulated data sets to choose rules on")
+    parser.add_argument("--design", nargs="*", default=[], help="simulated data sets to choose on")
     parser.add_argument("--domains", action="store_true", help="also score the four adaptation domains")
     parser.add_argument("--data", default=str(HERE / "data" / "domains"), help="cache of the domains")
     parser.add_argument("--seed", type=int, default=23, help="the domains' seed (as adaptation_protocol.py)")
     parser.add_argument("--tta", action="store_true", help="embed with the four wedge-symmetric views")
     parser.add_argument("--out", required=True, help="JSON results")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_set_arguments(parser)
     args = parser.parse_args()
 
     from deepfinder_unsup.embed import Embedder
