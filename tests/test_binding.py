@@ -70,7 +70,13 @@ def test_binding_output_is_the_scaled_cosine_softmax_and_leaves_the_embedding_al
 
 
 def test_binding_loss_teaches_the_embedding_the_state():
-    """Classes 0-3 where the state is a bright slab on one face: the binding output must learn it (chance 1/2)."""
+    """Classes 0-3 where the state is a bright slab on one face: the binding output must learn it (chance 1/2).
+
+    Seeded (weights and batch order): unseeded, one start in a fresh CI run learned only to 0.39 of the first
+    loss in 10 epochs; seeds 0-4 all reach under 0.03."""
+    import keras
+
+    keras.utils.set_random_seed(0)
     rng = np.random.default_rng(2)
     n, box = 96, 8
     labels = rng.integers(0, 4, n)
