@@ -11,6 +11,10 @@ Three families:
 - ``like`` (input matching): estimate from the picks what the simulator can reproduce (missing wedge, low-pass,
   contrast polarity; ``simulate.like``), then train on labelled sub-tomograms simulated around it (structures
   made by code by default, so nothing but the picks is needed) with a fresh cosine head and CosFace.
+- ``neighbours`` (self-training on the user's data, as AaD, "attracting and dispersing"): each pick's embedding
+  is pulled towards the mean of its nearest neighbours' (in the features at the start of the round) and pushed
+  away from the other picks of its batch, so the neighbourhoods that are already mostly one structure tighten
+  into clusters; neighbours are found again each round.
 - ``coral`` (feature alignment, Deep CORAL with the means): ``like``'s simulated training, plus a loss that
   pulls the mean and covariance of the L2-normalised embeddings of each simulated batch onto those of a batch
   of the user's picks, so the classes learned in simulation are laid out the same way on the user's data.
@@ -53,11 +57,13 @@ from .model.losses import MarginSoftmaxLoss
 from .train import augment
 from .volume import normalise
 
-METHODS = ("pseudolabel", "infomax", "like", "coral")
+METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours")
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
 CORAL_WEIGHT = 10.0  # alignment loss weight: ~3 at the start on the strong-CTF domain, as CosFace's own
+NEIGHBOURS = 5  # ``neighbours``: nearest neighbours each pick is pulled towards (AaD's K)
+DISPERSION = 1.0  # ``neighbours``: weight of the push away from the batch's other picks (AaD's lambda)
 STABILITY_TOLERANCE = 0.02  # an adapted model whose clustering is less stable than this below the input's is refused
 
 
@@ -97,6 +103,37 @@ class InfoMaxLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "diversity": self.diversity}
+
+
+@keras.saving.register_keras_serializable(package="deepfinder_unsup")
+class NeighbourAttractionLoss(keras.losses.Loss):
+    """AaD on unit embeddings: minus the cosine to the neighbours' mean feature (``y_true``) plus
+    ``dispersion`` x the mean cosine to the batch's other picks."""
+
+    def __init__(self, dispersion: float = DISPERSION, name: str = "neighbour_attraction", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.dispersion = float(dispersion)
+
+    def call(self, y_true, y_pred):
+        z = ops.cast(y_pred, "float32")
+        z = z / ops.maximum(ops.norm(z, axis=-1, keepdims=True), 1e-12)
+        attract = ops.sum(z * ops.cast(y_true, "float32"), axis=-1)
+        n = ops.cast(ops.shape(z)[0], "float32")
+        others = (ops.sum(ops.matmul(z, ops.transpose(z)), axis=-1) - 1.0) / ops.maximum(n - 1.0, 1.0)
+        return -attract + self.dispersion * others
+
+    def get_config(self):
+        return {**super().get_config(), "dispersion": self.dispersion}
+
+
+def neighbour_targets(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
+    """Per pick, the mean of its ``k`` nearest neighbours' unit features (cosine; itself excluded)."""
+    unit = normalise_features(np.asarray(features, np.float64))
+    k = max(1, min(k, len(unit) - 1))
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+    return unit[nearest].mean(axis=1).astype(np.float32)
 
 
 def coral_distance(a, b):
@@ -151,16 +188,19 @@ def collapsed(features: np.ndarray, labels: np.ndarray, reference_spread: float)
     return None
 
 
-def _batches(volumes: np.ndarray, labels: np.ndarray, n_classes: int, batch: int, rng: np.random.Generator):
+def _batches(volumes: np.ndarray, targets: np.ndarray, batch: int, rng: np.random.Generator):
+    """Augmented batches of the picks with their rows of ``targets`` (one-hot labels or neighbour features)."""
     while True:
         idx = rng.integers(len(volumes), size=batch)
-        x = augment(volumes[idx], rng)[..., None]
-        y = np.eye(n_classes, dtype=np.float32)[labels[idx]]
-        yield x, y
+        yield augment(volumes[idx], rng)[..., None], targets[idx]
 
 
 def _train_round(model, volumes, labels, n_classes, steps, batch, rng) -> float:
-    history = model.fit(_batches(volumes, labels, n_classes, batch, rng), steps_per_epoch=steps, epochs=1, verbose=0)
+    return _fit_round(model, volumes, np.eye(n_classes, dtype=np.float32)[labels], steps, batch, rng)
+
+
+def _fit_round(model, volumes, targets, steps, batch, rng) -> float:
+    history = model.fit(_batches(volumes, targets, batch, rng), steps_per_epoch=steps, epochs=1, verbose=0)
     return float(history.history["loss"][-1])
 
 
@@ -199,6 +239,7 @@ def adapt(
     rng = np.random.default_rng(seed)
     network = embedding_model(classifier)
     before = features_of(network, vols)
+    bank = before  # ``neighbours``: the features the neighbours are found in, renewed each round
     if k is None:
         per_k, _ = sweep_k(before, range(2, min(16, len(vols) // 5)), seed=seed)
         k = select_k(per_k)
@@ -215,6 +256,9 @@ def adapt(
         trainable.compile(
             keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
         )
+    elif method == "neighbours":
+        trainable = network
+        trainable.compile(keras.optimizers.Adam(learning_rate), NeighbourAttractionLoss(), jit_compile=False)
     elif method in ("like", "coral"):
         simulated = _matched_simulation(vols, card, structures or list(LIKE_STRUCTURES), batch_size, steps, seed)
         report.estimate = simulated.estimate
@@ -235,6 +279,8 @@ def adapt(
     for r in range(rounds):
         if method == "pseudolabel":
             loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
+        elif method == "neighbours":
+            loss = _fit_round(trainable, vols, neighbour_targets(bank), steps, batch_size, rng)
         elif method == "like":
             simulated.epoch = r
             loss = float(trainable.fit(simulated, epochs=1, verbose=0).history["loss"][-1])
@@ -254,6 +300,7 @@ def adapt(
         if score > best[0]:
             best = (score, [w.copy() for w in network.get_weights()])
         labels = new_labels
+        bank = feats
     if best[0] == -np.inf:  # unguarded, and the first round already collapsed: nothing to write but the input
         best = (score_before, input_weights)
     network.set_weights(best[1])

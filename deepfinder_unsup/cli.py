@@ -375,7 +375,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the adapted model file (.keras)")
     p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
     p.add_argument(
-        "--method", choices=["pseudolabel", "infomax", "like", "coral"], default="pseudolabel", help="adaptation family"
+        "--method",
+        choices=["pseudolabel", "infomax", "like", "coral", "neighbours"],
+        default="pseudolabel",
+        help="adaptation family",
     )
     p.add_argument(
         "--structures",
