@@ -1,8 +1,8 @@
 """Unsupervised adaptation of f_theta to the user's own sub-tomograms (no labels; no files but the picks).
 
-Three families:
+Three families, five methods:
 
-- ``pseudolabel`` (default; k-means pseudo-labels refined over rounds, as DISCA does on real data): embed the
+- ``pseudolabel`` (k-means pseudo-labels refined over rounds, as DISCA does on real data): embed the
   picks, cluster them (k-means on L2-normalised features at the label-free k), train the embedding network with
   a fresh cosine head on those clusters (CosFace margin, the training augmentation), re-cluster, repeat.
 - ``infomax`` (information maximisation, as SHOT): keep the model's own class head fixed and train the
@@ -11,7 +11,8 @@ Three families:
 - ``like`` (input matching): estimate from the picks what the simulator can reproduce (missing wedge, low-pass,
   contrast polarity; ``simulate.like``), then train on labelled sub-tomograms simulated around it (structures
   made by code by default, so nothing but the picks is needed) with a fresh cosine head and CosFace.
-- ``neighbours`` (self-training on the user's data, as AaD, "attracting and dispersing"): each pick's embedding
+- ``neighbours`` (the default: the only method whose candidate raised every domain of the adaptation protocol,
+  docs/adaptation.md; self-training on the user's data, as AaD, "attracting and dispersing"): each pick's embedding
   is pulled towards the mean of its nearest neighbours' (in the features at the start of the round) and pushed
   away from the other picks of its batch, so the neighbourhoods that are already mostly one structure tighten
   into clusters; neighbours are found again each round.
@@ -208,7 +209,7 @@ def adapt(
     model_path: str | Path,
     subtomograms: np.ndarray,
     out: str | Path,
-    method: str = "pseudolabel",
+    method: str = "neighbours",
     rounds: int = 3,
     steps: int = 100,
     batch_size: int = 32,

@@ -365,10 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "adapt",
         help="adapt f_theta to your own unlabelled sub-tomograms",
-        description="Fine-tune f_theta on your own picks without labels (pseudolabel: k-means pseudo-labels "
-        "refined over rounds; infomax: confident and diverse predictions; like: training data simulated with the "
-        "missing wedge, low-pass and polarity estimated from your picks). The silhouette of k-means on the "
-        "features is measured before and after; when it does not improve, the input model is written unchanged.",
+        description="Fine-tune f_theta on your own picks without labels (neighbours, the default: each pick "
+        "pulled towards its nearest neighbours' features, pushed from the others; pseudolabel: k-means "
+        "pseudo-labels refined over rounds; infomax: confident and diverse predictions; like: training data "
+        "simulated with the missing wedge, low-pass and polarity estimated from your picks; coral: like, with the "
+        "features' moments aligned to your picks'). The silhouette and stability of k-means on the features are "
+        "measured before and after; when they do not improve, the input model is written unchanged.",
     )
     _add_particle_inputs(p)
     p.add_argument("--model", help="model to adapt (default: the shipped model)")
@@ -377,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         choices=["pseudolabel", "infomax", "like", "coral", "neighbours"],
-        default="pseudolabel",
+        default="neighbours",
         help="adaptation family",
     )
     p.add_argument(

@@ -829,7 +829,7 @@ def adapt_to_file(
     dataset=None,
     copick: dict | None = None,
     voxel_size: float | None = None,
-    method: str = "pseudolabel",
+    method: str = "neighbours",
     rounds: int = 3,
     steps: int = 100,
     k: int | None = None,

@@ -103,7 +103,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     cmd = ["adapt", "--dataset", str(data / "dataset.h5"), "--out", str(out), "--rounds", "1", "--steps", "3"]
     assert main(cmd) == 0
     card = read_card(out)["adaptation"]
-    assert card["method"] == "pseudolabel" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
+    assert card["method"] == "neighbours" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
     assert 0 <= card["stability_before"] <= 1 and 0 <= card["stability_after"] <= 1
     if card["kept"] == "adapted":  # both label-free scores said better
