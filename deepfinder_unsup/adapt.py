@@ -11,7 +11,7 @@ Three families, five methods:
 - ``like`` (input matching): estimate from the picks what the simulator can reproduce (missing wedge, low-pass,
   contrast polarity; ``simulate.like``), then train on labelled sub-tomograms simulated around it (structures
   made by code by default, so nothing but the picks is needed) with a fresh cosine head and CosFace.
-- ``neighbours`` (the default: the only method whose candidate raised every domain of the adaptation protocol,
+- ``neighbours`` (the default: of the methods measured, the only one whose candidate raised every protocol domain,
   docs/adaptation.md; self-training on the user's data, as AaD, "attracting and dispersing"): each pick's embedding
   is pulled towards the mean of its nearest neighbours' (in the features at the start of the round) and pushed
   away from the other picks of its batch, so the neighbourhoods that are already mostly one structure tighten
