@@ -115,7 +115,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, help="clusters for adapt's pseudo-labels and score (default: label-free)")
     parser.add_argument("--data", default="benchmarks/data/domains", help="simulated domains (made if absent)")
     parser.add_argument("--seed", type=int, default=23)
-    parser.add_argument("--tta", action="store_true", help="also score the model with test-time augmentation")
+    parser.add_argument(
+        "--tta", action="store_true", help="also score the model and each candidate with test-time augmentation"
+    )
+    parser.add_argument("--precision", default="float32", help="adapt's arithmetic: float32, bfloat16 or auto")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
     from sklearn.decomposition import PCA
@@ -127,7 +130,14 @@ def main() -> None:
     from deepfinder_unsup.adapt import adapt
     from deepfinder_unsup.embed import Embedder, resolve_model_path
 
-    results: dict = {"model": str(args.model), "rounds": args.rounds, "steps": args.steps, "k": args.k, "domains": {}}
+    results: dict = {
+        "model": str(args.model),
+        "rounds": args.rounds,
+        "steps": args.steps,
+        "k": args.k,
+        "precision": args.precision,
+        "domains": {},
+    }
     work = Path(tempfile.mkdtemp(prefix="dfu_adapt_"))
     for name in args.domains:
         vols, truth, names, rare = domain_data(name, Path(args.data), args.seed)
@@ -153,9 +163,12 @@ def main() -> None:
                 k=args.k,
                 seed=args.seed,
                 guard=False,  # the candidate is scored too: what the guard kept or refused
+                precision=args.precision,
             )
             candidate = score(Embedder(out).fit().transform(vols), truth, rare)
             row[f"{method}_candidate"] = candidate
+            if args.tta:
+                row[f"{method}_candidate_tta"] = score(Embedder(out, tta=True).fit().transform(vols), truth, rare)
             row[method] = dict(candidate if report.guard_passed else row["model"])  # what adapt writes
             row[method].update(
                 kept="adapted" if report.guard_passed else "input",
@@ -164,6 +177,8 @@ def main() -> None:
                 stability_before=round(report.stability_before, 4),
                 stability_after=round(report.stability_after, 4),
                 k=report.k,
+                silhouette_over_k_before=report.silhouette_over_k_before,
+                rounds=report.rounds,
                 seconds=round(time.time() - t0, 1),
             )
             print(name, method, row[method], flush=True)
@@ -172,7 +187,8 @@ def main() -> None:
             Path(args.out).write_text(json.dumps(results, indent=2))
     summary = {}
     extra = ["model_tta"] if args.tta else []
-    for feats in ["pca32", "model", *extra, *args.methods, *(f"{m}_candidate" for m in args.methods)]:
+    candidates = [f"{m}_candidate{t}" for m in args.methods for t in ["", *(["_tta"] if args.tta else [])]]
+    for feats in ["pca32", "model", *extra, *args.methods, *candidates]:
         rows = [r[feats] for r in results["domains"].values() if feats in r]
         summary[feats] = {
             "mean_v_best": round(float(np.mean([r["v_best"] for r in rows])), 4),

@@ -17,8 +17,8 @@ k-means (4 starts, seed 0) at every k from 2 to twice the true number of classes
 
 Per set: V-measure at the true k and the best V over the k range. A normalisation is chosen on the design
 sets only (``simulate`` outputs), then scored unchanged on the four domains of ``adaptation_protocol.py``.
-``--cache DIR`` keeps the features (``NAME[_tta].npz``; NAME: a design set's folder, or the domain) so a rerun
-only clusters.
+``--cache DIR`` keeps the features (``NAME[_tta].MODELHASH.npz``; NAME: a design set's folder or the domain;
+MODELHASH: of the model file) so a rerun only clusters.
 """
 
 from __future__ import annotations
@@ -72,8 +72,12 @@ def score(features: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def cached_features(cache: Path | None, name: str, tta: bool, embedder, volumes, voxel_size=None) -> np.ndarray:
-    """The features of set ``name`` from ``cache`` (NAME[_tta].npz), or embedded (then stored there)."""
-    path = cache / f"{name}{'_tta' if tta else ''}.npz" if cache else None
+    """The features of set ``name`` from ``cache`` (NAME[_tta].MODELHASH.npz: another model file, another entry),
+    or embedded (then stored there)."""
+    import hashlib
+
+    model = hashlib.sha256(Path(embedder._resolved_path()).read_bytes()).hexdigest()[:10]
+    path = cache / f"{name}{'_tta' if tta else ''}.{model}.npz" if cache else None
     if path is not None and path.exists():
         return np.load(path)["features"]
     features = embedder.transform(np.asarray(volumes, np.float32), voxel_size)
@@ -83,14 +87,10 @@ def cached_features(cache: Path | None, name: str, tta: bool, embedder, volumes,
     return features
 
 
-def main() -> None:
-    from rare_rules import add_set_arguments
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_set_arguments(parser)
-    parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].npz)")
-    args = parser.parse_args()
-
+def study_on_sets(args: argparse.Namespace, score_fn) -> dict:
+    """``score_fn(features, truth) -> {method: {"v_true_k", "best_v"}}`` on every design set and (``--domains``)
+    the four adaptation domains, with cached features; the means over each part as ``mean_design`` /
+    ``mean_domains``. The loop shared by the studies chosen on design sets and scored on the domains."""
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io.dataset import read_dataset
 
@@ -98,10 +98,9 @@ def main() -> None:
     results: dict = {"model": args.model, "tta": args.tta, "design": {}, "domains": {}}
     for path in args.design:
         data = read_dataset(path)
-        features = cached_features(
-            args.cache, Path(path).parent.name, args.tta, embedder, data.subtomograms, data.voxel_size
-        )
-        results["design"][path] = score(features, data.labels)
+        name = Path(path).parent.name
+        features = cached_features(args.cache, name, args.tta, embedder, data.subtomograms, data.voxel_size)
+        results["design"][path] = score_fn(features.astype(np.float64), data.labels)
         print(path, results["design"][path], flush=True)
     if args.domains:
         from adaptation_protocol import DOMAINS, domain_data
@@ -109,18 +108,29 @@ def main() -> None:
         for name in DOMAINS:
             volumes, truth, _, _ = domain_data(name, Path(args.data), args.seed)
             features = cached_features(args.cache, name, args.tta, embedder, volumes)
-            results["domains"][name] = score(features, truth)
+            results["domains"][name] = score_fn(features.astype(np.float64), truth)
             print(name, results["domains"][name], flush=True)
     for part in ("design", "domains"):
         if results[part]:
+            methods = next(iter(results[part].values()))
             results[f"mean_{part}"] = {
-                n: {
-                    m: round(float(np.mean([s[n][m] for s in results[part].values()])), 4)
-                    for m in ("v_true_k", "best_v")
+                m: {
+                    s: round(float(np.mean([r[m][s] for r in results[part].values()])), 4)
+                    for s in ("v_true_k", "best_v")
                 }
-                for n in NORMALISATIONS
+                for m in methods
             }
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def main() -> None:
+    from rare_rules import add_set_arguments
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_set_arguments(parser)
+    parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].MODELHASH.npz)")
+    args = parser.parse_args()
+    Path(args.out).write_text(json.dumps(study_on_sets(args, score), indent=1))
 
 
 if __name__ == "__main__":

@@ -49,43 +49,14 @@ def score(features: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def main() -> None:
-    from feature_normalisation import cached_features
+    from feature_normalisation import study_on_sets
     from rare_rules import add_set_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_set_arguments(parser)
-    parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].npz)")
+    parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].MODELHASH.npz)")
     args = parser.parse_args()
-    from deepfinder_unsup.embed import Embedder
-    from deepfinder_unsup.io.dataset import read_dataset
-
-    embedder = Embedder(args.model, tta=args.tta)
-    results: dict = {"model": args.model, "tta": args.tta, "design": {}, "domains": {}}
-    for path in args.design:
-        data = read_dataset(path)
-        name = Path(path).parent.name
-        features = cached_features(args.cache, name, args.tta, embedder, data.subtomograms, data.voxel_size)
-        results["design"][name] = score(features.astype(np.float64), data.labels)
-        print(name, results["design"][name], flush=True)
-    if args.domains:
-        from adaptation_protocol import DOMAINS, domain_data
-
-        for name in DOMAINS:
-            volumes, truth, _, _ = domain_data(name, Path(args.data), args.seed)
-            features = cached_features(args.cache, name, args.tta, embedder, volumes)
-            results["domains"][name] = score(features.astype(np.float64), truth)
-            print(name, results["domains"][name], flush=True)
-    for part in ("design", "domains"):
-        if results[part]:
-            methods = next(iter(results[part].values()))
-            results[f"mean_{part}"] = {
-                m: {
-                    s: round(float(np.mean([r[m][s] for r in results[part].values()])), 4)
-                    for s in ("v_true_k", "best_v")
-                }
-                for m in methods
-            }
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    Path(args.out).write_text(json.dumps(study_on_sets(args, score), indent=1))
 
 
 if __name__ == "__main__":

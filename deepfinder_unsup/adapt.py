@@ -43,6 +43,7 @@ from sklearn import metrics
 from sklearn.cluster import KMeans
 
 from .cluster import normalise_features, select_k, stability, sweep_k
+from .embed import resolve_precision
 from .io.files import InputError
 from .log import logger
 from .model.card import load_model, save_model
@@ -85,6 +86,8 @@ class AdaptReport:
     source: str = ""
     estimate: dict = field(default_factory=dict)  # ``like``: what was estimated from the picks
     guard_passed: bool = False  # both label-free scores said better (``guard=False`` writes the model anyway)
+    precision: str = "float32"  # arithmetic of the adaptation (the written model is float32)
+    silhouette_over_k_before: float = 0.0  # mean silhouette over the k range (each round records its own)
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -163,6 +166,14 @@ class CoralAlignment(keras.layers.Layer):
         return simulated
 
 
+def training_precision(precision: str) -> str:
+    """'float32' or 'bfloat16' ('auto': bfloat16 where the CPU has bf16 arithmetic, as ``embed``)."""
+    chosen = resolve_precision(precision)
+    if chosen not in ("float32", "bfloat16"):
+        raise InputError(f"adapt trains in float32 or bfloat16, not {chosen!r}")
+    return chosen
+
+
 def features_of(network: keras.Model, volumes: np.ndarray, batch: int = 64) -> np.ndarray:
     """L2-normalised embeddings of normalised volumes (N, B, B, B)."""
     out = [
@@ -171,11 +182,17 @@ def features_of(network: keras.Model, volumes: np.ndarray, batch: int = 64) -> n
     return normalise_features(np.concatenate(out).astype(np.float64))
 
 
-def label_free_score(features: np.ndarray, k: int, seed: int = 0) -> tuple[float, np.ndarray]:
+def label_free_score(features: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tuple[float, np.ndarray]:
     """(silhouette of k-means at ``k`` on L2 features, the cluster labels)."""
-    labels = KMeans(k, n_init=10, random_state=seed).fit_predict(features)
+    labels = KMeans(k, n_init=n_init, random_state=seed).fit_predict(features)
     sample = min(len(features), 5000)
     return float(metrics.silhouette_score(features, labels, sample_size=sample, random_state=seed)), labels
+
+
+def silhouette_over_k(features: np.ndarray, ks: range, seed: int = 0) -> float:
+    """Mean silhouette of k-means over ``ks`` (L2 features): the clustering's quality at every resolution, not
+    only at one k that may merge structures."""
+    return float(np.mean([label_free_score(features, k, seed, n_init=3)[0] for k in ks]))
 
 
 def collapsed(features: np.ndarray, labels: np.ndarray, reference_spread: float) -> str | None:
@@ -220,16 +237,22 @@ def adapt(
     overwrite: bool = False,
     structures: list[str] | None = None,
     guard: bool = True,
+    precision: str = "float32",
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
 
     ``guard=False`` (for benchmarks: what the guard refused) writes the best round by silhouette whatever the
-    scores say; the report's ``guard_passed`` still says whether the guard would have kept it."""
+    scores say; the report's ``guard_passed`` still says whether the guard would have kept it. ``precision``
+    'bfloat16' trains and embeds in bf16 arithmetic (float32 weights; 'auto': bf16 where the CPU has it); the
+    written model is float32 either way."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
+    precision = training_precision(precision)
     classifier, card = load_model(model_path)
+    if precision == "bfloat16":
+        classifier = with_dtype_policy(classifier, "mixed_bfloat16")
     box = int(card["box_size"])
     vols = np.asarray(subtomograms, np.float32)
     if vols.ndim != 4 or vols.shape[1:] != (box, box, box):
@@ -241,14 +264,18 @@ def adapt(
     network = embedding_model(classifier)
     before = features_of(network, vols)
     bank = before  # ``neighbours``: the features the neighbours are found in, renewed each round
+    ks = range(2, min(16, len(vols) // 5))
     if k is None:
-        per_k, _ = sweep_k(before, range(2, min(16, len(vols) // 5)), seed=seed)
+        per_k, _ = sweep_k(before, ks, seed=seed)
         k = select_k(per_k)
     score_before, labels = label_free_score(before, k, seed)
     spread = float(before.std(axis=0).sum())
     logger.info(f"adapt ({method}): {len(vols)} picks, k = {k}, silhouette before {score_before:.3f}")
-    report = AdaptReport(method, len(vols), int(k), score_before, score_before, "input", source=source)
+    report = AdaptReport(
+        method, len(vols), int(k), score_before, score_before, "input", source=source, precision=precision
+    )
     report.stability_before = report.stability_after = stability(before, k, seed)
+    report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
     best = (score_before if guard else -np.inf, input_weights)
     if method == "pseudolabel":
@@ -294,7 +321,15 @@ def adapt(
         feats = features_of(network, vols)
         score, new_labels = label_free_score(feats, k, seed)
         why = collapsed(feats, new_labels, spread)
-        report.rounds.append({"round": r + 1, "loss": round(loss, 4), "silhouette": round(score, 4), "stop": why})
+        report.rounds.append(
+            {
+                "round": r + 1,
+                "loss": round(loss, 4),
+                "silhouette": round(score, 4),
+                "silhouette_over_k": round(silhouette_over_k(feats, ks, seed), 4),
+                "stop": why,
+            }
+        )
         logger.info(f"  round {r + 1}: loss {loss:.3f}, silhouette {score:.3f}" + (f", stopped: {why}" if why else ""))
         if why:
             break

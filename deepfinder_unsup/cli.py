@@ -392,6 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")
     p.add_argument("--k", type=_int_at_least(2), help="clusters for pseudo-labels and the score (default: label-free)")
     p.add_argument("--max-picks", type=positive_int, default=4000, help="a random subset beyond this many")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16"],
+        default="float32",
+        help="arithmetic of the adaptation (auto: bfloat16 where the CPU has it); the model is written in float32",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
@@ -679,6 +685,7 @@ def cmd_adapt(args) -> int:
         seed=args.seed,
         overwrite=args.overwrite,
         structures=args.structures,
+        precision=args.precision,
     )
     print(
         f"{report.method} on {report.n_picks} picks (k = {report.k}): silhouette {report.score_before:.3f} -> "

@@ -837,6 +837,7 @@ def adapt_to_file(
     seed: int = 0,
     overwrite: bool = False,
     structures: Sequence[str] | None = None,
+    precision: str = "float32",
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see
@@ -902,4 +903,5 @@ def adapt_to_file(
         source=source,
         overwrite=overwrite,
         structures=list(structures) if structures else None,
+        precision=precision,
     )

@@ -184,3 +184,35 @@ def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tm
     written, _ = load_model(tmp_path / "a.keras")
     shipped, _ = load_model(resolve_model_path(None))
     assert not all(np.array_equal(a, b) for a, b in zip(written.get_weights(), shipped.get_weights()))
+
+
+def test_bfloat16_adaptation_trains_but_writes_a_float32_model(tmp_path):
+    from deepfinder_unsup.adapt import adapt
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.model.card import load_model, read_card
+    from deepfinder_unsup.simulate.config import fixed_config
+    from deepfinder_unsup.simulate.dataset import simulate_dataset
+    from deepfinder_unsup.simulate.structures import builtin_structure
+
+    structs = [builtin_structure("ring"), builtin_structure("barrel")]
+    vols, _, _ = simulate_dataset(structs, 10, fixed_config(), seed=3, n_workers=1, progress=False)
+    out = tmp_path / "a.keras"
+    report = adapt(resolve_model_path(None), vols, out, "neighbours", 1, 2, k=3, guard=False, precision="bfloat16")
+    assert report.precision == read_card(out)["adaptation"]["precision"] == "bfloat16"
+    written, _ = load_model(out)
+    shipped, _ = load_model(resolve_model_path(None))
+    assert {layer.dtype_policy.name for layer in written.layers} == {"float32"}
+    assert {w.dtype for w in written.get_weights()} == {np.dtype("float32")}
+    assert not all(np.array_equal(a, b) for a, b in zip(written.get_weights(), shipped.get_weights()))
+    with pytest.raises(Exception, match="float32 or bfloat16"):
+        adapt(resolve_model_path(None), vols, tmp_path / "b.keras", precision="int8")
+
+
+def test_silhouette_over_k_prefers_separated_groups_at_every_resolution(rng):
+    from deepfinder_unsup.adapt import silhouette_over_k
+    from deepfinder_unsup.cluster import normalise_features
+
+    centres = normalise_features(rng.normal(size=(6, 8)))
+    blobs = normalise_features(centres[np.arange(120) % 6] + 0.05 * rng.normal(size=(120, 8)))
+    cloud = normalise_features(rng.normal(size=(120, 8)))
+    assert silhouette_over_k(blobs, range(2, 9)) > silhouette_over_k(cloud, range(2, 9)) + 0.2
