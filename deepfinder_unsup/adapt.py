@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -237,15 +238,17 @@ def adapt(
     overwrite: bool = False,
     structures: list[str] | None = None,
     guard: bool = True,
-    precision: str = "float32",
+    precision: str = "auto",
+    on_round: Callable[[int, np.ndarray], None] | None = None,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
 
     ``guard=False`` (for benchmarks: what the guard refused) writes the best round by silhouette whatever the
     scores say; the report's ``guard_passed`` still says whether the guard would have kept it. ``precision``
-    'bfloat16' trains and embeds in bf16 arithmetic (float32 weights; 'auto': bf16 where the CPU has it); the
-    written model is float32 either way."""
+    'bfloat16' trains and embeds in bf16 arithmetic (float32 weights; 'auto', the default: bf16 where the CPU
+    has it, as ``embed``); the written model is float32 either way. ``on_round(r, features)`` sees each
+    round's unit features (benchmarks score them against labels)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -319,6 +322,8 @@ def adapt(
         else:
             loss = _train_round(trainable, vols, np.zeros(len(vols), int), n_out, steps, batch_size, rng)
         feats = features_of(network, vols)
+        if on_round is not None:
+            on_round(r + 1, feats)
         score, new_labels = label_free_score(feats, k, seed)
         why = collapsed(feats, new_labels, spread)
         report.rounds.append(

@@ -395,8 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision",
         choices=["auto", "float32", "bfloat16"],
-        default="float32",
-        help="arithmetic of the adaptation (auto: bfloat16 where the CPU has it); the model is written in float32",
+        default="auto",
+        help="arithmetic of the adaptation (auto, the default: bfloat16 where the CPU has it, 1.7x faster on an "
+        "AMD EPYC); the model is written in float32",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)

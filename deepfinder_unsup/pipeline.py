@@ -837,7 +837,7 @@ def adapt_to_file(
     seed: int = 0,
     overwrite: bool = False,
     structures: Sequence[str] | None = None,
-    precision: str = "float32",
+    precision: str = "auto",
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see

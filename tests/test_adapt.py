@@ -197,8 +197,22 @@ def test_bfloat16_adaptation_trains_but_writes_a_float32_model(tmp_path):
     structs = [builtin_structure("ring"), builtin_structure("barrel")]
     vols, _, _ = simulate_dataset(structs, 10, fixed_config(), seed=3, n_workers=1, progress=False)
     out = tmp_path / "a.keras"
-    report = adapt(resolve_model_path(None), vols, out, "neighbours", 1, 2, k=3, guard=False, precision="bfloat16")
+    seen = []
+    report = adapt(
+        resolve_model_path(None),
+        vols,
+        out,
+        "neighbours",
+        2,
+        2,
+        k=3,
+        guard=False,
+        precision="bfloat16",
+        on_round=lambda r, f: seen.append((r, f)),
+    )
     assert report.precision == read_card(out)["adaptation"]["precision"] == "bfloat16"
+    assert [r for r, _ in seen] == [1, 2] and all(np.allclose(np.linalg.norm(f, axis=1), 1) for _, f in seen)
+    assert seen[0][1].shape == (len(vols), 32)
     written, _ = load_model(out)
     shipped, _ = load_model(resolve_model_path(None))
     assert {layer.dtype_policy.name for layer in written.layers} == {"float32"}

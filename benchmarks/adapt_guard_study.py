@@ -1,0 +1,127 @@
+"""Which label-free guard should ``adapt`` use? Every round of an adaptation scored against the labels (#13)
+
+    python benchmarks/adapt_guard_study.py --model general --method neighbours --rounds 4 --steps 40 \
+        --precision bfloat16 --design runs/rare/dataset.h5 runs/val_shrec21/dataset.h5 --domains --out OUT.json
+
+``adapt`` keeps its best round by a label-free score and writes it only when that score beats the input
+model's (and the clustering's stability under resampling does not fall by more than 0.02). Session 8 saw the
+silhouette at the label-free k refuse a real gain (the crowded domain, k = 2). Here each round's features are
+scored both ways, label-free (the silhouette at the label-free k, the mean silhouette over the k range, the
+stability) and with the labels (the adaptation protocol's ``score``: V at the true k, best V, probe, rare class),
+so each guard rule's choice can be read off: which round it keeps and what that costs or gains. A rule is
+chosen on the design sets (``simulate`` outputs), then read on the four domains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+TOLERANCE = 0.02  # adapt.STABILITY_TOLERANCE
+RULES = ("silhouette", "silhouette_over_k")
+
+
+def rule_outcome(rows: list[dict], rule: str) -> dict:
+    """What ``adapt`` would write under ``rule``: the round with the best label-free score, kept when the score
+    beats round 0's (the input) and the stability holds; its V against the input's."""
+    best = max(rows[1:], key=lambda r: r[rule])
+    kept = best[rule] > rows[0][rule] and best["stability"] >= rows[0]["stability"] - TOLERANCE
+    chosen = best if kept else rows[0]
+    return {
+        "round": chosen["round"],
+        "v_true_k": chosen["v_true_k"],
+        "v_best": chosen["v_best"],
+        "delta_v_best": round(chosen["v_best"] - rows[0]["v_best"], 4),
+        "delta_v_true_k": round(chosen["v_true_k"] - rows[0]["v_true_k"], 4),
+    }
+
+
+def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args, work: Path) -> dict:
+    """Adapt on ``vols`` (unguarded), scoring the input and every round."""
+    from adaptation_protocol import score
+
+    from deepfinder_unsup.adapt import adapt, label_free_score, silhouette_over_k
+    from deepfinder_unsup.cluster import normalise_features, stability
+    from deepfinder_unsup.embed import Embedder, resolve_model_path
+
+    rounds: list[tuple[int, np.ndarray]] = []
+    report = adapt(
+        resolve_model_path(args.model),
+        vols,
+        work / f"{name}.keras",
+        args.method,
+        args.rounds,
+        args.steps,
+        seed=args.seed,
+        guard=False,
+        precision=args.precision,
+        on_round=lambda r, f: rounds.append((r, f)),
+    )
+    before = normalise_features(Embedder(args.model).fit().transform(vols).astype(np.float64))
+    ks = range(2, min(16, len(vols) // 5))
+    rows = []
+    for r, feats in [(0, before), *rounds]:
+        row = {
+            "round": r,
+            "silhouette": round(label_free_score(feats, report.k, args.seed)[0], 4),
+            "silhouette_over_k": round(silhouette_over_k(feats, ks, args.seed), 4),
+            "stability": round(stability(feats, report.k, args.seed), 4),
+            **score(feats, truth, rare if rare is not None else -1),
+        }
+        rows.append(row)
+        print(name, row, flush=True)
+    return {"k": report.k, "rounds": rows, **{rule: rule_outcome(rows, rule) for rule in RULES}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="general")
+    parser.add_argument("--method", default="neighbours")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--precision", default="bfloat16")
+    parser.add_argument("--design", nargs="*", default=[], help="simulated data sets to choose on")
+    parser.add_argument("--domains", action="store_true", help="also the four adaptation domains")
+    parser.add_argument("--data", default="benchmarks/data/domains")
+    parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    from deepfinder_unsup._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from deepfinder_unsup.extract import load_dataset_subtomograms
+    from deepfinder_unsup.io.dataset import read_dataset
+
+    work = Path(tempfile.mkdtemp(prefix="dfu_guard_"))
+    results: dict = {key: getattr(args, key) for key in ("model", "method", "rounds", "steps", "precision")}
+    results.update(design={}, domains={})
+    for path in args.design:
+        vols, _ = load_dataset_subtomograms(path, 40, 10.0)
+        results["design"][path] = study(Path(path).parent.name, vols, read_dataset(path).labels, None, args, work)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+    if args.domains:
+        from adaptation_protocol import DOMAINS, domain_data
+
+        for name in DOMAINS:
+            vols, truth, _, rare = domain_data(name, Path(args.data), args.seed)
+            results["domains"][name] = study(name, vols, truth, rare, args, work)
+            Path(args.out).write_text(json.dumps(results, indent=1))
+    for part in ("design", "domains"):
+        if results[part]:
+            results[f"mean_{part}"] = {
+                rule: {
+                    s: round(float(np.mean([r[rule][s] for r in results[part].values()])), 4)
+                    for s in ("delta_v_best", "delta_v_true_k")
+                }
+                for rule in RULES
+            }
+    print(json.dumps({k: v for k, v in results.items() if k.startswith("mean_")}, indent=1))
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
