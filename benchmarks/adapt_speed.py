@@ -3,9 +3,9 @@
     python benchmarks/adapt_speed.py --method pseudolabel --out adapt_speed.json
 
 The picks are the four cached domains of ``adaptation_protocol.py`` together (2,208 sub-tomograms, made on first
-use), cut to ``--picks``. Reported beside the wall time, measured in the same run: one plain embedding pass over
-the picks (so the time is also a ratio that holds across processors), the cores and the CPU's bf16 support.
-Run it on an otherwise idle machine.
+use), cut to ``--picks``. Reported beside the wall time, measured in the same run: one plain (float32)
+embedding pass over the picks (so the time is also a ratio that holds across processors), the cores, the CPU's
+bf16 support and the precision ``adapt`` used. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--model", default="general")
     parser.add_argument("--method", default="pseudolabel")
     parser.add_argument("--picks", type=int, default=2000)
+    parser.add_argument("--precision", default="auto", help="adapt's arithmetic (its default: auto)")
     parser.add_argument("--data", default="benchmarks/data/domains")
     parser.add_argument("--out", help="write the result as JSON here")
     args = parser.parse_args()
@@ -41,11 +42,12 @@ def main() -> None:
     embed_seconds = time.time() - t0
     out = Path(tempfile.mkdtemp(prefix="dfu_adapt_speed_")) / "adapted.keras"
     t0 = time.time()
-    report = adapt(resolve_model_path(args.model), vols, out, args.method)
+    report = adapt(resolve_model_path(args.model), vols, out, args.method, precision=args.precision)
     seconds = time.time() - t0
     result = {
         "picks": int(len(vols)),
         "method": args.method,
+        "precision": report.precision,
         "rounds": len(report.rounds),
         "kept": report.kept,
         "adapt_seconds": round(seconds, 1),
