@@ -123,14 +123,19 @@ def study_on_sets(args: argparse.Namespace, score_fn) -> dict:
     return results
 
 
-def main() -> None:
+def run_study(description: str, score_fn) -> None:
+    """The command line of a design-set study: the shared options, ``--cache``, results to ``--out``."""
     from rare_rules import add_set_arguments
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description)
     add_set_arguments(parser)
     parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].MODELHASH.npz)")
     args = parser.parse_args()
-    Path(args.out).write_text(json.dumps(study_on_sets(args, score), indent=1))
+    Path(args.out).write_text(json.dumps(study_on_sets(args, score_fn), indent=1))
+
+
+def main() -> None:
+    run_study(__doc__.splitlines()[0], score)
 
 
 if __name__ == "__main__":

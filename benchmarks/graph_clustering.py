@@ -13,10 +13,6 @@ graphs of 10, 20 and 40 neighbours. Chosen on the design sets, scored unchanged 
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
 
 NEIGHBOURS = (10, 20, 40)
@@ -49,14 +45,9 @@ def score(features: np.ndarray, truth: np.ndarray) -> dict:
 
 
 def main() -> None:
-    from feature_normalisation import study_on_sets
-    from rare_rules import add_set_arguments
+    from feature_normalisation import run_study
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_set_arguments(parser)
-    parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].MODELHASH.npz)")
-    args = parser.parse_args()
-    Path(args.out).write_text(json.dumps(study_on_sets(args, score), indent=1))
+    run_study(__doc__.splitlines()[0], score)
 
 
 if __name__ == "__main__":
