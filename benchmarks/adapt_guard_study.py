@@ -7,9 +7,11 @@
 model's (and the clustering's stability under resampling does not fall by more than 0.02). Session 8 saw the
 silhouette at the label-free k refuse a real gain (the crowded domain, k = 2). Here each round's features are
 scored both ways, label-free (the silhouette at the label-free k, the mean silhouette over the k range, the
-stability) and with the labels (the adaptation protocol's ``score``: V at the true k, best V, probe, rare class),
-so each guard rule's choice can be read off: which round it keeps and what that costs or gains. A rule is
-chosen on the design sets (``simulate`` outputs), then read on the four domains.
+stability at the label-free k and averaged over the k range) and with the labels (the adaptation protocol's
+``score``: V at the true k, best V, probe, rare class), so each guard rule's choice can be read off: which
+round it keeps and what that costs or gains. A rule is chosen on the design sets (``simulate`` outputs), then
+read on the four domains. ``--save-features DIR`` keeps every round's features, so that a new rule can be
+scored without adapting again.
 """
 
 from __future__ import annotations
@@ -22,14 +24,29 @@ from pathlib import Path
 import numpy as np
 
 TOLERANCE = 0.02  # adapt.STABILITY_TOLERANCE
-RULES = ("silhouette", "silhouette_over_k")
+# a guard rule: (the score whose best round is kept when it beats the input's, the stability that must hold)
+RULES = {
+    "silhouette": ("silhouette", "stability"),
+    "silhouette_over_k": ("silhouette_over_k", "stability"),
+    "silhouette+stability_over_k": ("silhouette", "stability_over_k"),
+    "silhouette_over_k+stability_over_k": ("silhouette_over_k", "stability_over_k"),
+}
+
+
+def stability_over_k(features: np.ndarray, ks: range, seed: int) -> float:
+    """The clustering's stability under resampling averaged over the k range, not at one k: at a label-free k of
+    2 the input's partition is trivially stable, and any adaptation that breaks it up looks worse."""
+    from deepfinder_unsup.cluster import stability
+
+    return float(np.mean([stability(features, k, seed, pairs=3) for k in ks]))
 
 
 def rule_outcome(rows: list[dict], rule: str) -> dict:
     """What ``adapt`` would write under ``rule``: the round with the best label-free score, kept when the score
     beats round 0's (the input) and the stability holds; its V against the input's."""
-    best = max(rows[1:], key=lambda r: r[rule])
-    kept = best[rule] > rows[0][rule] and best["stability"] >= rows[0]["stability"] - TOLERANCE
+    score_key, stability_key = RULES[rule]
+    best = max(rows[1:], key=lambda r: r[score_key])
+    kept = best[score_key] > rows[0][score_key] and best[stability_key] >= rows[0][stability_key] - TOLERANCE
     chosen = best if kept else rows[0]
     return {
         "round": chosen["round"],
@@ -70,10 +87,14 @@ def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args
             "silhouette": round(label_free_score(feats, report.k, args.seed)[0], 4),
             "silhouette_over_k": round(silhouette_over_k(feats, ks, args.seed), 4),
             "stability": round(stability(feats, report.k, args.seed), 4),
+            "stability_over_k": round(stability_over_k(feats, ks, args.seed), 4),
             **score(feats, truth, rare if rare is not None else -1),
         }
         rows.append(row)
         print(name, row, flush=True)
+        if args.save_features:
+            Path(args.save_features).mkdir(parents=True, exist_ok=True)
+            np.savez(Path(args.save_features) / f"{name}_round{r}.npz", features=feats, truth=truth)
     return {"k": report.k, "rounds": rows, **{rule: rule_outcome(rows, rule) for rule in RULES}}
 
 
@@ -88,6 +109,7 @@ def main() -> None:
     parser.add_argument("--domains", action="store_true", help="also the four adaptation domains")
     parser.add_argument("--data", default="benchmarks/data/domains")
     parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
