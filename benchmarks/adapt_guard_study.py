@@ -11,7 +11,7 @@ stability at the label-free k and averaged over the k range) and with the labels
 ``score``: V at the true k, best V, probe, rare class), so each guard rule's choice can be read off: which
 round it keeps and what that costs or gains. A rule is chosen on the design sets (``simulate`` outputs), then
 read on the four domains. ``--save-features DIR`` keeps every round's features, so that a new rule can be
-scored without adapting again.
+scored without adapting again (``--from-features DIR``, the label-free k chosen by today's ``select_k``).
 """
 
 from __future__ import annotations
@@ -59,10 +59,8 @@ def rule_outcome(rows: list[dict], rule: str) -> dict:
 
 def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args, work: Path) -> dict:
     """Adapt on ``vols`` (unguarded), scoring the input and every round."""
-    from adaptation_protocol import score
-
-    from deepfinder_unsup.adapt import adapt, label_free_score, silhouette_over_k
-    from deepfinder_unsup.cluster import normalise_features, stability
+    from deepfinder_unsup.adapt import adapt
+    from deepfinder_unsup.cluster import normalise_features
     from deepfinder_unsup.embed import Embedder, resolve_model_path
 
     rounds: list[tuple[int, np.ndarray]] = []
@@ -79,23 +77,47 @@ def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args
         on_round=lambda r, f: rounds.append((r, f)),
     )
     before = normalise_features(Embedder(args.model).fit().transform(vols).astype(np.float64))
-    ks = range(2, min(16, len(vols) // 5))
+    rounds = [(0, before), *rounds]
+    if args.save_features:
+        Path(args.save_features).mkdir(parents=True, exist_ok=True)
+        for r, feats in rounds:
+            np.savez(Path(args.save_features) / f"{name}_round{r}.npz", features=feats, truth=truth)
+    return score_rounds(name, rounds, truth, rare, report.k, args.seed)
+
+
+def restudy(name: str, folder: Path, rare: int | None, seed: int) -> dict:
+    """The same scores from the features ``--save-features`` kept, the k chosen again by today's ``select_k`` on
+    the input's features (as ``adapt`` does): a new guard or k rule scored without adapting again."""
+    from deepfinder_unsup.cluster import select_k, sweep_k
+
+    files = sorted(folder.glob(f"{name}_round*.npz"), key=lambda f: int(f.stem.rsplit("round", 1)[1]))
+    rounds = [(int(f.stem.rsplit("round", 1)[1]), np.load(f)["features"]) for f in files]
+    truth = np.load(files[0])["truth"]
+    per_k, _ = sweep_k(rounds[0][1], range(2, min(16, len(truth) // 5)), seed=seed)
+    return score_rounds(name, rounds, truth, rare, select_k(per_k), seed)
+
+
+def score_rounds(name: str, rounds: list, truth: np.ndarray, rare: int | None, k: int, seed: int) -> dict:
+    """Label-free scores at ``k`` and over the k range, and the labelled scores, of every round's features."""
+    from adaptation_protocol import score
+
+    from deepfinder_unsup.adapt import label_free_score, silhouette_over_k
+    from deepfinder_unsup.cluster import stability
+
+    ks = range(2, min(16, len(truth) // 5))
     rows = []
-    for r, feats in [(0, before), *rounds]:
+    for r, feats in rounds:
         row = {
             "round": r,
-            "silhouette": round(label_free_score(feats, report.k, args.seed)[0], 4),
-            "silhouette_over_k": round(silhouette_over_k(feats, ks, args.seed), 4),
-            "stability": round(stability(feats, report.k, args.seed), 4),
-            "stability_over_k": round(stability_over_k(feats, ks, args.seed), 4),
+            "silhouette": round(label_free_score(feats, k, seed)[0], 4),
+            "silhouette_over_k": round(silhouette_over_k(feats, ks, seed), 4),
+            "stability": round(stability(feats, k, seed), 4),
+            "stability_over_k": round(stability_over_k(feats, ks, seed), 4),
             **score(feats, truth, rare if rare is not None else -1),
         }
         rows.append(row)
         print(name, row, flush=True)
-        if args.save_features:
-            Path(args.save_features).mkdir(parents=True, exist_ok=True)
-            np.savez(Path(args.save_features) / f"{name}_round{r}.npz", features=feats, truth=truth)
-    return {"k": report.k, "rounds": rows, **{rule: rule_outcome(rows, rule) for rule in RULES}}
+    return {"k": k, "rounds": rows, **{rule: rule_outcome(rows, rule) for rule in RULES}}
 
 
 def main() -> None:
@@ -110,6 +132,7 @@ def main() -> None:
     parser.add_argument("--data", default="benchmarks/data/domains")
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
+    parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -121,16 +144,23 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dfu_guard_"))
     results: dict = {key: getattr(args, key) for key in ("model", "method", "rounds", "steps", "precision")}
     results.update(design={}, domains={})
+    saved = Path(args.from_features) if args.from_features else None
     for path in args.design:
-        vols, _ = load_dataset_subtomograms(path, 40, 10.0)
-        results["design"][path] = study(Path(path).parent.name, vols, read_dataset(path).labels, None, args, work)
+        name = Path(path).parent.name
+        if saved:
+            results["design"][path] = restudy(name, saved, None, args.seed)
+        else:
+            vols, _ = load_dataset_subtomograms(path, 40, 10.0)
+            results["design"][path] = study(name, vols, read_dataset(path).labels, None, args, work)
         Path(args.out).write_text(json.dumps(results, indent=1))
     if args.domains:
         from adaptation_protocol import DOMAINS, domain_data
 
         for name in DOMAINS:
             vols, truth, _, rare = domain_data(name, Path(args.data), args.seed)
-            results["domains"][name] = study(name, vols, truth, rare, args, work)
+            results["domains"][name] = (
+                restudy(name, saved, rare, args.seed) if saved else study(name, vols, truth, rare, args, work)
+            )
             Path(args.out).write_text(json.dumps(results, indent=1))
     for part in ("design", "domains"):
         if results[part]:

@@ -88,9 +88,10 @@ def cached_features(cache: Path | None, name: str, tta: bool, embedder, volumes,
 
 
 def study_on_sets(args: argparse.Namespace, score_fn) -> dict:
-    """``score_fn(features, truth) -> {method: {"v_true_k", "best_v"}}`` on every design set and (``--domains``)
-    the four adaptation domains, with cached features; the means over each part as ``mean_design`` /
-    ``mean_domains``. The loop shared by the studies chosen on design sets and scored on the domains."""
+    """``score_fn(features, truth) -> {method: {score: number}}`` on every design set and (``--domains``)
+    the four adaptation domains, with cached features; the mean of every score over each part as
+    ``mean_design`` / ``mean_domains``. The loop shared by the studies chosen on design sets and scored on the
+    domains."""
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io.dataset import read_dataset
 
@@ -114,10 +115,7 @@ def study_on_sets(args: argparse.Namespace, score_fn) -> dict:
         if results[part]:
             methods = next(iter(results[part].values()))
             results[f"mean_{part}"] = {
-                m: {
-                    s: round(float(np.mean([r[m][s] for r in results[part].values()])), 4)
-                    for s in ("v_true_k", "best_v")
-                }
+                m: {s: round(float(np.mean([r[m][s] for r in results[part].values()])), 4) for s in methods[m]}
                 for m in methods
             }
     return results

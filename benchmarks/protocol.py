@@ -13,7 +13,8 @@ alignment error, coloured noise, inverted contrast: outside the training ranges 
 
 Scores per model (and for PCA(32) of the raw voxels): k-means V-measure at the true k, on raw and on
 L2-normalised embeddings; the best V over k in {0.5, 0.75, 1, 1.25, 1.5} x K; V at the k that ``cluster``
-would select label-free (Calinski-Harabasz over the same grid); a linear probe (logistic regression, 5-fold
+would select label-free over the same grid (the largest eigengap since session 10; the Calinski-Harabasz
+maximum, the rule before, too); a linear probe (logistic regression, 5-fold
 accuracy); the five real held-out structures and negatives alone (V at k = 6); 7n4y free vs 7n4y@membrane
 (V at k = 2); and the own SHREC'21 validation set (``--shrec21``: the 13 trained classes + negative, training
 microscope) at k = 14.
@@ -34,6 +35,8 @@ from sklearn.metrics import calinski_harabasz_score, v_measure_score
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from deepfinder_unsup.cluster import graph_eigengaps
 
 HERE = Path(__file__).parent
 SHARED = HERE.parent.parent / "shared" / "structures"
@@ -96,6 +99,9 @@ def score_features(x: np.ndarray, truth: np.ndarray, names: dict[int, str]) -> d
     out["v_best_over_k"] = max(v for v, _ in sweep.values())
     k_sel = max(sweep, key=lambda kk: sweep[kk][1])
     out["k_selected_calinski_harabasz"], out["v_selected_k"] = int(k_sel), sweep[k_sel][0]
+    gaps = graph_eigengaps(geometry, grid)  # ``cluster``'s rule since session 10, on the same grid
+    k_gap = max(gaps, key=lambda kk: np.nan_to_num(gaps[kk], nan=-1.0))
+    out["k_selected_eigengap"], out["v_selected_k_eigengap"] = int(k_gap), sweep[k_gap][0]
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
     out["linear_probe_accuracy"] = float(cross_val_score(probe, x, truth, cv=5).mean())
     by_name = {v: k for k, v in names.items()}

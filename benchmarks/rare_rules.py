@@ -1,7 +1,7 @@
 """Which label-free rule gives a 2 % structure its own cluster (issue #13): design sets, then the protocol.
 
     python benchmarks/rare_rules.py --model general --design runs/rare/dataset.h5 runs/val_shrec21/dataset.h5 \
-        --domains --out rare_rules.json [--tta]
+        --domains --cache runs/feats --out rare_rules.json [--tta]
 
 Design sets (any ``simulate`` output; the rule and its settings are chosen on these): each class in turn is cut
 to 2 % of the picks (the other classes whole), and every rule of ``cluster.RARE_RULES`` runs on the
@@ -73,7 +73,10 @@ def add_set_arguments(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_set_arguments(parser)
+    parser.add_argument("--cache", type=Path, help="folder of cached features (NAME[_tta].MODELHASH.npz)")
     args = parser.parse_args()
+
+    from feature_normalisation import cached_features
 
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io.dataset import read_dataset
@@ -82,7 +85,8 @@ def main() -> None:
     results = {"model": args.model, "tta": args.tta, "rare_fraction": RARE_FRACTION, "design": {}, "domains": {}}
     for path in args.design:
         data = read_dataset(path)
-        features = embedder.transform(np.asarray(data.subtomograms, np.float32), data.voxel_size)
+        name = Path(path).parent.name
+        features = cached_features(args.cache, name, args.tta, embedder, data.subtomograms, data.voxel_size)
         results["design"][path] = score_rules(features, data.labels, rare_trials(data.labels))
         print(path, {r: (s["found"], s["trials"], s["mean_v_measure"]) for r, s in results["design"][path].items()})
     if args.domains:
@@ -90,7 +94,7 @@ def main() -> None:
 
         for name in DOMAINS:
             volumes, truth, _, rare = domain_data(name, Path(args.data), args.seed)
-            features = embedder.transform(np.asarray(volumes, np.float32))
+            features = cached_features(args.cache, name, args.tta, embedder, volumes)
             results["domains"][name] = score_rules(features, truth, [(rare, np.arange(len(truth)))])
             print(name, {r: (s["found"], s["mean_v_measure"]) for r, s in results["domains"][name].items()})
     Path(args.out).write_text(json.dumps(results, indent=1))

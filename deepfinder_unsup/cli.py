@@ -716,7 +716,7 @@ def cmd_cluster(args) -> int:
         min_cluster_size=args.min_cluster_size,
         rare_method=args.rare_method,
     )
-    line = f"selected k = {doc['selected_k']} (max Calinski-Harabasz)"
+    line = f"selected k = {doc['selected_k']} (largest eigengap)"
     if args.evaluate:
         best = max(doc["per_k"], key=lambda r: r["v_measure"])
         line += f"; best V-measure {best['v_measure']:.3f} at k = {best['k']}"

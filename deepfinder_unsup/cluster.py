@@ -3,14 +3,18 @@ per-cluster object lists (DeepFinder XML, RELION STAR) and table that go back in
 
 Methods (scikit-learn): ``kmeans`` (default, as in the paper; ``MiniBatchKMeans`` beyond 50,000 particles),
 ``gmm`` (full covariances; adds BIC), and ``agglomerative`` (Ward, up to 30,000 particles). Label-free scores
-per k: silhouette, Calinski-Harabasz, Davies-Bouldin (and BIC). With truth labels: homogeneity, completeness,
-V-measure, ARI, NMI.
+per k: silhouette, Calinski-Harabasz, Davies-Bouldin (and BIC), and the neighbour graph's eigengap. With truth
+labels: homogeneity, completeness, V-measure, ARI, NMI.
 
-Choosing k without labels (``select_k``): the k with the highest Calinski-Harabasz score (between-cluster over
-within-cluster dispersion, normalised by the degrees of freedom); ties go to the smaller k. Measured on
-simulated tomograms with the shipped model (docs/benchmarks.md), it chose k = 5 for 6 true classes and k = 11
-for 13, where the silhouette chose 2 and 5. The full curves are in metrics.json and the report for the user
-to overrule.
+Choosing k without labels (``select_k``, since session 10): the largest eigengap of the picks' neighbour graph.
+The normalised Laplacian of a graph joining each pick to its 10 nearest neighbours has as many eigenvalues near
+0 as there are loosely joined groups of picks, then a jump (von Luxburg 2007, "A tutorial on spectral
+clustering"); the k after which the jump is largest is selected, ties to the smaller k. Chosen on three design
+sets over the Calinski-Harabasz maximum (the rule until session 9), the silhouette, Davies-Bouldin, a stability
+threshold and the co-association group count: V at the selected k 0.639 against Calinski-Harabasz's 0.585; on
+the four adaptation domains 0.706 against 0.615 (``benchmarks/k_selection.py``, docs/benchmarks.md). It errs
+towards more clusters than structures (12 for 6), where Calinski-Harabasz merged them (2 for 7). The full curves
+are in metrics.json and the report for the user to overrule.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ MINIBATCH_ABOVE = 50_000  # k-means on more particles runs mini-batch (scikit-le
 
 
 MAX_K_VALUES = 500  # one clustering per value: a longer sweep is a typo, not a plan
+EIGENGAP_NEIGHBOURS = 10  # graph neighbours per pick for the k rule (5 and 10 equal on the design sets, 20 worse)
+EIGENGAP_MAX_PICKS = 3000  # the spectrum costs O(N^3): beyond this it is computed on a fixed random sample
 
 
 def parse_k_range(text: str) -> list[int]:
@@ -124,10 +130,11 @@ def sweep_k(
     """Cluster for every k: (per-k score dicts, {k: 1-based cluster labels})."""
     embeddings = np.asarray(embeddings, np.float64)
     check_clusterable(embeddings, ks, where)
+    gaps = graph_eigengaps(embeddings, ks, seed)
     per_k, assignments = [], {}
     for k in ks:
         labels, est = cluster_once(embeddings, k, method, seed)
-        row = {"k": int(k), **label_free_scores(embeddings, labels, seed)}
+        row = {"k": int(k), **label_free_scores(embeddings, labels, seed), "eigengap": gaps[int(k)]}
         if method == "gmm":
             row["bic"] = float(est.bic(embeddings))
         if method == "kmeans":
@@ -174,12 +181,37 @@ def normalise_features(embeddings: np.ndarray, how: str = "l2", where: str = "em
     return embeddings / norms
 
 
-SELECTION_RULE = "max Calinski-Harabasz"
+SELECTION_RULE = "max eigengap"
+
+
+def graph_laplacian_spectrum(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Ascending eigenvalues of the normalised Laplacian of the picks' symmetrised k-nearest-neighbour graph
+    (``EIGENGAP_NEIGHBOURS``, Euclidean on the features as clustered: cosine on unit features); on a fixed
+    random sample of ``EIGENGAP_MAX_PICKS`` beyond that many picks."""
+    from scipy.sparse.csgraph import laplacian
+    from sklearn.neighbors import kneighbors_graph
+
+    x = np.asarray(embeddings, np.float64)
+    if len(x) > EIGENGAP_MAX_PICKS:
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), EIGENGAP_MAX_PICKS, replace=False))]
+    graph = kneighbors_graph(x, min(EIGENGAP_NEIGHBOURS, len(x) - 1), include_self=False)
+    affinity = 0.5 * (graph + graph.T).toarray()
+    return np.sort(np.linalg.eigvalsh(laplacian(affinity, normed=True)))
+
+
+def graph_eigengaps(embeddings: np.ndarray, ks: Sequence[int], seed: int = 0) -> dict[int, float]:
+    """Per k, the jump from the k-th to the (k+1)-th smallest eigenvalue of ``graph_laplacian_spectrum``: large
+    where the picks form k loosely joined groups. NaN where the (sampled) graph has too few nodes."""
+    if len(embeddings) < 3:
+        return {int(k): float("nan") for k in ks}
+    eigenvalues = graph_laplacian_spectrum(embeddings, seed)
+    return {int(k): float(eigenvalues[k] - eigenvalues[k - 1]) if k < len(eigenvalues) else float("nan") for k in ks}
 
 
 def select_k(per_k: list[dict]) -> int:
-    """The documented label-free rule: highest Calinski-Harabasz score, smaller k on ties."""
-    best = max(per_k, key=lambda r: (np.nan_to_num(r["calinski_harabasz"], nan=-1.0), -r["k"]))
+    """The documented label-free rule: the largest eigengap of the neighbour graph, smaller k on ties; a NaN
+    gap never wins."""
+    best = max(per_k, key=lambda r: (np.nan_to_num(r["eigengap"], nan=-1.0), -r["k"]))
     return int(best["k"])
 
 
@@ -437,7 +469,7 @@ def kmeans_selected_k(features: np.ndarray, ks: Sequence[int] = range(2, 16), se
 
 
 RARE_RULES = {
-    "kmeans_ch": kmeans_selected_k,
+    "kmeans_selected_k": kmeans_selected_k,
     "overcluster_merge": lambda f: overcluster_merge(f)[0],
     "hdbscan": hdbscan_labels,
     "coassociation": coassociation_labels,

@@ -693,9 +693,7 @@ def run_demo(
     at_truth = next(r for r in doc["per_k"] if r["k"] == len(DEMO_SHAPES))
     selected = next(r for r in doc["per_k"] if r["k"] == doc["selected_k"])
     logger.info(f"V-measure at k = {len(DEMO_SHAPES)} (the true number of classes): {at_truth['v_measure']:.3f}")
-    logger.info(
-        f"selected k = {doc['selected_k']} (max Calinski-Harabasz), V-measure there: {selected['v_measure']:.3f}"
-    )
+    logger.info(f"selected k = {doc['selected_k']} (largest eigengap), V-measure there: {selected['v_measure']:.3f}")
     logger.info(f"report: {html}")
     logger.info(f"cluster object lists: {out_dir / 'clusters'}/clusters_k*.xml (DeepFinder) and .star (RELION)")
     logger.info(f"done in {time.time() - t0:.0f} s")

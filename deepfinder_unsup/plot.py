@@ -117,19 +117,27 @@ def plot_metric_curves(
     selected_k: int | None = None,
     true_k: int | None = None,
 ) -> Path:
-    """Scores against k, paper Fig. 2C/D; the Calinski-Harabasz score (the label-free rule) on its own axis;
-    the selected k and the true k marked."""
+    """Scores against k, paper Fig. 2C/D; the Calinski-Harabasz score on its own axis (its scale grows with the
+    number of picks); the eigengap, the label-free rule, drawn thick; the selected k and the true k marked."""
     ks = [r["k"] for r in per_k]
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for key in keys:
         if per_k and key in per_k[0] and key != "calinski_harabasz":
-            ax.plot(ks, [r[key] for r in per_k], "o-", ms=3, label=key)
+            selects = key == "eigengap"
+            ax.plot(
+                ks,
+                [r[key] for r in per_k],
+                "o-",
+                ms=3,
+                lw=2.5 if selects else 1.5,
+                label=key + (" (selects k)" if selects else ""),
+            )
     handles, labels = ax.get_legend_handles_labels()
     if "calinski_harabasz" in keys and per_k and "calinski_harabasz" in per_k[0]:
         ax2 = ax.twinx()
         (line,) = ax2.plot(ks, [r["calinski_harabasz"] for r in per_k], "s--", ms=3, color="black")
         ax2.set_ylabel("Calinski-Harabasz")
-        handles, labels = handles + [line], labels + ["calinski_harabasz (selects k)"]
+        handles, labels = handles + [line], labels + ["calinski_harabasz"]
     if selected_k is not None:
         handles.append(ax.axvline(selected_k, color="tab:red", lw=1.2))
         labels.append(f"selected k = {selected_k}")

@@ -124,11 +124,11 @@ def make_report(
     true_k = len(np.unique(truth)) if truth is not None else None
     figures.append(
         (
-            "Label-free scores against k (the Calinski-Harabasz maximum selects k)",
+            "Label-free scores against k (the largest eigengap of the neighbour graph selects k)",
             plot.plot_metric_curves(
                 per_k,
                 fig_dir / "scores_label_free.png",
-                ["silhouette", "davies_bouldin", "calinski_harabasz"],
+                ["silhouette", "davies_bouldin", "eigengap", "calinski_harabasz"],
                 "label-free scores",
                 selected_k=selected,
                 true_k=true_k,
@@ -221,6 +221,7 @@ def write_html(
             "silhouette",
             "calinski_harabasz",
             "davies_bouldin",
+            "eigengap",
             "bic",
             "homogeneity",
             "completeness",

@@ -18,6 +18,7 @@ METRICS_PER_K_KEYS = {
     "silhouette",
     "calinski_harabasz",
     "davies_bouldin",
+    "eigengap",
     "homogeneity",
     "completeness",
     "v_measure",

@@ -72,11 +72,57 @@ def test_the_sweep_limit_is_exact_and_counted_right():
 
 
 # -- select_k ----------------------------------------------------------------------------------------------------
-def test_select_k_takes_the_highest_calinski_harabasz_and_the_smaller_k_on_ties():
-    rows = [{"k": k, "calinski_harabasz": ch} for k, ch in ((2, 10.0), (3, 30.0), (4, 30.0))]
+def test_select_k_takes_the_largest_eigengap_and_the_smaller_k_on_ties():
+    rows = [{"k": k, "eigengap": g, "calinski_harabasz": 100.0 - k} for k, g in ((2, 0.1), (3, 0.3), (4, 0.3))]
     assert select_k(rows) == 3
-    rows[1]["calinski_harabasz"] = float("nan")  # a NaN score never wins
+    rows[1]["eigengap"] = float("nan")  # a NaN gap never wins
     assert select_k(rows) == 4
+
+
+def test_the_laplacian_spectrum_matches_one_built_by_hand(rng):
+    """Eigenvalues of I - D^-1/2 A D^-1/2 for the symmetrised 10-nearest-neighbour graph, written out with numpy."""
+    from deepfinder_unsup.cluster import EIGENGAP_NEIGHBOURS, graph_laplacian_spectrum
+
+    x = rng.standard_normal((60, 5))
+    distance = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    np.fill_diagonal(distance, np.inf)
+    knn = np.zeros((60, 60))
+    for i, row in enumerate(distance):
+        knn[i, np.argsort(row)[:EIGENGAP_NEIGHBOURS]] = 1.0
+    a = 0.5 * (knn + knn.T)
+    d = 1.0 / np.sqrt(a.sum(axis=1))
+    expected = np.sort(np.linalg.eigvalsh(np.eye(60) - d[:, None] * a * d[None, :]))
+    np.testing.assert_allclose(graph_laplacian_spectrum(x), expected, atol=1e-10)
+    assert abs(expected[0]) < 1e-10  # a connected graph: one zero eigenvalue
+
+
+def test_the_eigengap_counts_groups_where_calinski_harabasz_counts_superclusters(rng):
+    """Two far-apart pairs of groups (e.g. two sizes, two shapes each), the groups of a pair 6 sigma apart along
+    one of 8 dimensions: the Calinski-Harabasz maximum (the rule until session 9) takes the two pairs, the
+    neighbour graph has four components and the gap says 4."""
+    from deepfinder_unsup.cluster import graph_eigengaps
+
+    centres = np.zeros((4, 8))
+    centres[[1, 3], 0], centres[[2, 3], 1] = 0.6, 20.0
+    x = np.concatenate([c + 0.1 * rng.standard_normal((30, 8)) for c in centres])
+    per_k, _ = sweep_k(x, range(2, 8))
+    assert max(per_k, key=lambda r: r["calinski_harabasz"])["k"] == 2
+    assert select_k(per_k) == 4
+    gaps = graph_eigengaps(x, range(2, 8))
+    assert gaps[4] > 0.1 > max(g for k, g in gaps.items() if k != 4)
+
+
+def test_the_eigengap_of_many_picks_uses_a_fixed_sample(rng, monkeypatch):
+    """Beyond EIGENGAP_MAX_PICKS the spectrum is that of a seeded random sample: the same k, reproducibly."""
+    import deepfinder_unsup.cluster as cluster
+
+    x, _ = blobs(rng, k=5, per=60)
+    full = cluster.graph_eigengaps(x, range(2, 9))
+    monkeypatch.setattr(cluster, "EIGENGAP_MAX_PICKS", 150)
+    sampled = cluster.graph_eigengaps(x, range(2, 9), seed=1)
+    assert len(cluster.graph_laplacian_spectrum(x, seed=1)) == 150
+    assert sampled == cluster.graph_eigengaps(x, range(2, 9), seed=1)
+    assert max(full, key=full.get) == max(sampled, key=sampled.get) == 5
 
 
 @pytest.mark.parametrize("method", ["kmeans", "gmm", "agglomerative"])
@@ -131,9 +177,11 @@ def test_v_measure_matches_its_definition(rng):
 
 
 def test_metrics_json_is_strict(rng):
-    doc = metrics_document([{"k": 2, "calinski_harabasz": float("nan"), "v_measure": 0.5}], "kmeans", True, 3)
+    row = {"k": 2, "calinski_harabasz": float("nan"), "eigengap": float("nan"), "v_measure": 0.5}
+    doc = metrics_document([row], "kmeans", True, 3)
     text = json.dumps(strict_json(doc), allow_nan=False)  # raises on a bare NaN
     assert json.loads(text)["per_k"][0]["calinski_harabasz"] is None
+    assert json.loads(text)["per_k"][0]["eigengap"] is None
 
 
 # -- the report ----------------------------------------------------------------------------------------------------
@@ -337,7 +385,7 @@ def _blobs(rng, sizes, dim=16, spread=0.25):
 def test_coassociation_keeps_a_2_percent_structure_and_joins_the_split_large_ones(rng):
     """Five structures of 120 and one of 12 (2 %): every k-means run at k = 10..30 splits the large ones
     differently but keeps the small one apart, so the rule gives exactly six groups, the rare one among them,
-    where k-means at the Calinski-Harabasz k does not have to."""
+    where k-means at the label-free k does not have to."""
     from deepfinder_unsup.cluster import coassociation_labels, rare_class_found
 
     x, truth = _blobs(rng, [120] * 5 + [12])
@@ -409,7 +457,7 @@ def test_stability_tells_real_clusters_from_arbitrary_cuts(rng):
 
 
 def test_the_label_free_k_rule_and_the_gap_merge_on_separated_groups(rng):
-    """Three groups of 40 and one of 10, far apart: k-means at the Calinski-Harabasz k (0-based labels) and the
+    """Three groups of 40 and one of 10, far apart: k-means at the label-free k (0-based labels) and the
     over-clustering merged at the largest gap of its centroids' tree both give back the four groups; the tree
     has one row per merge of the over-clustered centroids (30, at most N / 5)."""
     from deepfinder_unsup.cluster import kmeans_selected_k, overcluster_merge
@@ -556,13 +604,9 @@ def test_group_sizes_the_rare_rules_keep_and_how_they_number_them():
 
 
 def test_select_k_skips_undefined_scores_and_prefers_the_smaller_k_on_ties():
-    per_k = [
-        {"k": 2, "calinski_harabasz": float("nan")},
-        {"k": 3, "calinski_harabasz": 0.5},
-        {"k": 4, "calinski_harabasz": 0.5},
-    ]
+    per_k = [{"k": 2, "eigengap": float("nan")}, {"k": 3, "eigengap": 0.5}, {"k": 4, "eigengap": 0.5}]
     assert select_k(per_k) == 3
-    assert select_k([{"k": 2, "calinski_harabasz": float("nan")}, {"k": 3, "calinski_harabasz": 0.0}]) == 3
+    assert select_k([{"k": 2, "eigengap": float("nan")}, {"k": 3, "eigengap": 0.0}]) == 3
 
 
 def test_reclustering_keeps_the_first_true_class(tmp_path):
