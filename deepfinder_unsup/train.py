@@ -378,11 +378,9 @@ def _train(
     minutes = (time.time() - t0) / 60
     best = with_dtype_policy(keras.models.load_model(out_dir / "best.keras", compile=False), "float32")
     report = evaluate_classifier(best, val_data, classes, out_dir)
-    samples = {
-        "samples_seen": epochs_done * steps * config.batch_size,
-        "samples_seen_total": epochs_done * steps * config.batch_size + init_info.get("samples_seen_before", 0),
-        "best_epoch": _best_epoch(out_dir, config.select_by, mode),
-    }
+    samples = samples_seen(
+        _best_epoch(out_dir, config.select_by, mode), epochs_done, steps * config.batch_size, init_info
+    )
     card = model_card(
         class_names,
         classes,
@@ -416,6 +414,18 @@ def relabel_by_name(data: SubtomoDataset, class_names: dict[int, str]) -> Subtom
     objl = [{**o, "label": mapping[int(o["label"])]} for o in data.objl]
     names = {mapping[int(k)]: v for k, v in data.class_names.items() if int(k) in mapping}
     return SubtomoDataset(data.subtomograms, objl, data.voxel_size, {**data.attrs, "class_names": names})
+
+
+def samples_seen(best_epoch: int | None, epochs_done: int, per_epoch: int, init_info: dict) -> dict:
+    """What the card says the written model has seen: the kept checkpoint's epochs (not the run's: a run that
+    goes on past its best epoch trains on samples the kept model never saw), with the initial model's count."""
+    kept = best_epoch or epochs_done
+    return {
+        "samples_seen": kept * per_epoch,
+        "samples_seen_total": kept * per_epoch + init_info.get("samples_seen_before", 0),
+        "samples_seen_run": epochs_done * per_epoch,
+        "best_epoch": best_epoch,
+    }
 
 
 def _best_epoch(out_dir: Path, key: str, mode: str) -> int | None:

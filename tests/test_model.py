@@ -196,3 +196,17 @@ def test_training_resumes_where_it_stopped(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 3
+
+
+def test_the_card_counts_the_samples_the_kept_checkpoint_saw_not_the_run():
+    """A run of 8 epochs whose best was epoch 4: the written model saw 4 epochs on top of its initial model's."""
+    from deepfinder_unsup.train import samples_seen
+
+    counts = samples_seen(4, 8, 4800, {"samples_seen_before": 638_208})
+    assert counts == {
+        "samples_seen": 19_200,
+        "samples_seen_total": 657_408,
+        "samples_seen_run": 38_400,
+        "best_epoch": 4,
+    }
+    assert samples_seen(None, 3, 100, {})["samples_seen_total"] == 300  # no selection score: the last epoch
