@@ -215,6 +215,16 @@ def build_parser() -> argparse.ArgumentParser:
         "wedge, and a loss of this weight asks each pair for the same embedding direction (what embed --tta "
         "averages over); 0 (default): none",
     )
+    p.add_argument(
+        "--contrast-weight",
+        type=_non_negative_float,
+        default=0.0,
+        help="with --structures: half of each batch is other sub-tomograms of the other half's structures, and a "
+        "supervised contrastive loss of this weight asks each to find its partner in the batch; 0 (default): none",
+    )
+    p.add_argument(
+        "--temperature", type=_positive_float, default=0.1, help="temperature of the contrastive loss (default: 0.1)"
+    )
     p.add_argument("--learning-rate", type=float, default=1e-4, help="constant rate, or the schedule's peak")
     p.add_argument(
         "--lr-schedule",
@@ -580,6 +590,8 @@ def cmd_train(args) -> int:
         workers=args.workers,
         binding_weight=args.binding_weight,
         view_weight=args.view_weight,
+        contrast_weight=args.contrast_weight,
+        temperature=args.temperature,
     )
     path = pipeline.train_to_folder(
         out,

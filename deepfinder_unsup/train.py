@@ -9,7 +9,9 @@ the k-means V-measure of the validation embeddings. With ``binding_weight`` > 0 
 fly), a second cross-entropy asks the embedding for the central particle's binding state (free, on a membrane,
 transmembrane) as one direction shared by every class. With ``view_weight`` > 0, half of each batch is a
 wedge-symmetric view of the other half (``volume.random_wedge_symmetric_view``) and a third loss asks each pair
-for the same embedding direction (``model.classifier.PairedViewConsistency``).
+for the same embedding direction (``model.classifier.PairedViewConsistency``). With ``contrast_weight`` > 0,
+the second half holds other sub-tomograms of the first half's structures and a supervised contrastive loss
+asks each to find its partner among the batch (``model.classifier.PairedContrast``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class TrainConfig:
     workers: int = 0  # on-the-fly simulation: processes making batches (0: in the main one)
     binding_weight: float = 0.0  # weight of the binding-state loss (0: no binding output)
     view_weight: float = 0.0  # weight of the paired-view consistency loss (0: none; batches of pairs otherwise)
+    contrast_weight: float = 0.0  # weight of the paired contrastive loss (0: none; batches of same-class pairs)
+    temperature: float = 0.1  # of the contrastive loss
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -232,6 +236,8 @@ def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple
         output="softmax" if config.loss == "ce" else "cosine",
         binding_states=config.binding_weight > 0,
         view_weight=config.view_weight,
+        contrast_weight=config.contrast_weight,
+        temperature=config.temperature,
     )
     info: dict = {}
     if config.deepfinder_weights:
@@ -293,6 +299,8 @@ def _train(
         raise InputError("the paired-view loss needs structures simulated on the fly (--structures)")
     if config.view_weight > 0 and (config.batch_size < 2 or config.batch_size % 2):
         raise InputError(f"the paired-view loss needs an even batch size (pairs), got {config.batch_size}")
+    if config.contrast_weight > 0:
+        _check_contrast(config, simulation)
     if simulation is not None:
         class_names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
@@ -341,6 +349,8 @@ def _train(
     y_val = one_hot(val_data.labels, classes)
     if config.view_weight > 0:
         simulation.view_pairs = True
+    if config.contrast_weight > 0:
+        simulation.instance_pairs = True
     if config.binding_weight > 0:
         simulation.with_binding = True
         y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))
@@ -398,6 +408,20 @@ def _train(
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     _plot_history(out_dir)
     return path
+
+
+def _check_contrast(config: TrainConfig, simulation) -> None:
+    """The contrastive loss needs pairs of fresh draws: on-the-fly simulation, an even batch of at least 4."""
+    if simulation is None:
+        raise InputError("the contrastive loss needs structures simulated on the fly (--structures)")
+    if config.view_weight > 0:
+        raise InputError("the contrastive loss and the paired-view loss pair the batch differently: choose one")
+    if config.batch_size < 4 or config.batch_size % 2:
+        raise InputError(
+            f"the contrastive loss needs an even batch size of at least 4 (pairs), got {config.batch_size}"
+        )
+    if not config.temperature > 0:
+        raise InputError(f"the contrastive loss's temperature must be positive, got {config.temperature}")
 
 
 def relabel_by_name(data: SubtomoDataset, class_names: dict[int, str]) -> SubtomoDataset:

@@ -13,9 +13,11 @@ from deepfinder_unsup.io import InputError  # noqa: E402
 from deepfinder_unsup.io.dataset import SubtomoDataset  # noqa: E402
 from deepfinder_unsup.model.card import load_model  # noqa: E402
 from deepfinder_unsup.model.classifier import (  # noqa: E402
+    CONTRAST_LAYER,
     VIEW_LAYER,
     build_classifier,
     embedding_model,
+    paired_contrastive_loss,
 )
 from deepfinder_unsup.simulate.config import fixed_config  # noqa: E402
 from deepfinder_unsup.simulate.keras_source import SimulatedBatches  # noqa: E402
@@ -100,3 +102,73 @@ def test_training_with_the_view_loss_end_to_end(tmp_path):
         train(None, val, tmp_path / "odd", TrainConfig(batch_size=5, view_weight=1.0), verbose=0, simulation=source)
     with pytest.raises(InputError, match="paired-view loss needs structures simulated on the fly"):
         train(val, val, tmp_path / "file", TrainConfig(view_weight=1.0), verbose=0)
+
+
+def test_instance_pairs_hold_two_different_sub_tomograms_of_the_same_structure():
+    source = SimulatedBatches(
+        [builtin_structure("ring"), builtin_structure("globule")], fixed_config(snr=1.0), 8, seed=3
+    )
+    source.instance_pairs = True
+    x, y = source[0]
+    assert x.shape[0] == 8 and np.array_equal(y[:4], y[4:])
+    structures = [(a, b) for a, b in zip(x[:4, ..., 0], x[4:, ..., 0]) if a.std() > 0]  # negatives are empty here
+    assert structures
+    for a, b in structures:
+        assert not any(np.allclose(b, w[0], atol=1e-3) for w in wedge_symmetric_views(a[None]))  # a new draw
+
+
+def _nt_xent_reference(emb: np.ndarray, temperature: float) -> float:
+    """NT-Xent written out row by row: -log softmax of the partner's cosine among the other rows."""
+    z = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    n, half = len(z), len(z) // 2
+    total = 0.0
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        sims = np.array([z[i] @ z[j] for j in others]) / temperature
+        partner = (i + half) % n
+        total += -(z[i] @ z[partner]) / temperature + np.log(np.sum(np.exp(sims)))
+    return total / n
+
+
+def test_the_contrastive_loss_matches_nt_xent_written_out_and_acts_in_training_only():
+    model = build_classifier(3, box_size=8, output="cosine", contrast_weight=0.7, temperature=0.2, dropout=0.0)
+    x = np.random.default_rng(2).normal(size=(6, 8, 8, 8, 1)).astype(np.float32)
+    model(x, training=True)
+    emb = np.asarray(embedding_model(model)(x), np.float64)
+    assert len(model.losses) == 1
+    np.testing.assert_allclose(float(model.losses[0]), 0.7 * _nt_xent_reference(emb, 0.2), rtol=1e-4)
+    model(x, training=False)
+    assert not model.losses
+
+
+def test_the_contrastive_loss_is_low_when_pairs_coincide_and_high_when_they_are_swapped():
+    e = np.eye(4, dtype=np.float32)
+    together = np.concatenate([e, e])  # each row's partner is itself: found at once
+    apart = np.concatenate([e, e[[1, 0, 3, 2]]])  # each partner is orthogonal; a stranger coincides instead
+    low = float(paired_contrastive_loss(together, 0.1))
+    high = float(paired_contrastive_loss(apart, 0.1))
+    assert low < 0.01 and high > 9.0  # about 10 = 1 / temperature: the stranger wins by a cosine of 1
+
+
+def test_training_with_the_contrastive_loss_end_to_end(tmp_path):
+    library = [builtin_structure("ring"), builtin_structure("globule")]
+    source = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=4, steps_per_epoch=2, seed=0)
+    x, y = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=6, seed=9)[0]
+    objl = [{"label": int(np.argmax(r)), "x": 20.0, "y": 20.0, "z": 20.0} for r in y]
+    val = SubtomoDataset(x[..., 0], objl, 10.0, {"class_names": source.class_names})
+    cfg = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, loss="cosface", contrast_weight=0.5, temperature=0.2)
+    path = train(None, val, tmp_path, cfg, verbose=0, simulation=source)
+    assert source.instance_pairs and not source.view_pairs
+    model, card = load_model(path)
+    assert model.get_layer(CONTRAST_LAYER).weight == 0.5 and model.get_layer(CONTRAST_LAYER).temperature == 0.2
+    assert card["training"]["config"]["contrast_weight"] == 0.5
+    bad = {
+        "an even batch size of at least 4": TrainConfig(batch_size=6 + 1, contrast_weight=1.0),
+        "pair the batch differently": TrainConfig(batch_size=4, contrast_weight=1.0, view_weight=1.0),
+        "temperature must be positive": TrainConfig(batch_size=4, contrast_weight=1.0, temperature=0.0),
+    }
+    for message, config in bad.items():
+        with pytest.raises(InputError, match=message):
+            train(None, val, tmp_path / "bad", config, verbose=0, simulation=source)
+    with pytest.raises(InputError, match="contrastive loss needs structures simulated on the fly"):
+        train(val, val, tmp_path / "file", TrainConfig(contrast_weight=1.0), verbose=0)

@@ -10,7 +10,11 @@ cosines that the margin losses of ``model.losses`` expect). With ``binding_state
 asks for the binding context as one direction shared by every structure (docs/model_card.md: what it did).
 With ``view_weight``, a :class:`PairedViewConsistency` layer after the embedding asks, in training only, that a
 particle and its wedge-symmetric view (the second half of each batch) get the same embedding direction: the
-invariance ``embed --tta`` buys by averaging four views, learnt instead.
+invariance ``embed --tta`` buys by averaging four views, learnt instead. With ``contrast_weight``, a
+:class:`PairedContrast` layer asks instead that two independent sub-tomograms of the same structure (the two
+halves of the batch: other pose, noise and microscope draw) be nearer each other than to every other sub-tomogram
+in the batch: a supervised contrastive loss (NT-Xent, Khosla et al. 2020) that needs no class directions, so it
+does not grow with the number of classes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .deepfinder import encoder_layers
 
 EMBEDDING_LAYER = "embedding"
 VIEW_LAYER = "view_consistency"
+CONTRAST_LAYER = "pair_contrast"
 OUTPUT_LAYER = "class_output"
 BINDING_LAYER = "binding_output"
 BINDING_STATES = ("free", "surface", "transmembrane")
@@ -87,6 +92,39 @@ def paired_cosine_distance(x):
     return ops.mean(1.0 - ops.sum(a * b, axis=-1))
 
 
+@keras.saving.register_keras_serializable(package="deepfinder_unsup")
+class PairedContrast(layers.Layer):
+    """Identity, except in training: adds ``weight`` x :func:`paired_contrastive_loss` of the batch (row i and
+    row i + B/2 are two sub-tomograms of the same structure). No weights; at inference, nothing."""
+
+    def __init__(self, weight: float = 1.0, temperature: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.weight, self.temperature = float(weight), float(temperature)
+
+    def call(self, x, training=None):
+        if training and self.weight > 0:
+            self.add_loss(self.weight * paired_contrastive_loss(x, self.temperature))
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight, "temperature": self.temperature}
+
+
+def paired_contrastive_loss(x, temperature: float = 0.1):
+    """NT-Xent over the batch: for each row, the cross-entropy of finding its pair (i <-> i + B/2) among all
+    other rows, by cosine / ``temperature``; the mean over rows (float32 whatever the policy)."""
+    n = ops.shape(x)[0]
+    half = n // 2
+    z = ops.normalize(ops.cast(x[: 2 * half], "float32"), axis=-1)
+    logits = ops.matmul(z, ops.transpose(z)) / temperature - 1e9 * ops.eye(2 * half, dtype="float32")
+    partner = ops.concatenate([ops.arange(half) + half, ops.arange(half)])
+    target = ops.one_hot(partner, 2 * half, dtype="float32")
+    return ops.mean(keras.losses.categorical_crossentropy(target, logits, from_logits=True))
+
+
 def build_classifier(
     n_classes: int,
     box_size: int = 40,
@@ -97,11 +135,14 @@ def build_classifier(
     output: str = "softmax",
     binding_states: bool = False,
     view_weight: float = 0.0,
+    contrast_weight: float = 0.0,
+    temperature: float = 0.1,
 ) -> keras.Model:
     """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector.
 
     With ``binding_states`` the model has two outputs: the classes, then :data:`BINDING_STATES`. With
-    ``view_weight`` > 0, the paired-view loss (:class:`PairedViewConsistency`) acts on the embedding."""
+    ``view_weight`` > 0, the paired-view loss (:class:`PairedViewConsistency`) acts on the embedding; with
+    ``contrast_weight`` > 0, the paired contrastive loss (:class:`PairedContrast`)."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     if output not in OUTPUTS:
@@ -121,6 +162,8 @@ def build_classifier(
     emb = layers.Dense(embedding_dim, name=EMBEDDING_LAYER)(x)
     if view_weight > 0:
         emb = PairedViewConsistency(view_weight, name=VIEW_LAYER)(emb)
+    if contrast_weight > 0:
+        emb = PairedContrast(contrast_weight, temperature, name=CONTRAST_LAYER)(emb)
     if output == "softmax":
         out = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(emb)
     else:

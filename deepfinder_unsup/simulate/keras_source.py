@@ -38,6 +38,7 @@ class SimulatedBatches(SeededBatches):
         self.batch_size = batch_size
         self.with_binding = False
         self.view_pairs = False  # second half of each batch: a wedge-symmetric view of the first half
+        self.instance_pairs = False  # second half: other sub-tomograms of the first half's structures
         self._states = self.binding_states()
 
     def binding_states(self) -> np.ndarray:
@@ -46,15 +47,20 @@ class SimulatedBatches(SeededBatches):
         return np.array([states[int(label)] for label in self.labels], int)
 
     def make_batch(self, rng: np.random.Generator):
-        n = self.batch_size // 2 if self.view_pairs else self.batch_size
-        labels = balanced_labels(self.labels, n, rng)
-        x = np.stack([simulate_subtomogram(self.library, int(lab), self.config, rng)[0] for lab in labels])
+        paired = self.view_pairs or self.instance_pairs
+        labels = balanced_labels(self.labels, self.batch_size // 2 if paired else self.batch_size, rng)
+        x = self._simulate(labels, rng)
         if self.view_pairs:
             x, labels = np.concatenate([x, random_wedge_symmetric_view(x, rng)]), np.concatenate([labels, labels])
+        elif self.instance_pairs:
+            x, labels = np.concatenate([x, self._simulate(labels, rng)]), np.concatenate([labels, labels])
         y = one_hot(labels, self.labels)
         if self.with_binding:
             return x[..., None], (y, binding_one_hot(y, self._states))
         return x[..., None], y
+
+    def _simulate(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return np.stack([simulate_subtomogram(self.library, int(lab), self.config, rng)[0] for lab in labels])
 
     def describe(self) -> str:
         """What the batches are drawn from (for the model card)."""
