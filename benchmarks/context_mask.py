@@ -45,14 +45,8 @@ def masked(volumes: np.ndarray, fill: str, radius: float, rng: np.random.Generat
     return out
 
 
-def main() -> None:
-    from feature_normalisation import score
-    from rare_rules import add_set_arguments
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_set_arguments(parser)
-    args = parser.parse_args()
-    from deepfinder_unsup.embed import Embedder
+def study_sets(args: argparse.Namespace) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``design:NAME`` and (``--domains``) ``domain:NAME`` -> (volumes, labels): the sets a study scores."""
     from deepfinder_unsup.io.dataset import read_dataset
 
     sets = {}
@@ -65,14 +59,11 @@ def main() -> None:
         for name in DOMAINS:
             volumes, truth, _, _ = domain_data(name, Path(args.data), args.seed)
             sets[f"domain:{name}"] = (np.asarray(volumes, np.float32), truth)
-    embedder = Embedder(args.model, tta=args.tta)
-    results: dict = {"model": args.model, "tta": args.tta, "sets": {}}
-    for set_name, (volumes, truth) in sets.items():
-        for spec in MASKS:
-            x = volumes if spec is None else masked(volumes, spec[0], spec[1], np.random.default_rng(0))
-            key = "none" if spec is None else f"{spec[0]}{spec[1]}"
-            results["sets"].setdefault(set_name, {})[key] = score(embedder.transform(x), truth)["l2"]
-            print(set_name, key, results["sets"][set_name][key], flush=True)
+    return sets
+
+
+def summarise(results: dict) -> None:
+    """Adds ``mean_design`` / ``mean_domain``: per variant, the mean V at the true k and best V over the sets."""
     for part in ("design", "domain"):
         names = [s for s in results["sets"] if s.startswith(part)]
         if names:
@@ -83,6 +74,27 @@ def main() -> None:
                 }
                 for key in results["sets"][names[0]]
             }
+
+
+def main() -> None:
+    from feature_normalisation import score
+    from rare_rules import add_set_arguments
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_set_arguments(parser)
+    args = parser.parse_args()
+    from deepfinder_unsup.embed import Embedder
+
+    sets = study_sets(args)
+    embedder = Embedder(args.model, tta=args.tta)
+    results: dict = {"model": args.model, "tta": args.tta, "sets": {}}
+    for set_name, (volumes, truth) in sets.items():
+        for spec in MASKS:
+            x = volumes if spec is None else masked(volumes, spec[0], spec[1], np.random.default_rng(0))
+            key = "none" if spec is None else f"{spec[0]}{spec[1]}"
+            results["sets"].setdefault(set_name, {})[key] = score(embedder.transform(x), truth)["l2"]
+            print(set_name, key, results["sets"][set_name][key], flush=True)
+    summarise(results)
     Path(args.out).write_text(json.dumps(results, indent=1))
 
 
