@@ -2,7 +2,8 @@
 # The design sets that training runs and the adaptation studies choose on (labelled, simulated, kept under runs/,
 # which git ignores): each is deterministic for its seed, so a fresh machine remakes the same files (~6 minutes
 # on 2 cores). The protocols' own test sets are made by benchmarks/protocol.py and adaptation_protocol.py.
-#   runs/val_shrec21: the 13 SHREC'21 maps + negatives, training microscope (own validation, `train --val`)
+#   runs/val_shrec21: the 13 SHREC'21 maps + negatives x 40, training microscope (own validation: `train --val`,
+#                     `protocol.py --shrec21`; the recipe docs/model_card.md gives since session 3)
 #   runs/monitor:     30 procedural seeds from 2,000,000 + the protocol's held-out real structures, another
 #                     microscope (`train --monitor`: checkpoint selection)
 #   runs/rare:        the held-out real structures + negatives at the protocol microscope (rare-class rules)
@@ -13,8 +14,8 @@ cd "$(dirname "$0")/.."
 S=../shared/structures
 E=$S/maps_10A_extra
 HELD_OUT=("$E/2uv8.mrc" "$E/6utj.mrc" "$E/6pxm.mrc" "$E/7n4y.mrc")
-[ -e runs/val_shrec21/dataset.h5 ] || deepfinder-unsup simulate --structures $S/maps_10A --per-class 100 \
-  --out runs/val_shrec21 --seed 2 --quiet
+[ -e runs/val_shrec21/dataset.h5 ] || deepfinder-unsup simulate --structures $S/maps_10A --per-class 40 \
+  --out runs/val_shrec21 --seed 12 --quiet
 [ -e runs/monitor/dataset.h5 ] || deepfinder-unsup simulate --structures procedural:30:2000000 "${HELD_OUT[@]}" \
   "$E/7n4y.mrc@membrane" "membrane:$S/membrane_10A/5tqq.mrc" --config benchmarks/configs/monitor_microscope.json \
   --per-class 40 --out runs/monitor --seed 5 --quiet
