@@ -76,26 +76,37 @@ def summarise(results: dict) -> None:
             }
 
 
-def main() -> None:
+def run_input_study(description: str, variants: dict) -> None:
+    """The command line of a study of input transforms: ``variants`` maps a name to a function of (volumes, the
+    study's sets) giving the transformed volumes (None: the input as it is); each set embedded once per variant,
+    scored by ``feature_normalisation.score`` on unit features, the means per part added, all written to --out."""
     from feature_normalisation import score
     from rare_rules import add_set_arguments
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_set_arguments(parser)
-    args = parser.parse_args()
     from deepfinder_unsup.embed import Embedder
 
+    parser = argparse.ArgumentParser(description=description)
+    add_set_arguments(parser)
+    args = parser.parse_args()
     sets = study_sets(args)
     embedder = Embedder(args.model, tta=args.tta)
     results: dict = {"model": args.model, "tta": args.tta, "sets": {}}
     for set_name, (volumes, truth) in sets.items():
-        for spec in MASKS:
-            x = volumes if spec is None else masked(volumes, spec[0], spec[1], np.random.default_rng(0))
-            key = "none" if spec is None else f"{spec[0]}{spec[1]}"
+        for key, transform in variants.items():
+            x = volumes if transform is None else transform(volumes, sets)
             results["sets"].setdefault(set_name, {})[key] = score(embedder.transform(x), truth)["l2"]
             print(set_name, key, results["sets"][set_name][key], flush=True)
     summarise(results)
     Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+def _mask_variant(spec):
+    return None if spec is None else (lambda v, _: masked(v, spec[0], spec[1], np.random.default_rng(0)))
+
+
+def main() -> None:
+    variants = {"none" if m is None else f"{m[0]}{m[1]}": _mask_variant(m) for m in MASKS}
+    run_input_study(__doc__.splitlines()[0], variants)
 
 
 if __name__ == "__main__":

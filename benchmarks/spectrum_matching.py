@@ -17,14 +17,12 @@ k = 2 .. 2 x true k). Chosen on the design sets, scored unchanged on the four do
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).parent
-VARIANTS = (None, (0.5, 3.0), (0.5, 10.0), (1.0, 3.0), (1.0, 10.0))
+VARIANTS = ((0.5, 3.0), (0.5, 10.0), (1.0, 3.0), (1.0, 10.0))  # (strength, clip), and the input as it is
 REFERENCE_BOXES = 320
 
 
@@ -72,28 +70,20 @@ def matched(volumes: np.ndarray, reference: np.ndarray, strength: float, clip: f
 
 
 def main() -> None:
-    from context_mask import study_sets, summarise
-    from feature_normalisation import score
-    from rare_rules import add_set_arguments
+    from context_mask import run_input_study
 
-    from deepfinder_unsup.embed import Embedder
+    references: dict[int, np.ndarray] = {}  # per box size, simulated once
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_set_arguments(parser)
-    args = parser.parse_args()
+    def reference(box: int) -> np.ndarray:
+        if box not in references:
+            references[box] = training_reference(box)
+        return references[box]
 
-    sets = study_sets(args)
-    embedder = Embedder(args.model, tta=args.tta)
-    reference = training_reference(next(iter(sets.values()))[0].shape[1])
-    results: dict = {"model": args.model, "tta": args.tta, "reference_power": reference.round(6).tolist(), "sets": {}}
-    for set_name, (volumes, truth) in sets.items():
-        for spec in VARIANTS:
-            x = volumes if spec is None else matched(volumes, reference, *spec)
-            key = "none" if spec is None else f"strength{spec[0]}_clip{spec[1]:g}"
-            results["sets"].setdefault(set_name, {})[key] = score(embedder.transform(x), truth)["l2"]
-            print(set_name, key, results["sets"][set_name][key], flush=True)
-    summarise(results)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+    def variant(strength: float, clip: float):
+        return lambda volumes, _: matched(volumes, reference(volumes.shape[1]), strength, clip)
+
+    variants = {"none": None, **{f"strength{s}_clip{c:g}": variant(s, c) for s, c in VARIANTS}}
+    run_input_study(__doc__.splitlines()[0], variants)
 
 
 if __name__ == "__main__":

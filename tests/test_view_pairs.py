@@ -86,12 +86,17 @@ def test_the_view_loss_is_in_the_objective_and_training_lowers_it():
     assert float(with_loss.losses[0]) < 0.2 * view_loss
 
 
-def test_training_with_the_view_loss_end_to_end(tmp_path):
+def _two_shape_run() -> tuple[SimulatedBatches, SubtomoDataset]:
+    """A batch source of two built-in shapes (batches of 4, 2 steps) and a 6-box validation set of them."""
     library = [builtin_structure("ring"), builtin_structure("globule")]
     source = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=4, steps_per_epoch=2, seed=0)
     x, y = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=6, seed=9)[0]
     objl = [{"label": int(np.argmax(r)), "x": 20.0, "y": 20.0, "z": 20.0} for r in y]
-    val = SubtomoDataset(x[..., 0], objl, 10.0, {"class_names": source.class_names})
+    return source, SubtomoDataset(x[..., 0], objl, 10.0, {"class_names": source.class_names})
+
+
+def test_training_with_the_view_loss_end_to_end(tmp_path):
+    source, val = _two_shape_run()
     cfg = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, loss="cosface", view_weight=0.5, patience=5)
     path = train(None, val, tmp_path, cfg, verbose=0, simulation=source)
     assert source.view_pairs
@@ -151,11 +156,7 @@ def test_the_contrastive_loss_is_low_when_pairs_coincide_and_high_when_they_are_
 
 
 def test_training_with_the_contrastive_loss_end_to_end(tmp_path):
-    library = [builtin_structure("ring"), builtin_structure("globule")]
-    source = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=4, steps_per_epoch=2, seed=0)
-    x, y = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=6, seed=9)[0]
-    objl = [{"label": int(np.argmax(r)), "x": 20.0, "y": 20.0, "z": 20.0} for r in y]
-    val = SubtomoDataset(x[..., 0], objl, 10.0, {"class_names": source.class_names})
+    source, val = _two_shape_run()
     cfg = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=4, loss="cosface", contrast_weight=0.5, temperature=0.2)
     path = train(None, val, tmp_path, cfg, verbose=0, simulation=source)
     assert source.instance_pairs and not source.view_pairs
