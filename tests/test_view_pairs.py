@@ -173,3 +173,22 @@ def test_training_with_the_contrastive_loss_end_to_end(tmp_path):
             train(None, val, tmp_path / "bad", config, verbose=0, simulation=source)
     with pytest.raises(InputError, match="contrastive loss needs structures simulated on the fly"):
         train(val, val, tmp_path / "file", TrainConfig(contrast_weight=1.0), verbose=0)
+
+
+def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_temperature(tmp_path, capsys):
+    from deepfinder_unsup.cli import main
+
+    shapes = ["builtin:ring", "builtin:barrel"]
+    assert (
+        main(["simulate", "--structures", *shapes, "--per-class", "3", "--out", str(tmp_path / "val"), "--quiet"]) == 0
+    )
+    args = ["train", "--structures", *shapes, "--val", str(tmp_path / "val" / "dataset.h5"), "--loss", "cosface"]
+    args += ["--batch-size", "4", "--steps-per-epoch", "2", "--epochs", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "m"), "--contrast-weight", "0.5", "--temperature", "0.2"]) == 0
+    model, card = load_model(tmp_path / "m" / "model.keras")
+    assert model.get_layer(CONTRAST_LAYER).weight == 0.5
+    assert (card["training"]["config"]["contrast_weight"], card["training"]["config"]["temperature"]) == (0.5, 0.2)
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--out", str(tmp_path / "z"), "--contrast-weight", "1", "--temperature", "0"])
+    assert refused.value.code == 2 and "--temperature" in capsys.readouterr().err
+    assert not (tmp_path / "z").exists()
