@@ -81,6 +81,17 @@ def learning_rate_at(fraction: float, step: int, peak: float, warmup: int, floor
     return float(peak * warm * decay)
 
 
+def same_class_partners(labels: np.ndarray, picked: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each index in ``picked``, another index of the same label drawn at random (itself when its class has
+    no other entry yet): the second halves of the contrastive loss's pairs, from the pool."""
+    out = np.empty_like(picked)
+    for i, p in enumerate(picked):
+        same = np.flatnonzero(labels == labels[p])
+        others = same[same != p]
+        out[i] = rng.choice(others) if len(others) else p
+    return out
+
+
 def train_command(args) -> None:
     """Simulate on the CPU cores and train on the accelerator for ``args.minutes`` of wall time."""
     t_start = time.time()
@@ -136,8 +147,10 @@ def train_command(args) -> None:
     keras.utils.set_random_seed(args.seed)
     keras.mixed_precision.set_global_policy(args.precision)
     with_binding = args.binding_weight > 0
-    if args.view_weight > 0 and args.batch_size % 2:
-        sys.exit(f"--view-weight needs an even --batch-size (pairs), got {args.batch_size}")
+    if (args.view_weight > 0 or args.contrast_weight > 0) and args.batch_size % 2:
+        sys.exit(f"--view-weight and --contrast-weight need an even --batch-size (pairs), got {args.batch_size}")
+    if args.view_weight > 0 and args.contrast_weight > 0:
+        sys.exit("--view-weight and --contrast-weight pair the batch differently: choose one")
     model = build_classifier(
         len(classes),
         config.box_size,
@@ -145,6 +158,8 @@ def train_command(args) -> None:
         output="cosine",
         binding_states=with_binding,
         view_weight=args.view_weight,
+        contrast_weight=args.contrast_weight,
+        temperature=args.temperature,
     )
     init_info: dict = {}
     if args.init_model:
@@ -216,6 +231,10 @@ def train_command(args) -> None:
             sel = np.concatenate([half, half])
             x = augment(pool_x[half], rng)
             x = np.concatenate([x, random_wedge_symmetric_view(x, rng)])[..., None]
+        elif args.contrast_weight > 0:  # pairs: two pool entries of one class (train --contrast-weight)
+            half = rng.integers(n_pool, size=args.batch_size // 2)
+            sel = np.concatenate([half, same_class_partners(pool_y[:n_pool], half, rng)])
+            x = augment(pool_x[sel], rng)[..., None]
         else:
             sel = rng.integers(n_pool, size=args.batch_size)
             x = augment(pool_x[sel], rng)[..., None]
@@ -364,6 +383,8 @@ def main(argv=None) -> None:
     t.add_argument("--margin", type=float, default=0.1)
     t.add_argument("--binding-weight", type=float, default=0.0, help="weight of the binding-state loss (train's)")
     t.add_argument("--view-weight", type=float, default=0.0, help="weight of the paired-view loss (train's)")
+    t.add_argument("--contrast-weight", type=float, default=0.0, help="weight of the contrastive loss (train's)")
+    t.add_argument("--temperature", type=float, default=0.1, help="temperature of the contrastive loss")
     t.add_argument("--precision", default="mixed_bfloat16")
     t.add_argument("--replay", type=float, default=8.0, help="average uses of each simulated sample, at most")
     t.add_argument("--pool-size", type=int, default=250_000)
