@@ -7,6 +7,8 @@
 # Monitor set of this session (the earlier one's per-class count was not recorded):
 #   deepfinder-unsup simulate --structures procedural:30:2000000 2uv8 6utj 6pxm 7n4y 7n4y@membrane
 #     membrane:5tqq --config benchmarks/configs/monitor_microscope.json --per-class 40 --out runs/monitor --seed 5
+# (benchmarks/design_sets.sh). This run's --val was maps_10A x 100, seed 2 (validation metrics only; the own
+# SHREC'21 set of the protocol and of design_sets.sh is maps_10A x 40, seed 12).
 cd /work/main
 S=../shared/structures
 E=$S/maps_10A_extra
