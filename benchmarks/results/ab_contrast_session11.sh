@@ -5,15 +5,8 @@
 # adds --contrast-weight 1 (T 0.1), arm "base" nothing (no view loss either). Scored on the protocol after.
 cd /work/main
 ARM=$1; shift
-S=../shared/structures
-E=$S/maps_10A_extra
-M=$S/membrane_10A
-exec deepfinder-unsup train \
-  --structures procedural:400:0 procedural:150:0@membrane $S/maps_10A $S/maps_10A@membrane \
-    $E/1f4a.mrc $E/3ipm.mrc $E/4v7r.mrc $E/6qzp.mrc $E/8tux.mrc \
-    $E/1f4a.mrc@membrane $E/3ipm.mrc@membrane $E/4v7r.mrc@membrane $E/6qzp.mrc@membrane $E/8tux.mrc@membrane \
-    membrane:$M/4pe5.mrc membrane:$M/5gjv.mrc membrane:$M/5ide.mrc membrane:$M/5kxi.mrc \
-    membrane:$M/5tj6.mrc membrane:$M/5vai.mrc membrane:$M/5wek.mrc membrane:$M/6rd4.mrc \
+source benchmarks/configs/structures_595.sh
+exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" \
   --val runs/val_shrec21/dataset.h5 --monitor runs/monitor/dataset.h5 --select-by monitor_v_measure_cos \
   --out runs/ab11_$ARM --init-model runs/s11/general_s10.keras --binding-weight 1 \
   --loss cosface --margin 0.1 --scale 16 \

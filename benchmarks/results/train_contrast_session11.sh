@@ -10,15 +10,8 @@
 # (benchmarks/design_sets.sh). This run's --val was maps_10A x 100, seed 2 (validation metrics only; the own
 # SHREC'21 set of the protocol and of design_sets.sh is maps_10A x 40, seed 12).
 cd /work/main
-S=../shared/structures
-E=$S/maps_10A_extra
-M=$S/membrane_10A
-exec deepfinder-unsup train \
-  --structures procedural:400:0 procedural:150:0@membrane $S/maps_10A $S/maps_10A@membrane \
-    $E/1f4a.mrc $E/3ipm.mrc $E/4v7r.mrc $E/6qzp.mrc $E/8tux.mrc \
-    $E/1f4a.mrc@membrane $E/3ipm.mrc@membrane $E/4v7r.mrc@membrane $E/6qzp.mrc@membrane $E/8tux.mrc@membrane \
-    membrane:$M/4pe5.mrc membrane:$M/5gjv.mrc membrane:$M/5ide.mrc membrane:$M/5kxi.mrc \
-    membrane:$M/5tj6.mrc membrane:$M/5vai.mrc membrane:$M/5wek.mrc membrane:$M/6rd4.mrc \
+source benchmarks/configs/structures_595.sh
+exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" \
   --val runs/val_shrec21/dataset.h5 --monitor runs/monitor/dataset.h5 --select-by monitor_v_measure_cos \
   --out runs/con11 --init-model general --binding-weight 1 --contrast-weight 1 --temperature 0.1 \
   --loss cosface --margin 0.1 --scale 16 \
