@@ -1,7 +1,7 @@
 #!/bin/bash
 # The design sets that training runs and the adaptation studies choose on (labelled, simulated, kept under runs/,
-# which git ignores): each is deterministic for its seed, so a fresh machine remakes the same files (~6 minutes
-# on 2 cores). The protocols' own test sets are made by benchmarks/protocol.py and adaptation_protocol.py.
+# which git ignores): each is deterministic for its seed, so a fresh machine remakes the same files,
+# about 2,600 sub-tomograms in all (not timed on an idle machine). The protocols' own test sets are made by benchmarks/protocol.py and adaptation_protocol.py.
 #   runs/val_shrec21: the 13 SHREC'21 maps + negatives x 40, training microscope (own validation: `train --val`,
 #                     `protocol.py --shrec21`; the recipe docs/model_card.md gives since session 3)
 #   runs/monitor:     30 procedural seeds from 2,000,000 + the protocol's held-out real structures, another
