@@ -33,7 +33,14 @@ from .batches import SeededBatches, one_hot
 from .io.dataset import SubtomoDataset, read_dataset
 from .io.files import InputError, atomic_path
 from .model.card import save_model
-from .model.classifier import build_classifier, copy_matching_weights, embedding_model, with_dtype_policy
+from .model.classifier import (
+    OUTPUT_LAYER,
+    build_classifier,
+    copy_leading_class_directions,
+    copy_matching_weights,
+    embedding_model,
+    with_dtype_policy,
+)
 from .model.deepfinder import load_deepfinder_weights
 from .model.losses import make_loss
 from .simulate.keras_source import binding_one_hot
@@ -227,8 +234,14 @@ def compile_classifier(
     )
 
 
-def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple[keras.Model, dict]:
-    """A new f_theta for ``n_classes``, initialised from DeepFinder's weights and/or an earlier model."""
+def build_training_model(
+    n_classes: int, box: int, config: TrainConfig, column_names: list[str] | None = None
+) -> tuple[keras.Model, dict]:
+    """A new f_theta for ``n_classes``, initialised from DeepFinder's weights and/or an earlier model.
+
+    When the earlier model learnt fewer classes and they are the first of ``column_names`` (the new output
+    columns' class names: a class list grown at its end), their directions are kept too: the new ones start
+    fresh."""
     model = build_classifier(
         n_classes,
         box,
@@ -253,11 +266,22 @@ def build_training_model(n_classes: int, box: int, config: TrainConfig) -> tuple
             "copied_layers": copy_matching_weights(model, source),
             "samples_seen_before": int(card.get("training", {}).get("samples_seen_total", 0)),
         }
+        if OUTPUT_LAYER not in info["copied_layers"] and leads_class_list(card.get("classes", {}), column_names):
+            info["kept_class_directions"] = copy_leading_class_directions(model, source)
     if config.freeze_encoder:
         for layer in model.layers:
             if layer.name.startswith("encoder_"):
                 layer.trainable = False
     return model, info
+
+
+def leads_class_list(earlier: dict, column_names: list[str] | None) -> bool:
+    """Whether an earlier model's output columns (its card's label -> name, in sorted label order) are the
+    first of ``column_names`` (the new model's, in order): column i is then the same structure in both."""
+    if not earlier or not column_names:
+        return False
+    names = [earlier[key] for key in sorted(earlier, key=int)]
+    return len(names) <= len(column_names) and names == list(column_names[: len(names)])
 
 
 def train(
@@ -330,7 +354,8 @@ def _train(
         initial_epoch = json.loads((out_dir / "state.json").read_text())["epoch"]
         init_info = json.loads((out_dir / "init.json").read_text()) if (out_dir / "init.json").exists() else {}
     else:
-        model, init_info = build_training_model(len(classes), box, config)
+        column_names = [class_names.get(int(c), str(c)) for c in classes]
+        model, init_info = build_training_model(len(classes), box, config, column_names)
         compile_classifier(
             model,
             learning_rate_of(config, total_steps),

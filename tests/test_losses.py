@@ -9,9 +9,19 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from deepfinder_unsup.io.dataset import SubtomoDataset  # noqa: E402
-from deepfinder_unsup.model.classifier import CosineClassifier, build_classifier, with_dtype_policy  # noqa: E402
+from deepfinder_unsup.model.classifier import (  # noqa: E402
+    CosineClassifier,
+    build_classifier,
+    copy_leading_class_directions,
+    with_dtype_policy,
+)
 from deepfinder_unsup.model.losses import MarginSoftmaxLoss, make_loss  # noqa: E402
-from deepfinder_unsup.train import copy_matching_weights, evaluate_classifier, relabel_by_name  # noqa: E402
+from deepfinder_unsup.train import (  # noqa: E402
+    copy_matching_weights,
+    evaluate_classifier,
+    leads_class_list,
+    relabel_by_name,
+)
 
 
 def _log_softmax(z):
@@ -68,6 +78,25 @@ def test_weights_copy_by_name_and_float32_copy_is_identical():
     x = np.random.default_rng(2).normal(size=(2, 40, 40, 40, 1)).astype(np.float32)
     same = with_dtype_policy(src, "float32")
     np.testing.assert_allclose(np.asarray(same(x)), np.asarray(src(x)), atol=1e-6)
+
+
+def test_grown_class_list_keeps_the_earlier_directions_in_order():
+    """A warm restart on more classes (the old list first) keeps each old class's direction in its column; a
+    reordered or renamed list keeps none (column i would be another structure)."""
+    src = build_classifier(4, output="cosine")
+    dst = build_classifier(6, output="cosine")
+    before = dst.get_layer("class_output").get_weights()[0].copy()
+    assert copy_leading_class_directions(dst, src) == 4
+    after = dst.get_layer("class_output").get_weights()[0]
+    np.testing.assert_array_equal(after[:, :4], src.get_layer("class_output").get_weights()[0])
+    np.testing.assert_array_equal(after[:, 4:], before[:, 4:])
+    assert copy_leading_class_directions(src, dst) == 0  # fewer classes: nothing to keep
+    assert copy_leading_class_directions(build_classifier(6, output="softmax"), src) == 0
+    earlier = {"0": "negative", "1": "a", "2": "b", "10": "c"}  # sorted by label, not as text
+    assert leads_class_list(earlier, ["negative", "a", "b", "c", "d"])
+    assert not leads_class_list(earlier, ["negative", "b", "a", "c", "d"])
+    assert not leads_class_list(earlier, ["negative", "a", "b"])
+    assert not leads_class_list({}, ["negative"])
 
 
 def test_dtype_copy_of_a_compiled_model_carries_no_optimizer(tmp_path):

@@ -215,3 +215,21 @@ def copy_matching_weights(target: keras.Model, source: keras.Model) -> list[str]
             layer.set_weights(weights)
             copied.append(layer.name)
     return copied
+
+
+def copy_leading_class_directions(target: keras.Model, source: keras.Model) -> int:
+    """Copy the source's class directions into the first columns of the target's (a model that learns the same
+    classes first, then more): returns how many were copied; 0 when either has no cosine output or the target
+    has fewer classes. The caller checks that the leading classes are the same structures."""
+    try:
+        src, dst = source.get_layer(OUTPUT_LAYER), target.get_layer(OUTPUT_LAYER)
+    except ValueError:
+        return 0
+    if not (isinstance(src, CosineClassifier) and isinstance(dst, CosineClassifier)):
+        return 0
+    old, new = src.get_weights()[0], dst.get_weights()[0]
+    if old.shape[0] != new.shape[0] or old.shape[1] > new.shape[1]:
+        return 0
+    new[:, : old.shape[1]] = old
+    dst.set_weights([new])
+    return int(old.shape[1])
