@@ -3,6 +3,9 @@ determinism, structures from atomic models."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -264,3 +267,20 @@ def test_simulate_writes_one_mrc_per_sub_tomogram_when_asked(tmp_path):
     for f, vol in zip(files, ds.subtomograms):
         data, vs = read_mrc(f)
         assert vs == pytest.approx(ds.voxel_size) and np.array_equal(data, vol)
+
+
+def test_simulation_pool_ends_without_signalling_its_workers():
+    """The pool's workers leave on the end-of-work message: with SIGTERM ignored (as a worker that loses the
+    signal), ``simulate`` still returns. ``Pool.__exit__`` SIGTERMs them instead, and waited forever (session 12)."""
+    code = (
+        "import signal, numpy as np\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "from deepfinder_unsup.simulate.config import SimConfig\n"
+        "from deepfinder_unsup.simulate.dataset import simulate_dataset\n"
+        "from deepfinder_unsup.simulate.structures import builtin_structure\n"
+        "v, _, _ = simulate_dataset([builtin_structure('ring')], 4, SimConfig(), seed=1, n_workers=2, progress=False)\n"
+        "print(v.shape[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["8"]  # 4 rings + 4 negatives

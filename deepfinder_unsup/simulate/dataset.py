@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -122,13 +123,27 @@ def simulate_dataset(
                 out[i], infos[i] = vol, info
                 bar.update()
         else:
-            ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
-            with ctx.Pool(n_workers, initializer=_init_worker, initargs=(structures, config)) as pool:
-                for i, vol, info in pool.imap_unordered(_simulate_task, tasks, chunksize=4):
-                    out[i], infos[i] = vol, info
-                    bar.update()
+            for i, vol, info in _simulate_in_pool(structures, config, tasks, n_workers):
+                out[i], infos[i] = vol, info
+                bar.update()
     objl = [_object_of(i, info, names) for i, info in enumerate(infos)]
     return out, objl, names
+
+
+def _simulate_in_pool(structures, config: SimConfig, tasks: list, n_workers: int) -> Iterator[tuple]:
+    """(index, volume, info) of every task from a process pool. A finished pool is closed and joined (its
+    workers leave on the end-of-work message): ``Pool.__exit__`` would SIGTERM them, and one such signal lost
+    under load left ``simulate`` waiting forever on a live worker (session 12). Errors still terminate."""
+    ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
+    pool = ctx.Pool(n_workers, initializer=_init_worker, initargs=(structures, config))
+    try:
+        yield from pool.imap_unordered(_simulate_task, tasks, chunksize=4)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def _object_of(index: int, info, names: dict[int, str]) -> dict:
