@@ -18,6 +18,8 @@ protocol's own held-out seeds, ``--per-class`` each):
 If the probe stays low on set 5, the features do not represent unseen shapes even when the data show them (a
 representation limit: more or other training); if it rises step by step, the step that raises it most names
 what the network must learn to see through. Labels score only; nothing here trains.
+
+``--domains benchmarks/data/domains``: the same true-pose ceiling on the adaptation protocol's four domains.
 """
 
 from __future__ import annotations
@@ -128,6 +130,34 @@ def pose_oracle_scores(ds) -> dict:
     }
 
 
+def domain_pose_oracle(folder: Path, seed: int = 23) -> dict:
+    """The true-pose ceiling on the adaptation protocol's four domains as that protocol scores them (the rare
+    class cut to its 2 %): nearest class mean accuracy, and k-means V at the true k of the aligned voxels'
+    PCA(32) (the adaptation issue's measure)."""
+    from adaptation_protocol import DOMAINS, RARE_COUNT
+
+    from deepfinder_unsup.io.dataset import SubtomoDataset, read_dataset
+
+    out = {}
+    for name, (_, rare_name) in DOMAINS.items():
+        ds = read_dataset(folder / f"{name}.h5")  # made by adaptation_protocol.py
+        rare = next(label for label, n in ds.class_names.items() if n == rare_name)
+        labels = ds.labels
+        keep_rare = np.random.default_rng(seed).choice(np.flatnonzero(labels == rare), RARE_COUNT, replace=False)
+        keep = np.sort(np.concatenate([np.flatnonzero(labels != rare), keep_rare]))  # as domain_data keeps
+        sub = SubtomoDataset(ds.subtomograms[keep], [ds.objl[i] for i in keep], ds.voxel_size, ds.attrs)
+        truth, aligned = sub.labels, aligned_to_template_frame(sub)
+        k = len(np.unique(truth))
+        pcs = PCA(32, random_state=0).fit_transform(aligned)
+        out[name] = {
+            "n": int(len(truth)),
+            "nearest_class_mean": round(nearest_mean_accuracy(aligned, truth), 4),
+            "pca32_kmeans_v_true_k": round(max(kmeans_v(pcs, truth, k)[0], kmeans_v(unit(pcs), truth, k)[0]), 4),
+        }
+        print(name, out[name], flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=["general"], help="model files or shipped names")
@@ -144,8 +174,18 @@ def main() -> None:
     parser.add_argument(
         "--pose-oracle", action="store_true", help="also the true-pose ceiling (aligned voxels, nearest class mean)"
     )
+    parser.add_argument(
+        "--domains",
+        help="instead: the true-pose ceiling on the adaptation protocol's domains in this folder "
+        "(benchmarks/data/domains)",
+    )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
+    if args.domains:
+        results = domain_pose_oracle(Path(args.domains))
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=2))
+        return
     from deepfinder_unsup._quiet import import_tensorflow_quietly
     from deepfinder_unsup.extract import normalise
     from deepfinder_unsup.io.dataset import read_dataset
