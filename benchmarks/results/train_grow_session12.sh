@@ -5,6 +5,9 @@
 # binding 1, paired contrast 1 at T 0.1), warm-up 100 steps to 1.5e-4, cosine decay over 10 epochs of 300 x 32,
 # seed 17; checkpoint by the monitor V (cosine); chosen on the protocol after. Seeds stay below the protocol's
 # (1,000,000+) and the monitor's (2,000,000+). Design sets: benchmarks/design_sets.sh.
+# As run: stopped by hand after epoch 8 of 10 (the 9th would have ended past the session's margin; the rate was
+# then ~10 % of its peak), then `bash benchmarks/results/train_grow_session12.sh --resume --epochs 8` wrote
+# model.keras and its card (the monitor's best, epoch 7). History: train_grow_session12_history.csv.
 cd /work/main
 source benchmarks/configs/structures_595.sh
 exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" procedural:1000:400 procedural:300:400@membrane \
