@@ -239,9 +239,9 @@ def build_training_model(
 ) -> tuple[keras.Model, dict]:
     """A new f_theta for ``n_classes``, initialised from DeepFinder's weights and/or an earlier model.
 
-    When the earlier model learnt fewer classes and they are the first of ``column_names`` (the new output
-    columns' class names: a class list grown at its end), their directions are kept too: the new ones start
-    fresh."""
+    The output layer is copied only when the earlier model's classes are the first of ``column_names`` (the new
+    output columns' class names): all of it for the same list, the earlier classes' directions for a list grown
+    at its end (the new ones start fresh); another list of the same length starts it afresh."""
     model = build_classifier(
         n_classes,
         box,
@@ -261,12 +261,15 @@ def build_training_model(
 
         path = resolve_model_path(config.init_model)
         source, card = load_model(path)
+        same_classes = leads_class_list(card.get("classes", {}), column_names)
+        # the output's column i is a class: copied only where it is the same structure (unknown names: by shape)
+        skip = (OUTPUT_LAYER,) if column_names is not None and not same_classes else ()
         info = {
             "init_model": str(path),
-            "copied_layers": copy_matching_weights(model, source),
+            "copied_layers": copy_matching_weights(model, source, skip),
             "samples_seen_before": int(card.get("training", {}).get("samples_seen_total", 0)),
         }
-        if OUTPUT_LAYER not in info["copied_layers"] and leads_class_list(card.get("classes", {}), column_names):
+        if OUTPUT_LAYER not in info["copied_layers"] and same_classes:
             info["kept_class_directions"] = copy_leading_class_directions(model, source)
     if config.freeze_encoder:
         for layer in model.layers:

@@ -99,6 +99,34 @@ def test_grown_class_list_keeps_the_earlier_directions_in_order():
     assert not leads_class_list({}, ["negative"])
 
 
+def test_warm_restart_copies_the_output_only_for_the_same_classes(tmp_path):
+    """--init-model: the same class list keeps every output column, a grown one its leading columns, and another
+    list of the same length none (its column i would be another structure)."""
+    from deepfinder_unsup.model.card import save_model
+    from deepfinder_unsup.train import TrainConfig, build_training_model
+
+    src = build_classifier(3, output="cosine")
+    card = {"voxel_size": 10.0, "box_size": 40, "classes": {"0": "negative", "1": "a", "2": "b"}}
+    path = save_model(src, tmp_path / "src.keras", card)
+    config = TrainConfig(loss="cosface", init_model=str(path))
+    directions = src.get_layer("class_output").get_weights()[0]
+
+    def output_of(names):
+        model, info = build_training_model(len(names), 40, config, names)
+        return model.get_layer("class_output").get_weights()[0], info
+
+    same, info = output_of(["negative", "a", "b"])
+    np.testing.assert_array_equal(same, directions)
+    assert "class_output" in info["copied_layers"]
+    grown, info = output_of(["negative", "a", "b", "c"])
+    np.testing.assert_array_equal(grown[:, :3], directions)
+    assert info["kept_class_directions"] == 3
+    other, info = output_of(["negative", "x", "y"])
+    assert "class_output" not in info["copied_layers"] and "kept_class_directions" not in info
+    assert not np.allclose(other, directions)
+    assert "embedding" in info["copied_layers"]  # the rest of the network still starts from the source
+
+
 def test_dtype_copy_of_a_compiled_model_carries_no_optimizer(tmp_path):
     """A saved model must not carry the optimizer's moments (3x the file size: over the transfer limits)."""
     src = build_classifier(5, output="cosine")

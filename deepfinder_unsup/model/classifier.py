@@ -202,10 +202,12 @@ def with_dtype_policy(model: keras.Model, policy: str) -> keras.Model:
     return clone
 
 
-def copy_matching_weights(target: keras.Model, source: keras.Model) -> list[str]:
-    """Copy the weights of every layer that has the same name and weight shapes in both models."""
+def copy_matching_weights(target: keras.Model, source: keras.Model, skip: tuple[str, ...] = ()) -> list[str]:
+    """Copy the weights of every layer that has the same name and weight shapes in both models (but ``skip``)."""
     copied = []
     for layer in target.layers:
+        if layer.name in skip:
+            continue
         try:
             src = source.get_layer(layer.name)
         except ValueError:
