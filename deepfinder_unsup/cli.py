@@ -172,9 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deepfinder-weights", help="DeepFinder weight file to initialise the encoder")
     p.add_argument(
         "--head",
-        choices=["flatten", "gap"],
+        choices=["flatten", "gap", "flatten_conv"],
         default="flatten",
-        help="flatten: the paper's head; gap: global average pooling (fewer weights)",
+        help="flatten: the paper's head; gap: global average pooling (fewer weights); flatten_conv: flatten plus "
+        "two convolutions on the encoder's maps, pooled, added through a Dense that starts at zero (a flatten "
+        "model given to --init-model starts as the same function)",
     )
     p.add_argument("--epochs", type=positive_int, default=20, help="maximum number of epochs")
     p.add_argument(

@@ -97,7 +97,7 @@ def test_not_a_deepfinder_file_is_refused_and_model_untouched(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(before, enc.get_weights()))
 
 
-@pytest.mark.parametrize("head", ["flatten", "gap"])
+@pytest.mark.parametrize("head", ["flatten", "gap", "flatten_conv"])
 def test_truncation_gives_32d_and_save_load_reproduces_embeddings(tmp_path, head, rng):
     clf = build_classifier(5, 40, head)
     emb = embedding_model(clf)
@@ -108,6 +108,22 @@ def test_truncation_gives_32d_and_save_load_reproduces_embeddings(tmp_path, head
     again, card = load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(embedding_model(again)(x).numpy(), out)
     assert card == {"voxel_size": 10.0, "box_size": 40} == read_card(tmp_path / "m.keras")
+
+
+def test_a_flatten_model_copied_into_the_conv_branch_head_is_the_same_function_until_trained(rng):
+    from deepfinder_unsup.model.classifier import copy_matching_weights
+
+    flat = build_classifier(5, 40, "flatten", output="cosine")
+    x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
+    conv = build_classifier(5, 40, "flatten_conv", output="cosine")
+    copied = copy_matching_weights(conv, flat)
+    assert {"head_dense", "embedding", "class_output"} <= set(copied)
+    assert not {"head_conv1", "head_conv2", "head_branch_dense"} & set(copied)
+    np.testing.assert_allclose(embedding_model(conv)(x).numpy(), embedding_model(flat)(x).numpy(), atol=1e-6)
+    # the branch is live: a non-zero branch Dense changes the embedding
+    dense = conv.get_layer("head_branch_dense")
+    dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
+    assert np.abs(embedding_model(conv)(x).numpy() - embedding_model(flat)(x).numpy()).max() > 1e-3
 
 
 def test_a_file_that_is_not_a_model_gets_a_clear_error(tmp_path):

@@ -1,8 +1,11 @@
 """f_theta: DeepFinder's encoder + fully connected head; a 32-D embedding layer before the class softmax.
 
-Two head designs (compared in docs/model_card.md):
+Three head designs (compared in docs/model_card.md):
 - ``flatten``: MaxPool 2 -> Flatten (5^3 x 64 at 40^3) -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
+- ``flatten_conv``: ``flatten`` plus capacity after DeepFinder's encoder: two 3^3 convolutions on the encoder's
+  maps, global mean + max pooling, and a Dense 128 added to ``flatten``'s before its ReLU. That Dense starts at
+  zero, so a ``flatten`` model copied into it (``train --init-model``) starts as the same function.
 The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there. The output layer is
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
 cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
@@ -31,7 +34,8 @@ OUTPUT_LAYER = "class_output"
 BINDING_LAYER = "binding_output"
 BINDING_STATES = ("free", "surface", "transmembrane")
 BINDING_SCALE = 16.0  # cosine -> logit: a fresh binding output pulls on the embedding from the first step
-HEADS = ("flatten", "gap")
+HEADS = ("flatten", "gap", "flatten_conv")
+BRANCH_CHANNELS = 64
 OUTPUTS = ("softmax", "cosine")
 
 
@@ -151,13 +155,16 @@ def build_classifier(
         raise ValueError(f"box size must be a multiple of 4, got {box_size}")
     inp = keras.Input((box_size, box_size, box_size, 1), name="subtomogram")
     x, _ = encoder_layers(inp)
-    if head == "flatten":
+    if head == "flatten_conv":
+        x = flatten_with_conv_branch(x, hidden)
+    elif head == "flatten":
         x = layers.MaxPooling3D(2, name="head_pool")(x)
         x = layers.Flatten(name="head_flatten")(x)
+        x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
     else:
         x = layers.GlobalAveragePooling3D(name="head_gap")(x)
         x = layers.LayerNormalization(name="head_norm")(x)  # pooled ReLU features are tiny (~0.05)
-    x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
+        x = layers.Dense(hidden, activation="relu", name="head_dense")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
     emb = layers.Dense(embedding_dim, name=EMBEDDING_LAYER)(x)
     if view_weight > 0:
@@ -174,6 +181,27 @@ def build_classifier(
     scaled = layers.Rescaling(BINDING_SCALE, name="binding_scale", dtype="float32")(cosines)
     binding = layers.Activation("softmax", name=BINDING_LAYER, dtype="float32")(scaled)
     return keras.Model(inp, [out, binding], name=f"f_theta_{head}")
+
+
+def flatten_with_conv_branch(features, hidden: int = 128):
+    """``flatten``'s Dense (same layer names and shapes, so its weights copy) plus a convolutional branch on the
+    encoder's maps whose Dense starts at zero: the sum is the ``flatten`` head's function until training moves
+    the branch. The branch's global pooling sees the whole box at once, where ``flatten`` ties each weight to one
+    position of the 5^3 grid."""
+    flat = layers.MaxPooling3D(2, name="head_pool")(features)
+    flat = layers.Flatten(name="head_flatten")(flat)
+    flat = layers.Dense(hidden, name="head_dense")(flat)
+    branch = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_conv1")(features)
+    branch = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_conv2")(branch)
+    pooled = layers.Concatenate(name="head_branch_pool")(
+        [
+            layers.GlobalAveragePooling3D(name="head_branch_mean")(branch),
+            layers.GlobalMaxPooling3D(name="head_branch_max")(branch),
+        ]
+    )
+    branch = layers.Dense(hidden, kernel_initializer="zeros", name="head_branch_dense")(pooled)
+    summed = layers.Add(name="head_sum")([flat, branch])
+    return layers.Activation("relu", name="head_relu")(summed)
 
 
 def class_output(classifier: keras.Model) -> keras.KerasTensor:
