@@ -58,7 +58,7 @@ from .model.classifier import (
 )
 from .model.losses import MarginSoftmaxLoss
 from .train import augment
-from .volume import normalise
+from .volume import normalise, wedge_symmetric_views
 
 METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours")
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
@@ -89,6 +89,7 @@ class AdaptReport:
     guard_passed: bool = False  # both label-free scores said better (``guard=False`` writes the model anyway)
     precision: str = "float32"  # arithmetic of the adaptation (the written model is float32)
     silhouette_over_k_before: float = 0.0  # mean silhouette over the k range (each round records its own)
+    tta: bool = False  # features (neighbours, scores) from the four wedge-symmetric views: embed with --tta
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -175,12 +176,18 @@ def training_precision(precision: str) -> str:
     return chosen
 
 
-def features_of(network: keras.Model, volumes: np.ndarray, batch: int = 64) -> np.ndarray:
-    """L2-normalised embeddings of normalised volumes (N, B, B, B)."""
-    out = [
-        np.asarray(network(volumes[i : i + batch, ..., None], training=False)) for i in range(0, len(volumes), batch)
-    ]
-    return normalise_features(np.concatenate(out).astype(np.float64))
+def features_of(network: keras.Model, volumes: np.ndarray, batch: int = 64, tta: bool = False) -> np.ndarray:
+    """L2-normalised embeddings of normalised volumes (N, B, B, B); with ``tta`` the mean of the unit embeddings
+    of the four wedge-symmetric views (as ``embed --tta``), normalised again."""
+    views = wedge_symmetric_views(volumes) if tta else [volumes]
+    total = 0.0
+    for view in views:
+        out = [
+            np.asarray(network(np.ascontiguousarray(view[i : i + batch])[..., None], training=False))
+            for i in range(0, len(view), batch)
+        ]
+        total = total + normalise_features(np.concatenate(out).astype(np.float64))
+    return normalise_features(total)
 
 
 def label_free_score(features: np.ndarray, k: int, seed: int = 0, n_init: int = 10) -> tuple[float, np.ndarray]:
@@ -240,6 +247,7 @@ def adapt(
     guard: bool = True,
     precision: str = "auto",
     on_round: Callable[[int, np.ndarray], None] | None = None,
+    tta: bool = False,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -248,7 +256,9 @@ def adapt(
     scores say; the report's ``guard_passed`` still says whether the guard would have kept it. ``precision``
     'bfloat16' trains and embeds in bf16 arithmetic (float32 weights; 'auto', the default: bf16 where the CPU
     has it, as ``embed``); the written model is float32 either way. ``on_round(r, features)`` sees each
-    round's unit features (benchmarks score them against labels)."""
+    round's unit features (benchmarks score them against labels). ``tta``: every feature adapt computes (the
+    neighbours, the label-free scores, ``on_round``'s) is the mean over the four wedge-symmetric views, as
+    ``embed --tta`` computes them; the card records it, so the user embeds the same way."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -265,7 +275,7 @@ def adapt(
     vols = normalise(vols)
     rng = np.random.default_rng(seed)
     network = embedding_model(classifier)
-    before = features_of(network, vols)
+    before = features_of(network, vols, tta=tta)
     bank = before  # ``neighbours``: the features the neighbours are found in, renewed each round
     ks = range(2, min(16, len(vols) // 5))
     if k is None:
@@ -275,7 +285,7 @@ def adapt(
     spread = float(before.std(axis=0).sum())
     logger.info(f"adapt ({method}): {len(vols)} picks, k = {k}, silhouette before {score_before:.3f}")
     report = AdaptReport(
-        method, len(vols), int(k), score_before, score_before, "input", source=source, precision=precision
+        method, len(vols), int(k), score_before, score_before, "input", source=source, precision=precision, tta=tta
     )
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
@@ -321,7 +331,7 @@ def adapt(
             loss = float(trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0).history["loss"][-1])
         else:
             loss = _train_round(trainable, vols, np.zeros(len(vols), int), n_out, steps, batch_size, rng)
-        feats = features_of(network, vols)
+        feats = features_of(network, vols, tta=tta)
         if on_round is not None:
             on_round(r + 1, feats)
         score, new_labels = label_free_score(feats, k, seed)
@@ -347,7 +357,7 @@ def adapt(
     network.set_weights(best[1])
     report.score_after = best[0]
     if best[1] is not input_weights:
-        report.stability_after = stability(features_of(network, vols), k, seed)
+        report.stability_after = stability(features_of(network, vols, tta=tta), k, seed)
     improved = best[0] > score_before and report.stability_after >= report.stability_before - STABILITY_TOLERANCE
     report.guard_passed = bool(improved)
     report.kept = "adapted" if improved or (not guard and best[1] is not input_weights) else "input"

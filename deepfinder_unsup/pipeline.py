@@ -836,6 +836,7 @@ def adapt_to_file(
     overwrite: bool = False,
     structures: Sequence[str] | None = None,
     precision: str = "auto",
+    tta: bool = False,
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see
@@ -902,4 +903,5 @@ def adapt_to_file(
         overwrite=overwrite,
         structures=list(structures) if structures else None,
         precision=precision,
+        tta=tta,
     )

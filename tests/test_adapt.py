@@ -83,6 +83,34 @@ def test_neighbour_training_tightens_groups_whose_neighbours_agree():
     assert separation(features_of(network, vols)) > separation(before) + 0.1
 
 
+def test_tta_features_are_invariant_to_the_wedge_symmetric_turns_and_average_the_views(rng):
+    """``adapt --tta``'s features: the normalised mean of the four views' unit embeddings, so a pick turned by
+    180 degrees about x, y or z (index arithmetic here, not the package's flips) gets the same features; the
+    single-view features of the same network change."""
+    keras = pytest.importorskip("keras")
+    from deepfinder_unsup.adapt import features_of
+
+    keras.utils.set_random_seed(2)
+    network = keras.Sequential([keras.Input((8, 8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(6)])
+    vols = rng.normal(size=(5, 8, 8, 8)).astype(np.float32)
+    turned = (2 * 4 - np.arange(8)) % 8  # index i -> 2c - i about the centre voxel c = 4
+
+    def turn(v, axes):
+        for axis in axes:
+            v = np.take(v, turned, axis=axis + 1)
+        return v
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    views = [vols] + [turn(vols, axes) for axes in ((0, 1), (0, 2), (1, 2))]
+    want = unit(sum(unit(np.asarray(network(v[..., None]))) for v in views))
+    np.testing.assert_allclose(features_of(network, vols, tta=True), want, atol=1e-5)
+    for axes in ((0, 1), (0, 2), (1, 2)):
+        np.testing.assert_allclose(features_of(network, turn(vols, axes), tta=True), want, atol=1e-5)
+    assert np.abs(features_of(network, turn(vols, (0, 1))) - features_of(network, vols)).max() > 1e-2
+
+
 def test_collapse_guard(rng):
     feats = rng.standard_normal((100, 8))
     spread = float(feats.std(axis=0).sum())
@@ -104,6 +132,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     assert main(cmd) == 0
     card = read_card(out)["adaptation"]
     assert card["method"] == "neighbours" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
+    assert card["tta"] is False
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
     assert 0 <= card["stability_before"] <= 1 and 0 <= card["stability_after"] <= 1
     if card["kept"] == "adapted":  # both label-free scores said better
@@ -117,6 +146,8 @@ def test_adapt_command_records_what_it_did(tmp_path):
         b, _ = load_model(resolve_model_path(None))
         assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
     assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
+    assert main([*cmd, "--tta", "--overwrite", "--steps", "1"]) == 0
+    assert read_card(out)["adaptation"]["tta"] is True  # the user is told to embed with --tta
 
 
 def test_coral_distance_matches_numpy_and_ignores_scale(rng):
