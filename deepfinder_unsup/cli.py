@@ -210,6 +210,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(free / on a membrane / transmembrane); 0 (default): none",
     )
     p.add_argument(
+        "--map-weight",
+        type=_positive_float,
+        default=1.0,
+        help="with --structures: draw each class made from a map or model file this many times as often as one "
+        "made by code (procedural, builtin) or the negatives, so a list grown with procedural seeds keeps the "
+        "real structures' share (default: 1, every class equally often)",
+    )
+    p.add_argument(
         "--view-weight",
         type=_non_negative_float,
         default=0.0,
@@ -597,6 +605,7 @@ def cmd_train(args) -> int:
         select_by=args.select_by,
         workers=args.workers,
         binding_weight=args.binding_weight,
+        map_weight=args.map_weight,
         view_weight=args.view_weight,
         contrast_weight=args.contrast_weight,
         temperature=args.temperature,

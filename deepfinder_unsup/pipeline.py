@@ -195,6 +195,7 @@ def train_to_folder(
         workers=config.workers,
         use_multiprocessing=config.workers > 0,
         specs=list(structures),
+        map_weight=config.map_weight,
     )
     return train(None, val, out_dir, config, resume, command, simulation=source)
 

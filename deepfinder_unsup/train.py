@@ -73,6 +73,7 @@ class TrainConfig:
     view_weight: float = 0.0  # weight of the paired-view consistency loss (0: none; batches of pairs otherwise)
     contrast_weight: float = 0.0  # weight of the paired contrastive loss (0: none; batches of same-class pairs)
     temperature: float = 0.1  # of the contrastive loss
+    map_weight: float = 1.0  # on-the-fly simulation: classes from map files drawn this many times as often
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

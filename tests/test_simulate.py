@@ -198,6 +198,34 @@ def test_keras_source_yields_balanced_fresh_batches():
     assert not np.allclose(source[0][0], x)  # a new epoch simulates new data
 
 
+def test_map_weight_draws_classes_from_files_that_many_times_as_often():
+    """``train --map-weight 3``: a class read from a map file is drawn 3x as often as one made by code or the
+    negatives (chi-square against those expected frequencies, and against uniform); weight 1 keeps the uniform
+    draw, the same labels for the same seed as before weights existed."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate.dataset import balanced_labels
+    from deepfinder_unsup.simulate.keras_source import SimulatedBatches
+    from deepfinder_unsup.simulate.structures import Structure, made_by_code
+
+    r = np.sqrt(((np.mgrid[:12, :12, :12] - 6.0) ** 2).sum(axis=0))
+    from_file = Structure("mapblob", (r < 4).astype(np.float32), 10.0)
+    structures = [builtin_structure("ring"), from_file, builtin_structure("globule")]
+    assert [made_by_code(s) for s in structures] == [True, False, True]
+    source = SimulatedBatches(structures, fixed_config(), batch_size=8, map_weight=3.0)
+    np.testing.assert_array_equal(source.labels, [0, 1, 2, 3])  # 0: the negatives
+    np.testing.assert_array_equal(source.draw_weights, [1, 1, 3, 1])
+    assert "3x as often" in source.describe()
+    drawn = balanced_labels(source.labels, 12000, np.random.default_rng(0), source.draw_weights)
+    counts = np.bincount(drawn, minlength=4)
+    assert stats.chisquare(counts, 12000 * np.array([1, 1, 3, 1]) / 6).pvalue > 0.01
+    assert stats.chisquare(counts).pvalue < 1e-6
+    assert SimulatedBatches(structures, fixed_config(), batch_size=8).draw_weights is None
+    np.testing.assert_array_equal(
+        balanced_labels(source.labels, 50, np.random.default_rng(5)),
+        source.labels[np.random.default_rng(5).integers(4, size=50)],
+    )
+
+
 @pytest.mark.parametrize("voxel_size", [7.0, 8.0, 10.0, 12.0, 13.68, 16.0])
 def test_simulated_particle_sits_at_the_box_centre_at_any_pixel_size(voxel_size):
     """One centre convention (index n // 2) through placement, reconstruction crop, resampling and crop."""

@@ -189,6 +189,12 @@ def write_simulated_dataset(
     )
 
 
-def balanced_labels(class_labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` labels, each drawn uniformly among the classes (DeepFinder's per-batch class balancing)."""
-    return np.asarray(class_labels)[rng.integers(len(class_labels), size=n)]
+def balanced_labels(
+    class_labels: np.ndarray, n: int, rng: np.random.Generator, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """``n`` labels, each drawn uniformly among the classes (DeepFinder's per-batch class balancing), or in
+    proportion to ``weights`` (one per class)."""
+    if weights is None:
+        return np.asarray(class_labels)[rng.integers(len(class_labels), size=n)]
+    weights = np.asarray(weights, np.float64)
+    return np.asarray(class_labels)[rng.choice(len(class_labels), size=n, p=weights / weights.sum())]

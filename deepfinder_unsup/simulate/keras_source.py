@@ -9,7 +9,7 @@ from ..volume import random_wedge_symmetric_view
 from .config import SimConfig
 from .dataset import balanced_labels, binding_states_of, class_names_of
 from .scene import StructureLibrary, simulate_subtomogram
-from .structures import Structure
+from .structures import Structure, made_by_code
 
 
 class SimulatedBatches(SeededBatches):
@@ -17,6 +17,8 @@ class SimulatedBatches(SeededBatches):
 
     Item ``i`` of epoch ``e`` is deterministic given the seed. Yields (x (b, B, B, B, 1), one-hot y). Classes are
     the structures (labels 1..K) plus the negative class 0 when enabled; output index = sorted label order.
+    ``map_weight``: each class made from a map or model file (not by code, :func:`made_by_code`) is drawn this
+    many times as often as one made by code or the negatives (1: every class equally often).
     """
 
     def __init__(
@@ -27,6 +29,7 @@ class SimulatedBatches(SeededBatches):
         steps_per_epoch: int = 100,
         seed: int = 0,
         specs: list[str] | None = None,
+        map_weight: float = 1.0,
         **kwargs,
     ):
         super().__init__(steps_per_epoch, seed, **kwargs)
@@ -40,6 +43,13 @@ class SimulatedBatches(SeededBatches):
         self.view_pairs = False  # second half of each batch: a wedge-symmetric view of the first half
         self.instance_pairs = False  # second half: other sub-tomograms of the first half's structures
         self._states = self.binding_states()
+        self.map_weight = float(map_weight)
+        self.draw_weights = self.class_draw_weights() if self.map_weight != 1.0 else None
+
+    def class_draw_weights(self) -> np.ndarray:
+        """Per output index (sorted labels): ``map_weight`` for a class read from a file, 1 otherwise."""
+        from_file = {i + 1: not made_by_code(s) for i, s in enumerate(self.library.structures)}
+        return np.array([self.map_weight if from_file.get(int(label), False) else 1.0 for label in self.labels])
 
     def binding_states(self) -> np.ndarray:
         """Per output index (sorted labels), the central particle's binding code (``binding_states_of``)."""
@@ -48,7 +58,9 @@ class SimulatedBatches(SeededBatches):
 
     def make_batch(self, rng: np.random.Generator):
         paired = self.view_pairs or self.instance_pairs
-        labels = balanced_labels(self.labels, self.batch_size // 2 if paired else self.batch_size, rng)
+        labels = balanced_labels(
+            self.labels, self.batch_size // 2 if paired else self.batch_size, rng, self.draw_weights
+        )
         x = self._simulate(labels, rng)
         if self.view_pairs:
             x, labels = np.concatenate([x, random_wedge_symmetric_view(x, rng)]), np.concatenate([labels, labels])
@@ -65,8 +77,9 @@ class SimulatedBatches(SeededBatches):
     def describe(self) -> str:
         """What the batches are drawn from (for the model card)."""
         n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
+        weight = f", classes from files drawn {self.map_weight:g}x as often" if self.draw_weights is not None else ""
         return (
-            f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural), "
+            f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural){weight}, "
             f"specs {self.specs or self.library.names[:5]}"
         )
 

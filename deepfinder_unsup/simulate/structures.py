@@ -194,6 +194,12 @@ def structure_from_atoms(
     )
 
 
+def made_by_code(structure: Structure) -> bool:
+    """Whether a structure is made by code (a procedural pseudo-molecule or a built-in shape, on a membrane or
+    not) rather than read from a density map or atomic model."""
+    return hasattr(structure, "molecule") or structure.name.split("@")[0] in BUILTIN_SHAPES
+
+
 # --- built-in procedural shapes -------------------------------------------------------------------------
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c = (size - 1) / 2.0
