@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--head",
         choices=["flatten", "gap", "flatten_conv"],
-        default="flatten",
-        help="flatten: the paper's head; gap: global average pooling (fewer weights); flatten_conv: flatten plus "
+        help="default: the --init-model's head, else flatten. flatten: the paper's head; gap: global average "
+        "pooling (fewer weights); flatten_conv: flatten plus "
         "two convolutions on the encoder's maps, pooled, added through a Dense that starts at zero (a flatten "
         "model given to --init-model starts as the same function)",
     )
@@ -578,13 +578,13 @@ def cmd_simulate_tomogram(args) -> int:
 def cmd_train(args) -> int:
     _tf(args)
     from . import pipeline
-    from .train import TrainConfig
+    from .train import TrainConfig, head_of_model
 
     out = Path(args.out)
     if (out / "model.keras").exists() and not (args.overwrite or args.resume):
         raise FileExistsError(f"{out / 'model.keras'}: file exists; pass --overwrite or --resume")
     cfg = TrainConfig(
-        head=args.head,
+        head=args.head or head_of_model(args.init_model),
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size,

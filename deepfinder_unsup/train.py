@@ -279,6 +279,17 @@ def build_training_model(
     return model, info
 
 
+def head_of_model(init_model: str | None) -> str:
+    """The head an earlier model was built with (its card's ``head``), so that a warm restart keeps it; flatten
+    (the paper's) without one."""
+    if not init_model:
+        return "flatten"
+    from .embed import resolve_model_path
+    from .model.card import read_card
+
+    return str(read_card(resolve_model_path(init_model)).get("head", "flatten"))
+
+
 def leads_class_list(earlier: dict, column_names: list[str] | None) -> bool:
     """Whether an earlier model's output columns (its card's label -> name, in sorted label order) are the
     first of ``column_names`` (the new model's, in order): column i is then the same structure in both."""

@@ -226,3 +226,15 @@ def test_the_card_counts_the_samples_the_kept_checkpoint_saw_not_the_run():
         "best_epoch": 4,
     }
     assert samples_seen(None, 3, 100, {})["samples_seen_total"] == 300  # no selection score: the last epoch
+
+
+def test_a_warm_restart_keeps_the_earlier_models_head_unless_told(tmp_path):
+    from deepfinder_unsup.train import head_of_model
+
+    assert head_of_model(None) == "flatten"
+    assert head_of_model("shrec21") == "flatten"
+    assert head_of_model("general") == "flatten_conv"  # the shipped model since session 13
+    save_model(
+        build_classifier(3, 40, "gap"), tmp_path / "g.keras", {"voxel_size": 10.0, "box_size": 40, "head": "gap"}
+    )
+    assert head_of_model(str(tmp_path / "g.keras")) == "gap"
