@@ -336,6 +336,8 @@ def _train(
         raise InputError("the binding-state loss needs structures simulated on the fly (--structures)")
     if config.view_weight > 0 and simulation is None:
         raise InputError("the paired-view loss needs structures simulated on the fly (--structures)")
+    if config.map_weight != 1.0 and simulation is None:  # a data set file's classes are drawn evenly
+        raise InputError("--map-weight needs structures simulated on the fly (--structures)")
     if config.view_weight > 0 and (config.batch_size < 2 or config.batch_size % 2):
         raise InputError(f"the paired-view loss needs an even batch size (pairs), got {config.batch_size}")
     if config.contrast_weight > 0:

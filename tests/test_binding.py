@@ -116,6 +116,8 @@ def test_training_with_the_binding_loss_end_to_end(tmp_path):
     assert (tmp_path / "training_curves.png").exists()
     with pytest.raises(InputError, match="binding-state loss needs structures simulated on the fly"):
         train(val, val, tmp_path / "again", cfg, verbose=0)
+    with pytest.raises(InputError, match="--map-weight needs structures simulated on the fly"):
+        train(val, val, tmp_path / "again", TrainConfig(epochs=1, steps_per_epoch=1, map_weight=3.0), verbose=0)
     assert not any((tmp_path / "again").iterdir())  # refused before anything was written
 
 
