@@ -312,3 +312,23 @@ def test_simulation_pool_ends_without_signalling_its_workers():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["8"]  # 4 rings + 4 negatives
+
+
+def test_a_map_file_named_like_a_built_in_shape_counts_as_read_from_a_file(tmp_path):
+    """``--map-weight`` weighs what a class was made from, not its name: ``ring.mrc`` is a map file (the old
+    rule matched names against the built-in shapes and called it code); the flag survives resampling and the
+    membrane-bound copy, and procedural seeds count as code at every voxel size."""
+    from deepfinder_unsup.io.mrc import write_mrc
+    from deepfinder_unsup.simulate.procedural import procedural_structures
+    from deepfinder_unsup.simulate.structures import made_by_code
+
+    write_mrc(builtin_structure("ring", 10.0).density, tmp_path / "ring.mrc", voxel_size=10.0)
+    from_file = structure_from_map(tmp_path / "ring.mrc", 10.0)
+    assert from_file.name == "ring"
+    assert not made_by_code(from_file)
+    assert not made_by_code(from_file.at_voxel_size(13.0))
+    assert not made_by_code(from_file.membrane_bound())
+    built_in = builtin_structure("ring", 10.0)
+    assert made_by_code(built_in) and made_by_code(built_in.at_voxel_size(13.0).membrane_bound())
+    seed = procedural_structures(1, first_seed=7)[0]
+    assert made_by_code(seed) and made_by_code(seed.at_voxel_size(12.0, np.random.default_rng(0), wobble=True))

@@ -242,7 +242,7 @@ class ProceduralStructure(Structure):
     def __init__(self, seed: int, voxel_size: float = 10.0):
         self.seed = int(seed)
         mol = procedural_molecule(self.seed)
-        super().__init__(mol.name, standardise_density(render_points(mol.points, voxel_size)), voxel_size)
+        super().__init__(mol.name, standardise_density(render_points(mol.points, voxel_size)), voxel_size, by_code=True)
 
     @property
     def molecule(self) -> ProceduralMolecule:
@@ -258,6 +258,7 @@ class ProceduralStructure(Structure):
             voxel_size,
             binding=self.binding,
             membrane_z=self.membrane_z,
+            by_code=True,
         )
 
 

@@ -37,7 +37,8 @@ class Structure:
 
     ``binding``: ``free`` (soluble), ``surface`` (a soluble structure simulated bound to a bilayer: the class
     ``NAME@membrane``) or ``transmembrane`` (a membrane protein, transmembrane axis along z, bilayer centre at
-    ``membrane_z`` voxels from the box centre along z).
+    ``membrane_z`` voxels from the box centre along z). ``by_code``: made by code (a procedural pseudo-molecule
+    or a built-in shape) rather than read from a density map or atomic model.
     """
 
     name: str
@@ -45,6 +46,7 @@ class Structure:
     voxel_size: float
     binding: str = "free"
     membrane_z: float = 0.0
+    by_code: bool = False
 
     @property
     def radius(self) -> float:
@@ -58,7 +60,8 @@ class Structure:
         if abs(voxel_size - self.voxel_size) < 1e-6:
             return self
         dens = standardise_density(resample_volume(self.density, self.voxel_size, voxel_size))
-        return Structure(self.name, dens, voxel_size, self.binding, self.membrane_z * self.voxel_size / voxel_size)
+        membrane_z = self.membrane_z * self.voxel_size / voxel_size
+        return Structure(self.name, dens, voxel_size, self.binding, membrane_z, self.by_code)
 
     def membrane_bound(self) -> Structure:
         """This soluble structure as the separate class ``NAME@membrane`` (bound to a bilayer's surface)."""
@@ -196,8 +199,8 @@ def structure_from_atoms(
 
 def made_by_code(structure: Structure) -> bool:
     """Whether a structure is made by code (a procedural pseudo-molecule or a built-in shape, on a membrane or
-    not) rather than read from a density map or atomic model."""
-    return hasattr(structure, "molecule") or structure.name.split("@")[0] in BUILTIN_SHAPES
+    not) rather than read from a density map or atomic model: what it was made from, never its name."""
+    return structure.by_code
 
 
 # --- built-in procedural shapes -------------------------------------------------------------------------
@@ -292,7 +295,7 @@ def builtin_structure(name: str, voxel_size: float = 10.0) -> Structure:
     solid = _builtin_solid(name, np.stack([xx, yy, zz], axis=-1)).astype(np.float32)
     solid = ndimage.gaussian_filter(solid, 4.0 / (voxel_size / sub))
     coarse = solid.reshape(size, sub, size, sub, size, sub).mean(axis=(1, 3, 5))
-    return Structure(name, standardise_density(coarse), voxel_size)
+    return Structure(name, standardise_density(coarse), voxel_size, by_code=True)
 
 
 def load_structures(specs: Sequence[str | os.PathLike], voxel_size: float = 10.0) -> list[Structure]:
