@@ -129,7 +129,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--precision", default="bfloat16")
     parser.add_argument("--design", nargs="*", default=[], help="simulated data sets to choose on")
-    parser.add_argument("--domains", action="store_true", help="also the four adaptation domains")
+    parser.add_argument(
+        "--domains", nargs="*", default=None, help="also the adaptation domains named (all four when none is named)"
+    )
     parser.add_argument("--data", default="benchmarks/data/domains")
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--tta", action="store_true", help="adapt --tta: neighbours and scores on four views")
@@ -155,10 +157,13 @@ def main() -> None:
             vols, _ = load_dataset_subtomograms(path, 40, 10.0)
             results["design"][path] = study(name, vols, read_dataset(path).labels, None, args, work)
         Path(args.out).write_text(json.dumps(results, indent=1))
-    if args.domains:
+    if args.domains is not None:
         from adaptation_protocol import DOMAINS, domain_data
 
-        for name in DOMAINS:
+        unknown = set(args.domains) - set(DOMAINS)
+        if unknown:
+            parser.error(f"unknown domains {sorted(unknown)}; choose from {', '.join(DOMAINS)}")
+        for name in args.domains or DOMAINS:
             vols, truth, _, rare = domain_data(name, Path(args.data), args.seed)
             results["domains"][name] = (
                 restudy(name, saved, rare, args.seed) if saved else study(name, vols, truth, rare, args, work)
