@@ -16,6 +16,7 @@ from deepfinder_unsup.geometry import (
     rotate_volume,
     rotation_from_deepfinder_angles,
 )
+from deepfinder_unsup.io.files import InputError
 from deepfinder_unsup.simulate.config import SimConfig, fixed_config
 from deepfinder_unsup.simulate.dataset import simulate_dataset
 from deepfinder_unsup.simulate.microscope import (
@@ -332,3 +333,40 @@ def test_a_map_file_named_like_a_built_in_shape_counts_as_read_from_a_file(tmp_p
     assert made_by_code(built_in) and made_by_code(built_in.at_voxel_size(13.0).membrane_bound())
     seed = procedural_structures(1, first_seed=7)[0]
     assert made_by_code(seed) and made_by_code(seed.at_voxel_size(12.0, np.random.default_rng(0), wobble=True))
+
+
+def _noise_power(cfg, label: int, n: int) -> float:
+    """Mean variance of (noisy - clean) over ``n`` boxes of class ``label`` (un-normalised volumes)."""
+    lib = StructureLibrary([builtin_structure("globule", 10.0)])
+    powers = []
+    for seed in range(n):
+        noisy, clean, _ = simulate_subtomogram(lib, label, cfg, np.random.default_rng(seed), return_clean=True)
+        powers.append(float((noisy - clean).var()))
+    return float(np.mean(powers))
+
+
+def test_the_snr_of_the_particle_leaves_the_noise_as_it_is_whatever_else_the_box_holds():
+    """``snr_reference: particle``: noise is set by the central particle's own signal, so neighbours and a
+    membrane in the box add signal, not noise (as in a tomogram, where the dose sets the noise); an empty
+    negative box gets the noise a particle's would (a random structure's power). ``box`` (the default, the
+    SNR of everything in the box) raises the noise with the crowding, and negatives without context have none."""
+    busy = dict(n_neighbours=4, p_membrane=1.0, background=0.3)
+    particle = _noise_power(fixed_config(snr_reference="particle"), 1, 8)
+    assert _noise_power(fixed_config(snr_reference="particle", **busy), 1, 8) == pytest.approx(particle, rel=0.2)
+    assert _noise_power(fixed_config(snr_reference="particle"), 0, 8) == pytest.approx(particle, rel=0.2)
+    box = _noise_power(fixed_config(), 1, 8)
+    assert box == pytest.approx(particle, rel=0.05)  # alone in the box, the two references agree
+    assert _noise_power(fixed_config(**busy), 1, 8) > 2 * box
+    with pytest.raises(InputError, match="snr_reference"):
+        fixed_config(snr_reference="tomogram")
+
+
+def test_mix_at_snr_sets_the_ratio_of_the_reference_signal_to_the_noise():
+    from deepfinder_unsup.simulate.microscope import mix_at_snr
+
+    rng = np.random.default_rng(0)
+    particle, context, noise = rng.normal(size=(3, 20, 20, 20))
+    noisy = mix_at_snr(particle + 3 * context, noise, 0.5, signal=particle)
+    assert particle.var() / (noisy - particle - 3 * context).var() == pytest.approx(0.5, rel=1e-4)
+    noisy = mix_at_snr(particle + 3 * context, noise, 0.5)
+    assert (particle + 3 * context).var() / (noisy - particle - 3 * context).var() == pytest.approx(0.5, rel=1e-4)

@@ -34,6 +34,9 @@ def draw(spec: Any, rng: np.random.Generator):
     return spec
 
 
+SNR_REFERENCES = ("box", "particle")
+
+
 @dataclass
 class SimConfig:
     """Everything that defines a simulated sub-tomogram data set (defaults: broad domain randomisation)."""
@@ -43,6 +46,9 @@ class SimConfig:
     margin: int = 8  # simulated box = box_size + 2 margin (output voxels), then cropped
     sim_voxel_size: Any = field(default_factory=lambda: {"choices": [6.0, 8.0, 10.0, 10.0, 12.0, 13.68, 16.0]})
     snr: Any = field(default_factory=lambda: {"log": [0.03, 1.0]})
+    # what the SNR is of: "box" (everything in it) or "particle" (the central particle alone; negatives: a
+    # random structure reconstructed for its power, not placed): context then adds signal, not noise
+    snr_reference: Any = "box"
     defocus_um: Any = field(default_factory=lambda: [1.0, 6.0])
     tilt_max: Any = field(default_factory=lambda: {"choices": [45, 50, 55, 60, 65, 70]})
     tilt_min: Any = field(default_factory=lambda: {"choices": [-70, -65, -60, -55, -50, -45]})
@@ -68,6 +74,11 @@ class SimConfig:
     p_membrane: float = 0.25  # chance of a membrane in the box
     membrane_bound: list = field(default_factory=list)  # class names always simulated on a membrane
     negative_class: bool = True  # add class 0: no central particle
+
+    def __post_init__(self) -> None:
+        kinds = self.snr_reference.get("choices", []) if isinstance(self.snr_reference, dict) else [self.snr_reference]
+        if not kinds or any(k not in SNR_REFERENCES for k in kinds):
+            raise InputError(f"snr_reference {self.snr_reference!r}: choose from {', '.join(SNR_REFERENCES)}")
 
     def microscope(self, rng: np.random.Generator) -> Microscope:
         """One draw of the acquisition. A phase plate shifts the phase by pi/2 and works near focus."""

@@ -294,24 +294,40 @@ def reconstruct_signal_and_noise(
     Both are the central ``crop`` x ``crop`` x ``crop`` (whole volume if ``crop`` is None). Reconstruction is
     linear, so ``clean + a * noise`` is the reconstruction at noise level ``a``: see :func:`mix_at_snr`.
     """
-    nz, ny, nx = volume.shape
+    clean, noise = reconstruct_together([volume], mic, voxel_size, crop, rng)
+    return clean, noise
+
+
+def reconstruct_together(
+    volumes: list[np.ndarray], mic: Microscope, voxel_size: float, crop: int | None, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """The noise-free WBPs of ``volumes`` (same shape) through one draw of ``mic``, then the WBP of unit white
+    noise in that tilt series: one back-projection for all of them (:func:`reconstruct_signal_and_noise` is
+    the case of one volume; a second is the central particle alone, whose signal ``mix_at_snr`` may refer to).
+    """
+    nz, ny, nx = volumes[0].shape
     angles = mic.angles
-    series = project(volume, mic.true_angles)
-    filt = image_filter(mic, ny, series.shape[-1], voxel_size)
-    series = np.fft.irfft2(np.fft.rfft2(series) * filt, s=series.shape[-2:]).astype(np.float32)
+    series = [project(v, mic.true_angles) for v in volumes]
+    filt = image_filter(mic, ny, series[0].shape[-1], voxel_size)
+    series = [np.fft.irfft2(np.fft.rfft2(s) * filt, s=s.shape[-2:]).astype(np.float32) for s in series]
     if crop is not None:
         y0 = crop_start(ny, crop)
-        series = series[:, y0 : y0 + crop, :]
-    noise = rng.standard_normal(series.shape).astype(np.float32)
-    rows = series.shape[1]
-    both = np.concatenate([series, noise], axis=1)  # one back-projection for signal and noise
-    rec = weighted_backprojection(both, angles, nz, nx, crop, mic.wbp_filter, mic.sirt_iterations)
-    return rec[:, :rows], rec[:, rows:]
+        series = [s[:, y0 : y0 + crop, :] for s in series]
+    noise = rng.standard_normal(series[0].shape).astype(np.float32)
+    rows = series[0].shape[1]
+    blocks = np.concatenate([*series, noise], axis=1)  # one back-projection for signals and noise
+    rec = weighted_backprojection(blocks, angles, nz, nx, crop, mic.wbp_filter, mic.sirt_iterations)
+    return [rec[:, i * rows : (i + 1) * rows] for i in range(len(series) + 1)]
 
 
-def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr: float) -> np.ndarray:
-    """``clean + a * noise`` with ``a`` chosen so that var(clean) / var(a * noise) = ``snr`` exactly."""
-    scale = np.sqrt(clean.var() / (snr * max(float(noise.var()), 1e-30)))
+def mix_at_snr(clean: np.ndarray, noise: np.ndarray, snr: float, signal: np.ndarray | None = None) -> np.ndarray:
+    """``clean + a * noise`` with ``a`` chosen so that var(signal) / var(a * noise) = ``snr`` exactly.
+
+    ``signal`` defaults to ``clean`` (the SNR of the whole box); given the central particle alone, the SNR is
+    the particle's, and what else the box holds (membranes, neighbours) adds signal without adding noise.
+    """
+    power = float((clean if signal is None else signal).var())
+    scale = np.sqrt(power / (snr * max(float(noise.var()), 1e-30)))
     return (clean + scale * noise).astype(np.float32)
 
 

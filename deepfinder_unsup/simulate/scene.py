@@ -11,7 +11,7 @@ from scipy import ndimage
 from ..geometry import deepfinder_angles, random_rotations, rotate_volume
 from ..volume import box_centre, crop_or_pad, normalise, resample_volume
 from .config import SimConfig, draw
-from .microscope import Microscope, mix_at_snr, reconstruct_signal_and_noise
+from .microscope import Microscope, mix_at_snr, reconstruct_signal_and_noise, reconstruct_together
 from .structures import Structure, envelope_mask
 
 MEMBRANE_LEAFLET_SEPARATION = 40.0  # Å between the two dense head-group sheets of a lipid bilayer
@@ -122,7 +122,9 @@ def simulate_subtomogram(
     n_crop = min(n_sim, int(np.ceil(config.box_size * scale)) + 4)
     mic: Microscope = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr_override is None else snr_override
+    snr_reference = str(draw(config.snr_reference, rng))
     volume = np.zeros((n_sim,) * 3, np.float32)
+    particle = np.zeros_like(volume) if snr_reference == "particle" else None
     centre = np.full(3, float(box_centre(n_sim)))  # lands on the output box's centre (volume.py's convention)
     shift_out = _random_in_ball(rng, float(draw(config.shift_max, rng)))
     occupied: list[tuple[np.ndarray, float]] = []
@@ -132,13 +134,18 @@ def simulate_subtomogram(
         struct = library.get(label - 1, sim_vs, rng, wobble=bool(config.wobble))
         rot = random_rotations(1, rng)[0]
         pos = centre + shift_out * scale
-        place_particle(volume, struct.density, rot, pos)
+        place_particle(volume if particle is None else particle, struct.density, rot, pos)
+        if particle is not None:
+            volume += particle
         occupied.append((pos, struct.radius))
         angles = tuple(float(a) for a in deepfinder_angles(rot))
         binding = "surface" if library.names[label - 1] in config.membrane_bound else struct.binding
         _add_bound_membrane(volume, struct, binding, rot, pos, sim_vs, rng)
     else:
         occupied.append((centre, 12.0 * scale))  # keep the centre free of neighbours
+        if particle is not None:  # the noise of a box with a particle: a random structure's power, not placed
+            phantom = library.get(int(rng.integers(len(library.structures))), sim_vs)
+            place_particle(particle, phantom.density, random_rotations(1, rng)[0], centre)
     _add_neighbours(volume, library, sim_vs, occupied, int(draw(config.n_neighbours, rng)), rng, label == 0)
     if binding == "free" and rng.uniform() < config.p_membrane:
         d = rng.uniform(occupied[0][1] + 2, n_sim / 2) if label > 0 else rng.uniform(0, n_sim / 2)
@@ -147,13 +154,16 @@ def simulate_subtomogram(
     background = float(draw(config.background, rng))
     if background > 0:
         volume += smooth_background(volume.shape, sim_vs, background, rng)
-    clean, noise = reconstruct_signal_and_noise(volume, mic, sim_vs, n_crop, rng)
+    clean, *alone, noise = reconstruct_together(
+        [volume] if particle is None else [volume, particle], mic, sim_vs, n_crop, rng
+    )
     polarity = float(draw(config.polarity, rng))
     clean, noise = (_to_output(v, sim_vs, config) * polarity for v in (clean, noise))
+    reference = _to_output(alone[0], sim_vs, config) if alone else None
     colour = float(draw(config.noise_colour, rng))
     if colour:
         noise = fourier_power_filter(noise, -colour / 2)
-    noisy = mix_at_snr(clean, noise, snr)  # SNR defined on the output box
+    noisy = mix_at_snr(clean, noise, snr, reference)  # SNR of the output box, or of its central particle
     lowpass = draw(config.lowpass, rng)
     if lowpass:
         noisy = lowpass_filter(noisy, float(lowpass))
@@ -179,6 +189,7 @@ def simulate_subtomogram(
             "lowpass": lowpass or 0.0,
             "background": background,
             "binding": binding,
+            "snr_reference": snr_reference,
         },
     )
     if return_clean:
