@@ -23,8 +23,11 @@ import numpy as np
 import protocol
 
 
-def readout(model: str, volumes: np.ndarray, truth: np.ndarray, names: dict[int, str]) -> dict:
-    """2-means V, probe accuracy and the binding output's calls per class of the pair."""
+def readout(
+    model: str, volumes: np.ndarray, truth: np.ndarray, names: dict[int, str], layers: tuple[str, ...] = ()
+) -> dict:
+    """2-means V, probe accuracy and the binding output's calls per class of the pair; with ``layers``, the
+    same probe (C = 0.1) on each named layer's output, flattened (where in the network the membrane is lost)."""
     import keras
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
@@ -40,8 +43,13 @@ def readout(model: str, volumes: np.ndarray, truth: np.ndarray, names: dict[int,
     has_binding = any(layer.name == BINDING_LAYER for layer in classifier.layers)
     if has_binding:
         outputs.append(classifier.get_layer(BINDING_LAYER).output)
+    outputs += [classifier.get_layer(name).output for name in layers]
     network = keras.Model(classifier.inputs, outputs)
     result = network.predict(volumes[..., None], verbose=0, batch_size=16)
+    per_layer = result[len(result) - len(layers) :] if layers else []
+    result = result[: len(result) - len(layers)] if layers else result
+    if isinstance(result, list) and len(result) == 1:
+        result = result[0]
     features = np.asarray(result[0] if has_binding else result, np.float64)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     out: dict = {
@@ -55,6 +63,12 @@ def readout(model: str, volumes: np.ndarray, truth: np.ndarray, names: dict[int,
             names[int(c)]: {s: int(np.sum(calls[truth == c] == i)) for i, s in enumerate(BINDING_STATES)}
             for c in np.unique(truth)
         }
+    for name, values in zip(layers, per_layer):
+        regularised = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.1))
+        flat = np.asarray(values, np.float64).reshape(len(truth), -1)
+        out.setdefault("layer_probes", {})[name] = round(
+            float(cross_val_score(regularised, flat, truth, cv=5).mean()), 4
+        )
     return out
 
 
@@ -79,6 +93,8 @@ def main() -> None:
     parser.add_argument("--simulate", help="a microscope config (JSON): simulate the pair instead of --data")
     parser.add_argument("--structure", default=str(protocol.SHARED / protocol.HELD_OUT_REAL[-1]))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--per-class", type=int, default=20, help="with --simulate")
+    parser.add_argument("--layers", nargs="*", default=[], help="also probe these layers (e.g. head_relu embedding)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
@@ -86,7 +102,7 @@ def main() -> None:
     from deepfinder_unsup.volume import normalise
 
     if args.simulate:
-        volumes, labels, names = simulated_pair(args.structure, args.simulate, args.seed)
+        volumes, labels, names = simulated_pair(args.structure, args.simulate, args.seed, args.per_class)
         results = {"simulated": args.simulate, "structure": args.structure, "seed": args.seed}
     else:
         data = read_dataset(args.data)
@@ -96,7 +112,7 @@ def main() -> None:
         results = {"data": args.data, "pair": list(protocol.BOUND_PAIR)}
     volumes = normalise(volumes.astype(np.float32))
     for model in args.models:
-        results[model] = readout(model, volumes, labels, names)
+        results[model] = readout(model, volumes, labels, names, tuple(args.layers))
         print(model, results[model], flush=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 
