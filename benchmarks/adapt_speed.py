@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--picks", type=int, default=2000)
     parser.add_argument("--precision", default="auto", help="adapt's arithmetic (its default: auto)")
     parser.add_argument("--data", default="benchmarks/data/domains")
+    parser.add_argument("--tta", action="store_true", help="adapt --tta (features from four views)")
     parser.add_argument("--out", help="write the result as JSON here")
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -42,11 +43,12 @@ def main() -> None:
     embed_seconds = time.time() - t0
     out = Path(tempfile.mkdtemp(prefix="dfu_adapt_speed_")) / "adapted.keras"
     t0 = time.time()
-    report = adapt(resolve_model_path(args.model), vols, out, args.method, precision=args.precision)
+    report = adapt(resolve_model_path(args.model), vols, out, args.method, precision=args.precision, tta=args.tta)
     seconds = time.time() - t0
     result = {
         "picks": int(len(vols)),
         "method": args.method,
+        "tta": args.tta,
         "precision": report.precision,
         "rounds": len(report.rounds),
         "kept": report.kept,
