@@ -38,6 +38,11 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     return Path(model)
 
 
+def adapted_with_tta(card: dict) -> bool:
+    """Whether ``adapt`` tuned this model on the mean of the wedge-symmetric views (then embed the same way)."""
+    return bool(card.get("adaptation", {}).get("tta", False))
+
+
 class Embedder(TransformerMixin, BaseEstimator):
     """Sub-tomogram -> 32-D feature vector with a trained f_theta (default: the shipped pretrained model).
 
@@ -46,7 +51,8 @@ class Embedder(TransformerMixin, BaseEstimator):
     OpenVINO on CPU, see ``deepfinder_unsup.int8``, or 'auto': bf16 where the hardware computes it natively),
     ``progress`` (a progress bar), ``tta`` (test-time augmentation: the mean embedding of each sub-tomogram and
     its three 180 degree rotations that keep the missing wedge, ``volume.wedge_symmetric_views``; 4x the time,
-    less orientation noise in the features: docs/benchmarks.md).
+    less orientation noise in the features: docs/benchmarks.md; None, the default: as the model's card says, on
+    for a model ``adapt`` tuned on such views, off otherwise). ``tta_`` is the resolved choice.
     """
 
     def __init__(
@@ -55,7 +61,7 @@ class Embedder(TransformerMixin, BaseEstimator):
         batch_size: int = 64,
         precision: str = "float32",
         progress: bool = False,
-        tta: bool = False,
+        tta: bool | None = None,
     ):
         self.model_path = model_path
         self.batch_size = batch_size
@@ -73,6 +79,7 @@ class Embedder(TransformerMixin, BaseEstimator):
             precision = resolve_precision(self.precision)
             self.card_, self.embed_fn_ = _load_embedding_function(self._resolved_path(), precision)
             self._loaded_key = key
+        self.tta_ = bool(self.tta) if self.tta is not None else adapted_with_tta(self.card_)
         return self.embed_fn_
 
     @property
@@ -122,7 +129,7 @@ class Embedder(TransformerMixin, BaseEstimator):
     def _embed_batch(self, fn, batch: np.ndarray) -> np.ndarray:
         """One normalised batch through the network; with ``tta`` the mean over the wedge-symmetric views (of
         the unit vectors for a model whose features are compared by angle)."""
-        if not self.tta:
+        if not self.tta_:
             return np.asarray(fn(batch[..., None]))
         by_angle = self.card.get("embedding_geometry") == "cosine"
         total = 0.0

@@ -221,7 +221,7 @@ def embed_to_file(
     workers: int | None = None,
     tomograms_star=None,
     copick: dict | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
 ) -> tuple[Path, int]:
     """Embed one input (picks + tomograms, STAR + tomograms, sub-tomogram files, or a data set file) into an
     embeddings file at the model's box and voxel size; returns (path, number of particles).
@@ -295,7 +295,7 @@ def embed_to_file(
         vs,
         box,
         class_names,
-        {"model": str(embedder._resolved_path()), "source": source, "command": command or "", "tta": tta},
+        {"model": str(embedder._resolved_path()), "source": source, "command": command or "", "tta": embedder.tta_},
         slices=slices,
         overwrite=overwrite,
     )
@@ -361,7 +361,7 @@ def embed_picks_to_file(
     scheduler: str | None = None,
     workers: int | None = None,
     command: str | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
 ) -> tuple[Path, int]:
     """Embed picks in tomograms unit by unit into ``OUT.partial`` (resumable, serial or on Dask), then write
     the final embeddings file; returns (path, number embedded)."""
@@ -373,7 +373,7 @@ def embed_picks_to_file(
     box, vs = embedder.box_size, embedder.voxel_size
     model_path = embedder._resolved_path()
     key = resume_key(model_path, picks_path, tomograms, border, tomogram_voxel_size, len(objl), box, vs)
-    if tta:  # resumed with the same views (a key without it: files from before the option)
+    if embedder.tta_:  # resumed with the same views (a key without it: files from before the option)
         key["tta"] = True
     dim = int(embedder.card.get("embedding_dim", 32))
     store = open_partial(out, len(objl), dim, box, key, resume, overwrite)
@@ -399,7 +399,13 @@ def embed_picks_to_file(
         )
     class_names = {int(o["label"]): str(o["class_name"]) for o in objl if o.get("class_name")}
     source = {"tomograms": [str(t) for t in tomograms], "picks": str(picks_path)}
-    extra = {"model": str(model_path), "source": source, "command": command or "", "precision": precision, "tta": tta}
+    extra = {
+        "model": str(model_path),
+        "source": source,
+        "command": command or "",
+        "precision": precision,
+        "tta": embedder.tta_,
+    }
     n = store.finalize(out, vs, box, class_names, extra, overwrite)
     padded = 0
     if border == "pad":
@@ -837,7 +843,7 @@ def adapt_to_file(
     overwrite: bool = False,
     structures: Sequence[str] | None = None,
     precision: str = "auto",
-    tta: bool = False,
+    tta: bool = True,
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see

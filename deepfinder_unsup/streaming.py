@@ -158,7 +158,7 @@ def _run_on_dask(client, store, todo, objl, tomograms, embedder, border, tomogra
             model,
             embedder.precision,
             embedder.batch_size,
-            embedder.tta,
+            embedder.tta_,
             [str(t) for t in tomograms],
             [objl[i] for i in unit],
             unit,

@@ -132,7 +132,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     assert main(cmd) == 0
     card = read_card(out)["adaptation"]
     assert card["method"] == "neighbours" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
-    assert card["tta"] is False
+    assert card["tta"] is True  # the default: features of the four wedge-symmetric views
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
     assert 0 <= card["stability_before"] <= 1 and 0 <= card["stability_after"] <= 1
     if card["kept"] == "adapted":  # both label-free scores said better
@@ -146,8 +146,39 @@ def test_adapt_command_records_what_it_did(tmp_path):
         b, _ = load_model(resolve_model_path(None))
         assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
     assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
-    assert main([*cmd, "--tta", "--overwrite", "--steps", "1"]) == 0
-    assert read_card(out)["adaptation"]["tta"] is True  # the user is told to embed with --tta
+    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1"]) == 0
+    assert read_card(out)["adaptation"]["tta"] is False
+
+
+def test_embed_follows_the_views_the_model_was_adapted_on(tmp_path):
+    """A model adapted on the mean of the four wedge-symmetric views is embedded the same way without being
+    told (API and CLI, recorded in the file); --no-tta / tta=False still overrides; other models stay plain."""
+    from deepfinder_unsup.embed import Embedder, resolve_model_path
+    from deepfinder_unsup.io import read_embeddings, write_dataset
+    from deepfinder_unsup.io.objl import new_object
+    from deepfinder_unsup.model.card import load_model, save_model
+
+    classifier, card = load_model(resolve_model_path(None))
+    adapted = tmp_path / "adapted.keras"
+    save_model(classifier, adapted, {**card, "adaptation": {"method": "neighbours", "tta": True}})
+    vols = np.random.default_rng(3).standard_normal((5, 40, 40, 40)).astype(np.float32)
+    vols[:, 14:22, 18:30, 16:21] += 2.0  # off-centre and asymmetric: each view differs
+    views = Embedder(adapted, precision="float32", tta=True).transform(vols)
+    plain = Embedder(adapted, precision="float32", tta=False).transform(vols)
+    assert np.abs(views - plain).max() > 1e-3  # the two ways differ: the check below can tell them apart
+    followed = Embedder(adapted, precision="float32").fit()
+    assert followed.tta_ is True
+    np.testing.assert_allclose(followed.transform(vols), views, atol=1e-6)
+    assert Embedder(precision="float32").fit().tta_ is False  # the shipped model was not adapted
+    data = tmp_path / "d.h5"
+    write_dataset(data, vols, [new_object(1, 20.0, 20.0, 20.0) for _ in range(5)], 10.0)
+    for flags, want in (([], True), (["--no-tta"], False)):
+        out = tmp_path / f"e{len(flags)}.h5"
+        cmd = ["embed", "--dataset", str(data), "--model", str(adapted), "--precision", "float32", "--out", str(out)]
+        assert main([*cmd, *flags]) == 0
+        emb, _, attrs = read_embeddings(out)
+        assert bool(attrs["tta"]) is want
+        np.testing.assert_allclose(emb, views if want else plain, atol=1e-5)
 
 
 def test_coral_distance_matches_numpy_and_ignores_scale(rng):
