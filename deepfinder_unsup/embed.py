@@ -79,6 +79,8 @@ class Embedder(TransformerMixin, BaseEstimator):
             precision = resolve_precision(self.precision)
             self.card_, self.embed_fn_ = _load_embedding_function(self._resolved_path(), precision)
             self._loaded_key = key
+            if self.tta is None and adapted_with_tta(self.card_):
+                logger.info("the model was adapted on four wedge-symmetric views of each pick: embedding the same way")
         self.tta_ = bool(self.tta) if self.tta is not None else adapted_with_tta(self.card_)
         return self.embed_fn_
 
