@@ -11,6 +11,9 @@ probe on the 32-D features (is the difference in them at all?), and the model's 
 since session 5: free / membrane surface / transmembrane), how many of each class it calls what.
 ``--simulate CONFIG --structure MAP`` reads a pair simulated afresh instead (MAP free and ``MAP@membrane``, 20
 each, at the microscope of CONFIG): is the membrane missed at any microscope, or only at the protocol's?
+``--by-visibility`` (with ``--simulate``) splits the bound copies by whether their tilt series sampled the
+membrane at all (``microscope.sampled_by_tilts``: a normal in the missing wedge leaves no membrane to see):
+the binding output's calls on free, bound-seen and bound-hidden boxes, and the probe on free vs bound-seen.
 """
 
 from __future__ import annotations
@@ -86,6 +89,30 @@ def simulated_pair(structure: str, config: str, seed: int, per_class: int = 20):
     return volumes[keep], labels[keep], names
 
 
+def simulated_pair_by_visibility(structure: str, config: str, seed: int, per_class: int = 20):
+    """As :func:`simulated_pair`, drawn box by box so that each bound copy's membrane normal is known: labels 1
+    free, 2 bound with the membrane sampled by the tilt series, 3 bound with it in the missing wedge."""
+    from deepfinder_unsup.simulate.config import SimConfig
+    from deepfinder_unsup.simulate.microscope import sampled_by_tilts
+    from deepfinder_unsup.simulate.scene import StructureLibrary, simulate_subtomogram
+    from deepfinder_unsup.simulate.structures import load_structures
+
+    sim = SimConfig.from_file(config)
+    library = StructureLibrary(load_structures([structure, structure + "@membrane"], sim.voxel_size))
+    rng = np.random.default_rng(seed)
+    volumes, labels = [], []
+    for label in (1, 2):
+        for _ in range(per_class):
+            volume, info = simulate_subtomogram(library, label, sim, rng)
+            normal = info.membrane_normal_xyz
+            seen = normal is not None and sampled_by_tilts(normal, info.params["tilt_min"], info.params["tilt_max"])
+            volumes.append(volume)
+            labels.append(1 if label == 1 else (2 if seen else 3))
+    free = library.names[0]
+    names = {1: free, 2: f"{free}@membrane seen", 3: f"{free}@membrane in the wedge"}
+    return np.stack(volumes), np.array(labels), names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["general"])
@@ -95,13 +122,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-class", type=int, default=20, help="with --simulate")
     parser.add_argument("--layers", nargs="*", default=[], help="also probe these layers (e.g. head_relu embedding)")
+    parser.add_argument("--by-visibility", action="store_true", help="with --simulate: split bound by membrane seen")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
     from deepfinder_unsup.io.dataset import read_dataset
     from deepfinder_unsup.volume import normalise
 
-    if args.simulate:
+    if args.simulate and args.by_visibility:
+        volumes, labels, names = simulated_pair_by_visibility(args.structure, args.simulate, args.seed, args.per_class)
+        results = {"simulated": args.simulate, "structure": args.structure, "seed": args.seed, "by_visibility": True}
+        results["counts"] = {names[c]: int(np.sum(labels == c)) for c in (1, 2, 3)}
+    elif args.simulate:
         volumes, labels, names = simulated_pair(args.structure, args.simulate, args.seed, args.per_class)
         results = {"simulated": args.simulate, "structure": args.structure, "seed": args.seed}
     else:
@@ -112,7 +144,15 @@ def main() -> None:
         results = {"data": args.data, "pair": list(protocol.BOUND_PAIR)}
     volumes = normalise(volumes.astype(np.float32))
     for model in args.models:
-        results[model] = readout(model, volumes, labels, names, tuple(args.layers))
+        if args.by_visibility:  # calls on all three; V and probe of free against the bound copies with a membrane seen
+            calls = readout(model, volumes, labels, names)["binding_calls"]
+            seen = labels < 3
+            results[model] = {
+                **readout(model, volumes[seen], labels[seen], names, tuple(args.layers)),
+                "binding_calls": calls,
+            }
+        else:
+            results[model] = readout(model, volumes, labels, names, tuple(args.layers))
         print(model, results[model], flush=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 

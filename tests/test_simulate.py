@@ -281,6 +281,33 @@ def test_a_membrane_facing_the_beam_vanishes_in_the_missing_wedge():
     assert contrast([np.sin(np.deg2rad(60)), 0, np.cos(np.deg2rad(60))]) > 0.5 * along_tilt_axis
 
 
+def test_which_membranes_an_asymmetric_tilt_series_sees(rng):
+    """``sampled_by_tilts`` against reconstructions: with tilts from -30 to +50 degrees a membrane whose normal
+    is 45 degrees from x towards +z keeps its contrast and the mirror one (towards -z) loses it, as the
+    function says; over random normals the fraction seen is the tilt range over 180 degrees (the angle in the
+    x-z plane of a uniform direction is uniform)."""
+    from deepfinder_unsup.simulate.microscope import reconstruct_signal_and_noise, sampled_by_tilts
+    from deepfinder_unsup.simulate.scene import add_membrane
+
+    mic = fixed_config(tilt_min=-30, tilt_max=50, tilt_step=2, defocus_um=3.0).microscope(np.random.default_rng(0))
+
+    def contrast(normal_xyz) -> float:
+        volume = np.zeros((48, 48, 48), np.float32)
+        add_membrane(volume, 10.0, [24, 24, 24], normal_xyz, 3000)
+        clean, _ = reconstruct_signal_and_noise(volume, mic, 10.0, 40, np.random.default_rng(1))
+        return float(clean.std())
+
+    towards_plus_z, towards_minus_z = np.array([1.0, 0.0, 1.0]) / np.sqrt(2), np.array([1.0, 0.0, -1.0]) / np.sqrt(2)
+    assert sampled_by_tilts(towards_plus_z, -30, 50) and not sampled_by_tilts(towards_minus_z, -30, 50)
+    assert contrast(towards_minus_z) < 0.3 * contrast(towards_plus_z)
+    assert sampled_by_tilts([0.05, 1.0, 0.05], -30, 50)  # along the tilt axis: in every slice
+    normals = rng.standard_normal((4000, 3))
+    seen = np.mean([sampled_by_tilts(n, -45, 45, along_axis=0.0) for n in normals])
+    assert seen == pytest.approx(0.5, abs=0.03)
+    seen = np.mean([sampled_by_tilts(n, -60, 60, along_axis=0.0) for n in normals])
+    assert seen == pytest.approx(2 / 3, abs=0.03)
+
+
 def test_simulate_writes_one_mrc_per_sub_tomogram_when_asked(tmp_path):
     """``simulate --mrc`` (it once always crashed): one MRC per sub-tomogram, named by index and class, holding
     the data set's volume at its voxel size, and named in the object list."""

@@ -163,6 +163,19 @@ def radon_matrix(nz: int, nx: int, angles_deg: tuple, n_det: int) -> sp.csr_matr
     return _radon_rows(nz, nx, angles, n_det)
 
 
+def sampled_by_tilts(direction_xyz, tilt_min: float, tilt_max: float, along_axis: float = 0.2) -> bool:
+    """Whether a tilt series about y from ``tilt_min`` to ``tilt_max`` (degrees) samples the Fourier line along
+    ``direction_xyz``: the line along a flat membrane's normal, all its contrast. The projection at tilt t
+    (``u = x cos t + z sin t``) measures the central slice holding y and (cos t, 0, sin t), so the line is
+    measured when the direction's angle in the x-z plane, ``atan(z / x)``, lies in the tilt range, or when the
+    direction is within ``asin(along_axis)`` of the tilt axis itself (then every slice nearly holds it)."""
+    x, _, z = (float(v) for v in direction_xyz)
+    if np.hypot(x, z) < along_axis * np.linalg.norm(direction_xyz):
+        return True
+    angle = np.degrees(np.arctan(z / x)) if x != 0 else 90.0
+    return bool(tilt_min <= angle <= tilt_max)
+
+
 def project(volume: np.ndarray, angles_deg, n_det: int | None = None) -> np.ndarray:
     """Tilt series (n_tilts, ny, n_det) of a ``[z, y, x]`` volume: line integrals about the y axis."""
     nz, ny, nx = volume.shape

@@ -99,6 +99,7 @@ class SubtomogramDraw:
     center_xyz: np.ndarray
     angles: tuple | None
     params: dict = field(default_factory=dict)
+    membrane_normal_xyz: tuple | None = None  # the bilayer of a bound particle (not written to object lists)
 
 
 def simulate_subtomogram(
@@ -130,6 +131,7 @@ def simulate_subtomogram(
     occupied: list[tuple[np.ndarray, float]] = []
     angles = None
     binding = "free"
+    normal = None
     if label > 0:
         struct = library.get(label - 1, sim_vs, rng, wobble=bool(config.wobble))
         rot = random_rotations(1, rng)[0]
@@ -140,7 +142,7 @@ def simulate_subtomogram(
         occupied.append((pos, struct.radius))
         angles = tuple(float(a) for a in deepfinder_angles(rot))
         binding = "surface" if library.names[label - 1] in config.membrane_bound else struct.binding
-        _add_bound_membrane(volume, struct, binding, rot, pos, sim_vs, rng)
+        normal = _add_bound_membrane(volume, struct, binding, rot, pos, sim_vs, rng)
     else:
         occupied.append((centre, 12.0 * scale))  # keep the centre free of neighbours
         if particle is not None:  # the noise of a box with a particle: a random structure's power, not placed
@@ -191,6 +193,7 @@ def simulate_subtomogram(
             "binding": binding,
             "snr_reference": snr_reference,
         },
+        None if normal is None else tuple(float(v) for v in normal),
     )
     if return_clean:
         return noisy, clean, info
@@ -205,16 +208,20 @@ def _add_bound_membrane(
     pos: np.ndarray,
     voxel_size: float,
     rng: np.random.Generator,
-) -> None:
-    """The bilayer of a membrane-bound (``surface``) or ``transmembrane`` particle placed at ``pos``."""
+) -> np.ndarray | None:
+    """The bilayer of a membrane-bound (``surface``) or ``transmembrane`` particle placed at ``pos``; returns
+    its normal (x, y, z), None for a free particle."""
     if binding == "transmembrane":
         normal = rot.apply([0.0, 0.0, 1.0])
         add_membrane(volume, voxel_size, pos + rot.apply([0.0, 0.0, struct.membrane_z]), normal, rng.uniform(400, 3000))
-    elif binding == "surface":
+        return normal
+    if binding == "surface":
         direction = _random_direction(rng)  # from the particle towards the membrane
         contact = support_distance(struct.density, rot, direction)
         gap = MEMBRANE_LEAFLET_SEPARATION / 2 / voxel_size + rng.uniform(0.5, 1.5)
         add_membrane(volume, voxel_size, pos + (contact + gap) * direction, -direction, rng.uniform(400, 3000))
+        return -direction
+    return None
 
 
 def support_distance(density: np.ndarray, rotation, direction_xyz: np.ndarray) -> float:
