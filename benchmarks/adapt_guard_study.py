@@ -41,11 +41,20 @@ def stability_over_k(features: np.ndarray, ks: range, seed: int) -> float:
     return float(np.mean([stability(features, k, seed, pairs=3) for k in ks]))
 
 
+# the same scores, but the best round among those whose stability holds (not only the best round, checked)
+STABLE_RULES = {"silhouette among stable rounds": ("silhouette", "stability")}
+
+
 def rule_outcome(rows: list[dict], rule: str) -> dict:
     """What ``adapt`` would write under ``rule``: the round with the best label-free score, kept when the score
-    beats round 0's (the input) and the stability holds; its V against the input's."""
-    score_key, stability_key = RULES[rule]
-    best = max(rows[1:], key=lambda r: r[score_key])
+    beats round 0's (the input) and the stability holds; its V against the input's. A ``STABLE_RULES`` rule
+    first drops the rounds whose stability fell by more than the tolerance, then takes the best of the rest."""
+    score_key, stability_key = RULES.get(rule) or STABLE_RULES[rule]
+    candidates = rows[1:]
+    if rule in STABLE_RULES:
+        holds = [r for r in candidates if r[stability_key] >= rows[0][stability_key] - TOLERANCE]
+        candidates = holds or [rows[0]]
+    best = max(candidates, key=lambda r: r[score_key])
     kept = best[score_key] > rows[0][score_key] and best[stability_key] >= rows[0][stability_key] - TOLERANCE
     chosen = best if kept else rows[0]
     return {
@@ -118,7 +127,7 @@ def score_rounds(name: str, rounds: list, truth: np.ndarray, rare: int | None, k
         }
         rows.append(row)
         print(name, row, flush=True)
-    return {"k": k, "rounds": rows, **{rule: rule_outcome(rows, rule) for rule in RULES}}
+    return {"k": k, "rounds": rows, **{rule: rule_outcome(rows, rule) for rule in {**RULES, **STABLE_RULES}}}
 
 
 def main() -> None:
@@ -176,7 +185,7 @@ def main() -> None:
                     s: round(float(np.mean([r[rule][s] for r in results[part].values()])), 4)
                     for s in ("delta_v_best", "delta_v_true_k")
                 }
-                for rule in RULES
+                for rule in {**RULES, **STABLE_RULES}
             }
     print(json.dumps({k: v for k, v in results.items() if k.startswith("mean_")}, indent=1))
     Path(args.out).write_text(json.dumps(results, indent=1))

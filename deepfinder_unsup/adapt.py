@@ -292,6 +292,7 @@ def adapt(
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
     best = (score_before if guard else -np.inf, input_weights)
+    best_stability = report.stability_before
     if method == "pseudolabel":
         head = CosineClassifier(k, name="adapt_head", dtype="float32")
         trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
@@ -349,8 +350,14 @@ def adapt(
         logger.info(f"  round {r + 1}: loss {loss:.3f}, silhouette {score:.3f}" + (f", stopped: {why}" if why else ""))
         if why:
             break
-        if score > best[0]:
+        round_stability = stability(feats, k, seed)
+        report.rounds[-1]["stability"] = round(round_stability, 4)
+        # guarded: the best silhouette among the rounds whose stability holds (a round with a higher silhouette
+        # but a broken partition does not hide an earlier round that passes both; docs/adaptation.md)
+        holds = round_stability >= report.stability_before - STABILITY_TOLERANCE
+        if score > best[0] and (holds or not guard):
             best = (score, [w.copy() for w in network.get_weights()])
+            best_stability = round_stability
         labels = new_labels
         bank = feats
     if best[0] == -np.inf:  # unguarded, and the first round already collapsed: nothing to write but the input
@@ -358,7 +365,7 @@ def adapt(
     network.set_weights(best[1])
     report.score_after = best[0]
     if best[1] is not input_weights:
-        report.stability_after = stability(features_of(network, vols, tta=tta), k, seed)
+        report.stability_after = best_stability  # of the same features: the kept round's own
     improved = best[0] > score_before and report.stability_after >= report.stability_before - STABILITY_TOLERANCE
     report.guard_passed = bool(improved)
     report.kept = "adapted" if improved or (not guard and best[1] is not input_weights) else "input"

@@ -292,3 +292,23 @@ def test_silhouette_over_k_prefers_separated_groups_at_every_resolution(rng):
     blobs = normalise_features(centres[np.arange(120) % 6] + 0.05 * rng.normal(size=(120, 8)))
     cloud = normalise_features(rng.normal(size=(120, 8)))
     assert silhouette_over_k(blobs, range(2, 9)) > silhouette_over_k(cloud, range(2, 9)) + 0.2
+
+
+def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypatch):
+    """Rounds scoring silhouette 0.2, 0.3, 0.4 with stability 0.95, 0.95, 0.5 (input: 0.1, 0.9): the third
+    breaks the partition, so the guard keeps the second, not the input (the rule before session 15 took the
+    best silhouette, found its stability broken and threw the passing second round away)."""
+    import deepfinder_unsup.adapt as adapt_module
+    from deepfinder_unsup.embed import resolve_model_path
+
+    scores, stabilities = iter([0.1, 0.2, 0.3, 0.4]), iter([0.9, 0.95, 0.95, 0.5])
+    monkeypatch.setattr(adapt_module, "label_free_score", lambda f, k, seed: (next(scores), np.arange(len(f)) % k))
+    monkeypatch.setattr(adapt_module, "stability", lambda f, k, seed: next(stabilities))
+    monkeypatch.setattr(adapt_module, "silhouette_over_k", lambda f, ks, seed: 0.0)  # (it calls label_free_score)
+    vols = np.random.default_rng(5).standard_normal((30, 40, 40, 40)).astype(np.float32)
+    report = adapt_module.adapt(
+        resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 3, 1, k=3, tta=False
+    )
+    assert [r["stability"] for r in report.rounds] == [0.95, 0.95, 0.5]
+    assert report.kept == "adapted" and report.score_after == 0.3 and report.stability_after == 0.95
+    assert report.guard_passed
