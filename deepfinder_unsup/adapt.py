@@ -24,9 +24,10 @@ Guards, so ``adapt`` never silently makes things worse: a round stops the adapta
 collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
 model's); and two label-free scores are compared before and after: the silhouette of k-means on the
 L2-normalised features at the input model's label-free k, and the stability of that clustering under
-resampling (``cluster.stability``). The adapted model is kept only when the silhouette improves and the
-stability does not fall by more than ``STABILITY_TOLERANCE``; otherwise the input model is written. The adapted
-model's card records what it was adapted on and both scores.
+resampling (``cluster.stability``), after every round. The round kept is the one with the best silhouette among
+those whose stability did not fall by more than ``STABILITY_TOLERANCE``, and only when that silhouette beats the
+input's; otherwise the input model is written. The adapted model's card records what it was adapted on and both
+scores, per round.
 """
 
 from __future__ import annotations
