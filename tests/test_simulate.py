@@ -259,21 +259,26 @@ def test_crop_pad_and_resampling_keep_the_centre_voxel(n, box):
     assert peak == (box_centre(res.shape[0]),) * 3
 
 
+def _membrane_contrast(mic, normal_xyz) -> float:
+    """Standard deviation of the noise-free reconstruction of a flat bilayer through the box centre."""
+    from deepfinder_unsup.simulate.microscope import reconstruct_signal_and_noise
+    from deepfinder_unsup.simulate.scene import add_membrane
+
+    volume = np.zeros((48, 48, 48), np.float32)
+    add_membrane(volume, 10.0, [24, 24, 24], normal_xyz, 3000)
+    clean, _ = reconstruct_signal_and_noise(volume, mic, 10.0, 40, np.random.default_rng(1))
+    return float(clean.std())
+
+
 def test_a_membrane_facing_the_beam_vanishes_in_the_missing_wedge():
     """A flat bilayer's transform is a line along its normal: within 90 - 45 degrees of the beam (z) that line
     lies in the missing wedge of a +-45 degree series (tilt axis y) and the membrane all but disappears; a
     normal along the tilt axis is always sampled. So a bound particle's membrane is invisible in about half of
     all orientations, a limit for any feature of binding."""
-    from deepfinder_unsup.simulate.microscope import reconstruct_signal_and_noise
-    from deepfinder_unsup.simulate.scene import add_membrane
-
     mic = fixed_config(tilt_min=-45, tilt_max=45, tilt_step=3, defocus_um=3.0).microscope(np.random.default_rng(0))
 
     def contrast(normal_xyz) -> float:
-        volume = np.zeros((48, 48, 48), np.float32)
-        add_membrane(volume, 10.0, [24, 24, 24], normal_xyz, 3000)
-        clean, _ = reconstruct_signal_and_noise(volume, mic, 10.0, 40, np.random.default_rng(1))
-        return float(clean.std())
+        return _membrane_contrast(mic, normal_xyz)
 
     along_tilt_axis = contrast([0, 1, 0])
     assert contrast([0, 0, 1]) < 0.1 * along_tilt_axis  # facing the beam: in the wedge
@@ -286,16 +291,12 @@ def test_which_membranes_an_asymmetric_tilt_series_sees(rng):
     is 45 degrees from x towards +z keeps its contrast and the mirror one (towards -z) loses it, as the
     function says; over random normals the fraction seen is the tilt range over 180 degrees (the angle in the
     x-z plane of a uniform direction is uniform)."""
-    from deepfinder_unsup.simulate.microscope import reconstruct_signal_and_noise, sampled_by_tilts
-    from deepfinder_unsup.simulate.scene import add_membrane
+    from deepfinder_unsup.simulate.microscope import sampled_by_tilts
 
     mic = fixed_config(tilt_min=-30, tilt_max=50, tilt_step=2, defocus_um=3.0).microscope(np.random.default_rng(0))
 
     def contrast(normal_xyz) -> float:
-        volume = np.zeros((48, 48, 48), np.float32)
-        add_membrane(volume, 10.0, [24, 24, 24], normal_xyz, 3000)
-        clean, _ = reconstruct_signal_and_noise(volume, mic, 10.0, 40, np.random.default_rng(1))
-        return float(clean.std())
+        return _membrane_contrast(mic, normal_xyz)
 
     towards_plus_z, towards_minus_z = np.array([1.0, 0.0, 1.0]) / np.sqrt(2), np.array([1.0, 0.0, -1.0]) / np.sqrt(2)
     assert sampled_by_tilts(towards_plus_z, -30, 50) and not sampled_by_tilts(towards_minus_z, -30, 50)
