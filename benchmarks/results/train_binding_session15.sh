@@ -4,7 +4,7 @@
 # (0.70 = always "free"): the binding loss weighs 2 (was 1), and two boxes in three draw the SNR of the central
 # particle alone (was one in two; benchmarks/configs/train_general_snr_particle2.json). A geometric check first
 # ruled out label noise from the unbound membranes of free particles: 0-4 % of them come as close as a bound
-# membrane can (runs/s15 check, docs/simulation.md). Everything else as session 14's run: CosFace s16 m0.1,
+# membrane can (a count over 200 draws each of 14 structures at 10 Å; session 15's note). Everything else as session 14's run: CosFace s16 m0.1,
 # paired contrast 1 at T 0.1, warm-up 100 steps to 1.5e-4, cosine over 7 epochs of 300 x 32, seed 31; checkpoint
 # by the monitor V (cosine); chosen on the protocol after. Design sets: benchmarks/design_sets.sh.
 cd /work/main
