@@ -85,6 +85,7 @@ def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args
         precision=args.precision,
         on_round=lambda r, f: rounds.append((r, f)),
         tta=args.tta,
+        neighbours=args.neighbours,
     )
     before = normalise_features(Embedder(args.model, tta=args.tta).fit().transform(vols).astype(np.float64))
     rounds = [(0, before), *rounds]
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--data", default="benchmarks/data/domains")
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--tta", action="store_true", help="adapt --tta: neighbours and scores on four views")
+    parser.add_argument("--neighbours", type=int, default=5, help="method neighbours: AaD's K (adapt's default 5)")
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
     parser.add_argument("--out", required=True)
@@ -155,7 +157,9 @@ def main() -> None:
     from deepfinder_unsup.io.dataset import read_dataset
 
     work = Path(tempfile.mkdtemp(prefix="dfu_guard_"))
-    results: dict = {key: getattr(args, key) for key in ("model", "method", "rounds", "steps", "precision", "tta")}
+    results: dict = {
+        key: getattr(args, key) for key in ("model", "method", "rounds", "steps", "precision", "tta", "neighbours")
+    }
     results.update(design={}, domains={})
     saved = Path(args.from_features) if args.from_features else None
     for path in args.design:

@@ -91,6 +91,7 @@ class AdaptReport:
     precision: str = "float32"  # arithmetic of the adaptation (the written model is float32)
     silhouette_over_k_before: float = 0.0  # mean silhouette over the k range (each round records its own)
     tta: bool = False  # features (neighbours, scores) from the four wedge-symmetric views: embed follows it
+    neighbours: int = 0  # method ``neighbours``: nearest neighbours each pick is pulled towards (0: other methods)
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -249,6 +250,7 @@ def adapt(
     precision: str = "auto",
     on_round: Callable[[int, np.ndarray], None] | None = None,
     tta: bool = True,
+    neighbours: int = NEIGHBOURS,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -260,7 +262,8 @@ def adapt(
     round's unit features (benchmarks score them against labels). ``tta``: every feature adapt computes (the
     neighbours, the label-free scores, ``on_round``'s) is the mean over the four wedge-symmetric views, as
     ``embed --tta`` computes them (the default: +0.066 mean best V on four held-out microscopes against +0.047
-    without, docs/adaptation.md); the card records it and ``Embedder`` follows the card."""
+    without, docs/adaptation.md); the card records it and ``Embedder`` follows the card. ``neighbours``: how
+    many nearest neighbours each pick is pulled towards (method ``neighbours``; AaD's K)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -274,6 +277,8 @@ def adapt(
         raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
     if len(vols) < 20:
         raise InputError(f"{len(vols)} sub-tomograms: adaptation needs at least 20")
+    if method == "neighbours" and not 1 <= neighbours < len(vols):
+        raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
     vols = normalise(vols)
     rng = np.random.default_rng(seed)
     network = embedding_model(classifier)
@@ -289,6 +294,8 @@ def adapt(
     report = AdaptReport(
         method, len(vols), int(k), score_before, score_before, "input", source=source, precision=precision, tta=tta
     )
+    if method == "neighbours":
+        report.neighbours = int(neighbours)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
@@ -324,7 +331,7 @@ def adapt(
         if method == "pseudolabel":
             loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
         elif method == "neighbours":
-            loss = _fit_round(trainable, vols, neighbour_targets(bank), steps, batch_size, rng)
+            loss = _fit_round(trainable, vols, neighbour_targets(bank, neighbours), steps, batch_size, rng)
         elif method == "like":
             simulated.epoch = r
             loss = float(trainable.fit(simulated, epochs=1, verbose=0).history["loss"][-1])

@@ -243,9 +243,22 @@ def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tm
     assert report.kept == "adapted" and isinstance(report.guard_passed, bool)
     card = read_card(tmp_path / "a.keras")["adaptation"]
     assert card["guard_passed"] == report.guard_passed and card["method"] == method
+    assert card["neighbours"] == (5 if method == "neighbours" else 0)  # AaD's K, recorded where it was used
     written, _ = load_model(tmp_path / "a.keras")
     shipped, _ = load_model(resolve_model_path(None))
     assert not all(np.array_equal(a, b) for a, b in zip(written.get_weights(), shipped.get_weights()))
+
+
+def test_a_neighbourhood_as_large_as_the_picks_is_refused_naming_the_value(tmp_path, rng):
+    from deepfinder_unsup.adapt import adapt
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.io.files import InputError
+
+    vols = rng.normal(size=(24, 40, 40, 40)).astype(np.float32)
+    for bad in (0, 24):
+        with pytest.raises(InputError, match=f"neighbours = {bad}"):
+            adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, neighbours=bad)
+    assert not (tmp_path / "a.keras").exists()
 
 
 def test_bfloat16_adaptation_trains_but_writes_a_float32_model(tmp_path):
