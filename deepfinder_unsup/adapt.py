@@ -250,7 +250,7 @@ def adapt(
     precision: str = "auto",
     on_round: Callable[[int, np.ndarray], None] | None = None,
     tta: bool = True,
-    neighbours: int = NEIGHBOURS,
+    neighbours: int | None = None,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -263,7 +263,7 @@ def adapt(
     neighbours, the label-free scores, ``on_round``'s) is the mean over the four wedge-symmetric views, as
     ``embed --tta`` computes them (the default: +0.066 mean best V on four held-out microscopes against +0.047
     without, docs/adaptation.md); the card records it and ``Embedder`` follows the card. ``neighbours``: how
-    many nearest neighbours each pick is pulled towards (method ``neighbours``; AaD's K)."""
+    many nearest neighbours each pick is pulled towards (method ``neighbours``; AaD's K; None: ``NEIGHBOURS``)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -277,6 +277,7 @@ def adapt(
         raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
     if len(vols) < 20:
         raise InputError(f"{len(vols)} sub-tomograms: adaptation needs at least 20")
+    neighbours = NEIGHBOURS if neighbours is None else neighbours
     if method == "neighbours" and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
     vols = normalise(vols)

@@ -413,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=positive_int, default=3, help="training rounds (re-clustering between them)")
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")
     p.add_argument("--k", type=_int_at_least(2), help="clusters for pseudo-labels and the score (default: label-free)")
+    p.add_argument(
+        "--neighbours",
+        type=positive_int,
+        help="--method neighbours: how many nearest neighbours each pick is pulled towards (AaD's K; default 5)",
+    )
     p.add_argument("--max-picks", type=positive_int, default=4000, help="a random subset beyond this many")
     p.add_argument(
         "--precision",
@@ -721,6 +726,7 @@ def cmd_adapt(args) -> int:
         structures=args.structures,
         precision=args.precision,
         tta=args.tta,
+        neighbours=args.neighbours,
     )
     print(
         f"{report.method} on {report.n_picks} picks (k = {report.k}): silhouette {report.score_before:.3f} -> "

@@ -844,6 +844,7 @@ def adapt_to_file(
     structures: Sequence[str] | None = None,
     precision: str = "auto",
     tta: bool = True,
+    neighbours: int | None = None,
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see
@@ -911,4 +912,5 @@ def adapt_to_file(
         structures=list(structures) if structures else None,
         precision=precision,
         tta=tta,
+        neighbours=neighbours,
     )

@@ -133,6 +133,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     card = read_card(out)["adaptation"]
     assert card["method"] == "neighbours" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
     assert card["tta"] is True  # the default: features of the four wedge-symmetric views
+    assert card["neighbours"] == 5  # AaD's K, the default
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
     assert 0 <= card["stability_before"] <= 1 and 0 <= card["stability_after"] <= 1
     if card["kept"] == "adapted":  # both label-free scores said better
@@ -146,8 +147,8 @@ def test_adapt_command_records_what_it_did(tmp_path):
         b, _ = load_model(resolve_model_path(None))
         assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
     assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
-    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1"]) == 0
-    assert read_card(out)["adaptation"]["tta"] is False
+    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1", "--neighbours", "3"]) == 0
+    assert read_card(out)["adaptation"]["tta"] is False and read_card(out)["adaptation"]["neighbours"] == 3
 
 
 def test_embed_follows_the_views_the_model_was_adapted_on(tmp_path):
