@@ -66,7 +66,7 @@ LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the 
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
 CORAL_WEIGHT = 10.0  # alignment loss weight: ~3 at the start on the strong-CTF domain, as CosFace's own
-NEIGHBOURS = 5  # ``neighbours``: nearest neighbours each pick is pulled towards (AaD's K)
+NEIGHBOURS = 30  # ``neighbours``: nearest neighbours each pick is pulled towards (AaD's K; 5 before session 16)
 DISPERSION = 1.0  # ``neighbours``: weight of the push away from the batch's other picks (AaD's lambda)
 STABILITY_TOLERANCE = 0.02  # an adapted model whose clustering is less stable than this below the input's is refused
 
@@ -134,7 +134,7 @@ class NeighbourAttractionLoss(keras.losses.Loss):
         return {**super().get_config(), "dispersion": self.dispersion}
 
 
-def neighbour_targets(features: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:
+def neighbour_targets(features: np.ndarray, k: int) -> np.ndarray:
     """Per pick, the mean of its ``k`` nearest neighbours' unit features (cosine; itself excluded)."""
     unit = normalise_features(np.asarray(features, np.float64))
     k = max(1, min(k, len(unit) - 1))
@@ -263,7 +263,8 @@ def adapt(
     neighbours, the label-free scores, ``on_round``'s) is the mean over the four wedge-symmetric views, as
     ``embed --tta`` computes them (the default: +0.066 mean best V on four held-out microscopes against +0.047
     without, docs/adaptation.md); the card records it and ``Embedder`` follows the card. ``neighbours``: how
-    many nearest neighbours each pick is pulled towards (method ``neighbours``; AaD's K; None: ``NEIGHBOURS``)."""
+    many nearest neighbours each pick is pulled towards (method ``neighbours``; AaD's K; None: ``NEIGHBOURS``, or
+    one fewer than the picks when they are fewer)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -277,7 +278,7 @@ def adapt(
         raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
     if len(vols) < 20:
         raise InputError(f"{len(vols)} sub-tomograms: adaptation needs at least 20")
-    neighbours = NEIGHBOURS if neighbours is None else neighbours
+    neighbours = min(NEIGHBOURS, len(vols) - 1) if neighbours is None else neighbours
     if method == "neighbours" and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
     vols = normalise(vols)

@@ -416,7 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--neighbours",
         type=positive_int,
-        help="--method neighbours: how many nearest neighbours each pick is pulled towards (AaD's K; default 5)",
+        help="--method neighbours: how many nearest neighbours each pick is pulled towards (AaD's K; default 30, "
+        "or one fewer than the picks)",
     )
     p.add_argument("--max-picks", type=positive_int, default=4000, help="a random subset beyond this many")
     p.add_argument(

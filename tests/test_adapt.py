@@ -79,7 +79,7 @@ def test_neighbour_training_tightens_groups_whose_neighbours_agree():
     before = features_of(network, vols)
     assert np.mean(group[np.argsort(-(before @ before.T), axis=1)[:, 1:6]] == group[:, None]) > 0.8  # mostly pure
     for _ in range(3):
-        _fit_round(network, vols, neighbour_targets(features_of(network, vols)), 10, 16, rng)
+        _fit_round(network, vols, neighbour_targets(features_of(network, vols), 5), 10, 16, rng)
     assert separation(features_of(network, vols)) > separation(before) + 0.1
 
 
@@ -133,7 +133,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     card = read_card(out)["adaptation"]
     assert card["method"] == "neighbours" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
     assert card["tta"] is True  # the default: features of the four wedge-symmetric views
-    assert card["neighbours"] == 5  # AaD's K, the default
+    assert card["neighbours"] == 30  # AaD's K, the default (adapt.NEIGHBOURS)
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
     assert 0 <= card["stability_before"] <= 1 and 0 <= card["stability_after"] <= 1
     if card["kept"] == "adapted":  # both label-free scores said better
@@ -244,7 +244,7 @@ def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tm
     assert report.kept == "adapted" and isinstance(report.guard_passed, bool)
     card = read_card(tmp_path / "a.keras")["adaptation"]
     assert card["guard_passed"] == report.guard_passed and card["method"] == method
-    assert card["neighbours"] == (5 if method == "neighbours" else 0)  # AaD's K, recorded where it was used
+    assert card["neighbours"] == (min(30, len(vols) - 1) if method == "neighbours" else 0)  # AaD's K, where used
     written, _ = load_model(tmp_path / "a.keras")
     shipped, _ = load_model(resolve_model_path(None))
     assert not all(np.array_equal(a, b) for a, b in zip(written.get_weights(), shipped.get_weights()))
