@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--data", default="benchmarks/data/domains")
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--tta", action="store_true", help="adapt --tta: neighbours and scores on four views")
-    parser.add_argument("--neighbours", type=int, default=5, help="method neighbours: AaD's K (adapt's default 5)")
+    parser.add_argument("--neighbours", type=int, help="method neighbours: AaD's K (default: adapt's, 30)")
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
     parser.add_argument("--out", required=True)
