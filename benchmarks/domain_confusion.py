@@ -16,9 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 import adaptation_protocol as ap
+import numpy as np
 
 
 def contingency(truth: np.ndarray, predicted: np.ndarray) -> list[list[int]]:
