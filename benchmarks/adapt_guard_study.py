@@ -86,6 +86,7 @@ def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args
         on_round=lambda r, f: rounds.append((r, f)),
         tta=args.tta,
         neighbours=args.neighbours,
+        noise=args.noise,
     )
     before = normalise_features(Embedder(args.model, tta=args.tta).fit().transform(vols).astype(np.float64))
     rounds = [(0, before), *rounds]
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--tta", action="store_true", help="adapt --tta: neighbours and scores on four views")
     parser.add_argument("--neighbours", type=int, help="method neighbours: AaD's K (default: adapt's, 30)")
+    parser.add_argument("--noise", type=float, default=0.0, help="method neighbours: own-spectrum noise (adapt --noise)")
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
     parser.add_argument("--out", required=True)

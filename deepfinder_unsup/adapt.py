@@ -59,7 +59,7 @@ from .model.classifier import (
 )
 from .model.losses import MarginSoftmaxLoss
 from .train import augment
-from .volume import normalise, wedge_symmetric_views
+from .volume import normalise, phase_randomised, wedge_symmetric_views
 
 METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours")
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
@@ -92,6 +92,7 @@ class AdaptReport:
     silhouette_over_k_before: float = 0.0  # mean silhouette over the k range (each round records its own)
     tta: bool = False  # features (neighbours, scores) from the four wedge-symmetric views: embed follows it
     neighbours: int = 0  # method ``neighbours``: nearest neighbours each pick is pulled towards (0: other methods)
+    noise: float = 0.0  # method ``neighbours``: own-spectrum noise added to the training copies (0: none)
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -216,19 +217,35 @@ def collapsed(features: np.ndarray, labels: np.ndarray, reference_spread: float)
     return None
 
 
-def _batches(volumes: np.ndarray, targets: np.ndarray, batch: int, rng: np.random.Generator):
+def with_own_spectrum_noise(
+    batch: np.ndarray, pool: np.ndarray, rng: np.random.Generator, strength: float
+) -> np.ndarray:
+    """Each volume of ``batch`` plus a phase-randomised pick of ``pool`` (the user's own noise colour and
+    wedge) scaled by U(0, ``strength``), renormalised: a lower-SNR copy of the same particle. With unit-variance
+    volumes of SNR s, the copy's SNR is s / (1 + a^2 (1 + s)): at most halved for ``strength`` 1."""
+    out = np.empty_like(batch)
+    for i, volume in enumerate(batch):
+        noise = phase_randomised(pool[rng.integers(len(pool))], rng)
+        out[i] = volume + rng.uniform(0.0, strength) * noise
+    return normalise(out)
+
+
+def _batches(volumes: np.ndarray, targets: np.ndarray, batch: int, rng: np.random.Generator, noise: float = 0.0):
     """Augmented batches of the picks with their rows of ``targets`` (one-hot labels or neighbour features)."""
     while True:
         idx = rng.integers(len(volumes), size=batch)
-        yield augment(volumes[idx], rng)[..., None], targets[idx]
+        x = augment(volumes[idx], rng)
+        if noise:
+            x = with_own_spectrum_noise(x, volumes, rng, noise)
+        yield x[..., None], targets[idx]
 
 
 def _train_round(model, volumes, labels, n_classes, steps, batch, rng) -> float:
     return _fit_round(model, volumes, np.eye(n_classes, dtype=np.float32)[labels], steps, batch, rng)
 
 
-def _fit_round(model, volumes, targets, steps, batch, rng) -> float:
-    history = model.fit(_batches(volumes, targets, batch, rng), steps_per_epoch=steps, epochs=1, verbose=0)
+def _fit_round(model, volumes, targets, steps, batch, rng, noise: float = 0.0) -> float:
+    history = model.fit(_batches(volumes, targets, batch, rng, noise), steps_per_epoch=steps, epochs=1, verbose=0)
     return float(history.history["loss"][-1])
 
 
@@ -251,6 +268,7 @@ def adapt(
     on_round: Callable[[int, np.ndarray], None] | None = None,
     tta: bool = True,
     neighbours: int | None = None,
+    noise: float = 0.0,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -264,7 +282,9 @@ def adapt(
     ``embed --tta`` computes them (the default: +0.066 mean best V on four held-out microscopes against +0.047
     without, docs/adaptation.md); the card records it and ``Embedder`` follows the card. ``neighbours``: how
     many nearest neighbours each pick is pulled towards (method ``neighbours``; AaD's K; None: ``NEIGHBOURS``, or
-    one fewer than the picks when they are fewer)."""
+    one fewer than the picks when they are fewer). ``noise`` (method ``neighbours``): each training copy of a pick
+    gets another pick's phase-randomised noise at up to this fraction of its spread (``with_own_spectrum_noise``),
+    so a noisier copy is pulled to the same neighbours as the clean pick; 0 adds none."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -279,6 +299,8 @@ def adapt(
     if len(vols) < 20:
         raise InputError(f"{len(vols)} sub-tomograms: adaptation needs at least 20")
     neighbours = min(NEIGHBOURS, len(vols) - 1) if neighbours is None else neighbours
+    if not 0.0 <= noise <= 4.0:
+        raise InputError(f"noise = {noise}: must be between 0 and 4 (a fraction of each pick's spread)")
     if method == "neighbours" and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
     vols = normalise(vols)
@@ -298,6 +320,7 @@ def adapt(
     )
     if method == "neighbours":
         report.neighbours = int(neighbours)
+        report.noise = float(noise)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
@@ -333,7 +356,8 @@ def adapt(
         if method == "pseudolabel":
             loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
         elif method == "neighbours":
-            loss = _fit_round(trainable, vols, neighbour_targets(bank, neighbours), steps, batch_size, rng)
+            targets = neighbour_targets(bank, neighbours)
+            loss = _fit_round(trainable, vols, targets, steps, batch_size, rng, noise)
         elif method == "like":
             simulated.epoch = r
             loss = float(trainable.fit(simulated, epochs=1, verbose=0).history["loss"][-1])

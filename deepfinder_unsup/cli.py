@@ -419,6 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="--method neighbours: how many nearest neighbours each pick is pulled towards (AaD's K; default 30, "
         "or one fewer than the picks)",
     )
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="--method neighbours: add to each training copy of a pick another pick's phase-randomised noise (your "
+        "data's own noise colour and wedge) at up to this fraction of its spread, so noisier copies are pulled to "
+        "the same neighbours (default 0: none)",
+    )
     p.add_argument("--max-picks", type=positive_int, default=4000, help="a random subset beyond this many")
     p.add_argument(
         "--precision",
@@ -728,6 +736,7 @@ def cmd_adapt(args) -> int:
         precision=args.precision,
         tta=args.tta,
         neighbours=args.neighbours,
+        noise=args.noise,
     )
     print(
         f"{report.method} on {report.n_picks} picks (k = {report.k}): silhouette {report.score_before:.3f} -> "

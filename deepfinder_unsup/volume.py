@@ -32,6 +32,16 @@ def normalise(volumes: np.ndarray) -> np.ndarray:
     return (volumes - mean) / np.maximum(std, 1e-8)
 
 
+def phase_randomised(volume: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A volume with ``volume``'s amplitude spectrum and random phases: its power spectrum (the noise's colour,
+    the missing wedge, any low-pass) without its structure. The phases are a white-noise volume's, so the
+    result is real and keeps the volume's energy."""
+    volume = np.asarray(volume, np.float64)
+    phases = np.fft.rfftn(rng.standard_normal(volume.shape))
+    phases /= np.maximum(np.abs(phases), 1e-12)
+    return np.fft.irfftn(np.abs(np.fft.rfftn(volume)) * phases, s=volume.shape).astype(np.float32)
+
+
 def antialias_sigma(source_voxel: float, target_voxel: float) -> float:
     """Gaussian sigma (source voxels) applied before downsampling by ``f = target / source``; 0 when upsampling.
 

@@ -147,8 +147,10 @@ def test_adapt_command_records_what_it_did(tmp_path):
         b, _ = load_model(resolve_model_path(None))
         assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
     assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
-    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1", "--neighbours", "3"]) == 0
-    assert read_card(out)["adaptation"]["tta"] is False and read_card(out)["adaptation"]["neighbours"] == 3
+    assert card["noise"] == 0.0
+    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1", "--neighbours", "3", "--noise", "0.5"]) == 0
+    card = read_card(out)["adaptation"]
+    assert card["tta"] is False and card["neighbours"] == 3 and card["noise"] == 0.5
 
 
 def test_embed_follows_the_views_the_model_was_adapted_on(tmp_path):
@@ -259,6 +261,45 @@ def test_a_neighbourhood_as_large_as_the_picks_is_refused_naming_the_value(tmp_p
     for bad in (0, 24):
         with pytest.raises(InputError, match=f"neighbours = {bad}"):
             adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, neighbours=bad)
+    assert not (tmp_path / "a.keras").exists()
+
+
+def test_phase_randomised_noise_keeps_the_spectrum_and_the_wedge_but_not_the_structure(rng):
+    from deepfinder_unsup.volume import phase_randomised
+
+    kz, ky, kx = np.meshgrid(*(np.fft.fftfreq(32),) * 2, np.fft.rfftfreq(32), indexing="ij")
+    wedge = np.abs(kz) > 1.2 * np.abs(kx)  # a missing wedge about y (beam z), as a microscope leaves it
+    spectrum = np.fft.rfftn(rng.normal(size=(32, 32, 32))) / (1.0 + 20 * np.sqrt(kz**2 + ky**2 + kx**2))
+    volume = np.fft.irfftn(np.where(wedge, 0, spectrum), s=(32, 32, 32))  # coloured, wedged
+    noise = phase_randomised(volume, rng)
+    np.testing.assert_allclose(np.abs(np.fft.rfftn(noise)), np.abs(np.fft.rfftn(volume)), atol=1e-4)
+    assert np.abs(np.fft.rfftn(noise))[wedge].max() < 1e-4  # the wedge stays empty
+    assert abs(np.corrcoef(noise.ravel(), volume.ravel())[0, 1]) < 0.05  # the structure is gone
+    assert not np.allclose(noise, phase_randomised(volume, rng))  # a fresh draw each time
+
+
+def test_own_spectrum_noise_lowers_the_snr_by_the_drawn_amount(rng):
+    from deepfinder_unsup.adapt import with_own_spectrum_noise
+    from deepfinder_unsup.volume import normalise
+
+    batch = normalise(rng.normal(size=(40, 16, 16, 16)))
+    pool = normalise(rng.normal(size=(10, 16, 16, 16)))
+    np.testing.assert_allclose(with_own_spectrum_noise(batch, pool, rng, 0.0), batch, atol=1e-5)
+    noisy = with_own_spectrum_noise(batch, pool, rng, 1.0)
+    np.testing.assert_allclose(noisy.std(axis=(1, 2, 3)), 1.0, atol=1e-4)  # renormalised, as extract does
+    corr = np.array([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(batch, noisy)])
+    # a ~ U(0, 1) of unit-variance noise: correlation 1 / sqrt(1 + a^2), between 0.707 and 1, mean about 0.88
+    assert corr.min() > 0.69 and corr.max() <= 1.0 and 0.84 < corr.mean() < 0.92
+
+
+def test_noise_outside_its_range_is_refused_naming_the_value(tmp_path, rng):
+    from deepfinder_unsup.adapt import adapt
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.io.files import InputError
+
+    vols = rng.normal(size=(24, 40, 40, 40)).astype(np.float32)
+    with pytest.raises(InputError, match="noise = -0.5"):
+        adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, noise=-0.5)
     assert not (tmp_path / "a.keras").exists()
 
 
