@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--tta", action="store_true", help="adapt --tta: neighbours and scores on four views")
     parser.add_argument("--neighbours", type=int, help="method neighbours: AaD's K (default: adapt's, 30)")
-    parser.add_argument("--noise", type=float, default=0.0, help="method neighbours: own-spectrum noise (adapt --noise)")
+    parser.add_argument("--noise", type=float, default=0.0, help="own-spectrum noise (adapt --noise)")
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
     parser.add_argument("--out", required=True)
