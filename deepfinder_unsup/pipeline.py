@@ -845,6 +845,7 @@ def adapt_to_file(
     precision: str = "auto",
     tta: bool = True,
     neighbours: int | None = None,
+    noise: float = 0.0,
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see
@@ -913,4 +914,5 @@ def adapt_to_file(
         precision=precision,
         tta=tta,
         neighbours=neighbours,
+        noise=noise,
     )
