@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--noise",
-        type=float,
+        type=_non_negative_float,
         default=0.0,
         help="--method neighbours: add to each training copy of a pick another pick's phase-randomised noise (your "
         "data's own noise colour and wedge) at up to this fraction of its spread, so noisier copies are pulled to "

@@ -249,6 +249,10 @@ USAGE_CASES = {
         ["--particles", "at least 1"],
     ),
     "report_k_one": (lambda d: ("cluster", d / "emb.h5", "--report-k", "1", "--out", d / "c1"), ["--report-k"]),
+    "adapt_negative_noise": (
+        lambda d: ("adapt", "--dataset", d / "none.h5", "--noise", "-1", "--out", d / "a.keras"),
+        ["--noise", ">= 0"],
+    ),
 }
 
 
