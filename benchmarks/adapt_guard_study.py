@@ -83,10 +83,12 @@ def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args
         seed=args.seed,
         guard=False,
         precision=args.precision,
+        learning_rate=args.learning_rate,
         on_round=lambda r, f: rounds.append((r, f)),
         tta=args.tta,
         neighbours=args.neighbours,
         noise=args.noise,
+        one_way_weight=args.one_way_weight,
     )
     before = normalise_features(Embedder(args.model, tta=args.tta).fit().transform(vols).astype(np.float64))
     rounds = [(0, before), *rounds]
@@ -148,6 +150,8 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true", help="adapt --tta: neighbours and scores on four views")
     parser.add_argument("--neighbours", type=int, help="method neighbours: AaD's K (default: adapt's, 30)")
     parser.add_argument("--noise", type=float, default=0.0, help="own-spectrum noise (adapt --noise)")
+    parser.add_argument("--learning-rate", type=float, default=5e-5, help="adapt's Adam rate (its default 5e-5)")
+    parser.add_argument("--one-way-weight", type=float, default=1.0, help="adapt --one-way-weight (1: AaD)")
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
     parser.add_argument("--out", required=True)
@@ -160,7 +164,19 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="dfu_guard_"))
     results: dict = {
-        key: getattr(args, key) for key in ("model", "method", "rounds", "steps", "precision", "tta", "neighbours")
+        key: getattr(args, key)
+        for key in (
+            "model",
+            "method",
+            "rounds",
+            "steps",
+            "precision",
+            "tta",
+            "neighbours",
+            "noise",
+            "one_way_weight",
+            "learning_rate",
+        )
     }
     results.update(design={}, domains={})
     saved = Path(args.from_features) if args.from_features else None

@@ -93,6 +93,7 @@ class AdaptReport:
     tta: bool = False  # features (neighbours, scores) from the four wedge-symmetric views: embed follows it
     neighbours: int = 0  # method ``neighbours``: nearest neighbours each pick is pulled towards (0: other methods)
     noise: float = 0.0  # method ``neighbours``: own-spectrum noise added to the training copies (0: none)
+    one_way_weight: float = 1.0  # method ``neighbours``: weight of a neighbour that is not mutual (1: AaD)
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -135,14 +136,25 @@ class NeighbourAttractionLoss(keras.losses.Loss):
         return {**super().get_config(), "dispersion": self.dispersion}
 
 
-def neighbour_targets(features: np.ndarray, k: int) -> np.ndarray:
-    """Per pick, the mean of its ``k`` nearest neighbours' unit features (cosine; itself excluded)."""
+def neighbour_targets(features: np.ndarray, k: int, one_way_weight: float = 1.0) -> np.ndarray:
+    """Per pick, the weighted mean of its ``k`` nearest neighbours' unit features (cosine; itself excluded).
+
+    A neighbour that also has the pick among its own ``k`` nearest (mutual) weighs 1, one that does not weighs
+    ``one_way_weight`` (1: AaD, every neighbour alike; 0.1: NRC's reciprocal weighting, Yang et al. 2021): a
+    one-way neighbour is more often of another structure, at a cluster's rim or across a merged boundary."""
     unit = normalise_features(np.asarray(features, np.float64))
     k = max(1, min(k, len(unit) - 1))
     similarity = unit @ unit.T
     np.fill_diagonal(similarity, -np.inf)
     nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-    return unit[nearest].mean(axis=1).astype(np.float32)
+    weights = np.ones(nearest.shape)
+    if one_way_weight != 1.0:
+        is_neighbour = np.zeros(similarity.shape, bool)
+        np.put_along_axis(is_neighbour, nearest, True, axis=1)
+        mutual = np.take_along_axis(is_neighbour.T, nearest, axis=1)  # [i, j]: is i among nearest[i, j]'s own?
+        weights = np.where(mutual, 1.0, one_way_weight)
+    weights = weights / weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkd->nd", weights, unit[nearest]).astype(np.float32)
 
 
 def coral_distance(a, b):
@@ -269,6 +281,7 @@ def adapt(
     tta: bool = True,
     neighbours: int | None = None,
     noise: float = 0.0,
+    one_way_weight: float = 1.0,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -284,7 +297,9 @@ def adapt(
     many nearest neighbours each pick is pulled towards (method ``neighbours``; AaD's K; None: ``NEIGHBOURS``, or
     one fewer than the picks when they are fewer). ``noise`` (method ``neighbours``): each training copy of a pick
     gets another pick's phase-randomised noise at up to this fraction of its spread (``with_own_spectrum_noise``),
-    so a noisier copy is pulled to the same neighbours as the clean pick; 0 adds none."""
+    so a noisier copy is pulled to the same neighbours as the clean pick; 0 adds none. ``one_way_weight`` (method
+    ``neighbours``): the weight of a neighbour that does not count the pick among its own nearest, against 1 for a
+    mutual one (``neighbour_targets``)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -301,6 +316,8 @@ def adapt(
     neighbours = min(NEIGHBOURS, len(vols) - 1) if neighbours is None else neighbours
     if not 0.0 <= noise <= 4.0:
         raise InputError(f"noise = {noise}: must be between 0 and 4 (a fraction of each pick's spread)")
+    if not 0.0 < one_way_weight <= 1.0:
+        raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
     if method == "neighbours" and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
     vols = normalise(vols)
@@ -321,6 +338,7 @@ def adapt(
     if method == "neighbours":
         report.neighbours = int(neighbours)
         report.noise = float(noise)
+        report.one_way_weight = float(one_way_weight)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
@@ -356,7 +374,7 @@ def adapt(
         if method == "pseudolabel":
             loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
         elif method == "neighbours":
-            targets = neighbour_targets(bank, neighbours)
+            targets = neighbour_targets(bank, neighbours, one_way_weight)
             loss = _fit_round(trainable, vols, targets, steps, batch_size, rng, noise)
         elif method == "like":
             simulated.epoch = r

@@ -66,6 +66,17 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _weight(text: str) -> float:
+    """A weight above 0 and at most 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {text}")
+    return value
+
+
 positive_int = _int_at_least(1)
 
 
@@ -427,6 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
         "data's own noise colour and wedge) at up to this fraction of its spread, so noisier copies are pulled to "
         "the same neighbours (default 0: none)",
     )
+    p.add_argument(
+        "--one-way-weight",
+        type=_weight,
+        default=1.0,
+        help="--method neighbours: how much a neighbour that does not count the pick among its own nearest pulls, "
+        "against 1 for a mutual neighbour (default 1: all alike, as AaD; 0.1: NRC's reciprocal weighting)",
+    )
     p.add_argument("--max-picks", type=positive_int, default=4000, help="a random subset beyond this many")
     p.add_argument(
         "--precision",
@@ -737,6 +755,7 @@ def cmd_adapt(args) -> int:
         tta=args.tta,
         neighbours=args.neighbours,
         noise=args.noise,
+        one_way_weight=args.one_way_weight,
     )
     print(
         f"{report.method} on {report.n_picks} picks (k = {report.k}): silhouette {report.score_before:.3f} -> "

@@ -846,6 +846,7 @@ def adapt_to_file(
     tta: bool = True,
     neighbours: int | None = None,
     noise: float = 0.0,
+    one_way_weight: float = 1.0,
 ):
     """``deepfinder-unsup adapt``: the user's unlabelled sub-tomograms (picks in tomograms, sub-tomogram files,
     a data set or a copick project; at most ``max_picks``, a random subset beyond) adapt ``model`` (see
@@ -915,4 +916,5 @@ def adapt_to_file(
         tta=tta,
         neighbours=neighbours,
         noise=noise,
+        one_way_weight=one_way_weight,
     )

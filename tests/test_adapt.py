@@ -41,6 +41,27 @@ def test_neighbour_targets_are_the_mean_of_the_nearest_others(rng):
     assert neighbour_targets(feats[:2], k=5).shape == (2, 4)  # fewer picks than k: the others
 
 
+def test_one_way_neighbours_weigh_less_than_mutual_ones():
+    """Five picks on the unit circle at angles 0, 0.1, 0.25, 0.9, 1.0, k = 2: pick 3's neighbours are 4 (whose own
+    nearest are 3 and 2: mutual) and 2 (whose own are 1 and 0: one-way). Checked against a loop over the
+    definition, and pick 3's target pulled towards 4 more than the plain mean does."""
+    angles = np.array([0.0, 0.1, 0.25, 0.9, 1.0])
+    feats = np.c_[np.cos(angles), np.sin(angles)]
+    unit = feats  # already unit length
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    nearest = np.argsort(-sim, axis=1)[:, :2]
+    is_nb = np.zeros((5, 5), bool)
+    for i in range(5):
+        is_nb[i, nearest[i]] = True
+    weighted = neighbour_targets(feats, k=2, one_way_weight=0.1)
+    for i in range(5):  # reference: a loop over the definition
+        w = np.array([1.0 if is_nb[j, i] else 0.1 for j in nearest[i]])
+        np.testing.assert_allclose(weighted[i], (w[:, None] * unit[nearest[i]]).sum(0) / w.sum(), atol=1e-6)
+    # pick 3 (at 0.9): neighbours 4 (mutual) and 2 (one-way): pulled towards 4 more than the plain mean
+    assert weighted[3] @ unit[4] > neighbour_targets(feats, k=2)[3] @ unit[4]
+
+
 def test_neighbour_loss_matches_numpy_and_rewards_tight_spread_clusters(rng):
     z = rng.normal(size=(8, 5)).astype(np.float32)
     t = rng.normal(size=(8, 5)).astype(np.float32)
@@ -147,10 +168,12 @@ def test_adapt_command_records_what_it_did(tmp_path):
         b, _ = load_model(resolve_model_path(None))
         assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
     assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
-    assert card["noise"] == 0.0
-    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1", "--neighbours", "3", "--noise", "0.5"]) == 0
+    assert card["noise"] == 0.0 and card["one_way_weight"] == 1.0
+    more = ["--neighbours", "3", "--noise", "0.5", "--one-way-weight", "0.1"]
+    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1", *more]) == 0
     card = read_card(out)["adaptation"]
     assert card["tta"] is False and card["neighbours"] == 3 and card["noise"] == 0.5
+    assert card["one_way_weight"] == 0.1
 
 
 def test_embed_follows_the_views_the_model_was_adapted_on(tmp_path):

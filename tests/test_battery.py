@@ -253,6 +253,10 @@ USAGE_CASES = {
         lambda d: ("adapt", "--dataset", d / "none.h5", "--noise", "-1", "--out", d / "a.keras"),
         ["--noise", ">= 0"],
     ),
+    "adapt_one_way_weight_zero": (
+        lambda d: ("adapt", "--dataset", d / "none.h5", "--one-way-weight", "0", "--out", d / "a.keras"),
+        ["--one-way-weight", "above 0"],
+    ),
 }
 
 
