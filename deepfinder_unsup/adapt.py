@@ -94,6 +94,7 @@ class AdaptReport:
     neighbours: int = 0  # method ``neighbours``: nearest neighbours each pick is pulled towards (0: other methods)
     noise: float = 0.0  # method ``neighbours``: own-spectrum noise added to the training copies (0: none)
     one_way_weight: float = 1.0  # method ``neighbours``: weight of a neighbour that is not mutual (1: AaD)
+    dispersion: float = DISPERSION  # method ``neighbours``: weight of the push from the batch's other picks
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -282,6 +283,7 @@ def adapt(
     neighbours: int | None = None,
     noise: float = 0.0,
     one_way_weight: float = 1.0,
+    dispersion: float = DISPERSION,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -299,7 +301,8 @@ def adapt(
     gets another pick's phase-randomised noise at up to this fraction of its spread (``with_own_spectrum_noise``),
     so a noisier copy is pulled to the same neighbours as the clean pick; 0 adds none. ``one_way_weight`` (method
     ``neighbours``): the weight of a neighbour that does not count the pick among its own nearest, against 1 for a
-    mutual one (``neighbour_targets``)."""
+    mutual one (``neighbour_targets``). ``dispersion``: the weight of the push away from the batch's other picks
+    (``NeighbourAttractionLoss``; AaD's lambda)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -316,6 +319,8 @@ def adapt(
     neighbours = min(NEIGHBOURS, len(vols) - 1) if neighbours is None else neighbours
     if not 0.0 <= noise <= 4.0:
         raise InputError(f"noise = {noise}: must be between 0 and 4 (a fraction of each pick's spread)")
+    if not 0.0 <= dispersion <= 10.0:
+        raise InputError(f"dispersion = {dispersion}: must be between 0 and 10")
     if not 0.0 < one_way_weight <= 1.0:
         raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
     if method == "neighbours" and not 1 <= neighbours < len(vols):
@@ -339,6 +344,7 @@ def adapt(
         report.neighbours = int(neighbours)
         report.noise = float(noise)
         report.one_way_weight = float(one_way_weight)
+        report.dispersion = float(dispersion)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
@@ -352,7 +358,7 @@ def adapt(
         )
     elif method == "neighbours":
         trainable = network
-        trainable.compile(keras.optimizers.Adam(learning_rate), NeighbourAttractionLoss(), jit_compile=False)
+        trainable.compile(keras.optimizers.Adam(learning_rate), NeighbourAttractionLoss(dispersion), jit_compile=False)
     elif method in ("like", "coral"):
         simulated = _matched_simulation(vols, card, structures or list(LIKE_STRUCTURES), batch_size, steps, seed)
         report.estimate = simulated.estimate
