@@ -1,0 +1,115 @@
+"""What bounds ``adapt --method neighbours``: how pure the neighbourhoods it pulls each pick towards are.
+
+Labels are used only to score. For each design set: the unadapted model's four-view unit features; for K and
+the one-way weight (``adapt.neighbour_targets``), the weighted share of a pick's K nearest neighbours that are
+its own class (purity) and the V-measure of k-means at the true k on the targets themselves (each pick replaced
+by its neighbours' weighted mean: one step of what adapt converges towards). ``--profile`` also appends each
+pick's radially averaged density profile (a pose-free second view) to the features at the given weights.
+
+    python benchmarks/neighbour_purity.py --design runs/rare/dataset.h5 runs/val_shrec21/dataset.h5 --out OUT.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def radial_profiles(volumes: np.ndarray, radii: int) -> np.ndarray:
+    """Mean density in 1-voxel shells about the box centre, radii 1 .. ``radii`` - 1, per volume."""
+    box = volumes.shape[1]
+    centre = (box - 1) / 2
+    z, y, x = np.indices((box, box, box))
+    shell = np.sqrt((z - centre) ** 2 + (y - centre) ** 2 + (x - centre) ** 2).round().astype(int)
+    return np.stack([volumes[:, shell == r].mean(axis=1) for r in range(1, radii)], axis=1)
+
+
+def nearest(unit: np.ndarray, k: int) -> np.ndarray:
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+
+
+def purity(unit: np.ndarray, truth: np.ndarray, k: int) -> float:
+    """Share of each pick's ``k`` nearest neighbours (cosine) of its own class, averaged over picks."""
+    return float((truth[nearest(unit, k)] == truth[:, None]).mean())
+
+
+def weighted_purity(unit: np.ndarray, truth: np.ndarray, k: int, one_way_weight: float) -> float:
+    """As ``adapt.neighbour_targets`` weighs them: mutual neighbours 1, one-way ones ``one_way_weight``."""
+    near = nearest(unit, k)
+    is_neighbour = np.zeros((len(unit), len(unit)), bool)
+    np.put_along_axis(is_neighbour, near, True, axis=1)
+    weights = np.where(np.take_along_axis(is_neighbour.T, near, axis=1), 1.0, one_way_weight)
+    same = truth[near] == truth[:, None]
+    return float(((weights * same).sum(axis=1) / weights.sum(axis=1)).mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="general")
+    parser.add_argument("--design", nargs="+", required=True)
+    parser.add_argument("--neighbours", type=int, nargs="+", default=[5, 30, 60])
+    parser.add_argument("--one-way-weights", type=float, nargs="+", default=[1.0, 0.3, 0.1])
+    parser.add_argument("--profile", type=float, nargs="*", default=[0.3, 0.5, 1.0], help="profile weights")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    from deepfinder_unsup._quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import v_measure_score
+
+    from deepfinder_unsup.adapt import neighbour_targets
+    from deepfinder_unsup.cluster import normalise_features
+    from deepfinder_unsup.embed import Embedder
+    from deepfinder_unsup.extract import load_dataset_subtomograms
+    from deepfinder_unsup.io.dataset import read_dataset
+    from deepfinder_unsup.volume import normalise
+
+    def v_at_true_k(features: np.ndarray, truth: np.ndarray) -> float:
+        labels = KMeans(len(set(truth.tolist())), n_init=10, random_state=0).fit_predict(features)
+        return round(float(v_measure_score(truth, labels)), 4)
+
+    results: dict = {"model": args.model, "design": {}}
+    for path in args.design:
+        vols, _ = load_dataset_subtomograms(path, 40, 10.0)
+        truth = np.asarray(read_dataset(path).labels)
+        unit = normalise_features(Embedder(args.model, tta=True).fit().transform(vols).astype(np.float64))
+        rows = []
+        for k in args.neighbours:
+            for w in args.one_way_weights:
+                targets = normalise_features(neighbour_targets(unit, k, w).astype(np.float64))
+                rows.append(
+                    {
+                        "neighbours": k,
+                        "one_way_weight": w,
+                        "purity": round(weighted_purity(unit, truth, k, w), 4),
+                        "v_targets": v_at_true_k(targets, truth),
+                    }
+                )
+                print(path, rows[-1], flush=True)
+        profile = radial_profiles(normalise(vols), 17)
+        profile = normalise_features((profile - profile.mean(0)) / profile.std(0))
+        with_profile = [
+            {
+                "profile_weight": w,
+                "purity_k30": round(purity(normalise_features(np.c_[unit, w * profile]), truth, 30), 4),
+            }
+            for w in args.profile
+        ]
+        results["design"][path] = {
+            "v_features": v_at_true_k(unit, truth),
+            "targets": rows,
+            "profile_only_purity_k30": round(purity(profile, truth, 30), 4),
+            "with_profile": with_profile,
+        }
+        print(path, {k: v for k, v in results["design"][path].items() if k != "targets"}, flush=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
