@@ -178,6 +178,7 @@ def main() -> None:
             "noise",
             "one_way_weight",
             "learning_rate",
+            "dispersion",
         )
     }
     results.update(design={}, domains={})
