@@ -315,7 +315,7 @@ def test_own_spectrum_noise_lowers_the_snr_by_the_drawn_amount(rng):
     assert corr.min() > 0.69 and corr.max() <= 1.0 and 0.84 < corr.mean() < 0.92
 
 
-def test_noise_outside_its_range_is_refused_naming_the_value(tmp_path, rng):
+def test_noise_dispersion_and_weight_outside_their_ranges_are_refused_naming_the_value(tmp_path, rng):
     from deepfinder_unsup.adapt import adapt
     from deepfinder_unsup.embed import resolve_model_path
     from deepfinder_unsup.io.files import InputError
@@ -323,6 +323,10 @@ def test_noise_outside_its_range_is_refused_naming_the_value(tmp_path, rng):
     vols = rng.normal(size=(24, 40, 40, 40)).astype(np.float32)
     with pytest.raises(InputError, match="noise = -0.5"):
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, noise=-0.5)
+    with pytest.raises(InputError, match="dispersion = -1"):
+        adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, dispersion=-1.0)
+    with pytest.raises(InputError, match="one_way_weight = 0.0"):
+        adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, one_way_weight=0.0)
     assert not (tmp_path / "a.keras").exists()
 
 
