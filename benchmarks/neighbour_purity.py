@@ -5,6 +5,9 @@ the one-way weight (``adapt.neighbour_targets``), the weighted share of a pick's
 its own class (purity) and the V-measure of k-means at the true k on the targets themselves (each pick replaced
 by its neighbours' weighted mean: one step of what adapt converges towards). ``--profile`` also appends each
 pick's radially averaged density profile (a pose-free second view) to the features at the given weights.
+``--posterior-scales`` also scores the model's class posteriors over its training classes (softmax of the
+cosines to the class directions at each scale, compared by the Hellinger distance: the square roots are unit
+vectors) as the space the neighbours are found in: "which known structures a pick looks like".
 
     python benchmarks/neighbour_purity.py --design runs/rare/dataset.h5 runs/val_shrec21/dataset.h5 --out OUT.json
 """
@@ -48,6 +51,26 @@ def weighted_purity(unit: np.ndarray, truth: np.ndarray, k: int, one_way_weight:
     return float(((weights * same).sum(axis=1) / weights.sum(axis=1)).mean())
 
 
+def class_directions(model: str) -> np.ndarray:
+    """The unit class directions (32, C) of a cosine-output model (``CosineClassifier``'s kernel)."""
+    import keras
+
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.model import classifier  # noqa: F401  (registers the package's layers)
+    from deepfinder_unsup.model.classifier import OUTPUT_LAYER
+
+    network = keras.models.load_model(resolve_model_path(model), compile=False)
+    kernel = np.asarray(network.get_layer(OUTPUT_LAYER).get_weights()[0], np.float64)
+    return kernel / np.linalg.norm(kernel, axis=0, keepdims=True)
+
+
+def posterior_roots(unit: np.ndarray, directions: np.ndarray, scale: float) -> np.ndarray:
+    """Square roots of the softmax of ``scale`` x the cosines to the class directions (unit rows)."""
+    logits = scale * unit @ directions
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.sqrt(p / p.sum(axis=1, keepdims=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="general")
@@ -55,6 +78,7 @@ def main() -> None:
     parser.add_argument("--neighbours", type=int, nargs="+", default=[5, 30, 60])
     parser.add_argument("--one-way-weights", type=float, nargs="+", default=[1.0, 0.3, 0.1])
     parser.add_argument("--profile", type=float, nargs="*", default=[0.3, 0.5, 1.0], help="profile weights")
+    parser.add_argument("--posterior-scales", type=float, nargs="*", default=[], help="e.g. 4 8 16 32")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -75,6 +99,7 @@ def main() -> None:
         return round(float(v_measure_score(truth, labels)), 4)
 
     results: dict = {"model": args.model, "design": {}}
+    directions = class_directions(args.model) if args.posterior_scales else None
     for path in args.design:
         vols, _ = load_dataset_subtomograms(path, 40, 10.0)
         truth = np.asarray(read_dataset(path).labels)
@@ -101,8 +126,19 @@ def main() -> None:
             }
             for w in args.profile
         ]
+        posteriors = [
+            {
+                "scale": s,
+                "purity_k30": round(purity(roots, truth, 30), 4),
+                "v": v_at_true_k(roots, truth),
+            }
+            for s in args.posterior_scales
+            for roots in [posterior_roots(unit, directions, s)]
+        ]
         results["design"][path] = {
             "v_features": v_at_true_k(unit, truth),
+            "purity_k30": round(purity(unit, truth, 30), 4),
+            "class_posteriors": posteriors,
             "targets": rows,
             "profile_only_purity_k30": round(purity(profile, truth, 30), 4),
             "with_profile": with_profile,
