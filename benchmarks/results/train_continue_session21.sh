@@ -7,6 +7,7 @@
 # proteins: 44 classes) is drawn 8 times as often as one made by code; the real structures' share of the draws
 # goes from 44/595 (7 %) to 352/903 (39 %). Checkpoint by the monitor V (cosine); chosen on the protocol after
 # (benchmarks/protocol.py). Design sets: benchmarks/design_sets.sh.
+# The init checkpoint was removed from the tree in session 21 (git show 5fd5420:benchmarks/checkpoints/continue_session20.keras).
 cd /work/main
 source benchmarks/configs/structures_595.sh
 exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" \
