@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    p.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        help="also write every epoch's model with its own card (OUT/epoch_NNN.keras), to score and ship any of them",
+    )
     p.add_argument("--monitor", help="labelled data set of classes not trained on: k-means V-measure per epoch")
     p.add_argument(
         "--select-by",
@@ -643,6 +648,7 @@ def cmd_train(args) -> int:
         view_weight=args.view_weight,
         contrast_weight=args.contrast_weight,
         temperature=args.temperature,
+        keep_epochs=args.keep_epochs,
     )
     path = pipeline.train_to_folder(
         out,

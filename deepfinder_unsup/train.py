@@ -74,6 +74,7 @@ class TrainConfig:
     contrast_weight: float = 0.0  # weight of the paired contrastive loss (0: none; batches of same-class pairs)
     temperature: float = 0.1  # of the contrastive loss
     map_weight: float = 1.0  # on-the-fly simulation: classes from map files drawn this many times as often
+    keep_epochs: bool = False  # also write every epoch's model, carded, as epoch_NNN.keras (to choose one later)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -195,6 +196,20 @@ class SaveState(keras.callbacks.Callback):
         save_keras_atomically(self.model, self.out_dir / "last.keras")
         with atomic_path(self.out_dir / "state.json", overwrite=True) as tmp:
             tmp.write_text(json.dumps({"epoch": epoch + 1, "samples_seen": (epoch + 1) * self.samples_per_epoch}))
+
+
+class EpochModels(keras.callbacks.Callback):
+    """After each epoch: the model as it is, in float32 and with its own card (``card_for(epoch_number)``), as
+    ``epoch_NNN.keras``, so any epoch can be scored and shipped later, not only the monitor's best."""
+
+    def __init__(self, out_dir: Path, card_for):
+        super().__init__()
+        self.out_dir, self.card_for = out_dir, card_for
+
+    def on_epoch_end(self, epoch, logs=None):
+        model = with_dtype_policy(self.model, "float32")
+        path = self.out_dir / f"epoch_{epoch + 1:03d}.keras"
+        save_model(model, path, self.card_for(model, epoch + 1), overwrite=True)
 
 
 def learning_rate_of(config: TrainConfig, total_steps: int):
@@ -417,6 +432,29 @@ def _train(
         SaveState(out_dir, steps * config.batch_size),
     ]
     t0 = time.time()
+    per_epoch = steps * config.batch_size
+
+    def card_for(kept_epoch: int | None, epochs_done: int, report: dict) -> dict:
+        """The card of a model kept at ``kept_epoch`` of a run that has done ``epochs_done`` epochs so far."""
+        return model_card(
+            class_names,
+            classes,
+            box,
+            voxel_size,
+            config,
+            command,
+            (time.time() - t0) / 60,
+            report,
+            data=(train_data.attrs.get("command", "") if train_data is not None else simulation.describe()),
+            n_train=len(train_data.labels) if train_data is not None else None,
+            sim_config=(train_data.attrs.get("sim_config") if train_data is not None else simulation.config.to_dict()),
+            extra={**samples_seen(kept_epoch, epochs_done, per_epoch, init_info), **init_info},
+        )
+
+    if config.keep_epochs:
+        callbacks.append(
+            EpochModels(out_dir, lambda m, n: card_for(n, n, evaluate_classifier(m, val_data, classes, None)))
+        )
     history = model.fit(
         batches,
         epochs=config.epochs,
@@ -427,26 +465,9 @@ def _train(
         verbose=verbose,
     )
     epochs_done = initial_epoch + len(history.epoch)
-    minutes = (time.time() - t0) / 60
     best = with_dtype_policy(keras.models.load_model(out_dir / "best.keras", compile=False), "float32")
     report = evaluate_classifier(best, val_data, classes, out_dir)
-    samples = samples_seen(
-        _best_epoch(out_dir, config.select_by, mode), epochs_done, steps * config.batch_size, init_info
-    )
-    card = model_card(
-        class_names,
-        classes,
-        box,
-        voxel_size,
-        config,
-        command,
-        minutes,
-        report,
-        data=(train_data.attrs.get("command", "") if train_data is not None else simulation.describe()),
-        n_train=len(train_data.labels) if train_data is not None else None,
-        sim_config=(train_data.attrs.get("sim_config") if train_data is not None else simulation.config.to_dict()),
-        extra={**samples, **init_info},
-    )
+    card = card_for(_best_epoch(out_dir, config.select_by, mode), epochs_done, report)
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     _plot_history(out_dir)
     return path
@@ -528,9 +549,9 @@ def _check_compatible(a: SubtomoDataset, b: SubtomoDataset) -> None:
         )
 
 
-def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.ndarray, out_dir: Path) -> dict:
-    """Validation accuracy, confusion matrix (written), and k-means V-measure of the embeddings at k = the
-    number of classes in ``data`` (the training classes may be many more)."""
+def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.ndarray, out_dir: Path | None) -> dict:
+    """Validation accuracy, confusion matrix (written to ``out_dir`` unless None), and k-means V-measure of the
+    embeddings at k = the number of classes in ``data`` (the training classes may be many more)."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import confusion_matrix, v_measure_score
 
@@ -552,10 +573,11 @@ def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.nd
         "n_val": int(len(truth)),
         "classes": names,
     }
-    (out_dir / "confusion_matrix.json").write_text(
-        json.dumps({"classes": names, "matrix": cm.tolist(), **report}, indent=2)
-    )
-    plot_confusion(cm, names, out_dir / "confusion_matrix.png", title="validation confusion matrix (%)")
+    if out_dir is not None:
+        (out_dir / "confusion_matrix.json").write_text(
+            json.dumps({"classes": names, "matrix": cm.tolist(), **report}, indent=2)
+        )
+        plot_confusion(cm, names, out_dir / "confusion_matrix.png", title="validation confusion matrix (%)")
     return report
 
 

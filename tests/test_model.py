@@ -203,7 +203,7 @@ def test_training_resumes_where_it_stopped(tmp_path):
         progress=False,
     )
     data = SubtomoDataset(vols, objl, 10.0, {"class_names": names})
-    cfg = TrainConfig(head="gap", epochs=1, steps_per_epoch=1, batch_size=8)
+    cfg = TrainConfig(head="gap", epochs=1, steps_per_epoch=1, batch_size=8, keep_epochs=True)
     train(data, data, tmp_path, cfg, verbose=0)
     cfg.epochs = 3
     train(data, data, tmp_path, cfg, resume=True, verbose=0)
@@ -212,6 +212,16 @@ def test_training_resumes_where_it_stopped(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "history.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
     assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 3
+    # --keep-epochs: every epoch's model with its own card, numbered across the resume
+    kept = sorted(tmp_path.glob("epoch_*.keras"))
+    assert [p.name for p in kept] == ["epoch_001.keras", "epoch_002.keras", "epoch_003.keras"]
+    cards = [read_card(p)["training"] for p in kept]
+    assert [(c["samples_seen"], c["best_epoch"]) for c in cards] == [(8, 1), (16, 2), (24, 3)]
+    assert all(0 <= read_card(p)["validation"]["val_accuracy"] <= 1 for p in kept)
+    last, third = (keras.models.load_model(tmp_path / f, compile=False) for f in ("last.keras", "epoch_003.keras"))
+    assert all(np.array_equal(a, b) for a, b in zip(last.get_weights(), third.get_weights(), strict=True))
+    first = keras.models.load_model(kept[0], compile=False)
+    assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), third.get_weights(), strict=True))
 
 
 def test_the_card_counts_the_samples_the_kept_checkpoint_saw_not_the_run():
