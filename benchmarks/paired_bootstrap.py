@@ -1,6 +1,7 @@
 """Is one model's V-measure really above another's on a labelled set, or within the set's sampling noise?
 
-Both models embed the same labelled sub-tomograms once (one view, float32, as ``protocol.py`` scores them);
+Both models embed the same labelled sub-tomograms once (one view, float32 unless ``--precisions``, as
+``protocol.py`` scores them);
 then the picks are resampled with replacement within each class (the class sizes kept) ``--resamples`` times,
 and on each resample k-means at the true k (L2-normalised features, as the protocol's ``v_true_k_l2`` and
 ``v_own_shrec21``) scores both models on the same picks. The paired differences (B - A) give the mean and a
@@ -10,6 +11,8 @@ and on each resample k-means at the true k (L2-normalised features, as the proto
         --data runs/val_shrec21/dataset.h5 --out OUT.json
     python benchmarks/paired_bootstrap.py --models A B --data benchmarks/data/protocol.h5 \
         --classes 2uv8 6utj 6pxm 7n4y 5tqq negative --out OUT.json       # the protocol's real held-out six
+    python benchmarks/paired_bootstrap.py --models general general --precisions float32 int8 \
+        --data runs/val_shrec21_big/dataset.h5 --out OUT.json          # one model, two arithmetics
 """
 
 from __future__ import annotations
@@ -62,6 +65,13 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", required=True, help="labelled data sets (simulate's dataset.h5)")
     parser.add_argument("--resamples", type=int, default=200)
     parser.add_argument("--classes", nargs="*", help="score only these class names (e.g. the protocol's real ones)")
+    parser.add_argument(
+        "--precisions",
+        nargs=2,
+        default=["float32", "float32"],
+        metavar=("PA", "PB"),
+        help="each model's arithmetic (float32, bfloat16, int8)",
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -71,8 +81,14 @@ def main() -> None:
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io.dataset import read_dataset
 
-    embedders = [Embedder(m).fit() for m in args.models]
-    results: dict = {"a": args.models[0], "b": args.models[1], "classes": args.classes, "sets": {}}
+    embedders = [Embedder(m, precision=p).fit() for m, p in zip(args.models, args.precisions, strict=True)]
+    results: dict = {
+        "a": args.models[0],
+        "b": args.models[1],
+        "precisions": args.precisions,
+        "classes": args.classes,
+        "sets": {},
+    }
     for path in args.data:
         data = read_dataset(path)
         truth = np.asarray(data.labels)
