@@ -199,7 +199,7 @@ class SaveState(keras.callbacks.Callback):
 
 
 class EpochModels(keras.callbacks.Callback):
-    """After each epoch: the model as it is, in float32 and with its own card (``card_for(epoch_number)``), as
+    """After each epoch: the model as it is, in float32 and with its own card (``card_for(model, epoch_number)``), as
     ``epoch_NNN.keras``, so any epoch can be scored and shipped later, not only the monitor's best."""
 
     def __init__(self, out_dir: Path, card_for):
