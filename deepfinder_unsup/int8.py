@@ -3,8 +3,12 @@
 The embedding network is exported from Keras (TensorFlow SavedModel), converted by OpenVINO and quantised by
 NNCF (post-training, 8-bit weights and activations), calibrated on sub-tomograms simulated at the model's box
 and voxel size from shapes made by code (built-in shapes and procedural pseudo-molecules, the simulator's
-default microscope: no data files needed). The quantised model is cached per model file (keyed by its SHA-256)
-under ``$XDG_CACHE_HOME/deepfinder-unsup`` (default ``~/.cache``), so quantisation (about a minute) runs once.
+default microscope: no data files needed). Each activation's range is the extreme over all calibration
+sub-tomograms (NNCF's ``MINMAX``), not NNCF's default mean of each sub-tomogram's extremes, which clips the
+sub-tomograms of highest contrast (a large complex: a tenth of SHREC'21-like picks lost a cosine of 0.05-0.25 and
+the clustering 0.028 V; docs/benchmarks.md "Precision"). The quantised model is cached per model file (keyed by
+its SHA-256) under ``$XDG_CACHE_HOME/deepfinder-unsup`` (default ``~/.cache``), so quantisation (about a minute)
+runs once.
 
 Kept only where it holds the accuracy gate (docs/benchmarks.md: k-means V-measure within 0.01 of fp32 on the
 validation protocol); embeddings differ from fp32 by a few percent.
@@ -25,6 +29,7 @@ from .log import logger
 
 CALIBRATION_SIZE = 300  # simulated sub-tomograms for NNCF's statistics
 CALIBRATION_STRUCTURES = ("builtin", "procedural:24:3000000")  # seeds outside training, protocol and monitor
+ACTIVATION_RANGES = "MINMAX"  # NNCF's range estimator for activations (part of the cache key)
 
 
 def cache_dir() -> Path:
@@ -59,7 +64,7 @@ def quantised_model_path(model_path: Path, keras_embedding, card: dict) -> Path:
     """The cached int8 OpenVINO model of ``model_path`` (made on first use)."""
     ov, nncf = _require_openvino()
     digest = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:16]
-    target = cache_dir() / f"{digest}-int8-c{CALIBRATION_SIZE}.xml"
+    target = cache_dir() / f"{digest}-int8-c{CALIBRATION_SIZE}-{ACTIVATION_RANGES.lower()}.xml"
     if target.exists() and target.with_suffix(".bin").exists():
         return target
     logger.info(f"quantising {model_path} to int8 (once; cached in {target.parent})")
@@ -69,12 +74,28 @@ def quantised_model_path(model_path: Path, keras_embedding, card: dict) -> Path:
         fp32 = ov.convert_model(str(Path(tmp) / "saved"))
         calib = calibration_volumes(int(card["box_size"]), float(card["voxel_size"]), CALIBRATION_SIZE)
         dataset = nncf.Dataset([calib[i : i + 1] for i in range(len(calib))])
-        int8 = nncf.quantize(fp32, dataset, subset_size=len(calib), preset=nncf.QuantizationPreset.PERFORMANCE)
+        int8 = nncf.quantize(
+            fp32,
+            dataset,
+            subset_size=len(calib),
+            preset=nncf.QuantizationPreset.PERFORMANCE,
+            advanced_parameters=_activation_ranges(),
+        )
         staged = Path(tmp) / target.name
         ov.save_model(int8, str(staged))
         os.replace(staged.with_suffix(".bin"), target.with_suffix(".bin"))
         os.replace(staged, target)  # the .xml last: it marks the pair complete
     return target
+
+
+def _activation_ranges():
+    """NNCF's advanced parameters that take each activation's range from all calibration samples' extremes."""
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    return AdvancedQuantizationParameters(
+        activations_range_estimator_params=getattr(RangeEstimatorParametersSet, ACTIVATION_RANGES)
+    )
 
 
 def int8_embedding_function(model_path: Path, keras_embedding, card: dict) -> Callable[[np.ndarray], np.ndarray]:

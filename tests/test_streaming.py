@@ -234,7 +234,9 @@ def test_dask_simulation_is_the_serial_simulation(tmp_path):
 
 
 def test_int8_embeddings_follow_float32(tmp_path, monkeypatch):
-    """OpenVINO int8 (quantised once, cached by the model's digest) stays close to fp32 on simulated data."""
+    """OpenVINO int8 (quantised once, cached by the model's digest) stays close to fp32 on simulated data, and
+    on sub-tomograms of higher contrast than any it was calibrated on (a large dense complex): activation
+    ranges averaged over the calibration samples (NNCF's default) clip those, cosine 0.64 against 0.997."""
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")
     from deepfinder_unsup import int8
@@ -245,10 +247,15 @@ def test_int8_embeddings_follow_float32(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(int8, "CALIBRATION_SIZE", 24)
     vols, objl, _ = simulate_dataset(load_structures(["builtin"]), 4, SimConfig(), seed=9, n_workers=1, progress=False)
+    z, y, x = np.mgrid[:40, :40, :40]
+    blob = ((z - 20) ** 2 + (y - 20) ** 2 + (x - 20) ** 2 < 36).astype(np.float32)
+    bright = np.stack([(v - v.mean()) / v.std() + 6 * blob * (-1) ** i for i, v in enumerate(vols[:8])])
+    vols = np.concatenate([vols, bright])
     fp32 = Embedder("shrec21").transform(vols)
     quantised = Embedder("shrec21", precision="int8").transform(vols)
-    assert len(list((tmp_path / "deepfinder-unsup").glob("*-int8-c24.xml"))) == 1
-    assert np.corrcoef(fp32.ravel(), quantised.ravel())[0, 1] > 0.9  # 0.95-0.99 with the full calibration
+    assert len(list((tmp_path / "deepfinder-unsup").glob("*-int8-c24-minmax.xml"))) == 1
+    cosine = (fp32 * quantised).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(quantised, axis=1)
+    assert cosine.min() > 0.99, f"worst sub-tomogram's cosine to fp32 {cosine.min():.3f}"
 
     # nearest neighbours mostly agree: the geometry that clustering sees is kept
     def nearest(e):
