@@ -11,6 +11,8 @@
 # monitor's (2,000,000+). Every epoch is kept (--keep-epochs) and chosen only by the paired rule of
 # docs/model_card.md (benchmarks/protocol.py, benchmarks/paired_bootstrap.py). Design sets:
 # benchmarks/design_sets.sh.
+# As run: stopped by hand after epoch 3 of 5 (28,800 sub-tomograms; epochs 1-3 level or below the shipped model on
+# the protocol, docs/model_card.md "Session 23"). History: train_grow_session23_history.csv.
 cd /work/main
 source benchmarks/configs/structures_595.sh
 exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" procedural:1000:400 procedural:300:400@membrane \
