@@ -737,6 +737,7 @@ def cmd_average(args) -> int:
 def cmd_adapt(args) -> int:
     from . import pipeline
 
+    _tf(args)
     report = pipeline.adapt_to_file(
         args.out,
         model=args.model,

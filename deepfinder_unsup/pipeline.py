@@ -251,8 +251,7 @@ def embed_to_file(
             if objl_path
             else read_star_picks(star_path, tomograms, voxel_size, tomogram_size, tomograms_star)
         )
-        if not objl:
-            raise InputError(f"{objl_path or star_path}: the object list is empty: no particles to embed")
+        _require_picks(objl, objl_path or star_path, "embed")
     elif not (subtomograms or dataset):
         raise InputError("nothing to embed: give picks (--objl / --star with --tomograms), --subtomograms or --dataset")
     precision = resolve_precision(precision)
@@ -427,6 +426,12 @@ def require_writable_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(f"{folder}: output folder is not writable")
+
+
+def _require_picks(objl: list, path, action: str) -> None:
+    """One clear error naming the picks file when it holds no particle (rather than one naming no file later)."""
+    if not objl:
+        raise InputError(f"{path}: the object list is empty: no particles to {action}")
 
 
 def read_dataset_class_names(path) -> dict:
@@ -878,6 +883,7 @@ def adapt_to_file(
             if not tomograms:
                 raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
             objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size)
+            _require_picks(objl, objl_path or star_path, "adapt on")
             source = f"{objl_path or star_path} in {len(tomograms)} tomograms"
         else:
             objl = None

@@ -214,6 +214,10 @@ def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
         == 1
     )
     assert "empty.xml: the object list is empty" in capsys.readouterr().err
+    adapt_args = ["adapt", "--tomograms", str(tmp_path / "t.mrc"), "--objl", str(tmp_path / "empty.xml")]
+    assert main([*adapt_args, "--model", str(model_file), "--out", str(tmp_path / "a.keras")]) == 1
+    assert "empty.xml: the object list is empty: no particles to adapt on" in capsys.readouterr().err
+    assert not (tmp_path / "a.keras").exists() and not list(tmp_path.glob(".a.keras.adapt-*"))
     import mrcfile
 
     with mrcfile.new(tmp_path / "nosize.mrc") as m:
