@@ -224,6 +224,44 @@ def test_training_resumes_where_it_stopped(tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), third.get_weights(), strict=True))
 
 
+def test_frozen_leading_convolutions_keep_their_weights_and_load_trainable(tmp_path):
+    """--freeze-convs 2: conv1-2 leave training bit for bit as they came from --init-model, conv3 and the head
+    move; the written model loads with every layer trainable (adapt trains it all)."""
+    from deepfinder_unsup.io.dataset import SubtomoDataset
+    from deepfinder_unsup.simulate.config import fixed_config
+    from deepfinder_unsup.simulate.dataset import simulate_dataset
+    from deepfinder_unsup.simulate.structures import builtin_structure
+    from deepfinder_unsup.train import TrainConfig, train
+
+    vols, objl, names = simulate_dataset(
+        [builtin_structure("ring"), builtin_structure("globule")],
+        8,
+        fixed_config(negative_class=False),
+        seed=0,
+        n_workers=1,
+        progress=False,
+    )
+    data = SubtomoDataset(vols, objl, 10.0, {"class_names": names})
+    start = tmp_path / "start.keras"
+    save_model(build_classifier(2, 40, "gap"), start, {"voxel_size": 10.0, "box_size": 40, "head": "gap"})
+    cfg = TrainConfig(
+        head="gap", epochs=1, steps_per_epoch=2, batch_size=8, learning_rate=1e-3, init_model=str(start), freeze_convs=2
+    )
+    trained, _ = load_model(train(data, data, tmp_path / "run", cfg, verbose=0))
+    before, _ = load_model(start)
+    for name, frozen in (("encoder_conv1", True), ("encoder_conv2", True), ("encoder_conv3", False)):
+        same = all(
+            np.array_equal(a, b)
+            for a, b in zip(before.get_layer(name).get_weights(), trained.get_layer(name).get_weights(), strict=True)
+        )
+        assert same == frozen, name
+    assert all(layer.trainable for layer in trained.layers)
+    assert read_card(tmp_path / "run" / "model.keras")["training"]["config"]["freeze_convs"] == 2
+    cfg.freeze_convs = 9
+    with pytest.raises(InputError, match="freeze_convs = 9: the encoder has 8 convolutions"):
+        train(data, data, tmp_path / "bad", cfg, verbose=0)
+
+
 def test_the_card_counts_the_samples_the_kept_checkpoint_saw_not_the_run():
     """A run of 8 epochs whose best was epoch 4: the written model saw 4 epochs on top of its initial model's."""
     from deepfinder_unsup.train import samples_seen

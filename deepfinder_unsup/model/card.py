@@ -74,4 +74,6 @@ def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict]:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:
         raise InputError(f"{path}: the Keras model inside could not be loaded ({exc})") from None
+    for layer in model.layers:  # layers frozen for one training run (--freeze-convs) are not frozen for the next use
+        layer.trainable = True
     return model, card
