@@ -187,22 +187,23 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
         assert (tmp_path / f).exists()
 
 
-def test_training_resumes_where_it_stopped(tmp_path):
+def ring_and_globule():
+    """8 simulated sub-tomograms each of two built-in shapes: the smallest data set a training run takes."""
     from deepfinder_unsup.io.dataset import SubtomoDataset
     from deepfinder_unsup.simulate.config import fixed_config
     from deepfinder_unsup.simulate.dataset import simulate_dataset
     from deepfinder_unsup.simulate.structures import builtin_structure
+
+    structures = [builtin_structure("ring"), builtin_structure("globule")]
+    config = fixed_config(negative_class=False)
+    vols, objl, names = simulate_dataset(structures, 8, config, seed=0, n_workers=1, progress=False)
+    return SubtomoDataset(vols, objl, 10.0, {"class_names": names})
+
+
+def test_training_resumes_where_it_stopped(tmp_path):
     from deepfinder_unsup.train import TrainConfig, train
 
-    vols, objl, names = simulate_dataset(
-        [builtin_structure("ring"), builtin_structure("globule")],
-        8,
-        fixed_config(negative_class=False),
-        seed=0,
-        n_workers=1,
-        progress=False,
-    )
-    data = SubtomoDataset(vols, objl, 10.0, {"class_names": names})
+    data = ring_and_globule()
     cfg = TrainConfig(head="gap", epochs=1, steps_per_epoch=1, batch_size=8, keep_epochs=True)
     train(data, data, tmp_path, cfg, verbose=0)
     cfg.epochs = 3
@@ -227,21 +228,9 @@ def test_training_resumes_where_it_stopped(tmp_path):
 def test_frozen_leading_convolutions_keep_their_weights_and_load_trainable(tmp_path):
     """--freeze-convs 2: conv1-2 leave training bit for bit as they came from --init-model, conv3 and the head
     move; the written model loads with every layer trainable (adapt trains it all)."""
-    from deepfinder_unsup.io.dataset import SubtomoDataset
-    from deepfinder_unsup.simulate.config import fixed_config
-    from deepfinder_unsup.simulate.dataset import simulate_dataset
-    from deepfinder_unsup.simulate.structures import builtin_structure
     from deepfinder_unsup.train import TrainConfig, train
 
-    vols, objl, names = simulate_dataset(
-        [builtin_structure("ring"), builtin_structure("globule")],
-        8,
-        fixed_config(negative_class=False),
-        seed=0,
-        n_workers=1,
-        progress=False,
-    )
-    data = SubtomoDataset(vols, objl, 10.0, {"class_names": names})
+    data = ring_and_globule()
     start = tmp_path / "start.keras"
     save_model(build_classifier(2, 40, "gap"), start, {"voxel_size": 10.0, "box_size": 40, "head": "gap"})
     cfg = TrainConfig(
