@@ -326,7 +326,10 @@ def reconstruct_together(
     """
     nz, ny, nx = volumes[0].shape
     angles = mic.angles
-    series = [project(v, mic.true_angles) for v in volumes]
+    # side by side along the tilt axis y, whose rows project independently: one projector built for all (a series
+    # with alignment errors has its own, uncached) and the same numbers as one projection each
+    joint = project(np.concatenate(volumes, axis=1), mic.true_angles)
+    series = [joint[:, i * ny : (i + 1) * ny] for i in range(len(volumes))]
     filt = image_filter(mic, ny, series[0].shape[-1], voxel_size)
     series = [np.fft.irfft2(np.fft.rfft2(s) * filt, s=s.shape[-2:]).astype(np.float32) for s in series]
     if crop is not None:
