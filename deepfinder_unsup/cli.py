@@ -197,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="keep the encoder's first N of 8 convolutions as they start (2: 1.85x, 4: 2.65x the steps per hour "
-        "on a 2-core CPU; docs/model_card.md)",
+        help="keep the encoder's first N of 8 convolutions as they start (a bf16 step alone: 2: 1.80x, 4: 2.35x "
+        "the rate; end to end on a 2-core CPU the simulator bounds it: docs/model_card.md, session 24)",
     )
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
     p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")

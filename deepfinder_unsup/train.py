@@ -302,7 +302,8 @@ def leading_convolutions(model: keras.Model, n: int) -> list:
 
     Freezing them (``--freeze-convs``) saves most of a step's cost: the first two work at the full 40^3 box and
     take over half of the encoder's arithmetic, and a frozen layer needs no gradient of its weights, nor, at the
-    front of the network, of its input (docs/model_card.md, session 24: 1.85x for two, 2.65x for four)."""
+    front of the network, of its input (a bf16 step 1.80x as fast with two, 2.35x with four; docs/model_card.md,
+    session 24, where the simulator bounded the whole run)."""
     convs = [layer for layer in model.layers if layer.name.startswith("encoder_conv")]
     if not 0 <= n <= len(convs):
         raise InputError(f"freeze_convs = {n}: the encoder has {len(convs)} convolutions (0 to {len(convs)})")
