@@ -20,7 +20,7 @@ from deepfinder_unsup.io.dataset import write_embeddings
 from deepfinder_unsup.io.mrc import write_mrc
 from deepfinder_unsup.io.objl import new_object, write_objl
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TQDM_DISABLE": "1"}
+ENV = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}, "TQDM_DISABLE": "1"}  # as users run it
 
 
 def run_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:

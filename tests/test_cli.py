@@ -295,6 +295,26 @@ def test_help_runs_without_tensorflow_chatter():
     assert proc.returncode == 0 and "embed" in proc.stdout and proc.stderr == ""
 
 
+def test_embed_prints_no_tensorflow_log_lines(tmp_path):
+    """TensorFlow 2.21 logs 'E0000 ... tfg_optimizer_hook ... failed: INVALID_ARGUMENT' (harmless) whenever it
+    traces the shipped model's head for a new batch shape: a user's plain ``embed`` must not show them (it
+    showed six)."""
+    import os
+    import re
+
+    rng = np.random.default_rng(3)
+    write_mrc(rng.standard_normal((48, 64, 64)).astype(np.float32), tmp_path / "t.mrc", 10.0)
+    write_objl([new_object(1, 20 + 4 * i, 30, 24, tomo_idx=0) for i in range(5)], tmp_path / "p.xml")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | {"TQDM_DISABLE": "1"}
+    args = ["--objl", tmp_path / "p.xml", "--tomograms", tmp_path / "t.mrc", "--model", "general"]
+    args += ["--batch-size", "2", "--out", tmp_path / "e.h5"]  # 2 + 2 + 1: two traced batch shapes
+    cmd = [sys.executable, "-m", "deepfinder_unsup.cli", "embed", *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert read_embeddings(tmp_path / "e.h5")[0].shape == (5, 32)
+    assert not [line for line in proc.stderr.splitlines() if re.match(r"[IWEF]\d{4} ", line)], proc.stderr
+
+
 def test_bfloat16_path_is_really_bf16_and_close_to_float32(model_file, rng):
     import keras
 
