@@ -55,6 +55,7 @@ from .model.classifier import (
     CosineClassifier,
     class_output,
     embedding_model,
+    model_input,
     with_dtype_policy,
 )
 from .model.losses import MarginSoftmaxLoss
@@ -258,7 +259,8 @@ def _train_round(model, volumes, labels, n_classes, steps, batch, rng) -> float:
 
 
 def _fit_round(model, volumes, targets, steps, batch, rng, noise: float = 0.0) -> float:
-    history = model.fit(_batches(volumes, targets, batch, rng, noise), steps_per_epoch=steps, epochs=1, verbose=0)
+    batches = _batches(volumes, targets, batch, rng, noise)  # drawn at random already: nothing to shuffle
+    history = model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     return float(history.history["loss"][-1])
 
 
@@ -352,7 +354,7 @@ def adapt(
     best_stability = report.stability_before
     if method == "pseudolabel":
         head = CosineClassifier(k, name="adapt_head", dtype="float32")
-        trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
+        trainable = keras.Model(model_input(network), head(network.get_layer(EMBEDDING_LAYER).output))
         trainable.compile(
             keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
         )
@@ -364,7 +366,7 @@ def adapt(
         report.estimate = simulated.estimate
         head = CosineClassifier(len(simulated.labels), name="adapt_head", dtype="float32")
         if method == "like":
-            trainable = keras.Model(network.inputs, head(network.get_layer(EMBEDDING_LAYER).output))
+            trainable = keras.Model(model_input(network), head(network.get_layer(EMBEDDING_LAYER).output))
         else:
             trainable = _aligned_model(network, head, box)
         trainable.compile(
@@ -373,7 +375,7 @@ def adapt(
     else:
         for layer in classifier.layers:
             layer.trainable = layer.name != OUTPUT_LAYER
-        trainable = keras.Model(classifier.inputs, class_output(classifier))  # without a binding output
+        trainable = keras.Model(model_input(classifier), class_output(classifier))  # without a binding output
         trainable.compile(keras.optimizers.Adam(learning_rate), InfoMaxLoss(), jit_compile=False)
         n_out = int(trainable.output.shape[-1])
     for r in range(rounds):

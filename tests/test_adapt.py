@@ -254,8 +254,12 @@ def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method):
     assert {"tilt_min", "tilt_max"} <= set(card["estimate"])  # what was matched is on record
 
 
-@pytest.mark.parametrize("method", ["pseudolabel", "neighbours"])
+@pytest.mark.parametrize("method", ["pseudolabel", "neighbours", "infomax"])
 def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tmp_path, method):
+    """... and Keras has nothing to warn about (the CLI shows every warning to the user: it showed one about
+    the input's structure at each call and one about shuffling a generator)."""
+    import warnings
+
     from deepfinder_unsup.adapt import adapt
     from deepfinder_unsup.embed import resolve_model_path
     from deepfinder_unsup.model.card import load_model, read_card
@@ -265,7 +269,11 @@ def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tm
 
     structs = [builtin_structure("ring"), builtin_structure("barrel")]
     vols, _, _ = simulate_dataset(structs, 10, fixed_config(), seed=3, n_workers=1, progress=False)
-    report = adapt(resolve_model_path(None), vols, tmp_path / "a.keras", method, 1, 2, k=3, guard=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = adapt(resolve_model_path(None), vols, tmp_path / "a.keras", method, 1, 2, k=3, guard=False)
+    keras_warnings = [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
+    assert not keras_warnings, keras_warnings
     assert report.kept == "adapted" and isinstance(report.guard_passed, bool)
     card = read_card(tmp_path / "a.keras")["adaptation"]
     assert card["guard_passed"] == report.guard_passed and card["method"] == method

@@ -209,9 +209,15 @@ def class_output(classifier: keras.Model) -> keras.KerasTensor:
     return classifier.get_layer(OUTPUT_LAYER).output
 
 
+def model_input(model: keras.Model):
+    """The model's input as its own structure: the one tensor of a one-input model, not a list of it (a model
+    built on the list expects a list, and Keras warns at every call with a plain array)."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
 def embedding_model(classifier: keras.Model) -> keras.Model:
     """The classifier with its output layer pruned: sub-tomogram -> embedding (R^32)."""
-    return keras.Model(classifier.inputs, classifier.get_layer(EMBEDDING_LAYER).output, name="f_theta_embedding")
+    return keras.Model(model_input(classifier), classifier.get_layer(EMBEDDING_LAYER).output, name="f_theta_embedding")
 
 
 def with_dtype_policy(model: keras.Model, policy: str) -> keras.Model:
