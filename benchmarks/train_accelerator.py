@@ -14,7 +14,8 @@ Two steps:
     python benchmarks/train_accelerator.py finalise DIR/final.keras --check DIR/check.npz \
         --val runs/val_shrec21/dataset.h5 --out runs/gpu/model.keras
 
-The command that trained the shipped general model is in benchmarks/results/train_accelerator_session4.sh.
+Session 4's command is benchmarks/results/train_accelerator_session4.sh; the next lease's, the shipped recipe of
+the CPU sessions since (head, losses, ``--map-weight``), is benchmarks/results/train_accelerator_next.sh.
 Preparing a device run (the machine has JAX but neither TensorFlow, Keras nor the maps, and no network):
 
     echo /.accel/ >> .git/info/exclude      # an ignored folder, named in the device call's ``carry``
@@ -25,7 +26,8 @@ Preparing a device run (the machine has JAX but neither TensorFlow, Keras nor th
     # the device command (session 4: 8.3 minutes of training in a 503-second call):
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .accel/whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD
-    OMP_NUM_THREADS=1 bash benchmarks/results/train_accelerator_session4.sh $OUT --minutes 8.3 --workers 14
+    STRUCTURES=.accel/structures OMP_NUM_THREADS=1 bash benchmarks/results/train_accelerator_next.sh $OUT \
+        --minutes 8.3 --workers 14
 """
 
 from __future__ import annotations
@@ -46,10 +48,10 @@ CHUNK = 32  # sub-tomograms per message from a worker
 
 
 # --- simulation workers (no Keras: forked before the backend starts) --------------------------------------
-def _simulate_forever(specs, config_path, seed, out_queue):
+def _simulate_forever(specs, config_path, seed, out_queue, map_weight=1.0):
     os.environ["OMP_NUM_THREADS"] = "1"
     from deepfinder_unsup.simulate.config import SimConfig
-    from deepfinder_unsup.simulate.dataset import balanced_labels, class_names_of
+    from deepfinder_unsup.simulate.dataset import balanced_labels, class_draw_weights, class_names_of
     from deepfinder_unsup.simulate.scene import StructureLibrary, simulate_subtomogram
     from deepfinder_unsup.simulate.structures import load_structures
 
@@ -57,9 +59,10 @@ def _simulate_forever(specs, config_path, seed, out_queue):
     structures = load_structures(specs, config.voxel_size)
     library = StructureLibrary(structures)
     labels = np.array(sorted(class_names_of(structures, config)))
+    weights = class_draw_weights(structures, labels, map_weight) if map_weight != 1.0 else None  # train's rule
     rng = np.random.default_rng(seed)
     while True:
-        chosen = balanced_labels(labels, CHUNK, rng)
+        chosen = balanced_labels(labels, CHUNK, rng, weights)
         x = np.stack([simulate_subtomogram(library, int(lab), config, rng)[0] for lab in chosen])
         out_queue.put((x.astype(np.float16), chosen.astype(np.int32)))
 
@@ -92,6 +95,35 @@ def same_class_partners(labels: np.ndarray, picked: np.ndarray, rng: np.random.G
     return out
 
 
+def initial_model(args, n_classes: int, box: int, with_binding: bool):
+    """(the classifier to train, what it took from ``--init-model``): the head is the init model's own (its
+    card's ``head``; ``flatten_conv``, the shipped design, without one) unless ``--head`` says otherwise, so
+    that every layer of the init model carries over (session 4's script always built ``flatten``)."""
+    from deepfinder_unsup.model.card import load_model, read_card
+    from deepfinder_unsup.model.classifier import build_classifier, copy_matching_weights
+
+    if args.head is None:
+        args.head = str(read_card(args.init_model).get("head", "flatten")) if args.init_model else "flatten_conv"
+    model = build_classifier(
+        n_classes,
+        box,
+        args.head,
+        output="cosine",
+        binding_states=with_binding,
+        view_weight=args.view_weight,
+        contrast_weight=args.contrast_weight,
+        temperature=args.temperature,
+    )
+    if not args.init_model:
+        return model, {}
+    source, card = load_model(args.init_model)
+    return model, {
+        "init_model": str(args.init_model),
+        "copied_layers": copy_matching_weights(model, source),
+        "samples_seen_before": int(card.get("training", {}).get("samples_seen_total", 0)),
+    }
+
+
 def train_command(args) -> None:
     """Simulate on the CPU cores and train on the accelerator for ``args.minutes`` of wall time."""
     t_start = time.time()
@@ -122,7 +154,7 @@ def train_command(args) -> None:
     workers = [
         ctx.Process(
             target=_simulate_forever,
-            args=(args.structures, args.sim_config, s.generate_state(1)[0], data_queue),
+            args=(args.structures, args.sim_config, s.generate_state(1)[0], data_queue, args.map_weight),
             daemon=True,
         )
         for s in seeds
@@ -133,13 +165,8 @@ def train_command(args) -> None:
 
     import keras
 
-    from deepfinder_unsup.model.card import load_model, save_model
-    from deepfinder_unsup.model.classifier import (
-        build_classifier,
-        copy_matching_weights,
-        embedding_model,
-        with_dtype_policy,
-    )
+    from deepfinder_unsup.model.card import save_model
+    from deepfinder_unsup.model.classifier import embedding_model, with_dtype_policy
     from deepfinder_unsup.model.losses import make_loss
     from deepfinder_unsup.volume import random_wedge_symmetric_view
 
@@ -151,32 +178,16 @@ def train_command(args) -> None:
         sys.exit(f"--view-weight and --contrast-weight need an even --batch-size (pairs), got {args.batch_size}")
     if args.view_weight > 0 and args.contrast_weight > 0:
         sys.exit("--view-weight and --contrast-weight pair the batch differently: choose one")
-    model = build_classifier(
-        len(classes),
-        config.box_size,
-        "flatten",
-        output="cosine",
-        binding_states=with_binding,
-        view_weight=args.view_weight,
-        contrast_weight=args.contrast_weight,
-        temperature=args.temperature,
-    )
-    init_info: dict = {}
+    model, init_info = initial_model(args, len(classes), config.box_size, with_binding)
     if args.init_model:
-        source, card = load_model(args.init_model)
-        init_info = {
-            "init_model": str(args.init_model),
-            "copied_layers": copy_matching_weights(model, source),
-            "samples_seen_before": int(card.get("training", {}).get("samples_seen_total", 0)),
-        }
-        say(f"initialised {len(init_info['copied_layers'])} layers from {args.init_model}")
+        say(f"head {args.head}; initialised {len(init_info['copied_layers'])} layers from {args.init_model}")
     class_loss = make_loss("cosface", args.scale, args.margin)
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
         loss=[class_loss, keras.losses.CategoricalCrossentropy()] if with_binding else class_loss,
         loss_weights=[1.0, args.binding_weight] if with_binding else None,
         metrics=[["accuracy"], ["accuracy"]] if with_binding else ["accuracy"],
-        jit_compile=True,
+        jit_compile=keras.backend.backend() != "tensorflow",  # XLA: 6x slower on these CPUs (a smoke test here)
     )
 
     capacity = args.pool_size
@@ -313,7 +324,7 @@ def provisional_card(args, class_names, classes, config, minutes, trained, simul
         "classes": {int(c): class_names.get(int(c), str(c)) for c in classes},
         "embedding_layer": "embedding",
         "embedding_dim": 32,
-        "head": "flatten",
+        "head": args.head,
         "loss": "cosface",
         "embedding_geometry": "cosine",
         "training": {
@@ -381,6 +392,8 @@ def main(argv=None) -> None:
     t.add_argument("--warmup", type=int, default=300)
     t.add_argument("--scale", type=float, default=16.0)
     t.add_argument("--margin", type=float, default=0.1)
+    t.add_argument("--head", default=None, help="the head (default: the init model's, else flatten_conv)")
+    t.add_argument("--map-weight", type=float, default=1.0, help="classes from map files drawn W x as often (train's)")
     t.add_argument("--binding-weight", type=float, default=0.0, help="weight of the binding-state loss (train's)")
     t.add_argument("--view-weight", type=float, default=0.0, help="weight of the paired-view loss (train's)")
     t.add_argument("--contrast-weight", type=float, default=0.0, help="weight of the contrastive loss (train's)")

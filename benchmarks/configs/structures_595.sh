@@ -2,7 +2,7 @@
 # session 11; the earlier scripts in benchmarks/results spell the same list out): 400 procedural seeds + 150 of
 # them on a membrane, the 13 SHREC'21 maps and their membrane-bound copies, 5 extra complexes free and bound,
 # 8 membrane proteins (5tqq and the other extra complexes stay out: the protocols hold them back).
-S=../shared/structures
+S=${STRUCTURES:-../shared/structures}  # the device run sets STRUCTURES=.accel/structures
 E=$S/maps_10A_extra
 M=$S/membrane_10A
 STRUCTURES_595=(

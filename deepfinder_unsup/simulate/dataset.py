@@ -15,7 +15,7 @@ from ..io.objl import Objl, new_object
 from ..log import progress as progress_bar
 from .config import SimConfig
 from .scene import StructureLibrary, simulate_subtomogram
-from .structures import Structure
+from .structures import Structure, made_by_code
 
 NEGATIVE_NAME = "negative"
 
@@ -187,6 +187,14 @@ def write_simulated_dataset(
         extra_attrs={"sim_config": config.to_dict(), "seed": seed, "per_class": per_class},
         overwrite=overwrite,
     )
+
+
+def class_draw_weights(structures: list[Structure], class_labels: np.ndarray, map_weight: float) -> np.ndarray:
+    """Per class label (0 the negatives, k >= 1 ``structures[k - 1]``): ``map_weight`` for a class read from a
+    map or model file, 1 for one made by code (:func:`made_by_code`) and for the negatives: how often
+    ``balanced_labels`` draws each (``train --map-weight``)."""
+    from_file = {i + 1: not made_by_code(s) for i, s in enumerate(structures)}
+    return np.array([map_weight if from_file.get(int(label), False) else 1.0 for label in class_labels])
 
 
 def balanced_labels(

@@ -7,9 +7,9 @@ import numpy as np
 from ..batches import SeededBatches, one_hot
 from ..volume import random_wedge_symmetric_view
 from .config import SimConfig
-from .dataset import balanced_labels, binding_states_of, class_names_of
+from .dataset import balanced_labels, binding_states_of, class_draw_weights, class_names_of
 from .scene import StructureLibrary, simulate_subtomogram
-from .structures import Structure, made_by_code
+from .structures import Structure
 
 
 class SimulatedBatches(SeededBatches):
@@ -48,8 +48,7 @@ class SimulatedBatches(SeededBatches):
 
     def class_draw_weights(self) -> np.ndarray:
         """Per output index (sorted labels): ``map_weight`` for a class read from a file, 1 otherwise."""
-        from_file = {i + 1: not made_by_code(s) for i, s in enumerate(self.library.structures)}
-        return np.array([self.map_weight if from_file.get(int(label), False) else 1.0 for label in self.labels])
+        return class_draw_weights(self.library.structures, self.labels, self.map_weight)
 
     def binding_states(self) -> np.ndarray:
         """Per output index (sorted labels), the central particle's binding code (``binding_states_of``)."""

@@ -1,0 +1,44 @@
+"""The GPU training script (benchmarks/train_accelerator.py) continues the shipped model's recipe: every layer
+of the init model carries over (its head included), and its workers draw the classes as ``train`` does."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "train_accelerator.py"
+_spec = importlib.util.spec_from_file_location("train_accelerator", _PATH)
+train_accelerator = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train_accelerator)
+
+
+def _args(**kw) -> argparse.Namespace:
+    base = {"head": None, "init_model": None, "view_weight": 0.0, "contrast_weight": 1.0, "temperature": 0.1}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_continuing_the_shipped_model_keeps_its_head_and_every_layer():
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.model.card import load_model, read_card
+
+    path = resolve_model_path("general")
+    card = read_card(path)
+    args = _args(init_model=str(path))
+    model, info = train_accelerator.initial_model(args, len(card["classes"]), 40, with_binding=True)
+    source, _ = load_model(path)
+    with_weights = {layer.name for layer in source.layers if layer.weights}
+    assert args.head == card["head"] == "flatten_conv"  # session 4's script built "flatten" whatever the init
+    assert set(info["copied_layers"]) == with_weights  # the class directions and the head's convolutions too
+    assert info["samples_seen_before"] == card["training"]["samples_seen_total"]
+    for name in ("head_branch_dense", "class_output"):
+        for a, b in zip(model.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_without_an_init_model_the_head_is_the_shipped_design():
+    args = _args(contrast_weight=0.0)
+    model, info = train_accelerator.initial_model(args, 3, 40, with_binding=False)
+    assert args.head == "flatten_conv" and info == {} and "head_branch_dense" in {la.name for la in model.layers}
