@@ -390,7 +390,8 @@ def adapt(
         elif method == "coral":
             simulated.epoch = r
             pairs = _with_user_batches(simulated, vols, rng)
-            loss = float(trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0).history["loss"][-1])
+            fitted = trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)  # a generator
+            loss = float(fitted.history["loss"][-1])
         else:
             loss = _train_round(trainable, vols, np.zeros(len(vols), int), n_out, steps, batch_size, rng)
         feats = features_of(network, vols, tta=tta)

@@ -39,7 +39,8 @@ def phase_randomised(volume: np.ndarray, rng: np.random.Generator) -> np.ndarray
     volume = np.asarray(volume, np.float64)
     phases = np.fft.rfftn(rng.standard_normal(volume.shape))
     phases /= np.maximum(np.abs(phases), 1e-12)
-    return np.fft.irfftn(np.abs(np.fft.rfftn(volume)) * phases, s=volume.shape).astype(np.float32)
+    axes = tuple(range(volume.ndim))  # NumPy 2 deprecates s without axes
+    return np.fft.irfftn(np.abs(np.fft.rfftn(volume)) * phases, s=volume.shape, axes=axes).astype(np.float32)
 
 
 def antialias_sigma(source_voxel: float, target_voxel: float) -> float:

@@ -3,6 +3,8 @@ model unless the label-free score improves, with the adaptation recorded in the 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -248,7 +250,10 @@ def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method):
     assert main([*args, "--out", str(data), "--seed", "6"]) == 0
     out = tmp_path / "adapted.keras"
     cmd = ["adapt", "--dataset", str(data / "dataset.h5"), "--out", str(out), "--method", method, "--k", "3"]
-    assert main([*cmd, "--structures", "builtin:globule", "builtin:ring", "--rounds", "1", "--steps", "2"]) == 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*cmd, "--structures", "builtin:globule", "builtin:ring", "--rounds", "1", "--steps", "2"]) == 0
+    assert not [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
     card = read_card(out)["adaptation"]
     assert card["method"] == method and card["n_picks"] == 24 and len(card["rounds"]) == 1
     assert {"tilt_min", "tilt_max"} <= set(card["estimate"])  # what was matched is on record
@@ -258,8 +263,6 @@ def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method):
 def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tmp_path, method):
     """... and Keras has nothing to warn about (the CLI shows every warning to the user: it showed one about
     the input's structure at each call and one about shuffling a generator)."""
-    import warnings
-
     from deepfinder_unsup.adapt import adapt
     from deepfinder_unsup.embed import resolve_model_path
     from deepfinder_unsup.model.card import load_model, read_card
@@ -301,8 +304,10 @@ def test_phase_randomised_noise_keeps_the_spectrum_and_the_wedge_but_not_the_str
     kz, ky, kx = np.meshgrid(*(np.fft.fftfreq(32),) * 2, np.fft.rfftfreq(32), indexing="ij")
     wedge = np.abs(kz) > 1.2 * np.abs(kx)  # a missing wedge about y (beam z), as a microscope leaves it
     spectrum = np.fft.rfftn(rng.normal(size=(32, 32, 32))) / (1.0 + 20 * np.sqrt(kz**2 + ky**2 + kx**2))
-    volume = np.fft.irfftn(np.where(wedge, 0, spectrum), s=(32, 32, 32))  # coloured, wedged
-    noise = phase_randomised(volume, rng)
+    volume = np.fft.irfftn(np.where(wedge, 0, spectrum), s=(32, 32, 32), axes=(0, 1, 2))  # coloured, wedged
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy 2 deprecated its irfftn(s=...) without axes
+        noise = phase_randomised(volume, rng)
     np.testing.assert_allclose(np.abs(np.fft.rfftn(noise)), np.abs(np.fft.rfftn(volume)), atol=1e-4)
     assert np.abs(np.fft.rfftn(noise))[wedge].max() < 1e-4  # the wedge stays empty
     assert abs(np.corrcoef(noise.ravel(), volume.ravel())[0, 1]) < 0.05  # the structure is gone
