@@ -19,6 +19,10 @@ Three families, five methods:
 - ``coral`` (feature alignment, Deep CORAL with the means): ``like``'s simulated training, plus a loss that
   pulls the mean and covariance of the L2-normalised embeddings of each simulated batch onto those of a batch
   of the user's picks, so the classes learned in simulation are laid out the same way on the user's data.
+- ``anchored`` (self-training held by simulation, as the issue words adaptation: the user's unlabelled picks
+  together with labelled simulated ones): ``neighbours`` on the picks, plus CosFace through the model's OWN class
+  directions (frozen) on sub-tomograms of its own code-made classes simulated around the picks' acquisition
+  (``like``'s estimate), so the pull towards neighbours cannot undo the class structure learned in simulation.
 
 Guards, so ``adapt`` never silently makes things worse: a round stops the adaptation when the clustering
 collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
@@ -62,13 +66,15 @@ from .model.losses import MarginSoftmaxLoss
 from .train import augment
 from .volume import normalise, phase_randomised, wedge_symmetric_views
 
-METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours")
+METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours", "anchored")
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
 CORAL_WEIGHT = 10.0  # alignment loss weight: ~3 at the start on the strong-CTF domain, as CosFace's own
 NEIGHBOURS = 30  # ``neighbours``: nearest neighbours each pick is pulled towards (AaD's K; 5 before session 16)
 DISPERSION = 1.0  # ``neighbours``: weight of the push away from the batch's other picks (AaD's lambda)
+ANCHOR_WEIGHT = 1.0  # ``anchored``: weight of the simulated CosFace term against the neighbours' pull
+ANCHOR_POOL = 1600  # ``anchored``: simulated sub-tomograms made once, drawn (augmented) 16 a step
 STABILITY_TOLERANCE = 0.02  # an adapted model whose clustering is less stable than this below the input's is refused
 
 
@@ -96,6 +102,7 @@ class AdaptReport:
     noise: float = 0.0  # method ``neighbours``: own-spectrum noise added to the training copies (0: none)
     one_way_weight: float = 1.0  # method ``neighbours``: weight of a neighbour that is not mutual (1: AaD)
     dispersion: float = DISPERSION  # method ``neighbours``: weight of the push from the batch's other picks
+    anchor_weight: float = 0.0  # method ``anchored``: weight of the simulated CosFace term (0: other methods)
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
@@ -286,6 +293,7 @@ def adapt(
     noise: float = 0.0,
     one_way_weight: float = 1.0,
     dispersion: float = DISPERSION,
+    anchor_weight: float = ANCHOR_WEIGHT,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -304,7 +312,9 @@ def adapt(
     so a noisier copy is pulled to the same neighbours as the clean pick; 0 adds none. ``one_way_weight`` (method
     ``neighbours``): the weight of a neighbour that does not count the pick among its own nearest, against 1 for a
     mutual one (``neighbour_targets``). ``dispersion``: the weight of the push away from the batch's other picks
-    (``NeighbourAttractionLoss``; AaD's lambda)."""
+    (``NeighbourAttractionLoss``; AaD's lambda). ``anchor_weight`` (method ``anchored``): the weight of CosFace on
+    the simulated sub-tomograms of the model's own classes against 1 for the neighbours' pull; ``structures``
+    names them (default: the model's classes made by code, ``anchor_structures``)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -323,9 +333,11 @@ def adapt(
         raise InputError(f"noise = {noise}: must be between 0 and 4 (a fraction of each pick's spread)")
     if not 0.0 <= dispersion <= 10.0:
         raise InputError(f"dispersion = {dispersion}: must be between 0 and 10")
+    if not 0.0 <= anchor_weight <= 100.0:
+        raise InputError(f"anchor_weight = {anchor_weight}: must be between 0 and 100")
     if not 0.0 < one_way_weight <= 1.0:
         raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
-    if method == "neighbours" and not 1 <= neighbours < len(vols):
+    if method in ("neighbours", "anchored") and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
     vols = normalise(vols)
     rng = np.random.default_rng(seed)
@@ -342,11 +354,13 @@ def adapt(
     report = AdaptReport(
         method, len(vols), int(k), score_before, score_before, "input", source=source, precision=precision, tta=tta
     )
-    if method == "neighbours":
+    if method in ("neighbours", "anchored"):
         report.neighbours = int(neighbours)
         report.noise = float(noise)
         report.one_way_weight = float(one_way_weight)
         report.dispersion = float(dispersion)
+    if method == "anchored":
+        report.anchor_weight = float(anchor_weight)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
@@ -361,6 +375,16 @@ def adapt(
     elif method == "neighbours":
         trainable = network
         trainable.compile(keras.optimizers.Adam(learning_rate), NeighbourAttractionLoss(dispersion), jit_compile=False)
+    elif method == "anchored":
+        anchor = _anchor_pool(vols, card, structures, seed)
+        report.estimate = anchor.estimate
+        trainable = _anchored_model(classifier, network, box)
+        trainable.compile(
+            keras.optimizers.Adam(learning_rate),
+            [MarginSoftmaxLoss("cosface", 16.0, 0.1), NeighbourAttractionLoss(dispersion)],
+            loss_weights=[anchor_weight, 1.0],
+            jit_compile=False,
+        )
     elif method in ("like", "coral"):
         simulated = _matched_simulation(vols, card, structures or list(LIKE_STRUCTURES), batch_size, steps, seed)
         report.estimate = simulated.estimate
@@ -384,6 +408,11 @@ def adapt(
         elif method == "neighbours":
             targets = neighbour_targets(bank, neighbours, one_way_weight)
             loss = _fit_round(trainable, vols, targets, steps, batch_size, rng, noise)
+        elif method == "anchored":
+            targets = neighbour_targets(bank, neighbours, one_way_weight)
+            pairs = _anchored_batches(anchor, vols, targets, batch_size, rng, noise)
+            fitted = trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)  # a generator
+            loss = float(fitted.history["loss"][-1])
         elif method == "like":
             simulated.epoch = r
             loss = float(trainable.fit(simulated, epochs=1, verbose=0).history["loss"][-1])
@@ -459,6 +488,65 @@ def _aligned_model(network: keras.Model, head: keras.layers.Layer, box: int) -> 
     user_in = keras.Input((box, box, box, 1), name="user")
     aligned = CoralAlignment(name="coral")(network(sim_in), network(user_in))
     return keras.Model([sim_in, user_in], head(aligned))
+
+
+@dataclass
+class AnchorPool:
+    """Simulated sub-tomograms (N, B, B, B) with their rows of the model's own class output (one-hot)."""
+
+    volumes: np.ndarray
+    targets: np.ndarray
+    estimate: dict
+
+
+def _anchored_model(classifier: keras.Model, network: keras.Model, box: int) -> keras.Model:
+    """(simulated batch, user batch) -> (the model's own class cosines of the simulated batch, the user batch's
+    embeddings); one network, shared weights; the class directions frozen, so they anchor the geometry."""
+    head = classifier.get_layer(OUTPUT_LAYER)
+    head.trainable = False
+    sim_in = keras.Input((box, box, box, 1), name="simulated")
+    user_in = keras.Input((box, box, box, 1), name="user")
+    return keras.Model([sim_in, user_in], [head(network(sim_in)), network(user_in)])
+
+
+def anchor_structures(classes: dict) -> list[str]:
+    """The structure specs of a model's classes made by code (``procN``, seeds from 0 up, free ones only): what
+    ``anchored`` simulates when no ``structures`` are given, needing no files."""
+    names = set(classes.values())
+    n = 0
+    while f"proc{n:07d}" in names:
+        n += 1
+    if n == 0:
+        raise InputError(
+            "method anchored simulates the model's own classes: this model has none made by code (procNNNNNNN); "
+            "name its structures with --structures"
+        )
+    return [f"procedural:{n}:0"]
+
+
+def _anchor_pool(vols: np.ndarray, card: dict, structures: list[str] | None, seed: int) -> AnchorPool:
+    """``ANCHOR_POOL`` sub-tomograms of the model's own classes, simulated around the picks' acquisition; the
+    labels are the model's own output rows (by class name), so its class directions are the targets."""
+    classes = {str(name): int(index) for index, name in card["classes"].items()}
+    specs = structures or anchor_structures(card["classes"])
+    source = _matched_simulation(vols, card, specs, 16, ANCHOR_POOL // 16, seed)
+    missing = sorted(set(source.class_names.values()) - set(classes))
+    if missing:
+        raise InputError(f"method anchored: the model has no class {', '.join(missing[:5])} (from {specs})")
+    index_of = np.array([classes[source.class_names[int(label)]] for label in source.labels])
+    xs, ys = zip(*(source[i] for i in range(len(source))))
+    rows = index_of[np.concatenate(ys).argmax(axis=1)]
+    targets = np.eye(len(classes), dtype=np.float32)[rows]
+    return AnchorPool(np.concatenate(xs)[..., 0].astype(np.float32), targets, source.estimate)
+
+
+def _anchored_batches(anchor: AnchorPool, volumes: np.ndarray, targets: np.ndarray, batch: int, rng, noise: float):
+    """Augmented (simulated half batch, user batch) with (their class rows, the picks' neighbour targets)."""
+    picks = _batches(volumes, targets, batch, rng, noise)
+    while True:
+        idx = rng.integers(len(anchor.volumes), size=max(1, batch // 2))
+        x_user, y_user = next(picks)
+        yield (augment(anchor.volumes[idx], rng)[..., None], x_user), (anchor.targets[idx], y_user)
 
 
 def _with_user_batches(simulated, volumes: np.ndarray, rng: np.random.Generator):

@@ -413,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
         "pulled towards its nearest neighbours' features, pushed from the others; pseudolabel: k-means "
         "pseudo-labels refined over rounds; infomax: confident and diverse predictions; like: training data "
         "simulated with the missing wedge, low-pass and polarity estimated from your picks; coral: like, with the "
-        "features' moments aligned to your picks'). The silhouette and stability of k-means on the features are "
+        "features' moments aligned to your picks'; anchored: neighbours, held by the model's own classes simulated "
+        "around your acquisition). The silhouette and stability of k-means on the features are "
         "measured before and after; when they do not improve, the input model is written unchanged.",
     )
     _add_particle_inputs(p)
@@ -422,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
     p.add_argument(
         "--method",
-        choices=["pseudolabel", "infomax", "like", "coral", "neighbours"],
+        choices=["pseudolabel", "infomax", "like", "coral", "neighbours", "anchored"],
         default="neighbours",
         help="adaptation family",
     )
@@ -430,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--structures",
         nargs="+",
         metavar="SPEC",
-        help="--method like or coral: structures to simulate, as for simulate (default: procedural:200:0)",
+        help="--method like or coral: structures to simulate, as for simulate (default: procedural:200:0); "
+        "--method anchored: the model's own classes to simulate (default: those it has made by code)",
     )
     p.add_argument("--rounds", type=positive_int, default=3, help="training rounds (re-clustering between them)")
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")
@@ -438,8 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--neighbours",
         type=positive_int,
-        help="--method neighbours: how many nearest neighbours each pick is pulled towards (AaD's K; default 30, "
-        "or one fewer than the picks)",
+        help="--method neighbours or anchored: how many nearest neighbours each pick is pulled towards (AaD's K; "
+        "default 30, or one fewer than the picks)",
     )
     p.add_argument(
         "--noise",

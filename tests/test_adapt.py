@@ -407,3 +407,59 @@ def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypa
     assert [r["stability"] for r in report.rounds] == [0.95, 0.95, 0.5]
     assert report.kept == "adapted" and report.score_after == 0.3 and report.stability_after == 0.95
     assert report.guard_passed
+
+
+def test_anchor_structures_are_the_models_classes_made_by_code():
+    from deepfinder_unsup.adapt import anchor_structures
+    from deepfinder_unsup.io.files import InputError
+
+    classes = {"0": "negative", "1": "proc0000000", "2": "proc0000001", "3": "proc0000000@membrane", "4": "1bxn"}
+    assert anchor_structures(classes) == ["procedural:2:0"]
+    with pytest.raises(InputError, match="--structures"):
+        anchor_structures({"0": "negative", "1": "1bxn", "2": "proc0000005"})  # seeds must start at 0
+
+
+def test_anchor_targets_are_the_models_own_rows_found_by_name(monkeypatch, rng):
+    """The simulator numbers its classes 0 (negative), 1, ...; the model may order the same names otherwise: each
+    simulated sub-tomogram's target must be the model's row of its name, and a name the model lacks is refused."""
+    from deepfinder_unsup import adapt as adapt_module
+    from deepfinder_unsup.io.files import InputError
+
+    monkeypatch.setattr(adapt_module, "ANCHOR_POOL", 32)
+    card = {"box_size": 40, "voxel_size": 10.0, "classes": {"0": "ring", "1": "barrel", "2": "negative"}}
+    vols = rng.normal(size=(12, 40, 40, 40)).astype(np.float32)
+    pool = adapt_module._anchor_pool(vols, card, ["builtin:barrel"], seed=1)
+    rows = pool.targets.argmax(axis=1)
+    assert pool.volumes.shape == (32, 40, 40, 40) and pool.targets.shape == (32, 3)
+    assert set(rows) <= {1, 2} and 1 in rows  # barrel and negative, never the ring's row 0
+    np.testing.assert_allclose(pool.volumes.std(axis=(1, 2, 3)), 1.0, rtol=1e-3)  # normalised as the picks are
+    with pytest.raises(InputError, match="no class globule"):
+        adapt_module._anchor_pool(vols, card, ["builtin:globule"], seed=1)
+
+
+def test_anchored_adaptation_trains_the_network_but_keeps_the_class_directions(tmp_path, monkeypatch):
+    from deepfinder_unsup import adapt as adapt_module
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.model.card import load_model, read_card
+    from deepfinder_unsup.model.classifier import OUTPUT_LAYER
+    from deepfinder_unsup.simulate.config import fixed_config
+    from deepfinder_unsup.simulate.dataset import simulate_dataset
+    from deepfinder_unsup.simulate.structures import builtin_structure
+
+    monkeypatch.setattr(adapt_module, "ANCHOR_POOL", 32)
+    structs = [builtin_structure("ring"), builtin_structure("barrel")]
+    vols, _, _ = simulate_dataset(structs, 10, fixed_config(), seed=3, n_workers=1, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = adapt_module.adapt(
+            resolve_model_path(None), vols, tmp_path / "a.keras", "anchored", 1, 2, k=3, guard=False, tta=False
+        )
+    assert not [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
+    card = read_card(tmp_path / "a.keras")["adaptation"]
+    assert card["method"] == "anchored" and card["anchor_weight"] == 1.0 and card["neighbours"] == len(vols) - 1
+    assert {"tilt_min", "tilt_max"} <= set(card["estimate"]) and report.kept == "adapted"
+    written, _ = load_model(tmp_path / "a.keras")
+    shipped, _ = load_model(resolve_model_path(None))
+    for a, b in zip(written.layers, shipped.layers):
+        same = all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+        assert same == (a.name == OUTPUT_LAYER or a.name.startswith("binding") or not a.get_weights()), a.name
