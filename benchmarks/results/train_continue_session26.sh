@@ -5,7 +5,9 @@
 # 1,252,608 seen) with its recipe unchanged: 595 classes, CosFace s16 m0.1, binding 2, paired contrast 1 at T 0.1,
 # --map-weight 8, benchmarks/configs/train_general_snr_particle2.json, bf16, no warm-up, cosine from 5e-5 over the
 # run's 8 epochs, --freeze-convs 4, a fresh seed 50. Every epoch kept (--keep-epochs), chosen only by the paired
-# rule of docs/model_card.md. Design sets: benchmarks/design_sets.sh.
+# rule of docs/model_card.md. Design sets: benchmarks/design_sets.sh. The init model left the tree when this run's
+# last epoch replaced it (benchmarks/checkpoints/continue_session26.keras): `git show
+# a35d4f9:benchmarks/checkpoints/continue_session25.keras > FILE` restores it.
 cd /work/main
 source benchmarks/configs/structures_595.sh
 exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" \
