@@ -339,6 +339,8 @@ def adapt(
         raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
     if method in ("neighbours", "anchored") and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
+    if method == "anchored" and not structures:
+        structures = anchor_structures(card["classes"])  # refused before any embedding when the model has none
     vols = normalise(vols)
     rng = np.random.default_rng(seed)
     network = embedding_model(classifier)
