@@ -1,6 +1,6 @@
 """Unsupervised adaptation of f_theta to the user's own sub-tomograms (no labels; no files but the picks).
 
-Three families, five methods:
+Three families, six methods:
 
 - ``pseudolabel`` (k-means pseudo-labels refined over rounds, as DISCA does on real data): embed the
   picks, cluster them (k-means on L2-normalised features at the label-free k), train the embedding network with
@@ -22,7 +22,8 @@ Three families, five methods:
 - ``anchored`` (self-training held by simulation, as the issue words adaptation: the user's unlabelled picks
   together with labelled simulated ones): ``neighbours`` on the picks, plus CosFace through the model's OWN class
   directions (frozen) on sub-tomograms of its own code-made classes simulated around the picks' acquisition
-  (``like``'s estimate), so the pull towards neighbours cannot undo the class structure learned in simulation.
+  (``like``'s estimate), meant to keep the class structure learned in simulation while the picks are pulled
+  together; measured below ``neighbours`` on a design set (session 26, docs/adaptation.md): not the default.
 
 Guards, so ``adapt`` never silently makes things worse: a round stops the adaptation when the clustering
 collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
