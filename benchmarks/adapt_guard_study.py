@@ -117,7 +117,7 @@ def score_rounds(name: str, rounds: list, truth: np.ndarray, rare: int | None, k
     """Label-free scores at ``k`` and over the k range, and the labelled scores, of every round's features."""
     from adaptation_protocol import score
 
-    from deepfinder_unsup.adapt import label_free_score, silhouette_over_k
+    from deepfinder_unsup.adapt import label_free_score, neighbourhood_overlap, silhouette_over_k
     from deepfinder_unsup.cluster import stability
 
     ks = range(2, min(16, len(truth) // 5))
@@ -129,6 +129,7 @@ def score_rounds(name: str, rounds: list, truth: np.ndarray, rare: int | None, k
             "silhouette_over_k": round(silhouette_over_k(feats, ks, seed), 4),
             "stability": round(stability(feats, k, seed), 4),
             "stability_over_k": round(stability_over_k(feats, ks, seed), 4),
+            "neighbourhood_kept": round(neighbourhood_overlap(rounds[0][1], feats), 4),
             **score(feats, truth, rare if rare is not None else -1),
         }
         rows.append(row)

@@ -15,6 +15,7 @@ from deepfinder_unsup.adapt import (
     coral_distance,
     label_free_score,
     neighbour_targets,
+    neighbourhood_overlap,
 )
 from deepfinder_unsup.cli import main
 
@@ -41,6 +42,35 @@ def test_neighbour_targets_are_the_mean_of_the_nearest_others(rng):
         want = unit[np.argsort(-cos)[:3]].mean(axis=0)
         np.testing.assert_allclose(targets[i], want, atol=1e-6)
     assert neighbour_targets(feats[:2], k=5).shape == (2, 4)  # fewer picks than k: the others
+
+
+def test_neighbourhood_overlap_counts_the_nearest_neighbours_both_features_share(rng):
+    before = rng.normal(size=(50, 6)) * rng.uniform(0.5, 3, size=(50, 1))
+    after = before + 0.7 * rng.normal(size=(50, 6))
+
+    def nearest(f, i, k):
+        unit = f / np.linalg.norm(f, axis=1, keepdims=True)
+        cos = unit @ unit[i]
+        cos[i] = -np.inf
+        return set(np.argsort(-cos)[:k])
+
+    want = np.mean([len(nearest(before, i, 5) & nearest(after, i, 5)) / 5 for i in range(50)])
+    assert neighbourhood_overlap(before, after, k=5) == pytest.approx(want)
+    assert 0.2 < want < 0.9  # the perturbation changed some neighbourhoods, not all
+    assert neighbourhood_overlap(before, 4.0 * before, k=5) == 1.0  # lengths do not count: cosine
+
+
+def test_tightened_groups_keep_their_neighbourhoods_and_reshuffled_features_do_not(rng):
+    """What the guard's number tells apart: an adaptation that pulls each group together (what `neighbours`
+    does to groups already apart) against one that lays the picks out anew (features handed to other picks)."""
+    centres = rng.normal(size=(5, 16))
+    groups = np.repeat(np.arange(5), 40)
+    before = centres[groups] + 0.5 * rng.normal(size=(200, 16))
+    group_means = np.stack([before[groups == g].mean(axis=0) for g in range(5)])
+    tightened = before + 2.0 * group_means[groups]
+    reshuffled = before[rng.permutation(200)]
+    assert neighbourhood_overlap(before, tightened, k=30) > 0.8
+    assert neighbourhood_overlap(before, reshuffled, k=30) < 0.3
 
 
 def test_one_way_neighbours_weigh_less_than_mutual_ones():
@@ -158,6 +188,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     assert card["tta"] is True  # the default: features of the four wedge-symmetric views
     assert card["neighbours"] == 30  # AaD's K, the default (adapt.NEIGHBOURS)
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
+    assert 0 < card["rounds"][0]["neighbourhood_kept"] <= 1  # of the input's 30 nearest, the share still nearest
     assert 0 <= card["stability_before"] <= 1 and 0 <= card["stability_after"] <= 1
     if card["kept"] == "adapted":  # both label-free scores said better
         assert card["score_after"] > card["score_before"]
@@ -389,10 +420,14 @@ def test_silhouette_over_k_prefers_separated_groups_at_every_resolution(rng):
     assert silhouette_over_k(blobs, range(2, 9)) > silhouette_over_k(cloud, range(2, 9)) + 0.2
 
 
-def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypatch):
+def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypatch, caplog):
     """Rounds scoring silhouette 0.2, 0.3, 0.4 with stability 0.95, 0.95, 0.5 (input: 0.1, 0.9): the third
     breaks the partition, so the guard keeps the second, not the input (the rule before session 15 took the
-    best silhouette, found its stability broken and threw the passing second round away)."""
+    best silhouette, found its stability broken and threw the passing second round away). The kept round had
+    lost half the input's neighbourhoods: recorded, and warned about (both scores rose for infomax on a design
+    set while its V fell 0.11, session 27)."""
+    import logging
+
     import deepfinder_unsup.adapt as adapt_module
     from deepfinder_unsup.embed import resolve_model_path
 
@@ -400,13 +435,19 @@ def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypa
     monkeypatch.setattr(adapt_module, "label_free_score", lambda f, k, seed: (next(scores), np.arange(len(f)) % k))
     monkeypatch.setattr(adapt_module, "stability", lambda f, k, seed: next(stabilities))
     monkeypatch.setattr(adapt_module, "silhouette_over_k", lambda f, ks, seed: 0.0)  # (it calls label_free_score)
+    overlaps = iter([0.8, 0.45, 0.3])
+    monkeypatch.setattr(adapt_module, "neighbourhood_overlap", lambda a, b, k: next(overlaps))
     vols = np.random.default_rng(5).standard_normal((30, 40, 40, 40)).astype(np.float32)
-    report = adapt_module.adapt(
-        resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 3, 1, k=3, tta=False
-    )
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        report = adapt_module.adapt(
+            resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 3, 1, k=3, tta=False
+        )
     assert [r["stability"] for r in report.rounds] == [0.95, 0.95, 0.5]
     assert report.kept == "adapted" and report.score_after == 0.3 and report.stability_after == 0.95
     assert report.guard_passed
+    assert [r["neighbourhood_kept"] for r in report.rounds] == [0.8, 0.45, 0.3]
+    assert report.neighbourhood_kept == 0.45  # the kept round's, not the last one's
+    assert "keep 45% of the input model's 29 nearest neighbours" in caplog.text
 
 
 def test_anchor_structures_are_the_models_classes_made_by_code():
