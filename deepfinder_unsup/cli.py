@@ -417,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
         "features' moments aligned to your picks'; anchored: neighbours, held by the model's own classes simulated "
         "around your acquisition). The silhouette and stability of k-means on the features are "
         "measured before and after; when they do not improve, the input model is written unchanged; a warning "
-        "when the adapted features keep under 60 % of each pick's nearest neighbours.",
+        "when the adapted features keep under 3/4 of the nearest neighbours that the input's own features keep between "
+        "one view of each pick and four.",
     )
     _add_particle_inputs(p)
     p.add_argument("--model", help="model to adapt (default: the shipped model)")

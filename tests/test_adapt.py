@@ -189,6 +189,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     assert card["neighbours"] == 30  # AaD's K, the default (adapt.NEIGHBOURS)
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
     assert 0 < card["rounds"][0]["neighbourhood_kept"] <= 1  # of the input's 30 nearest, the share still nearest
+    assert 0 < card["neighbourhood_between_views"] <= 1  # the input model's, its one view against its four
     assert 0 <= card["stability_before"] <= 1 and 0 <= card["stability_after"] <= 1
     if card["kept"] == "adapted":  # both label-free scores said better
         assert card["score_after"] > card["score_before"]
@@ -420,12 +421,14 @@ def test_silhouette_over_k_prefers_separated_groups_at_every_resolution(rng):
     assert silhouette_over_k(blobs, range(2, 9)) > silhouette_over_k(cloud, range(2, 9)) + 0.2
 
 
-def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypatch, caplog):
+@pytest.mark.parametrize("between_views, warned", [(0.9, True), (0.55, False)])
+def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypatch, caplog, between_views, warned):
     """Rounds scoring silhouette 0.2, 0.3, 0.4 with stability 0.95, 0.95, 0.5 (input: 0.1, 0.9): the third
     breaks the partition, so the guard keeps the second, not the input (the rule before session 15 took the
     best silhouette, found its stability broken and threw the passing second round away). The kept round had
-    lost half the input's neighbourhoods: recorded, and warned about (both scores rose for infomax on a design
-    set while its V fell 0.11, session 27)."""
+    lost over half the input's neighbourhoods: recorded, and warned about when the input's own neighbourhoods
+    moved much less between one view and four (both scores rose for infomax on a design set while its V fell
+    0.11, session 27), not when they moved about as much (the default on the crowded domain, session 28)."""
     import logging
 
     import deepfinder_unsup.adapt as adapt_module
@@ -435,7 +438,7 @@ def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypa
     monkeypatch.setattr(adapt_module, "label_free_score", lambda f, k, seed: (next(scores), np.arange(len(f)) % k))
     monkeypatch.setattr(adapt_module, "stability", lambda f, k, seed: next(stabilities))
     monkeypatch.setattr(adapt_module, "silhouette_over_k", lambda f, ks, seed: 0.0)  # (it calls label_free_score)
-    overlaps = iter([0.8, 0.45, 0.3])
+    overlaps = iter([between_views, 0.8, 0.45, 0.3])  # the input's between its views first, then each round's
     monkeypatch.setattr(adapt_module, "neighbourhood_overlap", lambda a, b, k: next(overlaps))
     vols = np.random.default_rng(5).standard_normal((30, 40, 40, 40)).astype(np.float32)
     with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
@@ -447,7 +450,9 @@ def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypa
     assert report.guard_passed
     assert [r["neighbourhood_kept"] for r in report.rounds] == [0.8, 0.45, 0.3]
     assert report.neighbourhood_kept == 0.45  # the kept round's, not the last one's
-    assert "keep 45% of the input model's 29 nearest neighbours" in caplog.text
+    assert report.neighbourhood_between_views == between_views
+    warning = f"keep 45% of the input model's 29 nearest neighbours of each pick, against {between_views:.0%}"
+    assert (warning in caplog.text) is warned
 
 
 def test_anchor_structures_are_the_models_classes_made_by_code():
