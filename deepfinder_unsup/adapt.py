@@ -83,7 +83,7 @@ ANCHOR_WEIGHT = 1.0  # ``anchored``: weight of the simulated CosFace term agains
 ANCHOR_POOL = 1600  # ``anchored``: simulated sub-tomograms made once, drawn (augmented) 16 a step
 STABILITY_TOLERANCE = 0.02  # an adapted model whose clustering is less stable than this below the input's is refused
 # a kept round sharing fewer of the input's nearest neighbours than this times the input's share between one view
-# and four gets a warning: the default's kept rounds 0.80-0.98 of it on two design sets and the four domains
+# and four gets a warning: the default's kept rounds 0.80-0.99 of it on two design sets and the four domains
 # (session 28), ``infomax``'s 0.66-0.74 on a design set while its V fell 0.11 (session 27; docs/adaptation.md)
 NEIGHBOURHOOD_WARNING = 0.75
 
@@ -383,10 +383,11 @@ def adapt(
     rng = np.random.default_rng(seed)
     network = embedding_model(classifier)
     per_view = [unit_embeddings(network, view) for view in wedge_symmetric_views(vols)]
-    before = mean_of_views(per_view) if tta else per_view[0]
+    four_views = mean_of_views(per_view)
+    before = four_views if tta else per_view[0]
     # how far the input's own neighbourhoods move between one view and four: what a change the features should
     # ignore does to them, the reference the adapted model's ``neighbourhood_kept`` is read against
-    between_views = neighbourhood_overlap(mean_of_views(per_view), per_view[0], neighbours)
+    between_views = neighbourhood_overlap(four_views, per_view[0], neighbours)
     bank = before  # ``neighbours``: the features the neighbours are found in, renewed each round
     ks = range(2, min(16, len(vols) // 5))
     if k is None:
