@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the rate; end to end on a 2-core CPU the simulator bounds it: docs/model_card.md, session 24)",
     )
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
-    p.add_argument("--max-minutes", type=float, default=None, help="stop after this wall time")
+    p.add_argument("--max-minutes", type=float, default=None, help="end within this wall time (minutes)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument(

@@ -122,14 +122,23 @@ class BalancedBatches(SeededBatches):
 
 
 class WallClockLimit(keras.callbacks.Callback):
-    """Stop training after ``minutes`` of wall time (checked after each epoch)."""
+    """Stop training so that it ends within ``minutes`` of wall time: after each epoch, stop when the next one,
+    judged by the longest epoch so far, would end past the deadline (a batch job's wall time is not overrun)."""
 
-    def __init__(self, minutes: float | None):
+    def __init__(self, minutes: float | None, clock=time.time):
         super().__init__()
-        self.deadline = time.time() + 60 * minutes if minutes else None
+        self.clock = clock
+        self.deadline = clock() + 60 * minutes if minutes else None
+        self.epoch_started = self.clock()
+        self.longest_epoch = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.deadline and time.time() > self.deadline:
+        now = self.clock()
+        self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
+        if self.deadline and now + self.longest_epoch > self.deadline:
             self.model.stop_training = True
 
 

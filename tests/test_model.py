@@ -275,3 +275,25 @@ def test_a_warm_restart_keeps_the_earlier_models_head_unless_told(tmp_path):
         build_classifier(3, 40, "gap"), tmp_path / "g.keras", {"voxel_size": 10.0, "box_size": 40, "head": "gap"}
     )
     assert head_of_model(str(tmp_path / "g.keras")) == "gap"
+
+
+def test_the_wall_clock_limit_stops_before_an_epoch_that_would_overrun():
+    """--max-minutes is a batch job's wall time: the run stops when the next epoch (judged by the longest so far)
+    would end past the deadline, not only once the deadline has passed."""
+    from deepfinder_unsup.train import WallClockLimit
+
+    now = [0.0]
+    limit = WallClockLimit(10, clock=lambda: now[0])  # deadline at 600 s
+    limit.set_model(build_encoder())  # any model: only its stop_training flag is used
+    limit.model.stop_training = False
+    ended = []
+    for epoch, length in enumerate([200.0, 250.0, 100.0, 100.0]):
+        limit.on_epoch_begin(epoch)
+        now[0] += length
+        limit.on_epoch_end(epoch)
+        ended.append(limit.model.stop_training)
+        if limit.model.stop_training:
+            break
+    # after 200 s: 200 + 200 <= 600 goes on; after 450 s: 450 + 250 > 600 stops, although 450 < 600
+    assert ended == [False, True]
+    assert WallClockLimit(None).deadline is None
