@@ -1,6 +1,6 @@
 """Unsupervised adaptation of f_theta to the user's own sub-tomograms (no labels; no files but the picks).
 
-Three families, six methods:
+Three families, seven methods:
 
 - ``pseudolabel`` (k-means pseudo-labels refined over rounds, as DISCA does on real data): embed the
   picks, cluster them (k-means on L2-normalised features at the label-free k), train the embedding network with
@@ -24,6 +24,10 @@ Three families, six methods:
   directions (frozen) on sub-tomograms of its own code-made classes simulated around the picks' acquisition
   (``like``'s estimate), meant to keep the class structure learned in simulation while the picks are pulled
   together; measured below ``neighbours`` on a design set (session 26, docs/adaptation.md): not the default.
+- ``dann`` (feature alignment by a domain classifier with gradient reversal, DANN, Ganin et al. 2016):
+  ``anchored``'s simulated sub-tomograms and frozen class directions, plus a small classifier that tells the
+  user's picks from the simulated ones through a gradient reversal, so the network learns features in which the
+  two domains cannot be told apart while the simulated classes stay separated.
 
 Guards, so ``adapt`` never silently makes things worse: a round stops the adaptation when the clustering
 collapses (one cluster over 90 % of the picks, or the features' spread falls below a quarter of the input
@@ -72,7 +76,7 @@ from .model.losses import MarginSoftmaxLoss
 from .train import augment
 from .volume import normalise, phase_randomised, wedge_symmetric_views
 
-METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours", "anchored")
+METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours", "anchored", "dann")
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
@@ -80,7 +84,8 @@ CORAL_WEIGHT = 10.0  # alignment loss weight: ~3 at the start on the strong-CTF 
 NEIGHBOURS = 30  # ``neighbours``: nearest neighbours each pick is pulled towards (AaD's K; 5 before session 16)
 DISPERSION = 1.0  # ``neighbours``: weight of the push away from the batch's other picks (AaD's lambda)
 ANCHOR_WEIGHT = 1.0  # ``anchored``: weight of the simulated CosFace term against the neighbours' pull
-ANCHOR_POOL = 1600  # ``anchored``: simulated sub-tomograms made once, drawn (augmented) 16 a step
+ANCHOR_POOL = 1600  # ``anchored``, ``dann``: simulated sub-tomograms made once, drawn (augmented) 16 a step
+DOMAIN_WEIGHT = 1.0  # ``dann``: weight of the domain classifier's loss (half on each domain) against CosFace's 1
 STABILITY_TOLERANCE = 0.02  # an adapted model whose clustering is less stable than this below the input's is refused
 # a kept round sharing fewer of the input's nearest neighbours than this times the input's share between one view
 # and four gets a warning: the default's kept rounds 0.80-0.99 of it on two design sets and the four domains
@@ -113,6 +118,7 @@ class AdaptReport:
     one_way_weight: float = 1.0  # method ``neighbours``: weight of a neighbour that is not mutual (1: AaD)
     dispersion: float = DISPERSION  # method ``neighbours``: weight of the push from the batch's other picks
     anchor_weight: float = 0.0  # method ``anchored``: weight of the simulated CosFace term (0: other methods)
+    domain_weight: float = 0.0  # method ``dann``: weight of the domain classifier's loss (0: other methods)
     neighbourhood_kept: float = 1.0  # the written model's share of the input's nearest neighbours (1: the input)
     neighbourhood_between_views: float = 1.0  # the input's share between one view's features and four views'
 
@@ -208,6 +214,48 @@ class CoralAlignment(keras.layers.Layer):
     def call(self, simulated, user):
         self.add_loss(self.weight * coral_distance(simulated, user))
         return simulated
+
+
+class DomainClassifier(keras.layers.Layer):
+    """Gradient reversal, then a small network on the unit embedding: the logit that it came from the user's
+    picks. Forward the reversal is the identity; backward it multiplies the gradient by ``-strength``, so this
+    layer learns to tell the domains apart while the network before it learns to make them alike (DANN).
+    ``strength`` (not trained) is set from outside: :class:`ReversalSchedule`."""
+
+    def __init__(self, units: int = 64, **kwargs):
+        super().__init__(dtype="float32", **kwargs)
+        self.hidden = [keras.layers.Dense(units, activation="relu", dtype="float32") for _ in range(2)]
+        self.logit = keras.layers.Dense(1, dtype="float32")
+        self.strength = self.add_weight(shape=(), initializer="zeros", trainable=False, name="strength")
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.hidden:
+            layer.build(shape)
+            shape = (*shape[:-1], layer.units)
+        self.logit.build(shape)
+
+    def call(self, embeddings):
+        x = ops.cast(embeddings, "float32")
+        x = x / ops.maximum(ops.norm(x, axis=-1, keepdims=True), 1e-12)
+        x = ops.stop_gradient((1.0 + self.strength) * x) - self.strength * x  # value x, gradient -strength
+        for layer in self.hidden:
+            x = layer(x)
+        return self.logit(x)
+
+
+class ReversalSchedule(keras.callbacks.Callback):
+    """DANN's schedule for the reversal's strength: 2 / (1 + exp(-10 p)) - 1 at the fraction p of all the
+    adaptation's steps done, from 0 (the domain classifier learns first) to nearly 1; counts across rounds."""
+
+    def __init__(self, layer: DomainClassifier, total_steps: int):
+        super().__init__()
+        self.layer, self.total_steps, self.done = layer, max(1, total_steps), 0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        p = self.done / self.total_steps
+        self.layer.strength.assign(2.0 / (1.0 + np.exp(-10.0 * p)) - 1.0)
+        self.done += 1
 
 
 def training_precision(precision: str) -> str:
@@ -377,7 +425,7 @@ def adapt(
         raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
     if method in ("neighbours", "anchored") and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
-    if method == "anchored" and not structures:
+    if method in ("anchored", "dann") and not structures:
         structures = anchor_structures(card["classes"])  # refused before any embedding when the model has none
     vols = normalise(vols)
     rng = np.random.default_rng(seed)
@@ -406,6 +454,8 @@ def adapt(
         report.dispersion = float(dispersion)
     if method == "anchored":
         report.anchor_weight = float(anchor_weight)
+    if method == "dann":
+        report.domain_weight = DOMAIN_WEIGHT
     report.neighbourhood_between_views = round(between_views, 4)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
@@ -429,6 +479,18 @@ def adapt(
             keras.optimizers.Adam(learning_rate),
             [MarginSoftmaxLoss("cosface", 16.0, 0.1), NeighbourAttractionLoss(dispersion)],
             loss_weights=[anchor_weight, 1.0],
+            jit_compile=False,
+        )
+    elif method == "dann":
+        anchor = _anchor_pool(vols, card, structures, seed)
+        report.estimate = anchor.estimate
+        trainable, critic = _domain_adversarial_model(classifier, network, box)
+        reversal = ReversalSchedule(critic, rounds * steps)
+        binary = keras.losses.BinaryCrossentropy(from_logits=True)
+        trainable.compile(
+            keras.optimizers.Adam(learning_rate),
+            [MarginSoftmaxLoss("cosface", 16.0, 0.1), binary, binary],
+            loss_weights=[1.0, DOMAIN_WEIGHT / 2, DOMAIN_WEIGHT / 2],
             jit_compile=False,
         )
     elif method in ("like", "coral"):
@@ -458,6 +520,12 @@ def adapt(
             targets = neighbour_targets(bank, neighbours, one_way_weight)
             pairs = _anchored_batches(anchor, vols, targets, batch_size, rng, noise)
             fitted = trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)  # a generator
+            loss = float(fitted.history["loss"][-1])
+        elif method == "dann":
+            batches = _domain_batches(anchor, vols, batch_size, rng)
+            fitted = trainable.fit(
+                batches, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=[reversal]
+            )
             loss = float(fitted.history["loss"][-1])
         elif method == "like":
             simulated.epoch = r
@@ -564,6 +632,32 @@ def _anchored_model(classifier: keras.Model, network: keras.Model, box: int) -> 
     sim_in = keras.Input((box, box, box, 1), name="simulated")
     user_in = keras.Input((box, box, box, 1), name="user")
     return keras.Model([sim_in, user_in], [head(network(sim_in)), network(user_in)])
+
+
+def _domain_adversarial_model(
+    classifier: keras.Model, network: keras.Model, box: int
+) -> tuple[keras.Model, DomainClassifier]:
+    """(simulated batch, user batch) -> (the model's own class cosines of the simulated batch, frozen as in
+    ``anchored``; the domain logits of each batch through one gradient-reversed classifier), and that classifier."""
+    head = classifier.get_layer(OUTPUT_LAYER)
+    head.trainable = False
+    critic = DomainClassifier(name="domain")
+    sim_in = keras.Input((box, box, box, 1), name="simulated")
+    user_in = keras.Input((box, box, box, 1), name="user")
+    simulated, user = network(sim_in), network(user_in)
+    return keras.Model([sim_in, user_in], [head(simulated), critic(simulated), critic(user)]), critic
+
+
+def _domain_batches(anchor: AnchorPool, volumes: np.ndarray, batch: int, rng: np.random.Generator):
+    """Augmented (simulated half batch, user batch) with (their class rows, domain 0, domain 1)."""
+    half = max(1, batch // 2)
+    while True:
+        idx = rng.integers(len(anchor.volumes), size=half)
+        picks = rng.integers(len(volumes), size=batch)
+        yield (
+            (augment(anchor.volumes[idx], rng)[..., None], augment(volumes[picks], rng)[..., None]),
+            (anchor.targets[idx], np.zeros((half, 1), np.float32), np.ones((batch, 1), np.float32)),
+        )
 
 
 def anchor_structures(classes: dict) -> list[str]:

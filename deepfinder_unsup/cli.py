@@ -415,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
         "lower V-measure on a design set); like: training data "
         "simulated with the missing wedge, low-pass and polarity estimated from your picks; coral: like, with the "
         "features' moments aligned to your picks'; anchored: neighbours, held by the model's own classes simulated "
-        "around your acquisition). The silhouette and stability of k-means on the features are "
+        "around your acquisition; dann: the model's own classes simulated as for anchored, the features made "
+        "alike on both by a domain classifier through gradient reversal). The silhouette and stability of k-means "
+        "on the features are "
         "measured before and after; when they do not improve, the input model is written unchanged; a warning "
         "when the adapted features keep under 3/4 of the nearest neighbours that the input's own features keep between "
         "one view of each pick and four.",
@@ -426,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voxel-size", type=_positive_float, help="voxel size (Å) of the inputs when their header says 0")
     p.add_argument(
         "--method",
-        choices=["pseudolabel", "infomax", "like", "coral", "neighbours", "anchored"],
+        choices=["pseudolabel", "infomax", "like", "coral", "neighbours", "anchored", "dann"],
         default="neighbours",
         help="adaptation family",
     )
@@ -435,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="SPEC",
         help="--method like or coral: structures to simulate, as for simulate (default: procedural:200:0); "
-        "--method anchored: the model's own classes to simulate (default: those it has made by code)",
+        "--method anchored or dann: the model's own classes to simulate (default: those it has made by code)",
     )
     p.add_argument("--rounds", type=positive_int, default=3, help="training rounds (re-clustering between them)")
     p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")

@@ -483,7 +483,8 @@ def test_anchor_targets_are_the_models_own_rows_found_by_name(monkeypatch, rng):
         adapt_module._anchor_pool(vols, card, ["builtin:globule"], seed=1)
 
 
-def test_anchored_adaptation_trains_the_network_but_keeps_the_class_directions(tmp_path, monkeypatch):
+@pytest.mark.parametrize("method", ["anchored", "dann"])
+def test_simulation_held_adaptation_trains_the_network_but_keeps_the_class_directions(tmp_path, monkeypatch, method):
     from deepfinder_unsup import adapt as adapt_module
     from deepfinder_unsup.embed import resolve_model_path
     from deepfinder_unsup.model.card import load_model, read_card
@@ -498,14 +499,95 @@ def test_anchored_adaptation_trains_the_network_but_keeps_the_class_directions(t
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = adapt_module.adapt(
-            resolve_model_path(None), vols, tmp_path / "a.keras", "anchored", 1, 2, k=3, guard=False, tta=False
+            resolve_model_path(None), vols, tmp_path / "a.keras", method, 1, 2, k=3, guard=False, tta=False
         )
     assert not [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
     card = read_card(tmp_path / "a.keras")["adaptation"]
-    assert card["method"] == "anchored" and card["anchor_weight"] == 1.0 and card["neighbours"] == len(vols) - 1
+    assert card["method"] == method
+    if method == "anchored":
+        assert card["anchor_weight"] == 1.0 and card["neighbours"] == len(vols) - 1 and card["domain_weight"] == 0
+    else:  # no neighbours' pull: the domain classifier's loss instead
+        assert card["domain_weight"] == 1.0 and card["neighbours"] == 0 and card["anchor_weight"] == 0
     assert {"tilt_min", "tilt_max"} <= set(card["estimate"]) and report.kept == "adapted"
     written, _ = load_model(tmp_path / "a.keras")
     shipped, _ = load_model(resolve_model_path(None))
     for a, b in zip(written.layers, shipped.layers):
         same = all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
         assert same == (a.name == OUTPUT_LAYER or a.name.startswith("binding") or not a.get_weights()), a.name
+
+
+def test_gradient_reversal_is_the_identity_forward_and_flips_the_gradient_by_its_strength(rng):
+    """One SGD step through the domain classifier (its own weights fixed) moves the layer before it by -strength
+    times what the same step moves it without reversal (strength -1 is the plain gradient)."""
+    keras = pytest.importorskip("keras")
+    from deepfinder_unsup.adapt import DomainClassifier, ReversalSchedule
+
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    y = (rng.random((16, 1)) < 0.5).astype(np.float32)
+    critic = DomainClassifier(units=8)
+    critic(x)
+    critic_weights = critic.get_weights()
+    for layer in [*critic.hidden, critic.logit]:
+        layer.trainable = False
+
+    def step(strength):
+        before = keras.layers.Dense(6, use_bias=False, kernel_initializer="identity")
+        inputs = keras.Input((6,))
+        model = keras.Model(inputs, critic(before(inputs)))
+        critic.set_weights(critic_weights)
+        critic.strength.assign(strength)
+        plain = model.predict(x, verbose=0)
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.BinaryCrossentropy(from_logits=True))
+        model.train_on_batch(x, y)
+        return plain, before.get_weights()[0] - np.eye(6)
+
+    out_plain, moved_plain = step(-1.0)
+    out_reversed, moved_reversed = step(0.7)
+    _, moved_none = step(0.0)
+    np.testing.assert_allclose(out_reversed, out_plain, atol=1e-5)  # forward: the identity, whatever the strength
+    assert np.abs(moved_plain).max() > 1e-4
+    np.testing.assert_allclose(moved_reversed, -0.7 * moved_plain, rtol=1e-3, atol=1e-7)
+    assert np.abs(moved_none).max() == 0.0  # strength 0: the network before it learns nothing
+
+    schedule = ReversalSchedule(critic, total_steps=10)
+    strengths = []
+    for batch in range(10):
+        schedule.on_train_batch_begin(batch)
+        strengths.append(float(keras.ops.convert_to_numpy(critic.strength)))
+    assert strengths[0] == 0.0 and np.all(np.diff(strengths) > 0)
+    assert strengths[-1] == pytest.approx(2 / (1 + np.exp(-9.0)) - 1, abs=1e-6)  # DANN's 2 / (1 + e^-10p) - 1
+
+
+def test_domain_adversarial_training_makes_two_alignable_domains_indistinguishable():
+    """Two Gaussians apart along one axis, a linear 'network' to 4-D features trained only through the reversed
+    domain loss on DANN's schedule: a fresh logistic regression tells the domains apart from the features clearly
+    better than chance before, and near chance after (the network learns to drop the shifted axis)."""
+    keras = pytest.importorskip("keras")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    from deepfinder_unsup.adapt import DomainClassifier, ReversalSchedule
+
+    keras.utils.set_random_seed(3)
+    rng = np.random.default_rng(7)
+    sim = rng.normal(size=(256, 6)).astype(np.float32)
+    user = (rng.normal(size=(256, 6)) + np.array([1.5, 0, 0, 0, 0, 0])).astype(np.float32)
+    network = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+
+    def domain_probe() -> float:
+        f = np.concatenate([network.predict(sim, verbose=0), network.predict(user, verbose=0)])
+        f /= np.linalg.norm(f, axis=1, keepdims=True)
+        domain = np.r_[np.zeros(len(sim)), np.ones(len(user))]
+        return float(cross_val_score(LogisticRegression(max_iter=2000), f, domain, cv=4).mean())
+
+    before = domain_probe()
+    critic = DomainClassifier(units=16)
+    a, b = keras.Input((6,)), keras.Input((6,))
+    model = keras.Model([a, b], [critic(network(a)), critic(network(b))])
+    binary = keras.losses.BinaryCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(1e-2), [binary, binary], jit_compile=False)
+    domains = (np.zeros((256, 1)), np.ones((256, 1)))
+    schedule = ReversalSchedule(critic, 30 * 8)
+    model.fit((sim, user), domains, batch_size=32, epochs=30, verbose=0, callbacks=[schedule])
+    after = domain_probe()
+    assert before > 0.65 and after < 0.58, (before, after)
