@@ -48,3 +48,12 @@ def _quick_maps_under_mutation(monkeypatch):
     from deepfinder_unsup import report
 
     monkeypatch.setattr(report, "tsne_map", lambda emb, seed=0: PCA(2, random_state=seed).fit_transform(emb))
+
+
+@pytest.fixture
+def quick_acquisition_estimate(monkeypatch):
+    """For tests of what adapt does with an estimate, not of the estimate (tests/test_like.py): the low-pass
+    synthesis simulates 4 boxes per candidate instead of 32, the same code path at an eighth of the cost."""
+    from deepfinder_unsup.simulate import like
+
+    monkeypatch.setattr(like, "SYNTHESIS_BOXES", 4)

@@ -274,7 +274,7 @@ def test_coral_training_brings_the_two_batches_together():
 
 
 @pytest.mark.parametrize("method", ["like", "coral"])
-def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method):
+def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method, quick_acquisition_estimate):
     from deepfinder_unsup.model.card import read_card
 
     data = tmp_path / "sim"
@@ -465,7 +465,7 @@ def test_anchor_structures_are_the_models_classes_made_by_code():
         anchor_structures({"0": "negative", "1": "1bxn", "2": "proc0000005"})  # seeds must start at 0
 
 
-def test_anchor_targets_are_the_models_own_rows_found_by_name(monkeypatch, rng):
+def test_anchor_targets_are_the_models_own_rows_found_by_name(monkeypatch, rng, quick_acquisition_estimate):
     """The simulator numbers its classes 0 (negative), 1, ...; the model may order the same names otherwise: each
     simulated sub-tomogram's target must be the model's row of its name, and a name the model lacks is refused."""
     from deepfinder_unsup import adapt as adapt_module
@@ -484,7 +484,9 @@ def test_anchor_targets_are_the_models_own_rows_found_by_name(monkeypatch, rng):
 
 
 @pytest.mark.parametrize("method", ["anchored", "dann"])
-def test_simulation_held_adaptation_trains_the_network_but_keeps_the_class_directions(tmp_path, monkeypatch, method):
+def test_simulation_held_adaptation_trains_the_network_but_keeps_the_class_directions(
+    tmp_path, monkeypatch, method, quick_acquisition_estimate
+):
     from deepfinder_unsup import adapt as adapt_module
     from deepfinder_unsup.embed import resolve_model_path
     from deepfinder_unsup.model.card import load_model, read_card

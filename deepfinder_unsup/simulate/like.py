@@ -114,6 +114,7 @@ def radial_profile(power: np.ndarray, tilt_range: tuple[float, float]) -> tuple[
 
 
 LOWPASSES = (None, 0.6, 0.45, 0.35, 0.25)
+SYNTHESIS_BOXES = 32  # boxes simulated per low-pass candidate (match_lowpass's default)
 PROFILE_RANGE = (0.03, 0.45)  # cycles/voxel compared between the user's boxes and the simulated ones
 
 
@@ -126,7 +127,7 @@ def log_profile_shape(volumes: np.ndarray, tilt_range: tuple[float, float]) -> n
 
 
 def match_lowpass(
-    volumes: np.ndarray, tilt_range: tuple[float, float], polarity: int, n: int = 32, seed: int = 0
+    volumes: np.ndarray, tilt_range: tuple[float, float], polarity: int, n: int | None = None, seed: int = 0
 ) -> tuple[float | None, list[dict]]:
     """(low-pass as a fraction of Nyquist or None, every candidate's error): analysis by synthesis. For each
     candidate, ``n`` boxes are simulated (pseudo-molecules, the estimated wedge and polarity, the other settings
@@ -136,6 +137,7 @@ def match_lowpass(
     from .scene import StructureLibrary, simulate_subtomogram
     from .structures import load_structures
 
+    n = n or SYNTHESIS_BOXES
     target = log_profile_shape(volumes, tilt_range)
     library = StructureLibrary(load_structures(["procedural:6:900000"], 10.0))
     table = []
