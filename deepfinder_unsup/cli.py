@@ -403,6 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="tilt range of the tomograms in degrees, for the missing wedge (default -60 60)",
     )
     p.add_argument("--max-particles", type=positive_int, default=300, help="per cluster (a random subset beyond)")
+    p.add_argument(
+        "--rotations",
+        type=positive_int,
+        default=1000,
+        help="rotations of the global search (near-uniform over SO(3); the local refinement's grid is 4x finer); "
+        "the time grows in proportion (default: 1000: neighbours about 23 degrees apart, 11 in the local grid)",
+    )
+    p.add_argument(
+        "--iterations", type=positive_int, default=7, help="alignment iterations, the first 3 global (default: 7)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
@@ -741,6 +751,8 @@ def cmd_average(args) -> int:
         voxel_size=args.voxel_size,
         tilt_range=tuple(args.tilt_range),
         max_particles=args.max_particles,
+        rotations=args.rotations,
+        iterations=args.iterations,
         seed=args.seed,
         overwrite=args.overwrite,
     )

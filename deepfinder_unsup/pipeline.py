@@ -722,6 +722,8 @@ def average_to_folder(
     voxel_size: float | None = None,
     tilt_range: tuple[float, float] = (-60.0, 60.0),
     max_particles: int = 300,
+    rotations: int = 1000,
+    iterations: int = 7,
     seed: int = 0,
     overwrite: bool = False,
 ) -> dict:
@@ -729,8 +731,13 @@ def average_to_folder(
     ``cluster{C}_average.mrc`` and half maps, ``fsc.csv``, ``averages.json``, ``figures/average_c{C}.png``.
 
     The particles are re-extracted from their ``source`` tomograms (at ``voxel_size``, default the first
-    tomogram's own) or taken row by row from ``dataset`` (the simulated data set that was embedded)."""
+    tomogram's own) or taken row by row from ``dataset`` (the simulated data set that was embedded). ``rotations``:
+    the global search's grid over SO(3) (the local refinement's is 4 times finer), ``iterations`` in all (the first
+    3 global): finer and longer cost in proportion."""
     from .average import subtomogram_average
+
+    if rotations < 10 or iterations < 1:
+        raise InputError(f"averaging needs at least 10 rotations and 1 iteration, got {rotations} and {iterations}")
     from .plot import plot_average
 
     objl = read_objl(clusters_path)
@@ -744,7 +751,14 @@ def average_to_folder(
         raise InputError(f"{clusters_path}: no cluster {missing[0]} (clusters: {sorted(set(labels.tolist()))})")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"clusters_file": str(clusters_path), "voxel_size": vs, "box_size": box_size, "clusters": {}}
+    summary: dict = {
+        "clusters_file": str(clusters_path),
+        "voxel_size": vs,
+        "box_size": box_size,
+        "rotations": rotations,
+        "iterations": iterations,
+        "clusters": {},
+    }
     stage = Path(tempfile.mkdtemp(prefix=".average-", dir=out_dir))
     try:
         rows = []
@@ -757,7 +771,17 @@ def average_to_folder(
                 continue
             angles = _pick_angles([objl[i] for i in members])
             t0 = time.time()
-            res = subtomogram_average(vols[members], vs, angles=angles, tilt_range=tilt_range, seed=seed)
+            res = subtomogram_average(
+                vols[members],
+                vs,
+                angles=angles,
+                tilt_range=tilt_range,
+                iterations=iterations,
+                global_iterations=min(3, iterations),
+                n_rotations=rotations,
+                n_fine_rotations=4 * rotations,
+                seed=seed,
+            )
             seconds = time.time() - t0
             write_mrc(res.average, stage / f"cluster{c}_average.mrc", vs)
             for h, half in enumerate(res.half_maps, 1):

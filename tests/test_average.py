@@ -138,8 +138,11 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
     assert main([*args, "--out", str(data), "--seed", "2", "--no-negative"]) == 0
     out = tmp_path / "avg"
     cmd = ["average", str(data / "objects.xml"), "--dataset", str(data / "dataset.h5"), "--out", str(out)]
-    assert main(cmd) == 0
+    assert main([*cmd, "--rotations", "5"]) == 1 and not out.exists()  # too coarse a search: refused, nothing made
+    assert main([*cmd, "--rotations", "300", "--iterations", "4"]) == 0
     summary = json.loads((out / "averages.json").read_text())
+    assert (summary["rotations"], summary["iterations"]) == (300, 4)
+    assert all(len(row["iterations"]) == 4 for row in summary["clusters"].values())
     assert set(summary["clusters"]) == {"1", "2"}
     for c in ("1", "2"):
         row = summary["clusters"][c]
