@@ -91,6 +91,7 @@ def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args
         one_way_weight=args.one_way_weight,
         dispersion=args.dispersion,
         anchor_weight=args.anchor_weight,
+        freeze_convs=args.freeze_convs,
     )
     before = normalise_features(Embedder(args.model, tta=args.tta).fit().transform(vols).astype(np.float64))
     rounds = [(0, before), *rounds]
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=5e-5, help="adapt's Adam rate (its default 5e-5)")
     parser.add_argument("--dispersion", type=float, default=1.0, help="AaD's lambda (adapt's default 1)")
     parser.add_argument("--anchor-weight", type=float, default=1.0, help="method anchored: adapt's anchor weight")
+    parser.add_argument("--freeze-convs", type=int, default=0, help="adapt --freeze-convs (0: train every layer)")
     parser.add_argument("--one-way-weight", type=float, default=1.0, help="adapt --one-way-weight (1: AaD)")
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
@@ -183,6 +185,7 @@ def main() -> None:
             "learning_rate",
             "dispersion",
             "anchor_weight",
+            "freeze_convs",
         )
     }
     results.update(design={}, domains={})

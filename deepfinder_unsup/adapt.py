@@ -74,7 +74,7 @@ from .model.classifier import (
     with_dtype_policy,
 )
 from .model.losses import MarginSoftmaxLoss
-from .train import augment
+from .train import augment, leading_convolutions
 from .volume import normalise, phase_randomised, wedge_symmetric_views
 
 METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours", "anchored", "dann")
@@ -120,6 +120,7 @@ class AdaptReport:
     dispersion: float = DISPERSION  # method ``neighbours``: weight of the push from the batch's other picks
     anchor_weight: float = 0.0  # method ``anchored``: weight of the simulated CosFace term (0: other methods)
     domain_weight: float = 0.0  # method ``dann``: weight of the domain classifier's loss (0: other methods)
+    freeze_convs: int = 0  # the encoder's first convolutions kept as they were (``adapt(..., freeze_convs=N)``)
     neighbourhood_kept: float = 1.0  # the written model's share of the input's nearest neighbours (1: the input)
     neighbourhood_between_views: float = 1.0  # the input's share between one view's features and four views'
 
@@ -381,6 +382,7 @@ def adapt(
     one_way_weight: float = 1.0,
     dispersion: float = DISPERSION,
     anchor_weight: float = ANCHOR_WEIGHT,
+    freeze_convs: int = 0,
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -401,7 +403,9 @@ def adapt(
     mutual one (``neighbour_targets``). ``dispersion``: the weight of the push away from the batch's other picks
     (``NeighbourAttractionLoss``; AaD's lambda). ``anchor_weight`` (method ``anchored``): the weight of CosFace on
     the simulated sub-tomograms of the model's own classes against 1 for the neighbours' pull; ``structures``
-    names them (default: the model's classes made by code, ``anchor_structures``)."""
+    names them (default: the model's classes made by code, ``anchor_structures``). ``freeze_convs``: the encoder's
+    first N of 8 convolutions are not trained (``train --freeze-convs``: fewer weights to move on a few hundred
+    picks, and a cheaper step)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -431,6 +435,8 @@ def adapt(
     vols = normalise(vols)
     rng = np.random.default_rng(seed)
     network = embedding_model(classifier)
+    for layer in leading_convolutions(network, freeze_convs):
+        layer.trainable = False
     per_view = [unit_embeddings(network, view) for view in wedge_symmetric_views(vols)]
     four_views = mean_of_views(per_view)
     before = four_views if tta else per_view[0]
@@ -457,6 +463,7 @@ def adapt(
         report.anchor_weight = float(anchor_weight)
     if method == "dann":
         report.domain_weight = DOMAIN_WEIGHT
+    report.freeze_convs = int(freeze_convs)
     report.neighbourhood_between_views = round(between_views, 4)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
@@ -507,7 +514,7 @@ def adapt(
         )
     else:
         for layer in classifier.layers:
-            layer.trainable = layer.name != OUTPUT_LAYER
+            layer.trainable = layer.trainable and layer.name != OUTPUT_LAYER
         trainable = keras.Model(model_input(classifier), class_output(classifier))  # without a binding output
         trainable.compile(keras.optimizers.Adam(learning_rate), InfoMaxLoss(), jit_compile=False)
         n_out = int(trainable.output.shape[-1])

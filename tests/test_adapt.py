@@ -318,6 +318,32 @@ def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tm
     assert not all(np.array_equal(a, b) for a, b in zip(written.get_weights(), shipped.get_weights()))
 
 
+def test_frozen_convolutions_keep_their_weights_while_the_rest_adapt(tmp_path, rng):
+    """``freeze_convs`` N: the encoder's first N convolutions are written as they came, the next one moves; the
+    card says N; a count beyond the encoder's 8 is refused before any embedding."""
+    from deepfinder_unsup.adapt import adapt
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.io.files import InputError
+    from deepfinder_unsup.model.card import load_model, read_card
+
+    vols = rng.normal(size=(24, 40, 40, 40)).astype(np.float32)
+    vols[:12, 16:24, 16:24, 16:24] += 1.5  # two kinds of pick, so the neighbours' pull has something to do
+    with pytest.raises(InputError, match="freeze_convs = 9"):
+        adapt(resolve_model_path(None), vols, tmp_path / "x.keras", "neighbours", 1, 1, k=2, freeze_convs=9)
+    adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 3, k=2, guard=False, freeze_convs=2)
+    assert read_card(tmp_path / "a.keras")["adaptation"]["freeze_convs"] == 2
+    written, _ = load_model(tmp_path / "a.keras")
+    shipped, _ = load_model(resolve_model_path(None))
+    convs = sorted(layer.name for layer in shipped.layers if layer.name.startswith("encoder_conv"))
+    moved = [
+        not all(
+            np.array_equal(a, b) for a, b in zip(written.get_layer(n).get_weights(), shipped.get_layer(n).get_weights())
+        )
+        for n in convs[:3]
+    ]
+    assert moved == [False, False, True], dict(zip(convs, moved))
+
+
 def test_a_neighbourhood_as_large_as_the_picks_is_refused_naming_the_value(tmp_path, rng):
     from deepfinder_unsup.adapt import adapt
     from deepfinder_unsup.embed import resolve_model_path
