@@ -5,6 +5,9 @@
 # --freeze-convs 4; a cosine rate from 3e-5 over 5 epochs (session 28: 4e-5), a fresh seed 54. The point is to add
 # samples to the one lineage that last moved the 207-class V (session 28, +0.004 per ~40 k): whatever the paired rule
 # says, the last epoch becomes the next continuation's --init-model, so the lineage accumulates across sessions.
+# Run as `bash benchmarks/results/train_continue_session30.sh` (3 epochs in 78 minutes: a fourth, judged by the
+# longest so far, would have ended past 105; the cores shared with adaptation studies), then
+# `bash benchmarks/results/train_continue_session30.sh --resume --max-minutes 32` (epoch 4).
 cd /work/main
 source benchmarks/configs/structures_595.sh
 exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" \
