@@ -735,10 +735,10 @@ def average_to_folder(
     the global search's grid over SO(3) (the local refinement's is 4 times finer), ``iterations`` in all (the first
     3 global): finer and longer cost in proportion."""
     from .average import subtomogram_average
+    from .plot import plot_average
 
     if rotations < 10 or iterations < 1:
         raise InputError(f"averaging needs at least 10 rotations and 1 iteration, got {rotations} and {iterations}")
-    from .plot import plot_average
 
     objl = read_objl(clusters_path)
     if not objl:
