@@ -1,6 +1,7 @@
 """How long ``adapt`` takes on 2,000 picks (issue #13: under 30 minutes on 2 cores), with default settings.
 
     python benchmarks/adapt_speed.py --method pseudolabel --out adapt_speed.json
+    python benchmarks/adapt_speed.py --method neighbours --tta [--freeze-convs 4] --out adapt_speed.json
 
 The picks are the four cached domains of ``adaptation_protocol.py`` together (2,208 sub-tomograms, made on first
 use), cut to ``--picks``. Reported beside the wall time, measured in the same run: one plain (float32)
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="adapt's arithmetic (its default: auto)")
     parser.add_argument("--data", default="benchmarks/data/domains")
     parser.add_argument("--tta", action="store_true", help="adapt --tta (features from four views)")
+    parser.add_argument("--freeze-convs", type=int, default=0, help="adapt(..., freeze_convs=N): the front fixed")
     parser.add_argument("--out", help="write the result as JSON here")
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -43,12 +45,21 @@ def main() -> None:
     embed_seconds = time.time() - t0
     out = Path(tempfile.mkdtemp(prefix="dfu_adapt_speed_")) / "adapted.keras"
     t0 = time.time()
-    report = adapt(resolve_model_path(args.model), vols, out, args.method, precision=args.precision, tta=args.tta)
+    report = adapt(
+        resolve_model_path(args.model),
+        vols,
+        out,
+        args.method,
+        precision=args.precision,
+        tta=args.tta,
+        freeze_convs=args.freeze_convs,
+    )
     seconds = time.time() - t0
     result = {
         "picks": int(len(vols)),
         "method": args.method,
         "tta": args.tta,
+        "freeze_convs": args.freeze_convs,
         "precision": report.precision,
         "rounds": len(report.rounds),
         "kept": report.kept,
