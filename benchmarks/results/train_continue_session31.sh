@@ -4,7 +4,9 @@
 # contrast 1 at T 0.1, --map-weight 8, train_general_snr_particle2.json, bf16, --freeze-convs 4; a cosine rate from
 # 3e-5 over 8 epochs, a fresh seed 55, at most 125 minutes (the session's training budget, the cores kept free of
 # heavy studies). The point, as in session 30: samples add up in one lineage, judged paired after several sessions.
-# Run as `bash benchmarks/results/train_continue_session31.sh`.
+# Run as `bash benchmarks/results/train_continue_session31.sh` (6 epochs in 2 h: the limit stopped it). Its init model
+# was replaced by this run's last epoch (benchmarks/checkpoints/continue_session31.keras); restore it with
+# `git show 87e5125:benchmarks/checkpoints/continue_session30.keras > benchmarks/checkpoints/continue_session30.keras`.
 cd /work/main
 source benchmarks/configs/structures_595.sh
 exec deepfinder-unsup train --structures "${STRUCTURES_595[@]}" \
