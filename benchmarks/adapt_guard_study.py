@@ -92,6 +92,7 @@ def study(name: str, vols: np.ndarray, truth: np.ndarray, rare: int | None, args
         dispersion=args.dispersion,
         anchor_weight=args.anchor_weight,
         freeze_convs=args.freeze_convs,
+        augmentation=args.augmentation,
     )
     before = normalise_features(Embedder(args.model, tta=args.tta).fit().transform(vols).astype(np.float64))
     rounds = [(0, before), *rounds]
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--dispersion", type=float, default=1.0, help="AaD's lambda (adapt's default 1)")
     parser.add_argument("--anchor-weight", type=float, default=1.0, help="method anchored: adapt's anchor weight")
     parser.add_argument("--freeze-convs", type=int, default=0, help="adapt --freeze-convs (0: train every layer)")
+    parser.add_argument("--augmentation", default="flip", help="adapt's augmentation: flip (default) or views")
     parser.add_argument("--one-way-weight", type=float, default=1.0, help="adapt --one-way-weight (1: AaD)")
     parser.add_argument("--save-features", help="folder for every round's unit features (to score other rules later)")
     parser.add_argument("--from-features", help="score the features a --save-features run kept; no adapting")
@@ -186,6 +188,7 @@ def main() -> None:
             "dispersion",
             "anchor_weight",
             "freeze_convs",
+            "augmentation",
         )
     }
     results.update(design={}, domains={})

@@ -75,9 +75,10 @@ from .model.classifier import (
 )
 from .model.losses import MarginSoftmaxLoss
 from .train import augment, leading_convolutions
-from .volume import normalise, phase_randomised, wedge_symmetric_views
+from .volume import WEDGE_VIEW_AXES, normalise, phase_randomised, random_wedge_symmetric_view, wedge_symmetric_views
 
 METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours", "anchored", "dann")
+AUGMENTATIONS = ("flip", "views")  # ``augmented``: the training copies of the picks
 LIKE_STRUCTURES = ("procedural:200:0",)  # made by code: no files needed on the user's side
 COLLAPSE_LARGEST = 0.9  # a cluster holding more than this fraction of the picks: collapse
 COLLAPSE_SPREAD = 0.25  # features' spread below this fraction of the input model's: collapse
@@ -118,6 +119,7 @@ class AdaptReport:
     noise: float = 0.0  # method ``neighbours``: own-spectrum noise added to the training copies (0: none)
     one_way_weight: float = 1.0  # method ``neighbours``: weight of a neighbour that is not mutual (1: AaD)
     dispersion: float = DISPERSION  # method ``neighbours``: weight of the push from the batch's other picks
+    augmentation: str = "flip"  # method ``neighbours``: the training copies' (``augmented``)
     anchor_weight: float = 0.0  # method ``anchored``: weight of the simulated CosFace term (0: other methods)
     domain_weight: float = 0.0  # method ``dann``: weight of the domain classifier's loss (0: other methods)
     freeze_convs: int = 0  # the encoder's first convolutions kept as they were (``adapt(..., freeze_convs=N)``)
@@ -339,11 +341,34 @@ def with_own_spectrum_noise(
     return normalise(out)
 
 
-def _batches(volumes: np.ndarray, targets: np.ndarray, batch: int, rng: np.random.Generator, noise: float = 0.0):
+def any_wedge_view(volumes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each volume as one of its four wedge-symmetric views (``volume.wedge_symmetric_views``, the identity
+    included), drawn uniformly: the views ``--tta`` averages over, as training copies."""
+    keep = rng.uniform(size=len(volumes)) < 1 / (1 + len(WEDGE_VIEW_AXES))
+    return np.where(keep[:, None, None, None], volumes, random_wedge_symmetric_view(volumes, rng))
+
+
+def augmented(volumes: np.ndarray, rng: np.random.Generator, augmentation: str = "flip") -> np.ndarray:
+    """Training copies of picks: ``flip``, the training augmentation (``train.augment``: a 180 degree turn about
+    y with p = 0.5 and a shift of up to 2 voxels); ``views``, the same after a uniformly drawn wedge-symmetric
+    view (a uniform element of the four-view group composed with any element stays uniform)."""
+    if augmentation not in AUGMENTATIONS:
+        raise InputError(f"unknown augmentation {augmentation!r}; choose from {', '.join(AUGMENTATIONS)}")
+    return augment(any_wedge_view(volumes, rng) if augmentation == "views" else volumes, rng)
+
+
+def _batches(
+    volumes: np.ndarray,
+    targets: np.ndarray,
+    batch: int,
+    rng: np.random.Generator,
+    noise: float = 0.0,
+    augmentation: str = "flip",
+):
     """Augmented batches of the picks with their rows of ``targets`` (one-hot labels or neighbour features)."""
     while True:
         idx = rng.integers(len(volumes), size=batch)
-        x = augment(volumes[idx], rng)
+        x = augmented(volumes[idx], rng, augmentation)
         if noise:
             x = with_own_spectrum_noise(x, volumes, rng, noise)
         yield x[..., None], targets[idx]
@@ -353,8 +378,8 @@ def _train_round(model, volumes, labels, n_classes, steps, batch, rng) -> float:
     return _fit_round(model, volumes, np.eye(n_classes, dtype=np.float32)[labels], steps, batch, rng)
 
 
-def _fit_round(model, volumes, targets, steps, batch, rng, noise: float = 0.0) -> float:
-    batches = _batches(volumes, targets, batch, rng, noise)  # drawn at random already: nothing to shuffle
+def _fit_round(model, volumes, targets, steps, batch, rng, noise: float = 0.0, augmentation: str = "flip") -> float:
+    batches = _batches(volumes, targets, batch, rng, noise, augmentation)  # drawn at random already: nothing to shuffle
     history = model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     return float(history.history["loss"][-1])
 
@@ -383,6 +408,7 @@ def adapt(
     dispersion: float = DISPERSION,
     anchor_weight: float = ANCHOR_WEIGHT,
     freeze_convs: int = 0,
+    augmentation: str = "flip",
 ) -> AdaptReport:
     """Adapt the model at ``model_path`` to ``subtomograms`` (N, B, B, B) at its box and voxel size; write the
     adapted model (or, when the label-free score does not improve, the input model unchanged) to ``out``.
@@ -405,7 +431,8 @@ def adapt(
     the simulated sub-tomograms of the model's own classes against 1 for the neighbours' pull; ``structures``
     names them (default: the model's classes made by code, ``anchor_structures``). ``freeze_convs``: the encoder's
     first N of 8 convolutions are not trained (``train --freeze-convs``: fewer weights to move on a few hundred
-    picks, and a cheaper step)."""
+    picks, and a cheaper step). ``augmentation`` (method ``neighbours``): the training copies' ``augmented``
+    ('flip', the training augmentation; 'views', any of the four wedge-symmetric views)."""
     if method not in METHODS:
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
@@ -430,6 +457,8 @@ def adapt(
         raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
     if method in ("neighbours", "anchored") and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
+    if augmentation not in AUGMENTATIONS:
+        raise InputError(f"unknown augmentation {augmentation!r}; choose from {', '.join(AUGMENTATIONS)}")
     if method in ("anchored", "dann") and not structures:
         structures = anchor_structures(card["classes"])  # refused before any embedding when the model has none
     vols = normalise(vols)
@@ -459,6 +488,7 @@ def adapt(
         report.noise = float(noise)
         report.one_way_weight = float(one_way_weight)
         report.dispersion = float(dispersion)
+        report.augmentation = augmentation
     if method == "anchored":
         report.anchor_weight = float(anchor_weight)
     if method == "dann":
@@ -523,7 +553,7 @@ def adapt(
             loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
         elif method == "neighbours":
             targets = neighbour_targets(bank, neighbours, one_way_weight)
-            loss = _fit_round(trainable, vols, targets, steps, batch_size, rng, noise)
+            loss = _fit_round(trainable, vols, targets, steps, batch_size, rng, noise, augmentation)
         elif method == "anchored":
             targets = neighbour_targets(bank, neighbours, one_way_weight)
             pairs = _anchored_batches(anchor, vols, targets, batch_size, rng, noise)

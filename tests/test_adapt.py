@@ -398,6 +398,8 @@ def test_noise_dispersion_and_weight_outside_their_ranges_are_refused_naming_the
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, dispersion=-1.0)
     with pytest.raises(InputError, match="one_way_weight = 0.0"):
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, one_way_weight=0.0)
+    with pytest.raises(InputError, match="augmentation 'rotate'"):
+        adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, augmentation="rotate")
     assert not (tmp_path / "a.keras").exists()
 
 
@@ -619,3 +621,18 @@ def test_domain_adversarial_training_makes_two_alignable_domains_indistinguishab
     model.fit((sim, user), domains, batch_size=32, epochs=30, verbose=0, callbacks=[schedule])
     after = domain_probe()
     assert before > 0.65 and after < 0.58, (before, after)
+
+
+def test_view_augmentation_draws_each_of_the_four_wedge_views_equally_often(rng):
+    """``views``: every copy is exactly one of its pick's four wedge-symmetric views, each drawn about a quarter of
+    the time (a bug drawing only the three turns, or always the same, fails)."""
+    from deepfinder_unsup.adapt import any_wedge_view
+    from deepfinder_unsup.volume import wedge_symmetric_views
+
+    pick = rng.normal(size=(1, 9, 9, 9)).astype(np.float32)
+    views = wedge_symmetric_views(pick)
+    copies = any_wedge_view(np.repeat(pick, 4000, axis=0), rng)
+    which = np.array([[np.array_equal(c, v[0]) for v in views] for c in copies])
+    assert (which.sum(axis=1) == 1).all()
+    counts = which.sum(axis=0)
+    assert (np.abs(counts - 1000) < 4 * np.sqrt(4000 * 0.25 * 0.75)).all(), counts  # binomial, 4 sigma
