@@ -8,6 +8,8 @@ pick's radially averaged density profile (a pose-free second view) to the featur
 ``--posterior-scales`` also scores the model's class posteriors over its training classes (softmax of the
 cosines to the class directions at each scale, compared by the Hellinger distance: the square roots are unit
 vectors) as the space the neighbours are found in: "which known structures a pick looks like".
+``--second-models`` also scores the neighbourhoods found in another model's four-view features, alone and
+joined to the first's (both unit, side by side): purer together if the two models err on different picks.
 
     python benchmarks/neighbour_purity.py --design runs/rare/dataset.h5 runs/val_shrec21/dataset.h5 --out OUT.json
 """
@@ -79,6 +81,7 @@ def main() -> None:
     parser.add_argument("--one-way-weights", type=float, nargs="+", default=[1.0, 0.3, 0.1])
     parser.add_argument("--profile", type=float, nargs="*", default=[0.3, 0.5, 1.0], help="profile weights")
     parser.add_argument("--posterior-scales", type=float, nargs="*", default=[], help="e.g. 4 8 16 32")
+    parser.add_argument("--second-models", nargs="*", default=[], help="e.g. shrec21 or a .keras file")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -135,7 +138,22 @@ def main() -> None:
             for s in args.posterior_scales
             for roots in [posterior_roots(unit, directions, s)]
         ]
+        joined = []
+        for second in args.second_models:
+            other = normalise_features(Embedder(second, tta=True).fit().transform(vols).astype(np.float64))
+            both = normalise_features(np.c_[unit, other])
+            joined.append(
+                {
+                    "second_model": second,
+                    "purity_k30_second": round(purity(other, truth, 30), 4),
+                    "purity_k30_joined": round(purity(both, truth, 30), 4),
+                    "v_second": v_at_true_k(other, truth),
+                    "v_joined": v_at_true_k(both, truth),
+                }
+            )
+            print(path, joined[-1], flush=True)
         results["design"][path] = {
+            "second_models": joined,
             "v_features": v_at_true_k(unit, truth),
             "purity_k30": round(purity(unit, truth, 30), 4),
             "class_posteriors": posteriors,
