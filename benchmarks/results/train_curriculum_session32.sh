@@ -8,7 +8,10 @@
 # last epoch, cosine from 2e-5 over 4 epochs, ending by DEADLINE (UTC). Why: the information-limit study (session 12)
 # found the network underfits even its own classes (9 % training accuracy); sharp samples carry the class signal
 # the noisy ones bury, so they may teach finer shape differences that the full ranges then make robust.
-# Run as `bash benchmarks/results/train_curriculum_session32.sh`.
+# Run as `bash benchmarks/results/train_curriculum_session32.sh`. Phase A stopped itself after 2 epochs (55 minutes),
+# phase B after 3 (its deadline; a paired bootstrap and two adapt studies shared the cores). Its init model was
+# replaced by phase B's last epoch (benchmarks/checkpoints/continue_session32.keras); restore it with
+# `git show 95add87:benchmarks/checkpoints/continue_session31.keras > benchmarks/checkpoints/continue_session31.keras`.
 set -euo pipefail
 cd /work/main
 source benchmarks/configs/structures_595.sh
