@@ -348,12 +348,17 @@ def any_wedge_view(volumes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.where(keep[:, None, None, None], volumes, random_wedge_symmetric_view(volumes, rng))
 
 
+def require_augmentation(augmentation: str) -> None:
+    """Refuse an augmentation ``augmented`` does not know, naming it and the choices."""
+    if augmentation not in AUGMENTATIONS:
+        raise InputError(f"unknown augmentation {augmentation!r}; choose from {', '.join(AUGMENTATIONS)}")
+
+
 def augmented(volumes: np.ndarray, rng: np.random.Generator, augmentation: str = "flip") -> np.ndarray:
     """Training copies of picks: ``flip``, the training augmentation (``train.augment``: a 180 degree turn about
     y with p = 0.5 and a shift of up to 2 voxels); ``views``, the same after a uniformly drawn wedge-symmetric
     view (a uniform element of the four-view group composed with any element stays uniform)."""
-    if augmentation not in AUGMENTATIONS:
-        raise InputError(f"unknown augmentation {augmentation!r}; choose from {', '.join(AUGMENTATIONS)}")
+    require_augmentation(augmentation)
     return augment(any_wedge_view(volumes, rng) if augmentation == "views" else volumes, rng)
 
 
@@ -457,8 +462,7 @@ def adapt(
         raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
     if method in ("neighbours", "anchored") and not 1 <= neighbours < len(vols):
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
-    if augmentation not in AUGMENTATIONS:
-        raise InputError(f"unknown augmentation {augmentation!r}; choose from {', '.join(AUGMENTATIONS)}")
+    require_augmentation(augmentation)
     if method in ("anchored", "dann") and not structures:
         structures = anchor_structures(card["classes"])  # refused before any embedding when the model has none
     vols = normalise(vols)
