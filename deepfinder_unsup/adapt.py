@@ -492,7 +492,8 @@ def adapt(
         report.noise = float(noise)
         report.one_way_weight = float(one_way_weight)
         report.dispersion = float(dispersion)
-        report.augmentation = augmentation
+    if method == "neighbours":
+        report.augmentation = augmentation  # ``anchored`` augments as training does, whatever this says
     if method == "anchored":
         report.anchor_weight = float(anchor_weight)
     if method == "dann":
