@@ -24,7 +24,7 @@ setup(
         "keras>=3",
         "numpy",
         "scipy",
-        "scikit-learn",
+        "scikit-learn>=1.3",  # sklearn.cluster.HDBSCAN
         "mrcfile",
         "lxml",
         "h5py",

@@ -454,11 +454,12 @@ def _small_groups_unassigned(groups: np.ndarray, min_size: int) -> np.ndarray:
 
 def hdbscan_labels(features: np.ndarray, min_cluster_size: int | None = None) -> np.ndarray:
     """HDBSCAN (scikit-learn): density-based, no k; a cluster may be as small as ``min_cluster_size`` (default
-    max(5, 1 % of the picks)); -1 marks picks in no dense region."""
+    max(5, 1 % of the picks)); -1 marks picks in no dense region. ``copy=True`` says what scikit-learn 1.10 will
+    do by default (the caller's features are never written to), so users see no FutureWarning."""
     from sklearn.cluster import HDBSCAN
 
     size = int(min_cluster_size or default_min_cluster_size(len(features)))
-    return HDBSCAN(min_cluster_size=size).fit_predict(features)
+    return HDBSCAN(min_cluster_size=size, copy=True).fit_predict(features)
 
 
 def kmeans_selected_k(features: np.ndarray, ks: Sequence[int] = range(2, 16), seed: int = 0) -> np.ndarray:

@@ -525,6 +525,21 @@ def test_rare_analysis_runs_the_method_asked_and_summarises_it(rng):
         rare_analysis(x, method="dbscan")
 
 
+def test_hdbscan_leaves_the_features_as_they_were_and_warns_nothing(rng):
+    """scikit-learn >= 1.8 warns (FutureWarning) when HDBSCAN's ``copy`` is left to its default; the user's
+    ``cluster --rare hdbscan`` must print no warning and leave the features it was given unchanged."""
+    import warnings
+
+    from deepfinder_unsup.cluster import hdbscan_labels
+
+    x, _ = _blobs(rng, [40, 40, 6], dim=4, spread=0.1)
+    before = x.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hdbscan_labels(x, 5)
+    np.testing.assert_array_equal(x, before)
+
+
 def test_rare_class_found_needs_half_of_the_rare_picks_in_a_mostly_rare_cluster():
     from deepfinder_unsup.cluster import rare_class_found
 
