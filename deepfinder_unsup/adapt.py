@@ -123,6 +123,8 @@ class AdaptReport:
     anchor_weight: float = 0.0  # method ``anchored``: weight of the simulated CosFace term (0: other methods)
     domain_weight: float = 0.0  # method ``dann``: weight of the domain classifier's loss (0: other methods)
     freeze_convs: int = 0  # the encoder's first convolutions kept as they were (``adapt(..., freeze_convs=N)``)
+    steps: int = 0  # training steps a round
+    batch_size: int = 32  # sub-tomograms a step (user picks; ``anchored``, ``dann``: as many simulated beside them)
     neighbourhood_kept: float = 1.0  # the written model's share of the input's nearest neighbours (1: the input)
     neighbourhood_between_views: float = 1.0  # the input's share between one view's features and four views'
 
@@ -451,6 +453,8 @@ def adapt(
         raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
     if len(vols) < 20:
         raise InputError(f"{len(vols)} sub-tomograms: adaptation needs at least 20")
+    if rounds < 1 or steps < 1 or batch_size < 1:
+        raise InputError(f"rounds = {rounds}, steps = {steps}, batch_size = {batch_size}: each must be at least 1")
     neighbours = min(NEIGHBOURS, len(vols) - 1) if neighbours is None else neighbours
     if not 0.0 <= noise <= 4.0:
         raise InputError(f"noise = {noise}: must be between 0 and 4 (a fraction of each pick's spread)")
@@ -487,6 +491,7 @@ def adapt(
     report = AdaptReport(
         method, len(vols), int(k), score_before, score_before, "input", source=source, precision=precision, tta=tta
     )
+    report.steps, report.batch_size = int(steps), int(batch_size)
     if method in ("neighbours", "anchored"):
         report.neighbours = int(neighbours)
         report.noise = float(noise)

@@ -78,6 +78,23 @@ def _weight(text: str) -> float:
 positive_int = _int_at_least(1)
 
 
+def _add_alignment_search(p: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The averaging's search options (``average``, and ``cluster --average``)."""
+    p.add_argument(
+        "--rotations",
+        type=positive_int,
+        default=1000,
+        help=prefix + "rotations of the global search (near-uniform over SO(3); the local refinement's grid is 4x "
+        "finer); the time grows in proportion (default: 1000: neighbours about 23 degrees apart, 11 in the local grid)",
+    )
+    p.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=7,
+        help=prefix + "alignment iterations, the first 3 global (default: 7)",
+    )
+
+
 def _add_particle_inputs(p: argparse.ArgumentParser) -> None:
     """Where the particles come from (embed, adapt): picks in tomograms, sub-tomogram files, a data set, copick."""
     src = p.add_mutually_exclusive_group(required=True)
@@ -372,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also average each cluster of the report's k (averages_k{K}/, shown in the report; see 'average')",
     )
     p.add_argument("--dataset", help="with --average: the data set that was embedded (clusters of a data set)")
+    _add_alignment_search(p, "with --average: ")
     p.add_argument(
         "--copick",
         help="copick configuration of the embedded picks: write one pick set per cluster of the report's k "
@@ -403,16 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="tilt range of the tomograms in degrees, for the missing wedge (default -60 60)",
     )
     p.add_argument("--max-particles", type=positive_int, default=300, help="per cluster (a random subset beyond)")
-    p.add_argument(
-        "--rotations",
-        type=positive_int,
-        default=1000,
-        help="rotations of the global search (near-uniform over SO(3); the local refinement's grid is 4x finer); "
-        "the time grows in proportion (default: 1000: neighbours about 23 degrees apart, 11 in the local grid)",
-    )
-    p.add_argument(
-        "--iterations", type=positive_int, default=7, help="alignment iterations, the first 3 global (default: 7)"
-    )
+    _add_alignment_search(p)
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
@@ -450,7 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--method anchored or dann: the model's own classes to simulate (default: those it has made by code)",
     )
     p.add_argument("--rounds", type=positive_int, default=3, help="training rounds (re-clustering between them)")
-    p.add_argument("--steps", type=positive_int, default=100, help="training steps (batches of 32) per round")
+    p.add_argument("--steps", type=positive_int, default=100, help="training steps per round")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=32, help="sub-tomograms a training step (less memory, noisier steps)"
+    )
     p.add_argument("--k", type=_int_at_least(2), help="clusters for pseudo-labels and the score (default: label-free)")
     p.add_argument(
         "--neighbours",
@@ -779,6 +791,7 @@ def cmd_adapt(args) -> int:
         method=args.method,
         rounds=args.rounds,
         steps=args.steps,
+        batch_size=args.batch_size,
         k=args.k,
         max_picks=args.max_picks,
         seed=args.seed,
@@ -814,6 +827,8 @@ def cmd_cluster(args) -> int:
         normalise=args.normalise,
         average=args.average,
         dataset=args.dataset,
+        average_rotations=args.rotations,
+        average_iterations=args.iterations,
         copick=args.copick,
         rare=args.rare,
         min_cluster_size=args.min_cluster_size,

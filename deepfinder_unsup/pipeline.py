@@ -512,6 +512,8 @@ def cluster_to_folder(
     rare: bool = False,
     min_cluster_size: int | None = None,
     rare_method: str = "coassociation",
+    average_rotations: int = 1000,
+    average_iterations: int = 7,
 ) -> tuple[dict, Path | None]:
     """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
 
@@ -522,7 +524,8 @@ def cluster_to_folder(
 
     ``normalise``: 'l2' clusters each embedding scaled to unit length, 'none' the raw embeddings. ``average``:
     also average every cluster of the report's k (``averages_k{K}/``, see ``average_to_folder``; particles from
-    their source tomograms, or from ``dataset``) and show the averages in the report."""
+    their source tomograms, or from ``dataset``; ``average_rotations``, ``average_iterations``: its search) and
+    show the averages in the report."""
     from .cluster import (
         RARE_METHODS,
         check_clusterable,
@@ -542,6 +545,8 @@ def cluster_to_folder(
         raise InputError(f"unknown rare-structure method {rare_method!r}; choose from {', '.join(RARE_METHODS)}")
     if min_cluster_size is not None and min_cluster_size < 2:
         raise InputError(f"--min-cluster-size {min_cluster_size}: a cluster needs at least 2 particles")
+    if average:
+        _check_alignment_search(average_rotations, average_iterations)
     _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
     emb, objl, attrs = read_embeddings(embeddings_path)
     truth = None
@@ -593,7 +598,12 @@ def cluster_to_folder(
         average_figures = extra_figures
         if average:
             averages = average_to_folder(
-                stage / f"clusters_k{k}.xml", stage / f"averages_k{k}", dataset=dataset, overwrite=True
+                stage / f"clusters_k{k}.xml",
+                stage / f"averages_k{k}",
+                dataset=dataset,
+                rotations=average_rotations,
+                iterations=average_iterations,
+                overwrite=True,
             )
             for c, row in averages["clusters"].items():
                 title = f"Cluster {c} average ({row['particles']} particles, {row['resolution_A']} Å at FSC 0.143)"
@@ -712,6 +722,12 @@ def run_demo(
     return doc
 
 
+def _check_alignment_search(rotations: int, iterations: int) -> None:
+    """Refuse a search too coarse to align anything, before any work."""
+    if rotations < 10 or iterations < 1:
+        raise InputError(f"averaging needs at least 10 rotations and 1 iteration, got {rotations} and {iterations}")
+
+
 def average_to_folder(
     clusters_path,
     out_dir,
@@ -737,8 +753,7 @@ def average_to_folder(
     from .average import subtomogram_average
     from .plot import plot_average
 
-    if rotations < 10 or iterations < 1:
-        raise InputError(f"averaging needs at least 10 rotations and 1 iteration, got {rotations} and {iterations}")
+    _check_alignment_search(rotations, iterations)
 
     objl = read_objl(clusters_path)
     if not objl:
@@ -866,6 +881,7 @@ def adapt_to_file(
     method: str = "neighbours",
     rounds: int = 3,
     steps: int = 100,
+    batch_size: int = 32,
     k: int | None = None,
     max_picks: int = 4000,
     seed: int = 0,
@@ -937,6 +953,7 @@ def adapt_to_file(
         method,
         rounds,
         steps,
+        batch_size,
         k=k,
         seed=seed,
         source=source,

@@ -182,9 +182,10 @@ def test_adapt_command_records_what_it_did(tmp_path):
     assert main([*args, "--out", str(data), "--seed", "4"]) == 0
     out = tmp_path / "adapted.keras"
     cmd = ["adapt", "--dataset", str(data / "dataset.h5"), "--out", str(out), "--rounds", "1", "--steps", "3"]
-    assert main(cmd) == 0
+    assert main([*cmd, "--batch-size", "4"]) == 0
     card = read_card(out)["adaptation"]
     assert card["method"] == "neighbours" and card["n_picks"] == 36 and card["kept"] in ("adapted", "input")
+    assert card["steps"] == 3 and card["batch_size"] == 4
     assert card["tta"] is True  # the default: features of the four wedge-symmetric views
     assert card["neighbours"] == 30  # AaD's K, the default (adapt.NEIGHBOURS)
     assert card["score_after"] >= card["score_before"] and len(card["rounds"]) == 1
@@ -204,7 +205,7 @@ def test_adapt_command_records_what_it_did(tmp_path):
     assert main(cmd) == 1  # an existing model file is not replaced without --overwrite
     assert card["noise"] == 0.0 and card["one_way_weight"] == 1.0
     more = ["--neighbours", "3", "--noise", "0.5", "--one-way-weight", "0.1"]
-    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1", *more]) == 0
+    assert main([*cmd, "--no-tta", "--overwrite", "--steps", "1", "--batch-size", "4", *more]) == 0
     card = read_card(out)["adaptation"]
     assert card["tta"] is False and card["neighbours"] == 3 and card["noise"] == 0.5
     assert card["one_way_weight"] == 0.1
@@ -284,7 +285,8 @@ def test_adapt_on_matched_simulation_records_the_estimate(tmp_path, method, quic
     cmd = ["adapt", "--dataset", str(data / "dataset.h5"), "--out", str(out), "--method", method, "--k", "3"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main([*cmd, "--structures", "builtin:globule", "builtin:ring", "--rounds", "1", "--steps", "2"]) == 0
+        more = ["--rounds", "1", "--steps", "2", "--batch-size", "4"]
+        assert main([*cmd, "--structures", "builtin:globule", "builtin:ring", *more]) == 0
     assert not [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
     card = read_card(out)["adaptation"]
     assert card["method"] == method and card["n_picks"] == 24 and len(card["rounds"]) == 1
@@ -306,7 +308,7 @@ def test_unguarded_adapt_writes_the_candidate_and_says_what_the_guard_thought(tm
     vols, _, _ = simulate_dataset(structs, 10, fixed_config(), seed=3, n_workers=1, progress=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = adapt(resolve_model_path(None), vols, tmp_path / "a.keras", method, 1, 2, k=3, guard=False)
+        report = adapt(resolve_model_path(None), vols, tmp_path / "a.keras", method, 1, 2, 4, k=3, guard=False)
     keras_warnings = [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
     assert not keras_warnings, keras_warnings
     assert report.kept == "adapted" and isinstance(report.guard_passed, bool)
@@ -330,7 +332,7 @@ def test_frozen_convolutions_keep_their_weights_while_the_rest_adapt(tmp_path, r
     vols[:12, 16:24, 16:24, 16:24] += 1.5  # two kinds of pick, so the neighbours' pull has something to do
     with pytest.raises(InputError, match="freeze_convs = 9"):
         adapt(resolve_model_path(None), vols, tmp_path / "x.keras", "neighbours", 1, 1, k=2, freeze_convs=9)
-    adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 3, k=2, guard=False, freeze_convs=2)
+    adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 3, 4, k=2, guard=False, freeze_convs=2)
     assert read_card(tmp_path / "a.keras")["adaptation"]["freeze_convs"] == 2
     written, _ = load_model(tmp_path / "a.keras")
     shipped, _ = load_model(resolve_model_path(None))
@@ -398,6 +400,8 @@ def test_noise_dispersion_and_weight_outside_their_ranges_are_refused_naming_the
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, dispersion=-1.0)
     with pytest.raises(InputError, match="one_way_weight = 0.0"):
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, one_way_weight=0.0)
+    with pytest.raises(InputError, match="batch_size = 0"):
+        adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, 0, k=2)
     with pytest.raises(InputError, match="augmentation 'rotate'"):
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, augmentation="rotate")
     assert not (tmp_path / "a.keras").exists()
@@ -422,6 +426,7 @@ def test_bfloat16_adaptation_trains_but_writes_a_float32_model(tmp_path):
         "neighbours",
         2,
         2,
+        4,
         k=3,
         guard=False,
         precision="bfloat16",
@@ -471,7 +476,7 @@ def test_the_guard_keeps_the_best_round_whose_partition_holds(tmp_path, monkeypa
     vols = np.random.default_rng(5).standard_normal((30, 40, 40, 40)).astype(np.float32)
     with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
         report = adapt_module.adapt(
-            resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 3, 1, k=3, tta=False
+            resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 3, 1, 4, k=3, tta=False
         )
     assert [r["stability"] for r in report.rounds] == [0.95, 0.95, 0.5]
     assert report.kept == "adapted" and report.score_after == 0.3 and report.stability_after == 0.95
@@ -529,7 +534,7 @@ def test_simulation_held_adaptation_trains_the_network_but_keeps_the_class_direc
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = adapt_module.adapt(
-            resolve_model_path(None), vols, tmp_path / "a.keras", method, 1, 2, k=3, guard=False, tta=False
+            resolve_model_path(None), vols, tmp_path / "a.keras", method, 1, 2, 4, k=3, guard=False, tta=False
         )
     assert not [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
     card = read_card(tmp_path / "a.keras")["adaptation"]

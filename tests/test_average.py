@@ -139,10 +139,10 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
     out = tmp_path / "avg"
     cmd = ["average", str(data / "objects.xml"), "--dataset", str(data / "dataset.h5"), "--out", str(out)]
     assert main([*cmd, "--rotations", "5"]) == 1 and not out.exists()  # too coarse a search: refused, nothing made
-    assert main([*cmd, "--rotations", "300", "--iterations", "4"]) == 0
+    assert main([*cmd, "--rotations", "100", "--iterations", "3"]) == 0
     summary = json.loads((out / "averages.json").read_text())
-    assert (summary["rotations"], summary["iterations"]) == (300, 4)
-    assert all(len(row["iterations"]) == 4 for row in summary["clusters"].values())
+    assert (summary["rotations"], summary["iterations"]) == (100, 3)
+    assert all(len(row["iterations"]) == 3 for row in summary["clusters"].values())
     assert set(summary["clusters"]) == {"1", "2"}
     for c in ("1", "2"):
         row = summary["clusters"][c]
@@ -162,8 +162,10 @@ def test_cluster_average_puts_the_averages_in_the_report(tmp_path):
     assert main(["embed", "--dataset", str(data / "dataset.h5"), "--out", str(emb), "--precision", "float32"]) == 0
     out = tmp_path / "c"
     cmd = ["cluster", str(emb), "--k", "2", "--average", "--dataset", str(data / "dataset.h5"), "--out", str(out)]
-    assert main(cmd) == 0
+    assert main([*cmd, "--rotations", "5"]) == 1 and not out.exists()  # refused before any clustering
+    assert main([*cmd, "--rotations", "100", "--iterations", "2"]) == 0
     summary = json.loads((out / "averages_k2" / "averages.json").read_text())
+    assert (summary["rotations"], summary["iterations"]) == (100, 2)  # the search asked for
     sizes = np.bincount([o["label"] for o in read_objl(out / "clusters_k2.xml")])
     assert set(summary["clusters"]) == {str(c) for c in range(len(sizes)) if sizes[c] >= 4}  # 4: two per half
     assert all(summary["clusters"][c]["of"] == sizes[int(c)] for c in summary["clusters"])

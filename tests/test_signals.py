@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,15 +111,34 @@ def test_interrupted_embed_leaves_nothing_final(tmp_path):
     from deepfinder_unsup.io.dataset import write_dataset
 
     rng = np.random.default_rng(1)
-    n = 3000
+    n = 500  # interrupted after its first batch: several seconds of embedding left even with bf16 on AMX
     objl = [new_object(1, 20, 20, 20) for _ in range(n)]
-    write_dataset(tmp_path / "d.h5", rng.standard_normal((n, 40, 40, 40)).astype(np.float32), objl, 10.0)
-    out = tmp_path / "emb.h5"
-    proc = start("embed", "--dataset", tmp_path / "d.h5", "--out", out)
-    time.sleep(12)  # model loaded, embedding under way (3000 take well over a minute on 2 cores)
-    assert proc.poll() is None
-    code, err = interrupt(proc, signal.SIGTERM)
-    assert_one_line_interrupt(code, err, signal.SIGTERM)
+    write_dataset(tmp_path / "d.h5", rng.random((n, 40, 40, 40), dtype=np.float32), objl, 10.0)
+    out, log = tmp_path / "emb.h5", tmp_path / "stderr.txt"
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deepfinder_unsup.cli",
+                "embed",
+                "--dataset",
+                str(tmp_path / "d.h5"),
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+            env=ENV,
+            preexec_fn=_default_signal_handlers,
+        )
+        # the progress bar has counted a first batch: the model is loaded and embedding is under way
+        wait_for(lambda: re.search(rf"embed:.*\|\s*[1-9]\d*/{n}", log.read_text()) is not None, timeout=300)
+        assert proc.poll() is None, "finished before it could be interrupted: make the input larger"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    assert_one_line_interrupt(proc.returncode, log.read_text(), signal.SIGTERM)
     assert not out.exists()
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".emb.h5")] == []
 
@@ -127,9 +147,9 @@ def test_interrupted_train_resumes_from_its_checkpoint(tmp_path):
     from deepfinder_unsup.io.dataset import write_dataset
 
     rng = np.random.default_rng(2)
-    n = 64
+    n = 16
     labels = np.arange(n) % 2
-    vols = rng.standard_normal((n, 40, 40, 40)).astype(np.float32)
+    vols = rng.standard_normal((n, 40, 40, 40), dtype=np.float32)
     vols[labels == 1, 15:25, 15:25, 15:25] += 2.0
     objl = [new_object(int(lab), 20, 20, 20) for lab in labels]
     write_dataset(tmp_path / "t.h5", vols, objl, 10.0, class_names={0: "a", 1: "b"})

@@ -148,10 +148,11 @@ def test_dask_workers_give_the_serial_result(picks, reference, tmp_path):
     assert objl == reference[1]
     np.testing.assert_allclose(emb, reference[0], rtol=1e-4, atol=1e-4 * np.abs(reference[0]).max())
     vols, _ = extract_subtomograms(tomograms, read_objl(folder / "picks.xml"), 40, 10.0, border="pad")
-    want = Embedder(precision="float32", tta=True).transform(vols)
+    every = slice(None, None, 4)  # a quarter of the rows, from every tomogram: the order is checked above
+    want = Embedder(precision="float32", tta=True).transform(vols[every])
     tta, tta_objl, attrs = read_embeddings(tmp_path / "t.h5")
     assert tta_objl == reference[1] and attrs["tta"] in (True, 1)
-    np.testing.assert_allclose(tta, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    np.testing.assert_allclose(tta[every], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
     assert np.abs(tta - emb).max() > 1e-3  # the views changed something: not the plain embeddings again
 
 
