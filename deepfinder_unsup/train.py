@@ -421,7 +421,8 @@ def _train(
             config.margin,
             config.binding_weight,
         )
-        (out_dir / "init.json").write_text(json.dumps(init_info))
+        with atomic_path(out_dir / "init.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(init_info))
     if simulation is None:
         batches = BalancedBatches(
             train_data.subtomograms, train_data.labels, classes, config.batch_size, steps, config.seed, config.max_shift
@@ -599,9 +600,8 @@ def evaluate_classifier(model: keras.Model, data: SubtomoDataset, classes: np.nd
         "classes": names,
     }
     if out_dir is not None:
-        (out_dir / "confusion_matrix.json").write_text(
-            json.dumps({"classes": names, "matrix": cm.tolist(), **report}, indent=2)
-        )
+        with atomic_path(out_dir / "confusion_matrix.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps({"classes": names, "matrix": cm.tolist(), **report}, indent=2))
         plot_confusion(cm, names, out_dir / "confusion_matrix.png", title="validation confusion matrix (%)")
     return report
 
