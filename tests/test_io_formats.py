@@ -533,6 +533,41 @@ def test_partial_embeddings_copy_block_by_block_and_keep_their_layout(tmp_path, 
         assert h5["slices"].dtype == np.float16 and h5["slices"].chunks == (int(kept.sum()), 2, 6, 6)
 
 
+def test_a_unit_waits_while_another_program_reads_the_partial_file(tmp_path, rng, monkeypatch):
+    """HDF5 refuses to open for writing a file another process holds open (errno 11): a user's ``h5ls`` or a
+    progress script reading the partial file killed the run (a flaky kill test, session 34). A unit now waits
+    for the reader to let go; one that never does gets a line naming the file and --resume."""
+    import subprocess
+    import sys
+
+    from deepfinder_unsup.io import resumable
+    from deepfinder_unsup.io.resumable import EMBEDDED, PartialEmbeddings
+
+    store = PartialEmbeddings.create(tmp_path / "e.h5", 2, 4, 6, {"model": "m"})
+    emb, slices = rng.standard_normal((1, 4)).astype(np.float32), np.zeros((1, 2, 6, 6), np.float16)
+
+    def reader(seconds: float) -> subprocess.Popen:
+        hold = f"import h5py, sys, time; f = h5py.File({str(store.path)!r}, 'r'); print('open', flush=True); "
+        proc = subprocess.Popen(
+            [sys.executable, "-c", hold + f"time.sleep({seconds})"], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout.readline().strip() == "open"
+        return proc
+
+    held = reader(1.5)
+    store.write_unit(np.array([0]), np.array([True]), emb, slices, [{"x": 1.0}])  # waits, then writes
+    held.wait(timeout=60)
+    assert store.status().tolist()[0] == EMBEDDED
+    monkeypatch.setattr(resumable, "LOCK_WAIT_S", 0.5)
+    held = reader(30)
+    try:
+        with pytest.raises(InputError, match=r"e\.h5\.partial: another program has held it open .* --resume"):
+            store.write_unit(np.array([1]), np.array([True]), emb, slices, [{"x": 2.0}])
+    finally:
+        held.kill()
+        held.wait()
+
+
 def test_partial_embeddings_resume_only_the_same_run(tmp_path):
     from deepfinder_unsup.io.resumable import PartialEmbeddings
 

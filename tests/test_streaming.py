@@ -198,7 +198,7 @@ def test_embed_killed_by_sigterm_resumes_to_the_full_result(picks, reference, tm
             done = int((streaming.PartialEmbeddings(partial_path(out)).status() != 0).sum())
         except (OSError, KeyError, FileNotFoundError):
             pass  # not created yet, or being written
-    assert proc.poll() is None, "finished before it could be killed"
+    assert proc.poll() is None, f"finished before it could be killed: {proc.communicate()[1][-2000:]}"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err

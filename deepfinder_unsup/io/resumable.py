@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import h5py
@@ -22,6 +23,7 @@ from .files import InputError, atomic_path
 
 TODO, EMBEDDED, SKIPPED = 0, 1, 2
 COPY_ROWS = 4096  # rows copied at a time by finalize
+LOCK_WAIT_S = 60.0  # how long a unit waits for another program (h5ls, a script) to let go of the partial file
 
 
 def partial_path(out: str | os.PathLike) -> Path:
@@ -95,7 +97,7 @@ class PartialEmbeddings:
         if len(indices) and np.any(np.diff(indices) <= 0):
             raise ValueError("unit indices must increase")
         done = indices[kept]
-        with h5py.File(self.path, "r+") as h5:
+        with self._open_for_writing() as h5:
             if len(done):
                 h5["embeddings"][done] = np.asarray(embeddings, np.float32)
                 h5["slices"][done] = np.asarray(slices, np.float16)
@@ -104,6 +106,21 @@ class PartialEmbeddings:
             if len(indices):
                 h5["status"][indices] = status  # last: a unit counts as done only once its data are written
             h5.flush()
+
+    def _open_for_writing(self) -> h5py.File:
+        """The file opened to write, waiting up to ``LOCK_WAIT_S`` while another process reads it: HDF5 locks
+        a file a reader holds, and a user inspecting the partial file must not kill the run."""
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return h5py.File(self.path, "r+")
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise InputError(
+                        f"{self.path}: another program has held it open for {LOCK_WAIT_S:.0f} s; close it and "
+                        f"continue with --resume"
+                    ) from None
+                time.sleep(0.05)
 
     # -- completion ---------------------------------------------------------------------------------------------
     def finalize(
