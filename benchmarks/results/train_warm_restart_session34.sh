@@ -7,6 +7,10 @@
 # Why: sessions 8-10's warm restarts to 1.5e-4 each added about +0.01 probe and +0.006-0.010 V ("the rate, not the
 # CPU, held the continuation back"); since session 11 every continuation started at 2e-5 - 6e-5 and the last six
 # came out level. Ending within MINUTES (default 140).
+# Run as `bash benchmarks/results/train_warm_restart_session34.sh`: all 6 epochs in 115 minutes (912-1430 s each, a test
+# suite, two CI runs and a paired bootstrap sharing the cores). Its init model was replaced by epoch 6
+# (benchmarks/checkpoints/continue_session34.keras, 1,598,208 seen); restore it with
+# `git show f09cdff:benchmarks/checkpoints/continue_session33.keras > benchmarks/checkpoints/continue_session33.keras`.
 set -euo pipefail
 cd /work/main
 source benchmarks/configs/structures_595.sh
