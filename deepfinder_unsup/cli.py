@@ -274,6 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--temperature", type=_positive_float, default=0.1, help="temperature of the contrastive loss (default: 0.1)"
     )
+    p.add_argument(
+        "--reuse",
+        type=int,
+        default=1,
+        help="with --structures: train on each simulated batch this many times, a few steps apart and each "
+        "sub-tomogram turned by a random 180-degree rotation that keeps the missing wedge (more steps an hour "
+        "where the simulator is the bound); 1 (default): every batch fresh",
+    )
     p.add_argument("--learning-rate", type=float, default=1e-4, help="constant rate, or the schedule's peak")
     p.add_argument(
         "--lr-schedule",
@@ -687,6 +695,7 @@ def cmd_train(args) -> int:
         contrast_weight=args.contrast_weight,
         temperature=args.temperature,
         keep_epochs=args.keep_epochs,
+        reuse=args.reuse,
     )
     path = pipeline.train_to_folder(
         out,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -76,6 +77,7 @@ class TrainConfig:
     temperature: float = 0.1  # of the contrastive loss
     map_weight: float = 1.0  # on-the-fly simulation: classes from map files drawn this many times as often
     keep_epochs: bool = False  # also write every epoch's model, carded, as epoch_NNN.keras (to choose one later)
+    reuse: int = 1  # on-the-fly simulation: each simulated batch trained on this many times (in other views)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -382,6 +384,7 @@ def _train(
         raise InputError(f"the paired-view loss needs an even batch size (pairs), got {config.batch_size}")
     if config.contrast_weight > 0:
         _check_contrast(config, simulation)
+    _check_reuse(config, simulation)
     if simulation is not None:
         class_names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
@@ -434,6 +437,8 @@ def _train(
         simulation.view_pairs = True
     if config.contrast_weight > 0:
         simulation.instance_pairs = True
+    if config.reuse > 1:
+        simulation.reuse, simulation.cache_dir = config.reuse, str(_fresh_dir(out_dir / "reuse_cache"))
     if config.binding_weight > 0:
         simulation.with_binding = True
         y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))
@@ -481,21 +486,41 @@ def _train(
         callbacks.append(
             EpochModels(out_dir, lambda m, n: card_for(n, n, evaluate_classifier(m, val_data, classes, None)))
         )
-    history = model.fit(
-        batches,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        validation_data=(x_val, y_val),
-        validation_batch_size=64,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    try:
+        history = model.fit(
+            batches,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            validation_data=(x_val, y_val),
+            validation_batch_size=64,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=config.reuse == 1,  # a reused batch is asked for after the one it reuses (the cache's order)
+        )
+    finally:
+        if config.reuse > 1:
+            shutil.rmtree(out_dir / "reuse_cache", ignore_errors=True)
     epochs_done = initial_epoch + len(history.epoch)
     best = with_dtype_policy(keras.models.load_model(out_dir / "best.keras", compile=False), "float32")
     report = evaluate_classifier(best, val_data, classes, out_dir)
     card = card_for(_best_epoch(out_dir, config.select_by, mode), epochs_done, report)
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     _plot_history(out_dir)
+    return path
+
+
+def _check_reuse(config: TrainConfig, simulation) -> None:
+    """Reusing batches needs on-the-fly simulation (a data set file is reused by its epochs already)."""
+    if int(config.reuse) != config.reuse or config.reuse < 1:
+        raise InputError(f"--reuse must be a whole number of at least 1, got {config.reuse}")
+    if config.reuse > 1 and simulation is None:
+        raise InputError("--reuse needs structures simulated on the fly (--structures)")
+
+
+def _fresh_dir(path: Path) -> Path:
+    """An empty folder at ``path`` (what a killed run left there removed)."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
     return path
 
 

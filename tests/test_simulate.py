@@ -199,6 +199,43 @@ def test_keras_source_yields_balanced_fresh_batches():
     assert not np.allclose(source[0][0], x)  # a new epoch simulates new data
 
 
+def test_reused_batches_are_wedge_symmetric_views_of_earlier_ones_cached_or_not(tmp_path):
+    """``train --reuse 2``: items 4-7 are items 0-3 again, each sub-tomogram turned by a 180-degree rotation that
+    keeps the wedge (never the same view), labels kept; items 8-11 fresh. The cache that passes batches between
+    workers changes nothing (the same arrays made again without it) and is emptied by its last use."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate.keras_source import SimulatedBatches, replayed_item
+    from deepfinder_unsup.volume import wedge_symmetric_views
+
+    assert [replayed_item(i, 2) for i in range(12)] == [None] * 4 + [0, 1, 2, 3] + [None] * 4
+    assert [replayed_item(i, 3) for i in range(12)] == [None] * 4 + [0, 1, 2, 3, 0, 1, 2, 3]
+    assert all(replayed_item(i, 1) is None for i in range(12))
+
+    def source(cache):
+        batches = SimulatedBatches(
+            [builtin_structure("ring"), builtin_structure("globule")], fixed_config(), 6, steps_per_epoch=12, seed=3
+        )
+        batches.reuse, batches.cache_dir = 2, cache
+        return batches
+
+    cached = source(str(tmp_path))
+    items = {i: cached[i] for i in (0, 4, 8)}
+    assert [f.name for f in tmp_path.iterdir()] == ["3_0_8.pkl"]  # item 0's removed by its last use, item 4
+    cached.on_epoch_end()
+    assert list(tmp_path.iterdir()) == []  # item 8's would be used at 12: past the epoch's end
+    (x0, y0), (x4, y4), (x8, _) = items[0], items[4], items[8]
+    np.testing.assert_array_equal(y4, y0)
+    particles = [(a, b) for a, b in zip(x0[..., 0], x4[..., 0]) if a.std() > 0]  # fixed_config: empty negatives
+    assert len(particles) >= 2
+    for a, b in particles:
+        turned = [np.array_equal(view[0], b) for view in wedge_symmetric_views(a[None])]
+        assert turned[0] is False and sum(turned) == 1  # views[0] is the identity
+    assert not np.allclose(x8, x0)
+    uncached = source(None)
+    for i in (0, 4):
+        np.testing.assert_array_equal(uncached[i][0], items[i][0])
+
+
 def test_map_weight_draws_classes_from_files_that_many_times_as_often():
     """``train --map-weight 3``: a class read from a map file is drawn 3x as often as one made by code or the
     negatives (chi-square against those expected frequencies, and against uniform); weight 1 keeps the uniform

@@ -4,13 +4,15 @@ model that still trains, saves, loads and embeds like any other."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 
 from deepfinder_unsup.io import InputError  # noqa: E402
-from deepfinder_unsup.io.dataset import SubtomoDataset  # noqa: E402
+from deepfinder_unsup.io.dataset import SubtomoDataset, read_dataset  # noqa: E402
 from deepfinder_unsup.model.card import load_model  # noqa: E402
 from deepfinder_unsup.model.classifier import (  # noqa: E402
     CONTRAST_LAYER,
@@ -192,3 +194,33 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
         main([*args, "--out", str(tmp_path / "z"), "--contrast-weight", "1", "--temperature", "0"])
     assert refused.value.code == 2 and "--temperature" in capsys.readouterr().err
     assert not (tmp_path / "z").exists()
+
+
+def test_train_reuses_each_simulated_batch_in_order_across_worker_processes_and_leaves_no_cache(
+    tmp_path, monkeypatch, caplog
+):
+    """``train --reuse 2``: every reuse finds its batch made (none made twice: Keras shuffles the order of a data
+    source's batches unless told not to, and a reuse asked for before its batch would wait, then simulate it
+    again), with 2 worker processes passing batches through a folder that is gone at the end; the card records
+    the reuse; a reuse below 1 or one on a data set file is refused."""
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.simulate import keras_source
+
+    monkeypatch.setattr(keras_source, "REPLAY_WAIT_S", 0.0)  # a batch not yet made is made again at once
+    shapes = ["builtin:ring", "builtin:barrel"]
+    val = tmp_path / "val" / "dataset.h5"
+    assert main(["simulate", "--structures", *shapes, "--per-class", "3", "--out", str(val.parent), "--quiet"]) == 0
+    args = ["train", "--structures", *shapes, "--val", str(val), "--loss", "cosface", "--contrast-weight", "0.5"]
+    args += ["--batch-size", "4", "--steps-per-epoch", "16", "--epochs", "1", "--reuse", "2", "--quiet"]
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        assert main([*args, "--out", str(tmp_path / "in_order")]) == 0  # in this process: its log is caplog's
+    assert "made twice" not in caplog.text
+    monkeypatch.setattr(keras_source, "REPLAY_WAIT_S", 60.0)
+    assert main([*args, "--out", str(tmp_path / "m"), "--workers", "2", "--steps-per-epoch", "8"]) == 0
+    _, card = load_model(tmp_path / "m" / "model.keras")
+    assert card["training"]["config"]["reuse"] == 2
+    assert not (tmp_path / "m" / "reuse_cache").exists()
+    assert main([*args, "--out", str(tmp_path / "z"), "--reuse", "0"]) == 1
+    assert not (tmp_path / "z" / "model.keras").exists()
+    with pytest.raises(InputError, match="--reuse needs structures simulated on the fly"):
+        train(read_dataset(val), read_dataset(val), tmp_path / "file", TrainConfig(reuse=2), verbose=0)

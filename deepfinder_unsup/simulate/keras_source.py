@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import time
+from pathlib import Path
+
 import numpy as np
 
 from ..batches import SeededBatches, one_hot
+from ..log import logger
 from ..volume import random_wedge_symmetric_view
 from .config import SimConfig
 from .dataset import balanced_labels, binding_states_of, class_draw_weights, class_names_of
@@ -19,6 +25,9 @@ class SimulatedBatches(SeededBatches):
     the structures (labels 1..K) plus the negative class 0 when enabled; output index = sorted label order.
     ``map_weight``: each class made from a map or model file (not by code, :func:`made_by_code`) is drawn this
     many times as often as one made by code or the negatives (1: every class equally often).
+    ``reuse`` r > 1: each simulated batch is trained on r times, later uses a few steps apart with every
+    sub-tomogram turned by a random wedge-symmetric rotation (:func:`replayed_item`); the batches are the same
+    whether or not ``cache_dir`` lets the workers pass a made batch on instead of simulating it again.
     """
 
     def __init__(
@@ -45,6 +54,46 @@ class SimulatedBatches(SeededBatches):
         self._states = self.binding_states()
         self.map_weight = float(map_weight)
         self.draw_weights = self.class_draw_weights() if self.map_weight != 1.0 else None
+        self.reuse = 1
+        self.cache_dir: str | None = None
+
+    def __getitem__(self, idx: int):
+        source = replayed_item(idx, self.reuse)
+        rng = np.random.default_rng([self.seed, self.epoch, idx])
+        if source is None:
+            batch = self.make_batch(rng)
+            if self.reuse > 1 and self.cache_dir:
+                _write_atomically(self._cached_path(idx), batch)
+            return batch
+        return self._replay(self._made_batch(source, last_use=replayed_item(idx + REPLAY_LAG, self.reuse) is None), rng)
+
+    def _cached_path(self, idx: int) -> Path:
+        return Path(self.cache_dir or ".") / f"{self.seed}_{self.epoch}_{idx}.pkl"
+
+    def _made_batch(self, idx: int, last_use: bool):
+        """Item ``idx``'s batch: from the cache once a worker has made it (waiting while it works), else made again."""
+        if self.cache_dir:
+            path, deadline = self._cached_path(idx), time.monotonic() + REPLAY_WAIT_S
+            while not path.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if path.exists():
+                batch = pickle.loads(path.read_bytes())
+                if last_use:
+                    path.unlink(missing_ok=True)
+                return batch
+            logger.warning(f"batch {idx} of epoch {self.epoch} made twice: no worker had it in {path.parent}")
+        return self.make_batch(np.random.default_rng([self.seed, self.epoch, idx]))
+
+    def on_epoch_end(self) -> None:
+        if self.cache_dir:  # a fresh batch near the epoch's end has no later use in it
+            for path in Path(self.cache_dir).glob(f"{self.seed}_{self.epoch}_*.pkl"):
+                path.unlink(missing_ok=True)
+        super().on_epoch_end()
+
+    @staticmethod
+    def _replay(batch, rng: np.random.Generator):
+        x, y = batch
+        return random_wedge_symmetric_view(x[..., 0], rng)[..., None], y
 
     def class_draw_weights(self) -> np.ndarray:
         """Per output index (sorted labels): ``map_weight`` for a class read from a file, 1 otherwise."""
@@ -81,6 +130,28 @@ class SimulatedBatches(SeededBatches):
             f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural){weight}, "
             f"specs {self.specs or self.library.names[:5]}"
         )
+
+
+REPLAY_LAG = 4  # steps between two uses of one simulated batch (the workers have made it by then)
+REPLAY_WAIT_S = 60.0  # how long a reuse waits for a worker still making its batch, before making it again
+
+
+def replayed_item(idx: int, reuse: int, lag: int = REPLAY_LAG) -> int | None:
+    """The earlier item whose batch item ``idx`` uses again, or None when ``idx`` is simulated afresh.
+
+    Blocks of ``lag`` items: block b is fresh when b % reuse == 0, else the block ``b % reuse`` blocks back seen
+    again. A lag of a few steps keeps one batch's uses apart and lets parallel workers finish it first.
+    """
+    if reuse <= 1:
+        return None
+    back = (idx // lag) % reuse
+    return idx - back * lag if back else None
+
+
+def _write_atomically(path: Path, batch) -> None:
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tmp, path)
 
 
 def binding_one_hot(y: np.ndarray, states: np.ndarray) -> np.ndarray:
