@@ -44,7 +44,7 @@ from .model.classifier import (
 )
 from .model.deepfinder import load_deepfinder_weights
 from .model.losses import make_loss
-from .simulate.keras_source import binding_one_hot
+from .simulate.keras_source import binding_one_hot, replayed_item
 
 
 @dataclass
@@ -479,7 +479,11 @@ def _train(
             data=(train_data.attrs.get("command", "") if train_data is not None else simulation.describe()),
             n_train=len(train_data.labels) if train_data is not None else None,
             sim_config=(train_data.attrs.get("sim_config") if train_data is not None else simulation.config.to_dict()),
-            extra={**samples_seen(kept_epoch, epochs_done, per_epoch, init_info), **init_info},
+            extra={
+                **samples_seen(kept_epoch, epochs_done, per_epoch, init_info),
+                **simulated_anew(kept_epoch or epochs_done, steps, config),
+                **init_info,
+            },
         )
 
     if config.keep_epochs:
@@ -564,6 +568,14 @@ def samples_seen(best_epoch: int | None, epochs_done: int, per_epoch: int, init_
         "samples_seen_run": epochs_done * per_epoch,
         "best_epoch": best_epoch,
     }
+
+
+def simulated_anew(epochs: int, steps: int, config: TrainConfig) -> dict:
+    """With ``--reuse``, how many of the kept model's samples of this run were simulated anew (the rest: reuses)."""
+    if config.reuse == 1:
+        return {}
+    fresh_steps = sum(1 for i in range(steps) if replayed_item(i, config.reuse) is None)
+    return {"samples_simulated": epochs * fresh_steps * config.batch_size}
 
 
 def _best_epoch(out_dir: Path, key: str, mode: str) -> int | None:

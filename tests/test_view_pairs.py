@@ -219,6 +219,7 @@ def test_train_reuses_each_simulated_batch_in_order_across_worker_processes_and_
     assert main([*args, "--out", str(tmp_path / "m"), "--workers", "2", "--steps-per-epoch", "8"]) == 0
     _, card = load_model(tmp_path / "m" / "model.keras")
     assert card["training"]["config"]["reuse"] == 2
+    assert (card["training"]["samples_seen"], card["training"]["samples_simulated"]) == (32, 16)  # 8 steps of 4
     assert not (tmp_path / "m" / "reuse_cache").exists()
     assert main([*args, "--out", str(tmp_path / "z"), "--reuse", "0"]) == 1
     assert not (tmp_path / "z" / "model.keras").exists()
