@@ -275,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--temperature", type=_positive_float, default=0.1, help="temperature of the contrastive loss (default: 0.1)"
     )
     p.add_argument(
+        "--fresh-structures",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SHARE",
+        help="with --contrast-weight: this share of each batch's pairs are of procedural structures drawn once "
+        "(never a class, never seen again), learnt from by the contrastive loss alone; 0 (default): none",
+    )
+    p.add_argument(
         "--reuse",
         type=int,
         default=1,
@@ -696,6 +704,7 @@ def cmd_train(args) -> int:
         temperature=args.temperature,
         keep_epochs=args.keep_epochs,
         reuse=args.reuse,
+        fresh_share=args.fresh_structures,
     )
     path = pipeline.train_to_folder(
         out,

@@ -78,6 +78,7 @@ class TrainConfig:
     map_weight: float = 1.0  # on-the-fly simulation: classes from map files drawn this many times as often
     keep_epochs: bool = False  # also write every epoch's model, carded, as epoch_NNN.keras (to choose one later)
     reuse: int = 1  # on-the-fly simulation: each simulated batch trained on this many times (in other views)
+    fresh_share: float = 0.0  # with the contrastive loss: share of pairs of procedural structures drawn once
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -251,13 +252,15 @@ def compile_classifier(
     """Adam and the class loss; plus the binding-state cross-entropy (weighted) when the model predicts it."""
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     if len(model.outputs) == 1:
-        model.compile(optimizer=optimizer, loss=make_loss(loss, scale, margin), metrics=["accuracy"], jit_compile=False)
+        model.compile(
+            optimizer=optimizer, loss=make_loss(loss, scale, margin), weighted_metrics=["accuracy"], jit_compile=False
+        )
         return
     model.compile(
         optimizer=optimizer,
         loss=[make_loss(loss, scale, margin), keras.losses.CategoricalCrossentropy()],
         loss_weights=[1.0, binding_weight],
-        metrics=[["accuracy"], ["accuracy"]],
+        weighted_metrics=[["accuracy"], ["accuracy"]],
         jit_compile=False,
     )
 
@@ -385,6 +388,7 @@ def _train(
     if config.contrast_weight > 0:
         _check_contrast(config, simulation)
     _check_reuse(config, simulation)
+    _check_fresh_share(config)
     if simulation is not None:
         class_names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
@@ -437,6 +441,7 @@ def _train(
         simulation.view_pairs = True
     if config.contrast_weight > 0:
         simulation.instance_pairs = True
+        simulation.fresh_share = config.fresh_share
     if config.reuse > 1:
         simulation.reuse, simulation.cache_dir = config.reuse, str(_fresh_dir(out_dir / "reuse_cache"))
     if config.binding_weight > 0:
@@ -511,6 +516,14 @@ def _train(
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     _plot_history(out_dir)
     return path
+
+
+def _check_fresh_share(config: TrainConfig) -> None:
+    """Structures drawn once teach through the contrastive loss only: it must be on."""
+    if not 0.0 <= config.fresh_share <= 1.0:
+        raise InputError(f"--fresh-structures must be a share between 0 and 1, got {config.fresh_share}")
+    if config.fresh_share > 0 and config.contrast_weight <= 0:
+        raise InputError("--fresh-structures needs the contrastive loss (--contrast-weight): nothing else sees them")
 
 
 def _check_reuse(config: TrainConfig, simulation) -> None:

@@ -236,6 +236,47 @@ def test_reused_batches_are_wedge_symmetric_views_of_earlier_ones_cached_or_not(
         np.testing.assert_array_equal(uncached[i][0], items[i][0])
 
 
+def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_rows_and_weight(monkeypatch):
+    """``train --fresh-structures 0.5``: in a batch of 4 pairs, 2 pairs are two sub-tomograms of one procedural
+    structure from the reserved seeds (not a class: zero class row, sample weight 0), the other 2 of drawn classes
+    (their one-hot rows, weight 1); row i and row i + 4 show the same structure; the next batch draws other
+    structures; the library is as before (nothing appended, no cache entry left)."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate import keras_source
+    from deepfinder_unsup.simulate.procedural import procedural_name
+
+    simulated: list[str] = []
+    real = keras_source.simulate_subtomogram
+
+    def recording(library, label, config, rng):
+        simulated.append(library.names[label - 1] if label else "negative")
+        return real(library, label, config, rng)
+
+    monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    source = keras_source.SimulatedBatches(
+        [builtin_structure("ring"), builtin_structure("globule")], fixed_config(), batch_size=8, seed=1
+    )
+    source.instance_pairs, source.fresh_share = True, 0.5
+    x, y, w = source[0]
+    assert x.shape == (8, 40, 40, 40, 1)
+    np.testing.assert_array_equal(w, [1, 1, 0, 0, 1, 1, 0, 0])
+    np.testing.assert_array_equal(y.sum(axis=1), w)  # one-hot rows for classes, zero rows for the others
+    np.testing.assert_array_equal(y[:4], y[4:])
+    assert simulated[:4] == simulated[4:]  # each pair: one structure (the classes', then the fresh ones)
+    low, high = keras_source.FRESH_SEEDS
+    seeds = [int(name.removeprefix("proc")) for name in simulated[2:4]]
+    assert [procedural_name(seed) for seed in seeds] == simulated[2:4] and len(set(seeds)) == 2
+    assert all(low <= seed < high for seed in seeds)
+    assert set(simulated[:2]) <= {"ring", "globule", "negative"}
+    first = set(simulated[2:4])
+    simulated.clear()
+    source[1]
+    assert not first & set(simulated[2:4])  # drawn once
+    assert source.library.names == ["ring", "globule"] and all(k[0] < 2 for k in source.library._cache)
+    source.fresh_share = 0.0
+    assert len(source[0]) == 2  # without fresh structures: (x, y) as before
+
+
 def test_map_weight_draws_classes_from_files_that_many_times_as_often():
     """``train --map-weight 3``: a class read from a map file is drawn 3x as often as one made by code or the
     negatives (chi-square against those expected frequencies, and against uniform); weight 1 keeps the uniform

@@ -178,6 +178,9 @@ def test_training_with_the_contrastive_loss_end_to_end(tmp_path):
 
 
 def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_temperature(tmp_path, capsys):
+    """``--contrast-weight`` and ``--temperature`` reach the model and its card, with ``--fresh-structures`` (rows of
+    weight 0 through the class and binding outputs); a zero temperature, and structures drawn once without the
+    contrastive loss or at a share above 1, are refused."""
     from deepfinder_unsup.cli import main
 
     shapes = ["builtin:ring", "builtin:barrel"]
@@ -186,10 +189,14 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     )
     args = ["train", "--structures", *shapes, "--val", str(tmp_path / "val" / "dataset.h5"), "--loss", "cosface"]
     args += ["--batch-size", "4", "--steps-per-epoch", "2", "--epochs", "1", "--quiet"]
-    assert main([*args, "--out", str(tmp_path / "m"), "--contrast-weight", "0.5", "--temperature", "0.2"]) == 0
+    fresh = ["--fresh-structures", "0.5", "--binding-weight", "1"]  # weighted rows through both outputs
+    assert main([*args, "--out", str(tmp_path / "m"), "--contrast-weight", "0.5", "--temperature", "0.2", *fresh]) == 0
     model, card = load_model(tmp_path / "m" / "model.keras")
     assert model.get_layer(CONTRAST_LAYER).weight == 0.5
     assert (card["training"]["config"]["contrast_weight"], card["training"]["config"]["temperature"]) == (0.5, 0.2)
+    assert card["training"]["config"]["fresh_share"] == 0.5
+    assert main([*args, "--out", str(tmp_path / "f"), "--fresh-structures", "0.5"]) == 1  # no contrastive loss
+    assert main([*args, "--out", str(tmp_path / "f"), "--contrast-weight", "1", "--fresh-structures", "1.5"]) == 1
     with pytest.raises(SystemExit) as refused:
         main([*args, "--out", str(tmp_path / "z"), "--contrast-weight", "1", "--temperature", "0"])
     assert refused.value.code == 2 and "--temperature" in capsys.readouterr().err

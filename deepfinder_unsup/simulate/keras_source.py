@@ -14,6 +14,7 @@ from ..log import logger
 from ..volume import random_wedge_symmetric_view
 from .config import SimConfig
 from .dataset import balanced_labels, binding_states_of, class_draw_weights, class_names_of
+from .procedural import ProceduralStructure
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure
 
@@ -28,6 +29,10 @@ class SimulatedBatches(SeededBatches):
     ``reuse`` r > 1: each simulated batch is trained on r times, later uses a few steps apart with every
     sub-tomogram turned by a random wedge-symmetric rotation (:func:`replayed_item`); the batches are the same
     whether or not ``cache_dir`` lets the workers pass a made batch on instead of simulating it again.
+    ``fresh_share`` f > 0 (with ``instance_pairs``): a share f of each batch's pairs are two sub-tomograms of a
+    procedural structure drawn once (a seed from :data:`FRESH_SEEDS`, never a class): their class rows are zero
+    and their sample weight 0, so only the contrastive loss learns from them; batches are then
+    (x, y, sample weights).
     """
 
     def __init__(
@@ -56,6 +61,7 @@ class SimulatedBatches(SeededBatches):
         self.draw_weights = self.class_draw_weights() if self.map_weight != 1.0 else None
         self.reuse = 1
         self.cache_dir: str | None = None
+        self.fresh_share = 0.0
 
     def __getitem__(self, idx: int):
         source = replayed_item(idx, self.reuse)
@@ -92,8 +98,8 @@ class SimulatedBatches(SeededBatches):
 
     @staticmethod
     def _replay(batch, rng: np.random.Generator):
-        x, y = batch
-        return random_wedge_symmetric_view(x[..., 0], rng)[..., None], y
+        x, *targets = batch
+        return random_wedge_symmetric_view(x[..., 0], rng)[..., None], *targets
 
     def class_draw_weights(self) -> np.ndarray:
         """Per output index (sorted labels): ``map_weight`` for a class read from a file, 1 otherwise."""
@@ -105,6 +111,8 @@ class SimulatedBatches(SeededBatches):
         return np.array([states[int(label)] for label in self.labels], int)
 
     def make_batch(self, rng: np.random.Generator):
+        if self.instance_pairs and self.fresh_share > 0:
+            return self._pairs_with_fresh_structures(rng)
         paired = self.view_pairs or self.instance_pairs
         labels = balanced_labels(
             self.labels, self.batch_size // 2 if paired else self.batch_size, rng, self.draw_weights
@@ -122,6 +130,28 @@ class SimulatedBatches(SeededBatches):
     def _simulate(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return np.stack([simulate_subtomogram(self.library, int(lab), self.config, rng)[0] for lab in labels])
 
+    def _pairs_with_fresh_structures(self, rng: np.random.Generator):
+        """Pairs (row i, row i + B/2): the classes' first, then ``fresh_share`` of them of structures drawn once."""
+        pairs = self.batch_size // 2
+        n_fresh = min(pairs, int(round(self.fresh_share * pairs)))
+        labels = balanced_labels(self.labels, pairs - n_fresh, rng, self.draw_weights)
+        fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in rng.integers(*FRESH_SEEDS, n_fresh)]
+        halves = [np.concatenate([self._simulate(labels, rng), self._simulate_fresh(fresh, rng)]) for _ in range(2)]
+        y_half = np.concatenate([one_hot(labels, self.labels), np.zeros((n_fresh, len(self.labels)), np.float32)])
+        w_half = np.concatenate([np.ones(len(labels), np.float32), np.zeros(n_fresh, np.float32)])
+        x, y, w = np.concatenate(halves)[..., None], np.concatenate([y_half, y_half]), np.concatenate([w_half, w_half])
+        if self.with_binding:
+            return x, (y, binding_one_hot(y, self._states)), (w, w)
+        return x, y, w
+
+    def _simulate_fresh(self, structures: list[Structure], rng: np.random.Generator) -> np.ndarray:
+        volumes = []
+        for structure in structures:
+            with self.library.visiting(structure) as label:
+                volumes.append(simulate_subtomogram(self.library, label, self.config, rng)[0])
+        box = self.config.box_size
+        return np.stack(volumes) if volumes else np.zeros((0, box, box, box), np.float32)
+
     def describe(self) -> str:
         """What the batches are drawn from (for the model card)."""
         n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
@@ -132,6 +162,7 @@ class SimulatedBatches(SeededBatches):
         )
 
 
+FRESH_SEEDS = (10_000, 1_000_000)  # procedural seeds drawn once: above every class list's, below the held-out sets'
 REPLAY_LAG = 4  # steps between two uses of one simulated batch (the workers have made it by then)
 REPLAY_WAIT_S = 60.0  # how long a reuse waits for a worker still making its batch, before making it again
 

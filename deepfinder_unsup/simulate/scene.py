@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +46,21 @@ class StructureLibrary:
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return struct
+
+    @contextmanager
+    def visiting(self, structure: Structure) -> Iterator[int]:
+        """``structure`` as one more class for a while (a class drawn once); yields its label, the last one.
+        Afterwards the library is as before, its cache included."""
+        self.structures.append(structure)
+        self.names.append(structure.name)
+        index = len(self.structures) - 1
+        try:
+            yield index + 1
+        finally:
+            self.structures.pop()
+            self.names.pop()
+            for key in [key for key in self._cache if key[0] == index]:
+                del self._cache[key]
 
 
 def paste(volume: np.ndarray, small: np.ndarray, center_zyx) -> None:
