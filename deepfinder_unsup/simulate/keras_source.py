@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..batches import SeededBatches, one_hot
+from ..io.files import atomic_path
 from ..log import logger
 from ..volume import random_wedge_symmetric_view
 from .config import SimConfig
@@ -69,7 +69,8 @@ class SimulatedBatches(SeededBatches):
         if source is None:
             batch = self.make_batch(rng)
             if self.reuse > 1 and self.cache_dir:
-                _write_atomically(self._cached_path(idx), batch)
+                with atomic_path(self._cached_path(idx), overwrite=True) as tmp:  # a reuse never reads half a batch
+                    tmp.write_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
             return batch
         return self._replay(self._made_batch(source, last_use=replayed_item(idx + REPLAY_LAG, self.reuse) is None), rng)
 
@@ -177,12 +178,6 @@ def replayed_item(idx: int, reuse: int, lag: int = REPLAY_LAG) -> int | None:
         return None
     back = (idx // lag) % reuse
     return idx - back * lag if back else None
-
-
-def _write_atomically(path: Path, batch) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-    os.replace(tmp, path)
 
 
 def binding_one_hot(y: np.ndarray, states: np.ndarray) -> np.ndarray:
