@@ -218,12 +218,12 @@ def test_train_reuses_each_simulated_batch_in_order_across_worker_processes_and_
     val = tmp_path / "val" / "dataset.h5"
     assert main(["simulate", "--structures", *shapes, "--per-class", "3", "--out", str(val.parent), "--quiet"]) == 0
     args = ["train", "--structures", *shapes, "--val", str(val), "--loss", "cosface", "--contrast-weight", "0.5"]
-    args += ["--batch-size", "4", "--steps-per-epoch", "16", "--epochs", "1", "--reuse", "2", "--quiet"]
+    args += ["--batch-size", "4", "--steps-per-epoch", "8", "--epochs", "1", "--reuse", "2", "--quiet"]
     with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
         assert main([*args, "--out", str(tmp_path / "in_order")]) == 0  # in this process: its log is caplog's
     assert "made twice" not in caplog.text
     monkeypatch.setattr(keras_source, "REPLAY_WAIT_S", 60.0)
-    assert main([*args, "--out", str(tmp_path / "m"), "--workers", "2", "--steps-per-epoch", "8"]) == 0
+    assert main([*args, "--out", str(tmp_path / "m"), "--workers", "2"]) == 0
     _, card = load_model(tmp_path / "m" / "model.keras")
     assert card["training"]["config"]["reuse"] == 2
     assert (card["training"]["samples_seen"], card["training"]["samples_simulated"]) == (32, 16)  # 8 steps of 4
