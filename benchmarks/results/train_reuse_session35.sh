@@ -7,6 +7,10 @@
 # Why: with the front frozen the simulator is the bound on this CPU (session 24: 0.11 core-s a sample against the
 # network's 0.10); a batch used twice costs 1.5 instead of 2 simulations+steps, about +35 % steps an hour, and
 # session 4's GPU lease used each sample 6.4 times. Ending within MINUTES (default 120).
+# Run as `bash benchmarks/results/train_reuse_session35.sh`: all 8 epochs in 108 minutes (570-1099 s each, the
+# cores shared with CI, tests and paired bootstraps at times): 76,800 samples trained on, 38,912 simulated anew,
+# 1,675,008 seen in all. Epoch 8 kept as benchmarks/checkpoints/continue_session35.keras; its init model is
+# restorable with `git show 360f806:benchmarks/checkpoints/continue_session34.keras`.
 set -euo pipefail
 cd /work/main
 source benchmarks/configs/structures_595.sh
