@@ -83,8 +83,11 @@ class SimulatedBatches(SeededBatches):
             path, deadline = self._cached_path(idx), time.monotonic() + REPLAY_WAIT_S
             while not path.exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if path.exists():
+            try:  # gone already only if an earlier use was overtaken by the last one (reuse > 2): made again
                 batch = pickle.loads(path.read_bytes())
+            except FileNotFoundError:
+                pass
+            else:
                 if last_use:
                     path.unlink(missing_ok=True)
                 return batch
