@@ -195,8 +195,11 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     assert model.get_layer(CONTRAST_LAYER).weight == 0.5
     assert (card["training"]["config"]["contrast_weight"], card["training"]["config"]["temperature"]) == (0.5, 0.2)
     assert card["training"]["config"]["fresh_share"] == 0.5
+    capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "f"), "--fresh-structures", "0.5"]) == 1  # no contrastive loss
+    assert "--fresh-structures needs the contrastive loss" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "f"), "--contrast-weight", "1", "--fresh-structures", "1.5"]) == 1
+    assert "share between 0 and 1, got 1.5" in capsys.readouterr().err
     with pytest.raises(SystemExit) as refused:
         main([*args, "--out", str(tmp_path / "z"), "--contrast-weight", "1", "--temperature", "0"])
     assert refused.value.code == 2 and "--temperature" in capsys.readouterr().err
@@ -204,7 +207,7 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
 
 
 def test_train_reuses_each_simulated_batch_in_order_across_worker_processes_and_leaves_no_cache(
-    tmp_path, monkeypatch, caplog
+    tmp_path, monkeypatch, caplog, capsys
 ):
     """``train --reuse 2``: every reuse finds its batch made (none made twice: Keras shuffles the order of a data
     source's batches unless told not to, and a reuse asked for before its batch would wait, then simulate it
@@ -228,7 +231,9 @@ def test_train_reuses_each_simulated_batch_in_order_across_worker_processes_and_
     assert card["training"]["config"]["reuse"] == 2
     assert (card["training"]["samples_seen"], card["training"]["samples_simulated"]) == (32, 16)  # 8 steps of 4
     assert not (tmp_path / "m" / "reuse_cache").exists()
+    capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "z"), "--reuse", "0"]) == 1
+    assert "--reuse must be a whole number of at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "z" / "model.keras").exists()
     with pytest.raises(InputError, match="--reuse needs structures simulated on the fly"):
         train(read_dataset(val), read_dataset(val), tmp_path / "file", TrainConfig(reuse=2), verbose=0)
