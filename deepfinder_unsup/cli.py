@@ -219,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
     p.add_argument("--max-minutes", type=float, default=None, help="end within this wall time (minutes)")
+    p.add_argument(
+        "--stall-minutes",
+        type=_positive_float,
+        default=10.0,
+        help="end the run (exit 4, --resume continues) when no training step finishes for this long, as when a "
+        "simulating worker was killed in the middle of a batch (default: 10)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument(
@@ -301,9 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=64, help="sub-tomograms per training step")
     p.add_argument(
         "--precision",
-        choices=["float32", "mixed_bfloat16"],
+        choices=["auto", "float32", "mixed_bfloat16"],
         default="float32",
-        help="training arithmetic (the saved model is float32 either way)",
+        help="training arithmetic (the saved model is float32 either way); auto: mixed_bfloat16 where the "
+        "processor has native bf16 (AVX-512 BF16, AMX, a GPU), float32 elsewhere (bf16 is emulated there, far slower)",
     )
     p.add_argument("--init-model", help="start from this model's layers (a .keras file, or 'shrec21'/'general')")
     p.add_argument("--sim-config", help="with --structures: JSON simulation parameters (docs/simulation.md)")
@@ -551,9 +559,25 @@ def _stop_on_signal(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
+EXIT_GUARD_S = 30.0  # the program ends this long after its command did, whatever its exit waits for
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. Exit status: 0 done, 1 bad input (one line on stderr naming the file and the
-    problem), 2 bad usage (argparse), 3 an internal error, 130 / 143 interrupted (SIGINT / SIGTERM)."""
+    problem), 2 bad usage (argparse), 3 an internal error, 4 a run stopped because its worker processes died
+    (``train``'s watchdog), 130 / 143 interrupted (SIGINT / SIGTERM).
+
+    Run as the program (``argv`` None: the console script, ``python -m``), the process then ends within
+    :data:`EXIT_GUARD_S` with that status even if an exit handler hangs (:func:`watchdog.exit_within`)."""
+    status = _run_command(argv)
+    if argv is None:
+        from .watchdog import exit_within
+
+        exit_within(EXIT_GUARD_S, status)
+    return status
+
+
+def _run_command(argv: list[str] | None) -> int:
     import warnings
 
     args = build_parser().parse_args(argv)
@@ -694,6 +718,7 @@ def cmd_train(args) -> int:
         patience=args.patience,
         seed=args.seed,
         max_minutes=args.max_minutes,
+        stall_minutes=args.stall_minutes,
         monitor_data=args.monitor,
         select_by=args.select_by,
         workers=args.workers,

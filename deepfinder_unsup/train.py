@@ -22,7 +22,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import keras
@@ -31,8 +31,10 @@ import tensorflow as tf
 
 from ._version import __version__
 from .batches import SeededBatches, one_hot
+from .embed import resolve_precision
 from .io.dataset import SubtomoDataset, read_dataset
 from .io.files import InputError, atomic_path
+from .log import logger
 from .model.card import save_model
 from .model.classifier import (
     OUTPUT_LAYER,
@@ -45,6 +47,7 @@ from .model.classifier import (
 from .model.deepfinder import load_deepfinder_weights
 from .model.losses import make_loss
 from .simulate.keras_source import binding_one_hot, replayed_item
+from .watchdog import StallWatchdog
 
 
 @dataclass
@@ -79,6 +82,7 @@ class TrainConfig:
     keep_epochs: bool = False  # also write every epoch's model, carded, as epoch_NNN.keras (to choose one later)
     reuse: int = 1  # on-the-fly simulation: each simulated batch trained on this many times (in other views)
     fresh_share: float = 0.0  # with the contrastive loss: share of pairs of procedural structures drawn once
+    stall_minutes: float = 10.0  # end the run (exit 4) when no training step finishes for this long (dead workers)
 
 
 def balanced_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -143,6 +147,31 @@ class WallClockLimit(keras.callbacks.Callback):
         self.longest_epoch = max(self.longest_epoch, now - self.epoch_started)
         if self.deadline and now + self.longest_epoch > self.deadline:
             self.model.stop_training = True
+
+
+class WatchdogMarks(keras.callbacks.Callback):
+    """Tells a :class:`~deepfinder_unsup.watchdog.StallWatchdog` when training steps are expected (an epoch's steps)
+    and when the main thread works in Python instead (validation, the other callbacks: listed first, so it pauses
+    before they run)."""
+
+    def __init__(self, watchdog: StallWatchdog):
+        super().__init__()
+        self.watchdog = watchdog
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.watchdog.expect_steps()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.watchdog.step_done()
+
+    def on_test_begin(self, logs=None):
+        self.watchdog.pause()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.watchdog.pause()
+
+    def on_train_end(self, logs=None):
+        self.watchdog.pause()
 
 
 class ClusteringMonitor(keras.callbacks.Callback):
@@ -365,13 +394,28 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    if config.precision not in ("float32", "mixed_bfloat16"):
-        raise InputError(f"training precision must be 'float32' or 'mixed_bfloat16', got {config.precision!r}")
+    config = replace(config, precision=training_precision(config.precision))
     keras.mixed_precision.set_global_policy(config.precision)
     try:
         return _train(train_data, val_data, out_dir, config, resume, command, verbose, simulation)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def training_precision(requested: str) -> str:
+    """The Keras policy for ``requested``: 'auto' is 'mixed_bfloat16' where bf16 is native (AVX-512 BF16, AMX, a
+    GPU), else 'float32'; an explicit 'mixed_bfloat16' where bf16 would be emulated gets a warning (session 36: a
+    CPU with AVX2 only made about one training step a minute instead of one every few seconds)."""
+    if requested not in ("auto", "float32", "mixed_bfloat16"):
+        raise InputError(f"training precision must be 'auto', 'float32' or 'mixed_bfloat16', got {requested!r}")
+    if requested == "auto":
+        return "mixed_bfloat16" if resolve_precision("auto") == "bfloat16" else "float32"
+    if requested == "mixed_bfloat16" and resolve_precision("auto") != "bfloat16":
+        logger.warning(
+            "training in bf16 on a processor without native bf16 (no AVX-512 BF16, AMX or GPU): it is emulated and "
+            "many times slower than float32; use --precision float32 or auto"
+        )
+    return requested
 
 
 def _train(
@@ -389,6 +433,8 @@ def _train(
         _check_contrast(config, simulation)
     _check_reuse(config, simulation)
     _check_fresh_share(config)
+    if not config.stall_minutes > 0:
+        raise InputError(f"--stall-minutes must be positive, got {config.stall_minutes}")
     if simulation is not None:
         class_names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
@@ -495,20 +541,26 @@ def _train(
         callbacks.append(
             EpochModels(out_dir, lambda m, n: card_for(n, n, evaluate_classifier(m, val_data, classes, None)))
         )
-    try:
-        history = model.fit(
-            batches,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            validation_data=(x_val, y_val),
-            validation_batch_size=64,
-            callbacks=callbacks,
-            verbose=verbose,
-            shuffle=config.reuse == 1,  # a reused batch is asked for after the one it reuses (the cache's order)
-        )
-    finally:
+
+    def remove_reuse_cache() -> None:
         if config.reuse > 1:
             shutil.rmtree(out_dir / "reuse_cache", ignore_errors=True)
+
+    watchdog = StallWatchdog(60 * config.stall_minutes, cleanup=remove_reuse_cache)
+    try:
+        with watchdog:
+            history = model.fit(
+                batches,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                validation_data=(x_val, y_val),
+                validation_batch_size=64,
+                callbacks=[WatchdogMarks(watchdog), *callbacks],
+                verbose=verbose,
+                shuffle=config.reuse == 1,  # a reused batch is asked for after the one it reuses (the cache's order)
+            )
+    finally:
+        remove_reuse_cache()
     epochs_done = initial_epoch + len(history.epoch)
     best = with_dtype_policy(keras.models.load_model(out_dir / "best.keras", compile=False), "float32")
     report = evaluate_classifier(best, val_data, classes, out_dir)

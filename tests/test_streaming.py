@@ -265,3 +265,26 @@ def test_int8_embeddings_follow_float32(tmp_path, monkeypatch):
         return d.argmin(1)
 
     assert (nearest(fp32) == nearest(quantised)).mean() > 0.6
+
+
+def test_training_precision_auto_follows_the_processor_and_emulated_bf16_is_warned_of(monkeypatch, caplog):
+    import logging
+
+    import deepfinder_unsup.embed as embed
+    from deepfinder_unsup.train import training_precision
+
+    monkeypatch.setattr(embed, "_gpu_visible", lambda: False)
+    monkeypatch.setattr(embed, "cpu_has_bf16", lambda: True)
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        assert training_precision("auto") == "mixed_bfloat16"
+        assert training_precision("mixed_bfloat16") == "mixed_bfloat16"
+    assert "emulated" not in caplog.text
+    monkeypatch.setattr(embed, "cpu_has_bf16", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        assert training_precision("auto") == "float32"
+        assert training_precision("float32") == "float32"
+        assert "emulated" not in caplog.text
+        assert training_precision("mixed_bfloat16") == "mixed_bfloat16"  # the user's choice, with a warning
+    assert "emulated and many times slower" in caplog.text
+    with pytest.raises(InputError, match="training precision must be"):
+        training_precision("bfloat16")
