@@ -11,7 +11,7 @@ set -euo pipefail
 cd /work/main
 source benchmarks/configs/structures_595.sh
 MINUTES=${MINUTES:-130}
-PRECISION=${PRECISION:-mixed_bfloat16}  # float32 on a CPU without AVX-512 BF16 / AMX (bf16 is emulated there)
+PRECISION=${PRECISION:-auto}  # bf16 where native (AVX-512 BF16, AMX), float32 elsewhere (session 36: AVX2 only)
 deepfinder-unsup train --structures "${STRUCTURES_595[@]}" --val runs/val_shrec21/dataset.h5 \
   --monitor runs/monitor/dataset.h5 --select-by monitor_v_measure_cos --binding-weight 2 --contrast-weight 1 \
   --temperature 0.1 --loss cosface --margin 0.2 --scale 16 --map-weight 8 --lr-schedule cosine \
