@@ -1,9 +1,11 @@
 """Ends a training run that can no longer end itself: its data workers died while the main thread waited for a batch.
 
 Why: Keras feeds ``fit`` from a ``multiprocessing.Pool``; a worker killed in the middle of a batch (the out-of-memory
-killer, a signal sent to the whole process group) leaves the pool waiting forever for that batch's result, and the
-main thread waits inside TensorFlow, where Python runs neither signal handlers nor anything else (session 35: a run
-ignored SIGTERM for two hours). A thread of our own still runs: it ends the process when no training step has
+killer, a signal sent to the whole process group) leaves the pool waiting forever, for that batch's result or for
+the task queue's lock the dead worker held (its replacements wait for it too), and the main thread waits inside
+TensorFlow, where Python runs neither signal handlers nor anything else (session 36: seen with SIGKILLed workers;
+the same lock also hangs the interpreter's exit, see :func:`exit_within`). A thread of ours still runs: it ends the
+process when no training step has
 finished for ``bound_s`` seconds, or when a SIGTERM / SIGINT reached the process but no step followed within
 ``grace_s`` seconds (the main thread would have acted on it otherwise). It then calls ``cleanup``, ends the
 worker processes, writes one line on stderr and exits: nothing is written after the last completed epoch, whose
@@ -174,7 +176,8 @@ def exit_within(seconds: float, status: int, exit: Callable[[int], None] = os._e
 
     Why: the interpreter's exit runs multiprocessing's finalizers, and a ``Pool`` one of whose workers died while
     holding the task queue's lock waits for that lock forever (``Pool._help_stuff_finish``), as do the workers
-    that replaced it, so a run that had already said "interrupted" stayed alive (session 36). Daemon threads
+    that replaced it, so a run that had already said "interrupted" stayed alive (session 35's two-hour hang: the
+    same stack seen again in session 36). Daemon threads
     still run while those finalizers do: this one ends the worker processes still there, then the process.
     """
 

@@ -8,7 +8,7 @@
 # nothing at 15 draws a class, but the contrastive loss needs no class direction, so every pair can be a
 # structure the network has never seen, which is what the protocol scores. Ending within MINUTES (default 130).
 set -euo pipefail
-cd /work/main
+cd "$(dirname "$0")/../.."
 source benchmarks/configs/structures_595.sh
 MINUTES=${MINUTES:-130}
 PRECISION=${PRECISION:-auto}  # bf16 where native (AVX-512 BF16, AMX), float32 elsewhere (session 36: AVX2 only)
