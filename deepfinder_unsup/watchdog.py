@@ -153,12 +153,13 @@ class StallWatchdog:
         return None
 
     def _dead_workers(self) -> str:
-        killed = [
-            f"{p.pid} by {signal.Signals(-p.exitcode).name}"
+        """The child processes seen that ended by a signal (SIGKILL: most often the out-of-memory killer)."""
+        ended = [
+            f"{p.pid} by {_signal_name(-p.exitcode)}"
             for p in self._workers.values()
-            if p.exitcode is not None and p.exitcode < 0 and -p.exitcode in signal.Signals._value2member_map_
+            if p.exitcode is not None and p.exitcode < 0
         ]
-        return f"; worker processes killed: {', '.join(killed)} (out of memory?)" if killed else ""
+        return f"; worker processes ended by a signal: {', '.join(ended)}" if ended else ""
 
     def _end(self, status: int, line: str) -> None:
         self.ended = (status, line)
@@ -169,6 +170,13 @@ class StallWatchdog:
                 child.kill()
             print(line, file=sys.stderr, flush=True)
             self.exit(status)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def exit_within(seconds: float, status: int, exit: Callable[[int], None] = os._exit) -> threading.Thread:
