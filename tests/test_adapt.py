@@ -18,6 +18,7 @@ from deepfinder_unsup.adapt import (
     neighbourhood_overlap,
 )
 from deepfinder_unsup.cli import main
+from deepfinder_unsup.embed import cpu_has_bf16
 
 
 def test_infomax_objective_matches_numpy(rng):
@@ -407,6 +408,11 @@ def test_noise_dispersion_and_weight_outside_their_ranges_are_refused_naming_the
     assert not (tmp_path / "a.keras").exists()
 
 
+@pytest.mark.skipif(
+    not cpu_has_bf16(),
+    reason="bf16 is emulated on this processor (no AVX-512 BF16 / AMX): this adaptation took over 12 minutes on an "
+    "AVX2-only CPU (session 36); it runs where bf16 is native",
+)
 def test_bfloat16_adaptation_trains_but_writes_a_float32_model(tmp_path):
     from deepfinder_unsup.adapt import adapt
     from deepfinder_unsup.embed import resolve_model_path
