@@ -1,6 +1,6 @@
 """Is one model's V-measure really above another's on a labelled set, or within the set's sampling noise?
 
-Both models embed the same labelled sub-tomograms once (one view, float32 unless ``--precisions``, as
+Both models embed the same labelled sub-tomograms once (one view unless ``--tta``, float32 unless ``--precisions``, as
 ``protocol.py`` scores them);
 then the picks are resampled with replacement within each class (the class sizes kept) ``--resamples`` times,
 and on each resample k-means at the true k (L2-normalised features, as the protocol's ``v_true_k_l2`` and
@@ -13,11 +13,14 @@ and on each resample k-means at the true k (L2-normalised features, as the proto
         --classes 2uv8 6utj 6pxm 7n4y 5tqq negative --out OUT.json       # the protocol's real held-out six
     python benchmarks/paired_bootstrap.py --models general general --precisions float32 int8 \
         --data runs/val_shrec21_big/dataset.h5 --out OUT.json          # one model, two arithmetics
+    python benchmarks/paired_bootstrap.py --models general general --tta off on \
+        --data benchmarks/data/protocol.h5 --cache runs/cache --out OUT.json   # one view against embed's four
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -59,6 +62,35 @@ def paired_differences(
     }
 
 
+def cached_features(embedder, data_path: str, volumes: np.ndarray, keep: np.ndarray, cache: Path | None) -> np.ndarray:
+    """The embedder's features of the kept sub-tomograms, read from ``cache`` when the same model file (by
+    content), data file (by path, size and time), views, arithmetic and selection were embedded before."""
+    if cache is None:
+        return embedder.transform(volumes[keep])
+    stat = Path(data_path).stat()
+    key = hashlib.sha256(
+        json.dumps(
+            [
+                hashlib.sha256(embedder._resolved_path().read_bytes()).hexdigest(),
+                str(Path(data_path).resolve()),
+                stat.st_size,
+                stat.st_mtime_ns,
+                embedder.precision,
+                bool(embedder.tta_),
+                hashlib.sha256(np.packbits(keep).tobytes()).hexdigest(),
+            ]
+        ).encode()
+    ).hexdigest()[:24]
+    path = cache / f"{key}.npy"
+    if path.exists():
+        return np.load(path)
+    features = embedder.transform(volumes[keep])
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path.with_suffix(".tmp.npy"), features)
+    path.with_suffix(".tmp.npy").replace(path)
+    return features
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs=2, required=True, metavar=("A", "B"), help="model files or shipped names")
@@ -72,6 +104,15 @@ def main() -> None:
         metavar=("PA", "PB"),
         help="each model's arithmetic (float32, bfloat16, int8)",
     )
+    parser.add_argument(
+        "--tta",
+        nargs=2,
+        choices=["off", "on"],
+        default=["off", "off"],
+        metavar=("TA", "TB"),
+        help="each model's views: off (one) or on (the four wedge-symmetric views of embed --tta)",
+    )
+    parser.add_argument("--cache", type=Path, help="keep each model's features here and reuse them (e.g. general's)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -81,11 +122,15 @@ def main() -> None:
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io.dataset import read_dataset
 
-    embedders = [Embedder(m, precision=p).fit() for m, p in zip(args.models, args.precisions, strict=True)]
+    embedders = [
+        Embedder(m, precision=p, tta=t == "on").fit()
+        for m, p, t in zip(args.models, args.precisions, args.tta, strict=True)
+    ]
     results: dict = {
         "a": args.models[0],
         "b": args.models[1],
         "precisions": args.precisions,
+        "tta": args.tta,
         "classes": args.classes,
         "sets": {},
     }
@@ -95,7 +140,10 @@ def main() -> None:
         keep = np.ones(len(truth), bool)
         if args.classes:
             keep = np.isin(truth, [c for c, name in data.class_names.items() if name in args.classes])
-        a, b = (normalise_features(e.transform(data.subtomograms[keep]).astype(np.float64)) for e in embedders)
+        a, b = (
+            normalise_features(cached_features(e, path, data.subtomograms, keep, args.cache).astype(np.float64))
+            for e in embedders
+        )
         results["sets"][path] = paired_differences(a, b, truth[keep], args.resamples)
         print(path, results["sets"][path], flush=True)
         Path(args.out).write_text(json.dumps(results, indent=1))
