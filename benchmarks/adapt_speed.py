@@ -41,7 +41,7 @@ def main() -> None:
 
     vols = np.concatenate([domain_data(name, Path(args.data), 23)[0] for name in DOMAINS])[: args.picks]
     t0 = time.time()
-    Embedder(args.model).fit().transform(vols)
+    Embedder(args.model, tta=False).fit().transform(vols)
     embed_seconds = time.time() - t0
     out = Path(tempfile.mkdtemp(prefix="dfu_adapt_speed_")) / "adapted.keras"
     t0 = time.time()

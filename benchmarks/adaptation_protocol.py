@@ -145,7 +145,7 @@ def main() -> None:
         flat = normalise(vols).reshape(len(vols), -1)
         row["pca32"] = score(PCA(32, random_state=0).fit_transform(flat), truth, rare)
         print(name, "pca32", row["pca32"], flush=True)
-        row["model"] = score(Embedder(args.model).fit().transform(vols), truth, rare)
+        row["model"] = score(Embedder(args.model, tta=False).fit().transform(vols), truth, rare)
         print(name, "model", row["model"], flush=True)
         if args.tta:
             row["model_tta"] = score(Embedder(args.model, tta=True).fit().transform(vols), truth, rare)

@@ -112,7 +112,7 @@ def main() -> None:
     from deepfinder_unsup.model.card import load_model
     from deepfinder_unsup.model.classifier import embedding_model, with_dtype_policy
 
-    emb = Embedder(args.model).fit()
+    emb = Embedder(args.model, tta=False).fit()
     model, _ = load_model(emb._resolved_path())
     net = embedding_model(model)
     flops = layer_flops(net)

@@ -50,7 +50,7 @@ def main() -> None:
     for path in models:
         for precision in args.precision:
             t0 = time.time()
-            emb = Embedder(path, precision=precision).fit().transform(x)
+            emb = Embedder(path, precision=precision, tta=False).fit().transform(x)
             scores = kmeans_scores(emb, truth)
             name = f"{path or 'pretrained'} [{precision}]"
             results[name] = {**scores, "embed_seconds": round(time.time() - t0, 1)}

@@ -85,7 +85,7 @@ def main() -> None:
         )
     cluster.RARE_RULES.clear()  # score_rules scores cluster.RARE_RULES: these candidates instead, this run only
     cluster.RARE_RULES.update(rules)
-    embedder = Embedder(args.model)
+    embedder = Embedder(args.model, tta=False)
     results: dict = {"model": args.model, "design": {}, "total": {}}
     for path in args.design:
         data = read_dataset(path)

@@ -193,7 +193,7 @@ def main() -> None:
     import_tensorflow_quietly()
     from deepfinder_unsup.embed import Embedder
 
-    embedders = {str(m): Embedder(m).fit() for m in args.models}
+    embedders = {str(m): Embedder(m, tta=False).fit() for m in args.models}
     results: dict = {
         "classes": args.classes,
         "first_seed": args.first_seed,

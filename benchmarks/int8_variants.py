@@ -91,7 +91,7 @@ def main() -> None:
     truth = np.asarray(data.labels)
     volumes = normalise(np.asarray(data.subtomograms)).astype(np.float32)
     t0 = time.perf_counter()
-    reference = Embedder(args.model, precision="float32", progress=False).fit().transform(data.subtomograms)
+    reference = Embedder(args.model, precision="float32", progress=False, tta=False).fit().transform(data.subtomograms)
     float_seconds = time.perf_counter() - t0
     model, card = load_model(resolve_model_path(args.model))
     keras_embedding = embedding_model(model)

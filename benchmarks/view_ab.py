@@ -78,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for item in args.models:
             name, path = item.split("=", 1)
-            embedder = Embedder(with_card(path, Path(tmp)), precision="float32").fit()
+            embedder = Embedder(with_card(path, Path(tmp)), precision="float32", tta=False).fit()
             views = [unit(embedder.transform(np.ascontiguousarray(v))) for v in wedge_symmetric_views(volumes)]
             results["models"][name] = {
                 "model": path,

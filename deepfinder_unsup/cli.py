@@ -359,8 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="test-time augmentation: the mean embedding of each particle and its three 180-degree rotations that "
-        "keep the missing wedge (4x the time; steadier features: docs/benchmarks.md). Default: as the model's "
-        "card says (on for a model adapted with it, off otherwise)",
+        "keep the missing wedge (4x the time; higher V-measure and probe on held-out structures: "
+        "docs/benchmarks.md). Default: on, or as adapt tuned the model where its card says; --no-tta: one view",
     )
     p.add_argument(
         "--resume",

@@ -38,9 +38,14 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     return Path(model)
 
 
-def adapted_with_tta(card: dict) -> bool:
-    """Whether ``adapt`` tuned this model on the mean of the wedge-symmetric views (then embed the same way)."""
-    return bool(card.get("adaptation", {}).get("tta", False))
+DEFAULT_TTA = True  # since session 37: the four views score higher on held-out structures (docs/benchmarks.md)
+
+
+def default_tta(card: dict) -> bool:
+    """The views ``Embedder(tta=None)`` uses for a model: as ``adapt`` tuned it (the card's adaptation record),
+    else the four wedge-symmetric views (``DEFAULT_TTA``)."""
+    adaptation = card.get("adaptation", {})
+    return bool(adaptation["tta"]) if "tta" in adaptation else DEFAULT_TTA
 
 
 class Embedder(TransformerMixin, BaseEstimator):
@@ -51,8 +56,8 @@ class Embedder(TransformerMixin, BaseEstimator):
     OpenVINO on CPU, see ``deepfinder_unsup.int8``, or 'auto': bf16 where the hardware computes it natively),
     ``progress`` (a progress bar), ``tta`` (test-time augmentation: the mean embedding of each sub-tomogram and
     its three 180 degree rotations that keep the missing wedge, ``volume.wedge_symmetric_views``; 4x the time,
-    less orientation noise in the features: docs/benchmarks.md; None, the default: as the model's card says, on
-    for a model ``adapt`` tuned on such views, off otherwise). ``tta_`` is the resolved choice.
+    less orientation noise in the features: docs/benchmarks.md; None, the default: as ``adapt`` tuned the model
+    where its card says, else on; False: one view, the network's own output). ``tta_`` is the resolved choice.
     """
 
     def __init__(
@@ -79,9 +84,7 @@ class Embedder(TransformerMixin, BaseEstimator):
             precision = resolve_precision(self.precision)
             self.card_, self.embed_fn_ = _load_embedding_function(self._resolved_path(), precision)
             self._loaded_key = key
-            if self.tta is None and adapted_with_tta(self.card_):
-                logger.info("the model was adapted on four wedge-symmetric views of each pick: embedding the same way")
-        self.tta_ = bool(self.tta) if self.tta is not None else adapted_with_tta(self.card_)
+        self.tta_ = bool(self.tta) if self.tta is not None else default_tta(self.card_)
         return self.embed_fn_
 
     @property

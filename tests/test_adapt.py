@@ -213,16 +213,18 @@ def test_adapt_command_records_what_it_did(tmp_path):
 
 
 def test_embed_follows_the_views_the_model_was_adapted_on(tmp_path):
-    """A model adapted on the mean of the four wedge-symmetric views is embedded the same way without being
-    told (API and CLI, recorded in the file); --no-tta / tta=False still overrides; other models stay plain."""
+    """A model adapted on one view or on the mean of the four wedge-symmetric views is embedded the same way
+    without being told (API and CLI, recorded in the file); --no-tta / tta=False still overrides; a model with no
+    adaptation record gets the four views (the default since session 37)."""
     from deepfinder_unsup.embed import Embedder, resolve_model_path
     from deepfinder_unsup.io import read_embeddings, write_dataset
     from deepfinder_unsup.io.objl import new_object
     from deepfinder_unsup.model.card import load_model, save_model
 
     classifier, card = load_model(resolve_model_path(None))
-    adapted = tmp_path / "adapted.keras"
+    adapted, one_view = tmp_path / "adapted.keras", tmp_path / "adapted_one_view.keras"
     save_model(classifier, adapted, {**card, "adaptation": {"method": "neighbours", "tta": True}})
+    save_model(classifier, one_view, {**card, "adaptation": {"method": "neighbours", "tta": False}})
     vols = np.random.default_rng(3).standard_normal((5, 40, 40, 40)).astype(np.float32)
     vols[:, 14:22, 18:30, 16:21] += 2.0  # off-centre and asymmetric: each view differs
     views = Embedder(adapted, precision="float32", tta=True).transform(vols)
@@ -231,12 +233,13 @@ def test_embed_follows_the_views_the_model_was_adapted_on(tmp_path):
     followed = Embedder(adapted, precision="float32").fit()
     assert followed.tta_ is True
     np.testing.assert_allclose(followed.transform(vols), views, atol=1e-6)
-    assert Embedder(precision="float32").fit().tta_ is False  # the shipped model was not adapted
+    assert Embedder(one_view, precision="float32").fit().tta_ is False
+    assert Embedder(precision="float32").fit().tta_ is True  # the shipped model has no adaptation record
     data = tmp_path / "d.h5"
     write_dataset(data, vols, [new_object(1, 20.0, 20.0, 20.0) for _ in range(5)], 10.0)
-    for flags, want in (([], True), (["--no-tta"], False)):
-        out = tmp_path / f"e{len(flags)}.h5"
-        cmd = ["embed", "--dataset", str(data), "--model", str(adapted), "--precision", "float32", "--out", str(out)]
+    for model, flags, want in ((adapted, [], True), (adapted, ["--no-tta"], False), (one_view, [], False)):
+        out = tmp_path / f"e{model.stem}{len(flags)}.h5"
+        cmd = ["embed", "--dataset", str(data), "--model", str(model), "--precision", "float32", "--out", str(out)]
         assert main([*cmd, *flags]) == 0
         emb, _, attrs = read_embeddings(out)
         assert bool(attrs["tta"]) is want

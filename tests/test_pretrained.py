@@ -71,7 +71,7 @@ def test_embeddings_are_rotation_invariant():
     lib = StructureLibrary([builtin_structure(n) for n in names])
     cfg = fixed_config(snr=0.5)
     rng = np.random.default_rng(0)
-    emb = load_pretrained()
+    emb = load_pretrained(tta=False)  # the network's own invariance, without the averaged views
     vols, labels = [], []
     for label in range(1, len(names) + 1):
         for _ in range(20):
@@ -112,7 +112,7 @@ def test_shipped_embeddings_do_not_drift(name):
     volumes = ref_module.reference_volumes()
     expected = np.array(stored["embeddings"])
     scale = np.linalg.norm(expected, axis=1, keepdims=True)
-    embedder = Embedder(name)
+    embedder = Embedder(name, tta=False)  # the network's own output, one view
     got = embedder.transform(volumes)
     assert np.abs(got - expected).max(axis=1, keepdims=True).max() < 1e-3 * scale.min()
     np.testing.assert_array_equal(embedder.transform(volumes), got)  # the same run twice: the same bytes
@@ -134,13 +134,13 @@ def test_test_time_augmentation_is_the_mean_over_a_group_of_views(tmp_path):
     x = rng.standard_normal((3, 40, 40, 40)).astype(np.float32)
     x[:, 14:22, 18:30, 16:21] += 2.0  # an off-centre, asymmetric object: each view differs
     tta = Embedder("general", tta=True).fit()
-    plain = Embedder("general").transform(x)
+    plain = Embedder("general", tta=False).transform(x)
     want = tta.transform(x)
     assert np.abs(want - plain).max() > 1e-3  # the views are not all the same
     mean_of_units = np.mean(
         [
             e / np.linalg.norm(e, axis=1, keepdims=True)
-            for e in map(Embedder("general").transform, wedge_symmetric_views(x))
+            for e in map(Embedder("general", tta=False).transform, wedge_symmetric_views(x))
         ],
         axis=0,
     )
@@ -148,11 +148,13 @@ def test_test_time_augmentation_is_the_mean_over_a_group_of_views(tmp_path):
     for view in wedge_symmetric_views(x)[1:]:
         np.testing.assert_allclose(tta.transform(np.ascontiguousarray(view)), want, atol=1e-5)
     write_dataset(tmp_path / "d.h5", x, [new_object(1, 20.0, 20.0, 20.0) for _ in range(3)], 10.0)
-    cmd = ["embed", "--dataset", str(tmp_path / "d.h5"), "--precision", "float32", "--tta"]
-    assert main([*cmd, "--out", str(tmp_path / "e.h5")]) == 0
-    emb, _, attrs = read_embeddings(tmp_path / "e.h5")
-    np.testing.assert_allclose(emb, want, atol=1e-5)
-    assert attrs["tta"] in (True, 1)
+    cmd = ["embed", "--dataset", str(tmp_path / "d.h5"), "--precision", "float32"]
+    for flags, expected in (([], want), (["--tta"], want), (["--no-tta"], plain)):  # four views unless --no-tta
+        out = tmp_path / f"e{'-'.join(flags)}.h5"
+        assert main([*cmd, *flags, "--out", str(out)]) == 0
+        emb, _, attrs = read_embeddings(out)
+        np.testing.assert_allclose(emb, expected, atol=1e-5)
+        assert bool(attrs["tta"]) is (expected is want)
 
 
 def test_test_time_augmentation_of_picks_in_a_tomogram(tmp_path):

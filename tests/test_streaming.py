@@ -38,8 +38,10 @@ def picks(tmp_path_factory):
 
 
 def run_embed(folder, tomograms, out, *extra) -> int:
+    """The CLI on the picks, one view (the streaming is under test, not the views) unless ``extra`` asks --tta."""
     args = ["embed", "--objl", str(folder / "picks.xml"), "--tomograms", *tomograms, "--out", str(out)]
-    return main([*args, "--precision", "float32", "--quiet", *extra])
+    views = [] if "--tta" in extra else ["--no-tta"]
+    return main([*args, "--precision", "float32", "--quiet", *views, *extra])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def reference(picks, tmp_path_factory):
     folder, tomograms = picks
     objl = read_objl(folder / "picks.xml")
     vols, kept = extract_subtomograms(tomograms, objl, box_size=40, voxel_size=10.0, border="pad")
-    return Embedder(precision="float32").transform(vols), kept
+    return Embedder(precision="float32", tta=False).transform(vols), kept
 
 
 def test_streamed_rows_match_a_direct_embedding_in_pick_order(picks, reference, tmp_path, monkeypatch):
@@ -185,7 +187,7 @@ def test_embed_killed_by_sigterm_resumes_to_the_full_result(picks, reference, tm
     )
     args = ["--objl", str(folder / "picks.xml"), "--tomograms", *tomograms, "--out", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, "embed", *args, "--precision", "float32", "--quiet"],
+        [sys.executable, "-c", code, "embed", *args, "--precision", "float32", "--quiet", "--no-tta"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -252,8 +254,8 @@ def test_int8_embeddings_follow_float32(tmp_path, monkeypatch):
     blob = ((z - 20) ** 2 + (y - 20) ** 2 + (x - 20) ** 2 < 36).astype(np.float32)
     bright = np.stack([(v - v.mean()) / v.std() + 6 * blob * (-1) ** i for i, v in enumerate(vols[:8])])
     vols = np.concatenate([vols, bright])
-    fp32 = Embedder("shrec21").transform(vols)
-    quantised = Embedder("shrec21", precision="int8").transform(vols)
+    fp32 = Embedder("shrec21", tta=False).transform(vols)
+    quantised = Embedder("shrec21", precision="int8", tta=False).transform(vols)
     assert len(list((tmp_path / "deepfinder-unsup").glob("*-int8-c24-minmax.xml"))) == 1
     cosine = (fp32 * quantised).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(quantised, axis=1)
     assert cosine.min() > 0.99, f"worst sub-tomogram's cosine to fp32 {cosine.min():.3f}"
