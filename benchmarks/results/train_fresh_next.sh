@@ -18,4 +18,4 @@ deepfinder-unsup train --structures "${STRUCTURES_595[@]}" --val runs/val_shrec2
   --precision "$PRECISION" --batch-size 32 --steps-per-epoch 300 --epochs "${EPOCHS:-9}" --patience 100 --freeze-convs 4 \
   --workers 2 --keep-epochs --out ${OUT:-runs/fresh36} --init-model ${INIT:-benchmarks/checkpoints/continue_session35.keras} \
   --sim-config ${SIM_CONFIG:-benchmarks/configs/train_general_snr_particle2.json} --learning-rate 5e-5 --max-minutes "$MINUTES" \
-  --reuse 2 --fresh-structures 0.5 --seed ${SEED:-61}
+  --reuse 2 --fresh-structures 0.5 --seed ${SEED:-61} ${EXTRA_ARGS:-}
