@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=10.0,
         help="end the run (exit 4, --resume continues) when no training step finishes for this long, as when a "
-        "simulating worker was killed in the middle of a batch (default: 10)",
+        "simulating worker was killed in the middle of a batch (default: 10; an epoch's first step, which waits for "
+        "the first simulated batches, may take 10 minutes whatever this says)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")

@@ -49,6 +49,8 @@ from .model.losses import make_loss
 from .simulate.keras_source import binding_one_hot, replayed_item
 from .watchdog import StallWatchdog
 
+FIRST_STEP_BOUND_S = 600.0  # the watchdog's bound on an epoch's first step (its batches simulated, the step traced)
+
 
 @dataclass
 class TrainConfig:
@@ -546,7 +548,7 @@ def _train(
         if config.reuse > 1:
             shutil.rmtree(out_dir / "reuse_cache", ignore_errors=True)
 
-    watchdog = StallWatchdog(60 * config.stall_minutes, cleanup=remove_reuse_cache)
+    watchdog = StallWatchdog(60 * config.stall_minutes, cleanup=remove_reuse_cache, first_step_s=FIRST_STEP_BOUND_S)
     try:
         with watchdog:
             history = model.fit(

@@ -34,6 +34,10 @@ STALLED_STATUS = 4  # the CLI's status for a run ended by the watchdog (see cli.
 class StallWatchdog:
     """A daemon thread that ends the process when expected training steps stop coming (see the module's doc).
 
+    ``first_step_s`` (default ``bound_s``) bounds instead the wait for an epoch's first step, which also waits for
+    the workers' first batches and, in the first epoch, for TensorFlow to trace the step: on a loaded machine that
+    takes far longer than a step, and a tight bound must not end a healthy run there (session 38: a 15 s bound
+    ended one whose first step waited on 2 cores shared by four processes).
     ``exit`` and ``clock`` are replaceable for tests; ``poll_s`` is how often the thread looks.
     """
 
@@ -41,6 +45,7 @@ class StallWatchdog:
         self,
         bound_s: float,
         cleanup: Callable[[], None] = lambda: None,
+        first_step_s: float | None = None,
         grace_s: float = 30.0,
         poll_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
@@ -49,9 +54,11 @@ class StallWatchdog:
         if bound_s <= 0:
             raise ValueError(f"the stall bound must be positive, got {bound_s}")
         self.bound_s, self.grace_s, self.poll_s = bound_s, grace_s, poll_s
+        self.first_step_s = max(bound_s, first_step_s or bound_s)
         self.cleanup, self.clock, self.exit = cleanup, clock, exit
         self._lock = threading.Lock()
         self._expecting = False
+        self._stepped = False  # a step has finished since steps were last expected
         self._last_step = clock()
         self._signal: tuple[int, float] | None = None  # (signal number, when) not yet followed by a step
         self._workers: dict[int, multiprocessing.process.BaseProcess] = {}
@@ -65,11 +72,11 @@ class StallWatchdog:
     def expect_steps(self) -> None:
         """Steps are expected from now on: the clock starts again."""
         with self._lock:
-            self._expecting, self._last_step, self._signal = True, self.clock(), None
+            self._expecting, self._stepped, self._last_step, self._signal = True, False, self.clock(), None
 
     def step_done(self) -> None:
         with self._lock:
-            self._last_step, self._signal = self.clock(), None
+            self._stepped, self._last_step, self._signal = True, self.clock(), None
 
     def pause(self) -> None:
         """The main thread works in Python (it acts on signals itself): no steps are expected."""
@@ -145,9 +152,11 @@ class StallWatchdog:
             if self._signal is not None and now - self._signal[1] >= self.grace_s:
                 name = signal.Signals(self._signal[0]).name
                 return INTERRUPTED_STATUS[self._signal[0]], f"interrupted ({name}): outputs not completed were removed"
-            if now - self._last_step >= self.bound_s:
+            bound = self.bound_s if self._stepped else self.first_step_s
+            if now - self._last_step >= bound:
+                which = "" if bound == self.bound_s else ", an epoch's first step"
                 return STALLED_STATUS, (
-                    f"error: no training step finished for {now - self._last_step:.0f} s (bound {self.bound_s:.0f} s)"
+                    f"error: no training step finished for {now - self._last_step:.0f} s (bound {bound:.0f} s{which})"
                     f"{self._dead_workers()}: the run is stopped; --resume continues from the last completed epoch"
                 )
         return None

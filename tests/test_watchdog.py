@@ -51,6 +51,28 @@ def test_only_expected_steps_that_stop_coming_end_the_run():
     assert "--resume" in line
 
 
+def test_an_epochs_first_step_has_its_own_longer_bound():
+    """Before an epoch's first step the workers simulate its first batches (and the first epoch traces the step):
+    a tight bound must not end a healthy run there; once a step has finished, the tight bound holds again."""
+    clock = Clock()
+    dog = watchdog(clock, first_step_s=600.0)
+    dog.expect_steps()
+    clock.now += 599.0
+    assert dog.check() is None  # 10 times the bound: still waiting for the first step, not a stall
+    dog.step_done()
+    clock.now += 59.0
+    assert dog.check() is None
+    clock.now += 1.0
+    assert dog.check()[1].startswith("error: no training step finished for 60 s (bound 60 s)")
+    dog.pause()
+    dog.expect_steps()  # the next epoch: its first step is given the longer bound again
+    clock.now += 600.0
+    status, line = dog.check()
+    assert status == STALLED_STATUS
+    assert line.startswith("error: no training step finished for 600 s (bound 600 s, an epoch's first step)")
+    assert watchdog(Clock(), first_step_s=1.0).first_step_s == 60.0  # never shorter than the bound itself
+
+
 def test_a_signal_not_followed_by_a_step_ends_the_run_as_interrupted():
     clock = Clock()
     dog = watchdog(clock)
