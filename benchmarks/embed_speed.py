@@ -60,8 +60,8 @@ def throughput(fn, batch: int, seconds: float = 6.0) -> float:
 
 def train_freeze_rates(card: dict, freezes: list[int], batch: int = 32, steps: int = 8) -> list[dict]:
     """Sub-tomograms/s of bf16 training steps for each number of frozen leading convolutions, in one run."""
-    from deepfinder_unsup.model.classifier import build_classifier
-    from deepfinder_unsup.train import compile_classifier, leading_convolutions
+    from deepfinder_unsup.model.classifier import build_classifier, leading_convolutions
+    from deepfinder_unsup.train import compile_classifier
 
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     n_classes, box = len(card["classes"]), int(card["box_size"])

@@ -48,10 +48,18 @@ CHUNK = 32  # sub-tomograms per message from a worker
 
 
 # --- simulation workers (no Keras: forked before the backend starts) --------------------------------------
-def _simulate_forever(specs, config_path, seed, out_queue, map_weight=1.0):
+def _simulate_forever(specs, config_path, seed, out_queue, map_weight=1.0, fresh_share=0.0):
+    """Chunks of class-balanced sub-tomograms ("class", x, labels), each followed, with ``fresh_share`` f > 0,
+    by pairs of procedural structures drawn once ("fresh", a, b) in the batches' ratio: f of each batch's pairs
+    are fresh, so both pools fill at the rate the batches use them."""
     os.environ["OMP_NUM_THREADS"] = "1"
     from deepfinder_unsup.simulate.config import SimConfig
-    from deepfinder_unsup.simulate.dataset import balanced_labels, class_draw_weights, class_names_of
+    from deepfinder_unsup.simulate.dataset import (
+        balanced_labels,
+        class_draw_weights,
+        class_names_of,
+        simulate_fresh_pairs,
+    )
     from deepfinder_unsup.simulate.scene import StructureLibrary, simulate_subtomogram
     from deepfinder_unsup.simulate.structures import load_structures
 
@@ -61,10 +69,15 @@ def _simulate_forever(specs, config_path, seed, out_queue, map_weight=1.0):
     labels = np.array(sorted(class_names_of(structures, config)))
     weights = class_draw_weights(structures, labels, map_weight) if map_weight != 1.0 else None  # train's rule
     rng = np.random.default_rng(seed)
+    fresh_per_chunk = CHUNK / 2 * fresh_share / (1 - fresh_share)  # pairs per class chunk: the batches' ratio
     while True:
         chosen = balanced_labels(labels, CHUNK, rng, weights)
         x = np.stack([simulate_subtomogram(library, int(lab), config, rng)[0] for lab in chosen])
-        out_queue.put((x.astype(np.float16), chosen.astype(np.int32)))
+        out_queue.put(("class", x.astype(np.float16), chosen.astype(np.int32)))
+        n_fresh = int(fresh_per_chunk) + int(rng.uniform() < fresh_per_chunk % 1)
+        if n_fresh:
+            a, b = simulate_fresh_pairs(library, n_fresh, config, rng)
+            out_queue.put(("fresh", a.astype(np.float16), b.astype(np.float16)))
 
 
 def augment(batch: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
@@ -93,6 +106,25 @@ def same_class_partners(labels: np.ndarray, picked: np.ndarray, rng: np.random.G
         others = same[same != p]
         out[i] = rng.choice(others) if len(others) else p
     return out
+
+
+def fresh_pairs_in_batch(x, y, b, fresh_a, fresh_b):
+    """The class pairs (rows i, i + P of ``x``, class rows ``y``, binding rows ``b``) with the fresh pairs
+    (``fresh_a``[j], ``fresh_b``[j]) inserted so that row i still pairs with row i + B/2; fresh rows get zero class
+    and binding rows and sample weight 0 (``SimulatedBatches`` with ``fresh_share``). Returns (x, y, b, w)."""
+    p, f = len(x) // 2, len(fresh_a)
+    zeros_y, zeros_b = np.zeros((f, y.shape[1]), y.dtype), np.zeros((f, b.shape[1]), b.dtype)
+    w_half = np.concatenate([np.ones(p, np.float32), np.zeros(f, np.float32)])
+
+    def interleave(first, second):
+        return np.concatenate([first[:p], second[0], first[p:], second[1]])
+
+    return (
+        interleave(x, (fresh_a, fresh_b)),
+        interleave(y, (zeros_y, zeros_y)),
+        interleave(b, (zeros_b, zeros_b)),
+        np.concatenate([w_half, w_half]),
+    )
 
 
 def initial_model(args, n_classes: int, box: int, with_binding: bool):
@@ -154,7 +186,14 @@ def train_command(args) -> None:
     workers = [
         ctx.Process(
             target=_simulate_forever,
-            args=(args.structures, args.sim_config, s.generate_state(1)[0], data_queue, args.map_weight),
+            args=(
+                args.structures,
+                args.sim_config,
+                s.generate_state(1)[0],
+                data_queue,
+                args.map_weight,
+                args.fresh_structures,
+            ),
             daemon=True,
         )
         for s in seeds
@@ -178,9 +217,20 @@ def train_command(args) -> None:
         sys.exit(f"--view-weight and --contrast-weight need an even --batch-size (pairs), got {args.batch_size}")
     if args.view_weight > 0 and args.contrast_weight > 0:
         sys.exit("--view-weight and --contrast-weight pair the batch differently: choose one")
+    if args.fresh_structures > 0 and args.contrast_weight <= 0:
+        sys.exit("--fresh-structures needs the contrastive loss (--contrast-weight): nothing else sees them")
+    if not 0.0 <= args.fresh_structures < 1.0:
+        sys.exit(
+            f"--fresh-structures must be a share in [0, 1) here (the class loss needs classes), got "
+            f"{args.fresh_structures}"
+        )
     model, init_info = initial_model(args, len(classes), config.box_size, with_binding)
     if args.init_model:
         say(f"head {args.head}; initialised {len(init_info['copied_layers'])} layers from {args.init_model}")
+    from deepfinder_unsup.model.classifier import leading_convolutions
+
+    for layer in leading_convolutions(model, args.freeze_convs):  # train --freeze-convs
+        layer.trainable = False
     class_loss = make_loss("cosface", args.scale, args.margin)
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
@@ -194,7 +244,12 @@ def train_command(args) -> None:
     box = config.box_size
     pool_x = np.empty((capacity, box, box, box), np.float16)
     pool_y = np.empty(capacity, np.int32)
-    n_pool = n_received = 0
+    fresh_capacity = capacity // 2 if args.fresh_structures > 0 else 0  # pairs: as many sub-tomograms
+    pool_fa = np.empty((fresh_capacity, box, box, box), np.float16)
+    pool_fb = np.empty((fresh_capacity, box, box, box), np.float16)
+    n_pool = n_fresh_pool = n_received = 0
+    pairs = args.batch_size // 2
+    n_fresh = int(round(args.fresh_structures * pairs))  # of each batch's pairs
     rng = np.random.default_rng(args.seed + 1)
     budget = 60 * args.minutes - (time.time() - t_start)
     t0 = time.time()
@@ -205,19 +260,27 @@ def train_command(args) -> None:
     last_report = time.time()
 
     def drain(block: bool) -> int:
-        nonlocal n_pool, n_received
+        nonlocal n_pool, n_fresh_pool, n_received
         got = 0
         while True:
             try:
-                x, y = data_queue.get(block=block and got == 0, timeout=5)
+                kind, a, b = data_queue.get(block=block and got == 0, timeout=5)
             except queue.Empty:
                 return got
-            for xi, yi in zip(x, y):
+            if kind == "fresh":
+                for ai, bi in zip(a, b):
+                    slot = n_fresh_pool if n_fresh_pool < fresh_capacity else int(rng.integers(fresh_capacity))
+                    pool_fa[slot], pool_fb[slot] = ai, bi
+                    n_fresh_pool = min(n_fresh_pool + 1, fresh_capacity)
+                n_received += 2 * len(a)
+                got += 2 * len(a)
+                continue
+            for xi, yi in zip(a, b):
                 slot = n_pool if n_pool < capacity else int(rng.integers(capacity))  # reservoir when full
                 pool_x[slot], pool_y[slot] = xi, index_of[int(yi)]
                 n_pool = min(n_pool + 1, capacity)
-            n_received += len(x)
-            got += len(x)
+            n_received += len(a)
+            got += len(a)
 
     def save(name: str, fraction: float) -> None:
         f32 = with_dtype_policy(model, "float32")
@@ -226,7 +289,7 @@ def train_command(args) -> None:
         save_model(f32, out / name, card, overwrite=True)
         say(f"saved {name} at {fraction:.2f} of the budget ({trained} samples trained, {n_received} simulated)")
 
-    while n_pool < args.min_pool:
+    while n_pool < args.min_pool or (n_fresh and n_fresh_pool < args.min_pool // 4):
         drain(block=True)
     say(f"pool of {n_pool} ready; training")
     while True:
@@ -242,22 +305,30 @@ def train_command(args) -> None:
             sel = np.concatenate([half, half])
             x = augment(pool_x[half], rng)
             x = np.concatenate([x, random_wedge_symmetric_view(x, rng)])[..., None]
-        elif args.contrast_weight > 0:  # pairs: two pool entries of one class (train --contrast-weight)
-            half = rng.integers(n_pool, size=args.batch_size // 2)
+        elif args.contrast_weight > 0:  # pairs: two pool entries of one class (train --contrast-weight) ...
+            half = rng.integers(n_pool, size=pairs - n_fresh)
             sel = np.concatenate([half, same_class_partners(pool_y[:n_pool], half, rng)])
-            x = augment(pool_x[sel], rng)[..., None]
+            x = augment(pool_x[sel], rng)
         else:
             sel = rng.integers(n_pool, size=args.batch_size)
             x = augment(pool_x[sel], rng)[..., None]
-        y = np.zeros((args.batch_size, len(classes)), np.float32)
-        y[np.arange(args.batch_size), pool_y[sel]] = 1.0
+        y = np.zeros((len(sel), len(classes)), np.float32)
+        y[np.arange(len(sel)), pool_y[sel]] = 1.0
+        b = np.eye(3, dtype=np.float32)[binding_code[pool_y[sel]]]
+        weights = None
+        if n_fresh:  # ... and fresh_share of them of structures drawn once: the contrastive loss alone sees them
+            fresh = rng.integers(n_fresh_pool, size=n_fresh)
+            x, y, b, w = fresh_pairs_in_batch(x, y, b, augment(pool_fa[fresh], rng), augment(pool_fb[fresh], rng))
+            x = x[..., None]
+            weights = (w, w) if with_binding else w
+        elif args.contrast_weight > 0:
+            x = x[..., None]
         model.optimizer.learning_rate = learning_rate_at(fraction, step, args.learning_rate, args.warmup)
         if with_binding:
-            b = np.eye(3, dtype=np.float32)[binding_code[pool_y[sel]]]
-            logs = model.train_on_batch(x, (y, b), return_dict=True)
+            logs = model.train_on_batch(x, (y, b), sample_weight=weights, return_dict=True)
             acc = logs["class_output_accuracy"]
         else:
-            logs = model.train_on_batch(x, y, return_dict=True)
+            logs = model.train_on_batch(x, y, sample_weight=weights, return_dict=True)
             acc = logs["accuracy"]
         losses.append(float(logs["loss"]))
         accs.append(float(acc))
@@ -398,6 +469,13 @@ def main(argv=None) -> None:
     t.add_argument("--view-weight", type=float, default=0.0, help="weight of the paired-view loss (train's)")
     t.add_argument("--contrast-weight", type=float, default=0.0, help="weight of the contrastive loss (train's)")
     t.add_argument("--temperature", type=float, default=0.1, help="temperature of the contrastive loss")
+    t.add_argument(
+        "--fresh-structures",
+        type=float,
+        default=0.0,
+        help="share of each batch's contrastive pairs of procedural structures drawn once (train's)",
+    )
+    t.add_argument("--freeze-convs", type=int, default=0, help="the encoder's first N convolutions frozen (train's)")
     t.add_argument("--precision", default="mixed_bfloat16")
     t.add_argument("--replay", type=float, default=8.0, help="average uses of each simulated sample, at most")
     t.add_argument("--pool-size", type=int, default=250_000)

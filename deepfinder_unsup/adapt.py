@@ -70,11 +70,12 @@ from .model.classifier import (
     CosineClassifier,
     class_output,
     embedding_model,
+    leading_convolutions,
     model_input,
     with_dtype_policy,
 )
 from .model.losses import MarginSoftmaxLoss
-from .train import augment, leading_convolutions
+from .train import augment
 from .volume import WEDGE_VIEW_AXES, normalise, phase_randomised, random_wedge_symmetric_view, wedge_symmetric_views
 
 METHODS = ("pseudolabel", "infomax", "like", "coral", "neighbours", "anchored", "dann")

@@ -42,6 +42,7 @@ from .model.classifier import (
     copy_leading_class_directions,
     copy_matching_weights,
     embedding_model,
+    leading_convolutions,
     with_dtype_policy,
 )
 from .model.deepfinder import load_deepfinder_weights
@@ -340,19 +341,6 @@ def build_training_model(
     for layer in leading_convolutions(model, config.freeze_convs):
         layer.trainable = False
     return model, info
-
-
-def leading_convolutions(model: keras.Model, n: int) -> list:
-    """The encoder's first ``n`` convolutions, in the order data passes them.
-
-    Freezing them (``--freeze-convs``) saves most of a step's cost: the first two work at the full 40^3 box and
-    take over half of the encoder's arithmetic, and a frozen layer needs no gradient of its weights, nor, at the
-    front of the network, of its input (a bf16 step 1.80x as fast with two, 2.35x with four; docs/model_card.md,
-    session 24, where the simulator bounded the whole run)."""
-    convs = [layer for layer in model.layers if layer.name.startswith("encoder_conv")]
-    if not 0 <= n <= len(convs):
-        raise InputError(f"freeze_convs = {n}: the encoder has {len(convs)} convolutions (0 to {len(convs)})")
-    return convs[:n]
 
 
 def head_of_model(init_model: str | None) -> str:

@@ -14,6 +14,7 @@ from ..io.dataset import write_dataset
 from ..io.objl import Objl, new_object
 from ..log import progress as progress_bar
 from .config import SimConfig
+from .procedural import ProceduralStructure
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure, made_by_code
 
@@ -206,3 +207,20 @@ def balanced_labels(
         return np.asarray(class_labels)[rng.integers(len(class_labels), size=n)]
     weights = np.asarray(weights, np.float64)
     return np.asarray(class_labels)[rng.choice(len(class_labels), size=n, p=weights / weights.sum())]
+
+
+FRESH_SEEDS = (10_000, 1_000_000)  # procedural seeds drawn once: above every class list's, below the held-out sets'
+
+
+def simulate_fresh_pairs(
+    library: StructureLibrary, n: int, config: SimConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two sub-tomograms each of ``n`` procedural structures drawn once (seeds from :data:`FRESH_SEEDS`, never a
+    class): the pairs of the contrastive loss's fresh share (``train --fresh-structures``), as (a, b)."""
+    box = config.box_size
+    a, b = np.zeros((n, box, box, box), np.float32), np.zeros((n, box, box, box), np.float32)
+    for i, seed in enumerate(rng.integers(*FRESH_SEEDS, n)):
+        with library.visiting(ProceduralStructure(int(seed), config.voxel_size)) as label:
+            a[i] = simulate_subtomogram(library, label, config, rng)[0]
+            b[i] = simulate_subtomogram(library, label, config, rng)[0]
+    return a, b

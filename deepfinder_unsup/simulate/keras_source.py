@@ -13,7 +13,7 @@ from ..io.files import atomic_path
 from ..log import logger
 from ..volume import random_wedge_symmetric_view
 from .config import SimConfig
-from .dataset import balanced_labels, binding_states_of, class_draw_weights, class_names_of
+from .dataset import FRESH_SEEDS, balanced_labels, binding_states_of, class_draw_weights, class_names_of
 from .procedural import ProceduralStructure
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure
@@ -166,7 +166,6 @@ class SimulatedBatches(SeededBatches):
         )
 
 
-FRESH_SEEDS = (10_000, 1_000_000)  # procedural seeds drawn once: above every class list's, below the held-out sets'
 REPLAY_LAG = 4  # steps between two uses of one simulated batch (the workers have made it by then)
 REPLAY_WAIT_S = 60.0  # how long a reuse waits for a worker still making its batch, before making it again
 
