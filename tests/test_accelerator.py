@@ -42,3 +42,24 @@ def test_without_an_init_model_the_head_is_the_shipped_design():
     args = _args(contrast_weight=0.0)
     model, info = train_accelerator.initial_model(args, 3, 40, with_binding=False)
     assert args.head == "flatten_conv" and info == {} and "head_branch_dense" in {la.name for la in model.layers}
+
+
+def test_fresh_pairs_enter_the_batch_without_breaking_its_pairing():
+    """Row i pairs with row i + B/2 (the contrastive loss's rule) for the class pairs and the fresh ones alike;
+    fresh rows have zero class and binding rows and sample weight 0, class rows weight 1."""
+    p, f = 3, 2
+    x = np.arange(2 * p, dtype=np.float32)[:, None] + 100  # class rows: 100..102, partners 103..105
+    y = np.eye(4, dtype=np.float32)[[0, 1, 2, 0, 1, 2]]
+    b = np.eye(3, dtype=np.float32)[[0, 2, 1, 0, 2, 1]]
+    fa = np.array([[200.0], [201.0]], np.float32)
+    fb = np.array([[300.0], [301.0]], np.float32)
+    xx, yy, bb, w = train_accelerator.fresh_pairs_in_batch(x, y, b, fa, fb)
+    half = p + f
+    assert len(xx) == len(yy) == len(bb) == len(w) == 2 * half
+    pairs = [(float(xx[i, 0]), float(xx[i + half, 0])) for i in range(half)]
+    assert pairs == [(100, 103), (101, 104), (102, 105), (200, 300), (201, 301)]
+    np.testing.assert_array_equal(w, [1, 1, 1, 0, 0] * 2)
+    np.testing.assert_array_equal(yy.sum(axis=1), w)
+    np.testing.assert_array_equal(bb.sum(axis=1), w)
+    np.testing.assert_array_equal(yy[:p], y[:p])
+    np.testing.assert_array_equal(yy[half : half + p], y[p:])

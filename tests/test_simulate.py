@@ -277,6 +277,33 @@ def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_ro
     assert len(source[0]) == 2  # without fresh structures: (x, y) as before
 
 
+def test_fresh_pairs_are_two_draws_of_one_structure_drawn_once(monkeypatch):
+    """``simulate_fresh_pairs`` (the GPU script's fresh share): pair j is two sub-tomograms of one procedural
+    structure whose seed lies in FRESH_SEEDS, every pair another structure, two different draws (not a copy),
+    and the library is as it was afterwards."""
+    from deepfinder_unsup.simulate import dataset
+    from deepfinder_unsup.simulate.procedural import procedural_name
+
+    simulated = []
+    real = dataset.simulate_subtomogram
+
+    def recording(library, label, config, rng):
+        simulated.append(library.names[label - 1])
+        return real(library, label, config, rng)
+
+    monkeypatch.setattr(dataset, "simulate_subtomogram", recording)
+    library = StructureLibrary([builtin_structure("ring")])
+    a, b = dataset.simulate_fresh_pairs(library, 3, fixed_config(), np.random.default_rng(4))
+    assert a.shape == b.shape == (3, 40, 40, 40)
+    assert simulated[0::2] == simulated[1::2] and len(set(simulated)) == 3
+    low, high = dataset.FRESH_SEEDS
+    seeds = [int(name.removeprefix("proc")) for name in simulated[0::2]]
+    assert [procedural_name(seed) for seed in seeds] == simulated[0::2]
+    assert all(low <= seed < high for seed in seeds)
+    assert not np.allclose(a, b)
+    assert library.names == ["ring"] and all(key[0] == 0 for key in library._cache)
+
+
 def test_map_weight_draws_classes_from_files_that_many_times_as_often():
     """``train --map-weight 3``: a class read from a map file is drawn 3x as often as one made by code or the
     negatives (chi-square against those expected frequencies, and against uniform); weight 1 keeps the uniform
