@@ -236,7 +236,7 @@ def train_command(args) -> None:
         optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
         loss=[class_loss, keras.losses.CategoricalCrossentropy()] if with_binding else class_loss,
         loss_weights=[1.0, args.binding_weight] if with_binding else None,
-        metrics=[["accuracy"], ["accuracy"]] if with_binding else ["accuracy"],
+        weighted_metrics=[["accuracy"], ["accuracy"]] if with_binding else ["accuracy"],
         jit_compile=keras.backend.backend() != "tensorflow",  # XLA: 6x slower on these CPUs (a smoke test here)
     )
 
