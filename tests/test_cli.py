@@ -281,13 +281,14 @@ def test_embedder_is_a_scikit_learn_transformer(model_file, rng):
 
     from deepfinder_unsup.embed import Embedder
 
-    x = rng.standard_normal((70, 40, 40, 40)).astype(np.float32)
-    emb = Embedder(model_file, batch_size=32)
+    x = rng.standard_normal((20, 40, 40, 40)).astype(np.float32)
+    emb = Embedder(model_file, batch_size=8)  # 8 + 8 + 4: a short last batch
     assert clone(emb).get_params() == emb.get_params()
     pipe = make_pipeline(emb, KMeans(2, n_init=2, random_state=0)).fit(x)
-    assert pipe.predict(x).shape == (70,)
+    assert pipe.predict(x).shape == (20,)
     full = emb.transform(x)
-    np.testing.assert_allclose(emb.transform_batches(iter([x[:5], x[5:50], x[50:]])), full, atol=1e-5)
+    # chunks that cross the batch boundaries: each must be embedded as in one call
+    np.testing.assert_allclose(emb.transform_batches(iter([x[:3], x[3:14], x[14:]])), full, atol=1e-5)
 
 
 def test_help_runs_without_tensorflow_chatter():
