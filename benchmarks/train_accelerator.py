@@ -14,8 +14,9 @@ Two steps:
     python benchmarks/train_accelerator.py finalise DIR/final.keras --check DIR/check.npz \
         --val runs/val_shrec21/dataset.h5 --out runs/gpu/model.keras
 
-Session 4's command is benchmarks/results/train_accelerator_session4.sh; the next lease's, the shipped recipe of
-the CPU sessions since (head, losses, ``--map-weight``), is benchmarks/results/train_accelerator_next.sh.
+Session 4's command is benchmarks/results/train_accelerator_session4.sh, session 39's train_accelerator_session39.sh
+(the shipped recipe at GPU scale, level); the next lease's, more negatives per step and every convolution trained,
+is benchmarks/results/train_accelerator_next.sh.
 Preparing a device run (the machine has JAX but neither TensorFlow, Keras nor the maps, and no network):
 
     echo /.accel/ >> .git/info/exclude      # an ignored folder, named in the device call's ``carry``
@@ -23,11 +24,14 @@ Preparing a device run (the machine has JAX but neither TensorFlow, Keras nor th
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .accel/whl \
         keras==3.15.1 namex optree mrcfile starfile
     mkdir -p .accel/structures && cp -r ../shared/structures/{maps_10A,maps_10A_extra,membrane_10A} .accel/structures/
-    # the device command (session 4: 8.3 minutes of training in a 503-second call):
+    # the working tree travels whole and must stay under 64 MiB: untrack the checkpoints for the call
+    git rm -q --cached benchmarks/checkpoints/*.keras deepfinder_unsup/pretrained/f_theta_shrec21.keras
+    # the device command (session 4: 8.3 minutes of training in a 503-second call; session 39: 7.4 in 495 s):
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .accel/whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD
     STRUCTURES=.accel/structures OMP_NUM_THREADS=1 bash benchmarks/results/train_accelerator_next.sh $OUT \
         --minutes 8.3 --workers 14
+    git reset -q                                # the checkpoints tracked again
 """
 
 from __future__ import annotations
