@@ -327,8 +327,8 @@ def test_bfloat16_path_is_really_bf16_and_close_to_float32(model_file, rng):
     convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv3D)]
     assert all(layer.compute_dtype == "bfloat16" for layer in convs)
     x = rng.standard_normal((8, 40, 40, 40)).astype(np.float32)
-    a = Embedder(model_file).transform(x)
-    b = Embedder(model_file, precision="bfloat16").transform(x)
+    a = Embedder(model_file, tta=False).transform(x)  # one view: the arithmetic is what differs
+    b = Embedder(model_file, precision="bfloat16", tta=False).transform(x)
     assert b.dtype == np.float32 and not np.array_equal(a, b)
     assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
 
