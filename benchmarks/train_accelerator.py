@@ -176,6 +176,13 @@ def train_command(args) -> None:
     from deepfinder_unsup.simulate.dataset import binding_states_of, class_names_of
     from deepfinder_unsup.simulate.structures import load_structures
 
+    if args.fresh_structures > 0 and args.contrast_weight <= 0:
+        sys.exit("--fresh-structures needs the contrastive loss (--contrast-weight): nothing else sees them")
+    if not 0.0 <= args.fresh_structures < 1.0:
+        sys.exit(
+            f"--fresh-structures must be a share in [0, 1) here (the class loss needs classes), got "
+            f"{args.fresh_structures}"
+        )
     config = SimConfig.from_file(args.sim_config) if args.sim_config else SimConfig()
     structures = load_structures(args.structures, config.voxel_size)
     class_names = class_names_of(structures, config)
@@ -221,13 +228,6 @@ def train_command(args) -> None:
         sys.exit(f"--view-weight and --contrast-weight need an even --batch-size (pairs), got {args.batch_size}")
     if args.view_weight > 0 and args.contrast_weight > 0:
         sys.exit("--view-weight and --contrast-weight pair the batch differently: choose one")
-    if args.fresh_structures > 0 and args.contrast_weight <= 0:
-        sys.exit("--fresh-structures needs the contrastive loss (--contrast-weight): nothing else sees them")
-    if not 0.0 <= args.fresh_structures < 1.0:
-        sys.exit(
-            f"--fresh-structures must be a share in [0, 1) here (the class loss needs classes), got "
-            f"{args.fresh_structures}"
-        )
     model, init_info = initial_model(args, len(classes), config.box_size, with_binding)
     if args.init_model:
         say(f"head {args.head}; initialised {len(init_info['copied_layers'])} layers from {args.init_model}")
@@ -308,14 +308,14 @@ def train_command(args) -> None:
             half = rng.integers(n_pool, size=args.batch_size // 2)
             sel = np.concatenate([half, half])
             x = augment(pool_x[half], rng)
-            x = np.concatenate([x, random_wedge_symmetric_view(x, rng)])[..., None]
+            x = np.concatenate([x, random_wedge_symmetric_view(x, rng)])
         elif args.contrast_weight > 0:  # pairs: two pool entries of one class (train --contrast-weight) ...
             half = rng.integers(n_pool, size=pairs - n_fresh)
             sel = np.concatenate([half, same_class_partners(pool_y[:n_pool], half, rng)])
             x = augment(pool_x[sel], rng)
         else:
             sel = rng.integers(n_pool, size=args.batch_size)
-            x = augment(pool_x[sel], rng)[..., None]
+            x = augment(pool_x[sel], rng)
         y = np.zeros((len(sel), len(classes)), np.float32)
         y[np.arange(len(sel)), pool_y[sel]] = 1.0
         b = np.eye(3, dtype=np.float32)[binding_code[pool_y[sel]]]
@@ -323,10 +323,8 @@ def train_command(args) -> None:
         if n_fresh:  # ... and fresh_share of them of structures drawn once: the contrastive loss alone sees them
             fresh = rng.integers(n_fresh_pool, size=n_fresh)
             x, y, b, w = fresh_pairs_in_batch(x, y, b, augment(pool_fa[fresh], rng), augment(pool_fb[fresh], rng))
-            x = x[..., None]
             weights = (w, w) if with_binding else w
-        elif args.contrast_weight > 0:
-            x = x[..., None]
+        x = x[..., None]
         model.optimizer.learning_rate = learning_rate_at(fraction, step, args.learning_rate, args.warmup)
         if with_binding:
             logs = model.train_on_batch(x, (y, b), sample_weight=weights, return_dict=True)
