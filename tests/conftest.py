@@ -57,3 +57,44 @@ def quick_acquisition_estimate(monkeypatch):
     from deepfinder_unsup.simulate import like
 
     monkeypatch.setattr(like, "SYNTHESIS_BOXES", 4)
+
+
+SMALL_BOX = 16  # the small model's box: (16 / 40)^3, a fifteenth of the shipped model's voxels
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> Path:
+    """A model file of the shipped kind (DeepFinder's encoder, the flatten + convolution head, cosine class and
+    binding outputs, classes made by code, a card) at a 16^3 box, for tests of what adapt and embed do with any
+    model, at a fifteenth of the shipped 40^3 model's arithmetic. Every weight whose shape does not depend on
+    the box (the convolutions, the embedding layer) is the shipped model's, the rest drawn at random; what the
+    shipped model knows is tested with the shipped model (test_pretrained.py, test_cli.py)."""
+    import keras
+
+    from deepfinder_unsup.embed import resolve_model_path
+    from deepfinder_unsup.model.card import load_model, save_model
+    from deepfinder_unsup.model.classifier import build_classifier
+
+    keras.utils.set_random_seed(0)
+    model = build_classifier(3, box_size=SMALL_BOX, head="flatten_conv", output="cosine", binding_states=True)
+    shipped, _ = load_model(resolve_model_path(None))
+    for layer in model.layers:
+        try:
+            weights = shipped.get_layer(layer.name).get_weights()
+        except ValueError:  # a layer the shipped model lacks
+            continue
+        if [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(weights)
+    classes = {"0": "negative", "1": "proc0000000", "2": "proc0000001"}
+    card = {"voxel_size": 10.0, "box_size": SMALL_BOX, "classes": classes, "embedding_geometry": "cosine"}
+    return save_model(model, tmp_path_factory.mktemp("small_model") / "small.keras", card)
+
+
+def two_kinds_of_picks(n: int, box: int = SMALL_BOX, seed: int = 0) -> np.ndarray:
+    """``n`` noisy boxes, the first half with a dense cube off centre, the rest with a thin slab: two kinds of pick
+    for a pull towards neighbours to act on."""
+    vols = np.random.default_rng(seed).standard_normal((n, box, box, box)).astype(np.float32)
+    q = box // 4
+    vols[: n // 2, q : 2 * q, q : 3 * q, q : 2 * q] += 1.5
+    vols[n // 2 :, 2 * q - 1 : 2 * q + 1, :, :] += 1.5
+    return vols

@@ -27,6 +27,8 @@ from deepfinder_unsup.simulate.scene import StructureLibrary, simulate_subtomogr
 from deepfinder_unsup.simulate.structures import Structure, builtin_structure  # noqa: E402
 from deepfinder_unsup.train import TrainConfig, compile_classifier, train  # noqa: E402
 
+from .conftest import two_kinds_of_picks  # noqa: E402
+
 
 def _library() -> list[Structure]:
     ring, globule = builtin_structure("ring"), builtin_structure("globule")
@@ -121,19 +123,18 @@ def test_training_with_the_binding_loss_end_to_end(tmp_path):
     assert not any((tmp_path / "again").iterdir())  # refused before anything was written
 
 
-def test_a_model_with_a_binding_output_adapts(tmp_path, method="infomax"):
+def test_a_model_with_a_binding_output_adapts(tmp_path, small_model, method="infomax"):
     """adapt trains through the class output only (infomax: the model's own head; the other methods put a new
     head on the embedding); the binding output must not get in its way."""
     from deepfinder_unsup.cli import main
+    from deepfinder_unsup.io import write_dataset
+    from deepfinder_unsup.io.objl import new_object
 
-    model = build_classifier(3, output="cosine", binding_states=True)
-    card = {"voxel_size": 10.0, "box_size": 40, "classes": {"0": "negative", "1": "a", "2": "b"}}
-    save_model(model, tmp_path / "binding.keras", card)
-    data = tmp_path / "sim"
-    args = ["simulate", "--structures", "builtin:ring", "builtin:barrel", "--per-class", "8", "--workers", "1"]
-    assert main([*args, "--out", str(data), "--seed", "5"]) == 0
+    assert len(load_model(small_model)[0].outputs) == 2  # classes and binding states
+    data = tmp_path / "dataset.h5"
+    write_dataset(data, two_kinds_of_picks(24), [new_object(1, 8.0, 8.0, 8.0) for _ in range(24)], 10.0)
     out = tmp_path / "adapted.keras"
-    cmd = ["adapt", "--dataset", str(data / "dataset.h5"), "--model", str(tmp_path / "binding.keras")]
+    cmd = ["adapt", "--dataset", str(data), "--model", str(small_model)]
     assert main([*cmd, "--method", method, "--out", str(out), "--rounds", "1", "--steps", "2", "--k", "3"]) == 0
     adapted, _ = load_model(out)
     assert len(adapted.outputs) == 2

@@ -45,6 +45,14 @@ def test_lowpass_is_found_by_synthesis_and_its_absence_too():
     assert match_lowpass(plain, (-50, 50), 1, n=16)[0] in (None, 0.6)
 
 
+def test_lowpass_is_found_at_the_users_box_size():
+    """The candidates are simulated at the picks' box, not the simulator's default 40 (at 24 the two radial
+    profiles had different lengths: adapt --method like failed on any model of another box size)."""
+    filtered = _boxes(24, box_size=24, tilt_min=-50, tilt_max=50, lowpass=0.3, polarity=1)
+    found, table = match_lowpass(filtered, (-50, 50), 1, n=12)
+    assert found in (0.25, 0.35), table
+
+
 def test_matched_config_draws_around_the_estimate():
     estimate = AcquisitionEstimate(n_boxes=100, tilt_min=-42.0, tilt_max=55.0, lowpass=0.35, polarity=-1)
     config = config_like(estimate, SimConfig(snr=0.5))

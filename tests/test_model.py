@@ -18,7 +18,7 @@ from deepfinder_unsup.model.classifier import build_classifier, embedding_model 
 from deepfinder_unsup.model.deepfinder import build_deepfinder, build_encoder, load_deepfinder_weights  # noqa: E402
 from deepfinder_unsup.train import balanced_indices  # noqa: E402
 
-from .conftest import shared_file  # noqa: E402
+from .conftest import SMALL_BOX, shared_file  # noqa: E402
 
 WEIGHTS = {"shrec19": ("net_weights_FINAL.h5", 13), "chlamydomonas": ("net_weights_chlamydomonas.h5", 4)}
 
@@ -189,14 +189,15 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
 
 
 def ring_and_globule():
-    """8 simulated sub-tomograms each of two built-in shapes: the smallest data set a training run takes."""
+    """8 simulated sub-tomograms each of two built-in shapes in 16^3 boxes: the smallest data set a training run
+    takes (what the tests using it check does not depend on the box)."""
     from deepfinder_unsup.io.dataset import SubtomoDataset
     from deepfinder_unsup.simulate.config import fixed_config
     from deepfinder_unsup.simulate.dataset import simulate_dataset
     from deepfinder_unsup.simulate.structures import builtin_structure
 
     structures = [builtin_structure("ring"), builtin_structure("globule")]
-    config = fixed_config(negative_class=False)
+    config = fixed_config(negative_class=False, box_size=SMALL_BOX)
     vols, objl, names = simulate_dataset(structures, 8, config, seed=0, n_workers=1, progress=False)
     return SubtomoDataset(vols, objl, 10.0, {"class_names": names})
 
@@ -233,7 +234,8 @@ def test_frozen_leading_convolutions_keep_their_weights_and_load_trainable(tmp_p
 
     data = ring_and_globule()
     start = tmp_path / "start.keras"
-    save_model(build_classifier(2, 40, "gap"), start, {"voxel_size": 10.0, "box_size": 40, "head": "gap"})
+    card = {"voxel_size": 10.0, "box_size": SMALL_BOX, "head": "gap"}
+    save_model(build_classifier(2, SMALL_BOX, "gap"), start, card)
     cfg = TrainConfig(
         head="gap", epochs=1, steps_per_epoch=2, batch_size=8, learning_rate=1e-3, init_model=str(start), freeze_convs=2
     )

@@ -149,9 +149,9 @@ def test_interrupted_train_resumes_from_its_checkpoint(tmp_path):
     rng = np.random.default_rng(2)
     n = 16
     labels = np.arange(n) % 2
-    vols = rng.standard_normal((n, 40, 40, 40), dtype=np.float32)
-    vols[labels == 1, 15:25, 15:25, 15:25] += 2.0
-    objl = [new_object(int(lab), 20, 20, 20) for lab in labels]
+    vols = rng.standard_normal((n, 16, 16, 16), dtype=np.float32)  # a small box: the signals do not depend on it
+    vols[labels == 1, 6:10, 6:10, 6:10] += 2.0
+    objl = [new_object(int(lab), 8, 8, 8) for lab in labels]
     write_dataset(tmp_path / "t.h5", vols, objl, 10.0, class_names={0: "a", 1: "b"})
     out = tmp_path / "run"
     common = (

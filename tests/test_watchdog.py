@@ -14,6 +14,8 @@ import pytest
 
 from deepfinder_unsup.watchdog import STALLED_STATUS, StallWatchdog, exit_within
 
+from .conftest import SMALL_BOX
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -145,11 +147,14 @@ def _train_and_kill_its_workers(tmp_path: Path, *extra: str) -> tuple[subprocess
     out-of-memory killer does). Returns the process and the worker processes seen so far (replacements included)."""
     from deepfinder_unsup.cli import main
 
-    shapes = ["builtin:ring", "builtin:barrel"]
+    shapes, config = ["builtin:ring", "builtin:barrel"], tmp_path / "small_box.json"
+    config.write_text(f'{{"box_size": {SMALL_BOX}}}')  # what is tested does not depend on the box: a small one
     val = tmp_path / "val" / "dataset.h5"
-    assert main(["simulate", "--structures", *shapes, "--per-class", "3", "--out", str(val.parent), "--quiet"]) == 0
+    args = ["simulate", "--structures", *shapes, "--per-class", "3", "--config", str(config), "--quiet"]
+    assert main([*args, "--out", str(val.parent)]) == 0
     out = tmp_path / "run"
     args = ["train", "--structures", *shapes, "--val", val, "--batch-size", "16", "--steps-per-epoch", "10000"]
+    args += ["--sim-config", config]
     args += ["--epochs", "1", "--workers", "2", "--reuse", "2", "--out", out, "--quiet", *extra]
     proc = subprocess.Popen(
         [sys.executable, "-m", "deepfinder_unsup.cli", *map(str, args)],

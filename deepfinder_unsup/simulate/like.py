@@ -133,7 +133,8 @@ def match_lowpass(
     candidate, ``n`` boxes are simulated (pseudo-molecules, the estimated wedge and polarity, the other settings
     wide) and their radial power profile compared with the user's; the closest wins. The CTF, B-factor and
     interpolation shape the spectrum too, so candidates are simulated rather than fitted analytically. (The
-    noise colour was tried the same way and not identified: it stays randomised.)"""
+    noise colour was tried the same way and not identified: it stays randomised.) The candidates are simulated
+    at the user's box size, so the two profiles sample the same frequencies."""
     from .scene import StructureLibrary, simulate_subtomogram
     from .structures import load_structures
 
@@ -142,7 +143,10 @@ def match_lowpass(
     library = StructureLibrary(load_structures(["procedural:6:900000"], 10.0))
     table = []
     for lowpass in LOWPASSES:
-        cfg = SimConfig(tilt_min=tilt_range[0], tilt_max=tilt_range[1], lowpass=lowpass, polarity=polarity)
+        box = volumes.shape[1]
+        cfg = SimConfig(
+            box_size=box, tilt_min=tilt_range[0], tilt_max=tilt_range[1], lowpass=lowpass, polarity=polarity
+        )
         rng = np.random.default_rng(seed)
         sims = np.stack([simulate_subtomogram(library, int(rng.integers(0, 7)), cfg, rng)[0] for _ in range(n)])
         error = float(np.mean((log_profile_shape(sims, tilt_range) - target) ** 2))
