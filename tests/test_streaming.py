@@ -19,6 +19,8 @@ from deepfinder_unsup.io import InputError, read_embeddings, read_objl, write_mr
 from deepfinder_unsup.io.objl import new_object
 from deepfinder_unsup.io.resumable import partial_path
 
+from .conftest import SMALL_BOX
+
 
 @pytest.fixture(scope="module")
 def picks(tmp_path_factory):
@@ -37,23 +39,29 @@ def picks(tmp_path_factory):
     return folder, [str(t) for t in tomograms]
 
 
-def run_embed(folder, tomograms, out, *extra) -> int:
-    """The CLI on the picks, one view (the streaming is under test, not the views) unless ``extra`` asks --tta."""
-    args = ["embed", "--objl", str(folder / "picks.xml"), "--tomograms", *tomograms, "--out", str(out)]
-    views = [] if "--tta" in extra else ["--no-tta"]
-    return main([*args, "--precision", "float32", "--quiet", *views, *extra])
+@pytest.fixture(scope="module")
+def run_embed(small_model):
+    """The CLI on the picks with the small model (the streaming does not depend on the model), one view (the
+    streaming is under test, not the views) unless ``extra`` asks --tta."""
+
+    def run(folder, tomograms, out, *extra) -> int:
+        args = ["embed", "--objl", str(folder / "picks.xml"), "--tomograms", *tomograms, "--out", str(out)]
+        views = [] if "--tta" in extra else ["--no-tta"]
+        return main([*args, "--model", str(small_model), "--precision", "float32", "--quiet", *views, *extra])
+
+    return run
 
 
 @pytest.fixture(scope="module")
-def reference(picks, tmp_path_factory):
+def reference(picks, small_model):
     """The embeddings computed another way: extract every box in memory, then Embedder.transform."""
     folder, tomograms = picks
     objl = read_objl(folder / "picks.xml")
-    vols, kept = extract_subtomograms(tomograms, objl, box_size=40, voxel_size=10.0, border="pad")
-    return Embedder(precision="float32", tta=False).transform(vols), kept
+    vols, kept = extract_subtomograms(tomograms, objl, box_size=SMALL_BOX, voxel_size=10.0, border="pad")
+    return Embedder(small_model, precision="float32", tta=False).transform(vols), kept
 
 
-def test_streamed_rows_match_a_direct_embedding_in_pick_order(picks, reference, tmp_path, monkeypatch):
+def test_streamed_rows_match_a_direct_embedding_in_pick_order(picks, reference, tmp_path, monkeypatch, run_embed):
     folder, tomograms = picks
     monkeypatch.setattr(streaming, "UNIT_PICKS", 16)  # many units per tomogram
     assert run_embed(folder, tomograms, tmp_path / "e.h5") == 0
@@ -71,7 +79,9 @@ def test_units_group_picks_by_tomogram_and_cover_each_once():
     assert [u.tolist() for u in units] == [[0, 2], [5, 6], [1, 4], [3]]
 
 
-def test_interrupted_run_is_refused_then_resumed_without_redoing_done_units(picks, reference, tmp_path, monkeypatch):
+def test_interrupted_run_is_refused_then_resumed_without_redoing_done_units(
+    picks, reference, tmp_path, monkeypatch, run_embed
+):
     folder, tomograms = picks
     out = tmp_path / "e.h5"
     monkeypatch.setattr(streaming, "UNIT_PICKS", 16)
@@ -106,7 +116,7 @@ def test_interrupted_run_is_refused_then_resumed_without_redoing_done_units(pick
     assert objl == reference[1] and not partial_path(out).exists()
 
 
-def test_resume_with_other_inputs_is_refused(picks, tmp_path, monkeypatch):
+def test_resume_with_other_inputs_is_refused(picks, tmp_path, monkeypatch, run_embed):
     folder, tomograms = picks
     out = tmp_path / "e.h5"
     monkeypatch.setattr(streaming, "embed_unit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
@@ -115,10 +125,10 @@ def test_resume_with_other_inputs_is_refused(picks, tmp_path, monkeypatch):
     assert run_embed(folder, tomograms[::-1], out, "--resume") == 1
     assert run_embed(folder, tomograms, out, "--border", "skip", "--resume") == 1
     with pytest.raises(InputError, match="started with other border"):
-        streaming.open_partial(out, 120, 32, 40, {"border": "skip"}, resume=True, overwrite=False)
+        streaming.open_partial(out, 120, 32, SMALL_BOX, {"border": "skip"}, resume=True, overwrite=False)
 
 
-def test_a_failing_tomogram_is_reported_and_the_others_finish(picks, tmp_path, capsys, caplog):
+def test_a_failing_tomogram_is_reported_and_the_others_finish(picks, tmp_path, capsys, caplog, run_embed):
     folder, tomograms = picks
     bad = tmp_path / "t1.mrc"
     data = np.random.default_rng(0).standard_normal((50, 70, 70)).astype(np.float32)
@@ -138,7 +148,7 @@ def test_a_failing_tomogram_is_reported_and_the_others_finish(picks, tmp_path, c
     assert len(read_embeddings(out)[0]) == 120
 
 
-def test_dask_workers_give_the_serial_result(picks, reference, tmp_path):
+def test_dask_workers_give_the_serial_result(picks, reference, tmp_path, run_embed, small_model):
     """Plain and with --tta: the workers' embeddings are those computed in memory (for --tta, the mean over
     the four views of Embedder(tta=True)), and the file records the option."""
     distributed = pytest.importorskip("distributed")
@@ -149,9 +159,9 @@ def test_dask_workers_give_the_serial_result(picks, reference, tmp_path):
     emb, objl, _ = read_embeddings(tmp_path / "e.h5")
     assert objl == reference[1]
     np.testing.assert_allclose(emb, reference[0], rtol=1e-4, atol=1e-4 * np.abs(reference[0]).max())
-    vols, _ = extract_subtomograms(tomograms, read_objl(folder / "picks.xml"), 40, 10.0, border="pad")
+    vols, _ = extract_subtomograms(tomograms, read_objl(folder / "picks.xml"), SMALL_BOX, 10.0, border="pad")
     every = slice(None, None, 4)  # a quarter of the rows, from every tomogram: the order is checked above
-    want = Embedder(precision="float32", tta=True).transform(vols[every])
+    want = Embedder(small_model, precision="float32", tta=True).transform(vols[every])
     tta, tta_objl, attrs = read_embeddings(tmp_path / "t.h5")
     assert tta_objl == reference[1] and attrs["tta"] in (True, 1)
     np.testing.assert_allclose(tta[every], want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
@@ -173,7 +183,7 @@ def test_precision_auto_follows_the_processor(monkeypatch):
     assert cpu_has_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
-def test_embed_killed_by_sigterm_resumes_to_the_full_result(picks, reference, tmp_path):
+def test_embed_killed_by_sigterm_resumes_to_the_full_result(picks, reference, tmp_path, run_embed, small_model):
     """A real kill in a subprocess: the partial file stays, marked incomplete; --resume completes it."""
     folder, tomograms = picks
     out = tmp_path / "e.h5"
@@ -185,7 +195,16 @@ def test_embed_killed_by_sigterm_resumes_to_the_full_result(picks, reference, tm
         "s.embed_unit = slow\n"
         "from deepfinder_unsup.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    args = ["--objl", str(folder / "picks.xml"), "--tomograms", *tomograms, "--out", str(out)]
+    args = [
+        "--objl",
+        str(folder / "picks.xml"),
+        "--tomograms",
+        *tomograms,
+        "--out",
+        str(out),
+        "--model",
+        str(small_model),
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "embed", *args, "--precision", "float32", "--quiet", "--no-tta"],
         stdout=subprocess.PIPE,
