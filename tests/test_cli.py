@@ -28,19 +28,9 @@ METRICS_PER_K_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """A small f_theta with its card (untrained head: these tests check the plumbing, not accuracy)."""
-    pytest.importorskip("keras")
-    from deepfinder_unsup.model.card import save_model
-    from deepfinder_unsup.model.classifier import build_classifier
-
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    save_model(
-        build_classifier(4, 40, "flatten"),
-        path,
-        {"voxel_size": 10.0, "box_size": 40, "embedding_dim": 32, "classes": {}},
-    )
-    return path
+def model_file(small_model):
+    """The small model (16^3 boxes; conftest.py): these tests check the plumbing, not accuracy."""
+    return small_model
 
 
 @pytest.fixture(scope="module")
@@ -269,8 +259,8 @@ def test_wrong_voxel_size_is_explained(model_file):
 
     emb = Embedder(model_file).fit()
     with pytest.raises(InputError, match="13.68 Å/voxel, the model expects 10 Å: resample"):
-        emb.transform(np.zeros((1, 40, 40, 40), np.float32), voxel_size=13.68)
-    with pytest.raises(InputError, match=r"shape \(1, 32, 32, 32\), the model expects \(N, 40, 40, 40\)"):
+        emb.transform(np.zeros((1, 16, 16, 16), np.float32), voxel_size=13.68)
+    with pytest.raises(InputError, match=r"shape \(1, 32, 32, 32\), the model expects \(N, 16, 16, 16\)"):
         emb.transform(np.zeros((1, 32, 32, 32), np.float32))
 
 
@@ -281,7 +271,7 @@ def test_embedder_is_a_scikit_learn_transformer(model_file, rng):
 
     from deepfinder_unsup.embed import Embedder
 
-    x = rng.standard_normal((20, 40, 40, 40)).astype(np.float32)
+    x = rng.standard_normal((20, 16, 16, 16)).astype(np.float32)
     emb = Embedder(model_file, batch_size=8)  # 8 + 8 + 4: a short last batch
     assert clone(emb).get_params() == emb.get_params()
     pipe = make_pipeline(emb, KMeans(2, n_init=2, random_state=0)).fit(x)
@@ -326,7 +316,7 @@ def test_bfloat16_path_is_really_bf16_and_close_to_float32(model_file, rng):
     net = with_dtype_policy(embedding_model(load_model(model_file)[0]), "mixed_bfloat16")
     convs = [layer for layer in net.layers if isinstance(layer, keras.layers.Conv3D)]
     assert all(layer.compute_dtype == "bfloat16" for layer in convs)
-    x = rng.standard_normal((8, 40, 40, 40)).astype(np.float32)
+    x = rng.standard_normal((8, 16, 16, 16)).astype(np.float32)
     a = Embedder(model_file, tta=False).transform(x)  # one view: the arithmetic is what differs
     b = Embedder(model_file, precision="bfloat16", tta=False).transform(x)
     assert b.dtype == np.float32 and not np.array_equal(a, b)
