@@ -148,7 +148,8 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
     from deepfinder_unsup.train import TrainConfig, train
 
     structs = [builtin_structure(n) for n in ("ring", "dumbbell", "globule")]
-    cfg = fixed_config(snr=1.0, negative_class=False)
+    # 24^3 boxes: a third of the 40^3 run's time; validation accuracy 0.67-1.0 over three data seeds (1.0 at 40)
+    cfg = fixed_config(snr=1.0, negative_class=False, box_size=24)
     vols, objl, names = simulate_dataset(structs, 24, cfg, seed=0, n_workers=1, progress=False)
     data = SubtomoDataset(vols[:60], objl[:60], 10.0, {"class_names": names})
     val = SubtomoDataset(vols[60:], objl[60:], 10.0, {"class_names": names})
@@ -182,7 +183,7 @@ def test_short_training_lowers_the_loss_and_beats_chance(tmp_path):
     assert min(losses[-2:]) < losses[0]
     card = read_card(path)
     assert card["validation"]["val_accuracy"] > 1 / 3 + 0.15  # chance is 1/3
-    assert card["voxel_size"] == 10.0 and card["box_size"] == 40
+    assert card["voxel_size"] == 10.0 and card["box_size"] == 24
     assert card["classes"] == {"1": "ring", "2": "dumbbell", "3": "globule"}
     for f in ("training_curves.png", "confusion_matrix.png", "confusion_matrix.json", "best.keras"):
         assert (tmp_path / f).exists()
