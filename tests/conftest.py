@@ -90,6 +90,15 @@ def small_model(tmp_path_factory) -> Path:
     return save_model(model, tmp_path_factory.mktemp("small_model") / "small.keras", card)
 
 
+@pytest.fixture(scope="session")
+def small_box_config(tmp_path_factory) -> Path:
+    """A simulation config file (simulate --config, train --sim-config) of 16^3 boxes, for tests of what does not
+    depend on the box: a fifteenth of the default 40^3's voxels to simulate and train on."""
+    path = tmp_path_factory.mktemp("config") / "small_box.json"
+    path.write_text(f'{{"box_size": {SMALL_BOX}}}')
+    return path
+
+
 def two_kinds_of_picks(n: int, box: int = SMALL_BOX, seed: int = 0) -> np.ndarray:
     """``n`` noisy boxes, the first half with a dense cube off centre, the rest with a thin slab: two kinds of pick
     for a pull towards neighbours to act on."""

@@ -27,6 +27,8 @@ from deepfinder_unsup.simulate.structures import builtin_structure  # noqa: E402
 from deepfinder_unsup.train import TrainConfig, compile_classifier, train  # noqa: E402
 from deepfinder_unsup.volume import random_wedge_symmetric_view, wedge_symmetric_views  # noqa: E402
 
+from .conftest import SMALL_BOX  # noqa: E402
+
 
 def test_each_random_view_is_one_of_the_three_rotations_never_the_volume_itself():
     rng = np.random.default_rng(0)
@@ -91,9 +93,10 @@ def test_the_view_loss_is_in_the_objective_and_training_lowers_it():
 def _two_shape_run() -> tuple[SimulatedBatches, SubtomoDataset]:
     """A batch source of two built-in shapes (batches of 4, 2 steps) and a 6-box validation set of them."""
     library = [builtin_structure("ring"), builtin_structure("globule")]
-    source = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=4, steps_per_epoch=2, seed=0)
-    x, y = SimulatedBatches(library, fixed_config(snr=1.0), batch_size=6, seed=9)[0]
-    objl = [{"label": int(np.argmax(r)), "x": 20.0, "y": 20.0, "z": 20.0} for r in y]
+    config = fixed_config(snr=1.0, box_size=SMALL_BOX)  # the losses and their plumbing do not depend on the box
+    source = SimulatedBatches(library, config, batch_size=4, steps_per_epoch=2, seed=0)
+    x, y = SimulatedBatches(library, config, batch_size=6, seed=9)[0]
+    objl = [{"label": int(np.argmax(r)), "x": 8.0, "y": 8.0, "z": 8.0} for r in y]
     return source, SubtomoDataset(x[..., 0], objl, 10.0, {"class_names": source.class_names})
 
 
@@ -177,18 +180,20 @@ def test_training_with_the_contrastive_loss_end_to_end(tmp_path):
         train(val, val, tmp_path / "file", TrainConfig(contrast_weight=1.0), verbose=0)
 
 
-def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_temperature(tmp_path, capsys):
+def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_temperature(
+    tmp_path, capsys, small_box_config
+):
     """``--contrast-weight`` and ``--temperature`` reach the model and its card, with ``--fresh-structures`` (rows of
     weight 0 through the class and binding outputs); a zero temperature, and structures drawn once without the
     contrastive loss or at a share above 1, are refused."""
     from deepfinder_unsup.cli import main
 
     shapes = ["builtin:ring", "builtin:barrel"]
-    assert (
-        main(["simulate", "--structures", *shapes, "--per-class", "3", "--out", str(tmp_path / "val"), "--quiet"]) == 0
-    )
+    small = ["--per-class", "3", "--config", str(small_box_config), "--quiet"]
+    assert main(["simulate", "--structures", *shapes, *small, "--out", str(tmp_path / "val")]) == 0
     args = ["train", "--structures", *shapes, "--val", str(tmp_path / "val" / "dataset.h5"), "--loss", "cosface"]
     args += ["--batch-size", "4", "--steps-per-epoch", "2", "--epochs", "1", "--quiet"]
+    args += ["--sim-config", str(small_box_config)]
     fresh = ["--fresh-structures", "0.5", "--binding-weight", "1"]  # weighted rows through both outputs
     assert main([*args, "--out", str(tmp_path / "m"), "--contrast-weight", "0.5", "--temperature", "0.2", *fresh]) == 0
     model, card = load_model(tmp_path / "m" / "model.keras")
@@ -207,7 +212,7 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
 
 
 def test_train_reuses_each_simulated_batch_in_order_across_worker_processes_and_leaves_no_cache(
-    tmp_path, monkeypatch, caplog, capsys
+    tmp_path, monkeypatch, caplog, capsys, small_box_config
 ):
     """``train --reuse 2``: every reuse finds its batch made (none made twice: Keras shuffles the order of a data
     source's batches unless told not to, and a reuse asked for before its batch would wait, then simulate it
@@ -219,10 +224,11 @@ def test_train_reuses_each_simulated_batch_in_order_across_worker_processes_and_
     monkeypatch.setattr(keras_source, "REPLAY_WAIT_S", 0.0)  # a batch not yet made is made again at once
     shapes = ["builtin:ring", "builtin:barrel"]
     val = tmp_path / "val" / "dataset.h5"
-    assert main(["simulate", "--structures", *shapes, "--per-class", "3", "--out", str(val.parent), "--quiet"]) == 0
+    small = ["--per-class", "3", "--config", str(small_box_config), "--quiet"]
+    assert main(["simulate", "--structures", *shapes, *small, "--out", str(val.parent)]) == 0
     args = ["train", "--structures", *shapes, "--val", str(val), "--loss", "cosface", "--contrast-weight", "0.5"]
     args += ["--batch-size", "4", "--steps-per-epoch", "8", "--epochs", "1", "--reuse", "2", "--quiet"]
-    args += ["--freeze-convs", "4"]  # the step half as costly; the order of the batches is what is tested
+    args += ["--sim-config", str(small_box_config)]  # small boxes: the order of the batches is what is tested
     with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
         assert main([*args, "--out", str(tmp_path / "in_order")]) == 0  # in this process: its log is caplog's
     assert "made twice" not in caplog.text

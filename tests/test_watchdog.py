@@ -14,8 +14,6 @@ import pytest
 
 from deepfinder_unsup.watchdog import STALLED_STATUS, StallWatchdog, exit_within
 
-from .conftest import SMALL_BOX
-
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -142,13 +140,13 @@ def test_exit_within_ends_the_worker_processes_then_the_process_with_its_status(
     assert child.exitcode == -signal.SIGKILL
 
 
-def _train_and_kill_its_workers(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, list[int]]:
-    """``train`` on 2 worker processes, started as a program; once batches flow, SIGKILL to both workers (what the
-    out-of-memory killer does). Returns the process and the worker processes seen so far (replacements included)."""
+def _train_and_kill_its_workers(tmp_path: Path, config: Path, *extra: str) -> tuple[subprocess.Popen, list[int]]:
+    """``train`` on 2 worker processes, started as a program, simulating with ``config`` (small boxes: what is
+    tested does not depend on the box); once batches flow, SIGKILL to both workers (what the out-of-memory killer
+    does). Returns the process and the worker processes seen so far (replacements included)."""
     from deepfinder_unsup.cli import main
 
-    shapes, config = ["builtin:ring", "builtin:barrel"], tmp_path / "small_box.json"
-    config.write_text(f'{{"box_size": {SMALL_BOX}}}')  # what is tested does not depend on the box: a small one
+    shapes = ["builtin:ring", "builtin:barrel"]
     val = tmp_path / "val" / "dataset.h5"
     args = ["simulate", "--structures", *shapes, "--per-class", "3", "--config", str(config), "--quiet"]
     assert main([*args, "--out", str(val.parent)]) == 0
@@ -188,11 +186,11 @@ def _ended(proc: subprocess.Popen, timeout: float) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the worker processes through /proc")
-def test_train_whose_workers_are_killed_mid_batch_ends_with_one_line_and_no_process_left(tmp_path):
+def test_train_whose_workers_are_killed_mid_batch_ends_with_one_line_and_no_process_left(tmp_path, small_box_config):
     """SIGKILL to both simulating workers while batches flow (what the out-of-memory killer does): the pool waits
     forever for a lost batch or for the queue lock a killed worker held; the watchdog ends the run (status 4, one
     line naming the killed workers), removes the reuse cache and leaves no process behind."""
-    proc, workers = _train_and_kill_its_workers(tmp_path, "--stall-minutes", "0.25")
+    proc, workers = _train_and_kill_its_workers(tmp_path, small_box_config, "--stall-minutes", "0.25")
     err = _ended(proc, 180)
     assert proc.returncode == STALLED_STATUS, err
     assert "Traceback" not in err
@@ -206,13 +204,13 @@ def test_train_whose_workers_are_killed_mid_batch_ends_with_one_line_and_no_proc
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="finds the worker processes through /proc")
-def test_train_whose_workers_were_killed_still_ends_on_sigterm(tmp_path):
+def test_train_whose_workers_were_killed_still_ends_on_sigterm(tmp_path, small_box_config):
     """Workers SIGKILLed, then SIGTERM to the run: it says "interrupted (SIGTERM)" and ends with 143 and no process
     left, although a killed worker may hold the pool's queue lock that the interpreter's exit waits for (it waited
     forever before: the exit guard of cli.main, or the watchdog's grace if no step comes)."""
     from deepfinder_unsup.cli import EXIT_GUARD_S
 
-    proc, workers = _train_and_kill_its_workers(tmp_path)
+    proc, workers = _train_and_kill_its_workers(tmp_path, small_box_config)
     proc.send_signal(signal.SIGTERM)
     err = _ended(proc, EXIT_GUARD_S + 150)
     assert proc.returncode == 143, err
