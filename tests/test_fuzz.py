@@ -20,7 +20,15 @@ from deepfinder_unsup.io.shrec import read_shrec_locations
 from deepfinder_unsup.io.star import read_star
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+# The suite's examples are the same every run (derandomised): a random draw hung CI once, on an HDF5 file whose
+# variable-length string attribute was damaged (libhdf5 loops reading it; docs/testing.md, "Known limits").
+# A long run (FUZZ_EXAMPLES set) draws at random.
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize="FUZZ_EXAMPLES" not in os.environ,
+)
 
 
 def _valid_files() -> dict[str, bytes]:
