@@ -141,9 +141,8 @@ def match_lowpass(
     n = n or SYNTHESIS_BOXES
     target = log_profile_shape(volumes, tilt_range)
     library = StructureLibrary(load_structures(["procedural:6:900000"], 10.0))
-    table = []
+    table, box = [], volumes.shape[1]
     for lowpass in LOWPASSES:
-        box = volumes.shape[1]
         cfg = SimConfig(
             box_size=box, tilt_min=tilt_range[0], tilt_max=tilt_range[1], lowpass=lowpass, polarity=polarity
         )
