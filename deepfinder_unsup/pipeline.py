@@ -18,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .io.dataset import read_dataset, read_embedding_slices, read_embeddings, write_dataset, write_embeddings
+from .io.dataset import (
+    read_class_names,
+    read_dataset,
+    read_embedding_slices,
+    read_embeddings,
+    write_dataset,
+    write_embeddings,
+)
 from .io.files import InputError, atomic_path, check_writable, publish_folder
 from .io.mrc import read_mrc_voxel_size, write_mrc
 from .io.objl import new_object, read_objl, write_objl
@@ -280,7 +287,7 @@ def embed_to_file(
         vols, kept = load_subtomogram_files(subtomograms, box, vs, voxel_size)
     else:
         vols, kept = load_dataset_subtomograms(dataset, box, vs)
-        class_names = read_dataset_class_names(dataset)
+        class_names = read_class_names(dataset)
     emb, slices = embedder.transform(vols), central_slices(vols)
     source = {"subtomograms": str(subtomograms or dataset)}
     if len(kept) == 0:
@@ -432,13 +439,6 @@ def _require_picks(objl: list, path, action: str) -> None:
     """One clear error naming the picks file when it holds no particle (rather than one naming no file later)."""
     if not objl:
         raise InputError(f"{path}: the object list is empty: no particles to {action}")
-
-
-def read_dataset_class_names(path) -> dict:
-    import h5py
-
-    with h5py.File(path, "r") as h5:
-        return {int(k): v for k, v in json.loads(h5.attrs.get("class_names", "{}")).items()}
 
 
 def read_star_picks(

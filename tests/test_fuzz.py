@@ -1,6 +1,7 @@
 """Fuzzing every reader: random bytes, random text and valid files with random mutations. The only exception
 allowed out is the package's own InputError (a clear message). Bounded for the suite (a few dozen examples
-each); ``benchmarks/fuzz_readers.py`` runs the same properties for longer."""
+each); ``benchmarks/fuzz_readers.py`` runs the mutation property for longer, each read in a child process with
+a time limit (a read that never returns is counted, not waited for)."""
 
 from __future__ import annotations
 

@@ -513,8 +513,8 @@ def test_partial_embeddings_copy_block_by_block_and_keep_their_layout(tmp_path, 
     out = tmp_path / "e.h5"
     store = PartialEmbeddings.create(out, 11, 4, 6, {"model": "m", "border": "pad"})
     with h5py.File(store.path) as h5:
-        assert h5.attrs["format"] == "deepfinder-unsup partial embeddings"
-        assert h5.attrs["resume_key"] == '{"border": "pad", "model": "m"}'
+        assert h5.attrs["format"] == b"deepfinder-unsup partial embeddings"
+        assert h5.attrs["resume_key"] == b'{"border": "pad", "model": "m"}'
         assert h5["embeddings"].dtype == np.float32 and h5["slices"].dtype == np.float16
         assert h5["status"].dtype == np.int8
         assert all(h5[name].chunks is not None for name in ("embeddings", "slices", "rows", "status"))
@@ -592,7 +592,8 @@ def test_partial_embeddings_resume_only_the_same_run(tmp_path):
 
 
 def test_embeddings_file_layout_is_the_documented_one(tmp_path, rng):
-    """docs/formats.md: attributes, dtypes and compression of an embeddings file, readable with h5py alone."""
+    """docs/formats.md: attributes, dtypes, checksums and compression of an embeddings file (format version 2),
+    readable with h5py alone (text attributes as UTF-8 bytes, the object list as UTF-8 bytes)."""
     import json
 
     import h5py
@@ -601,13 +602,14 @@ def test_embeddings_file_layout_is_the_documented_one(tmp_path, rng):
     slices = rng.standard_normal((2, 2, 8, 8))
     write_embeddings(tmp_path / "e.h5", rng.standard_normal((2, 32)), objl, 13.68, 8, {1: "a", 2: "b"}, slices=slices)
     with h5py.File(tmp_path / "e.h5", "r") as h5:
-        assert h5.attrs["format"] == "deepfinder-unsup embeddings" and h5.attrs["format_version"] == 1
+        assert h5.attrs["format"] == b"deepfinder-unsup embeddings" and h5.attrs["format_version"] == 2
         assert h5.attrs["voxel_size"] == 13.68 and h5.attrs["box_size"] == 8
-        assert json.loads(h5.attrs["class_names"]) == {"1": "a", "2": "b"}
+        assert json.loads(h5.attrs["class_names"].decode()) == {"1": "a", "2": "b"}
         assert {"created", "command", "package_version"} <= set(h5.attrs)
         assert h5["embeddings"].dtype == np.float32 and h5["embeddings"].shape == (2, 32)
         assert h5["slices"].dtype == np.float16 and h5["slices"].compression == "gzip"
-        assert json.loads(h5["objl"][()]) == objl
+        assert all(h5[name].fletcher32 for name in ("embeddings", "slices", "objl"))
+        assert json.loads(h5["objl"][()].tobytes().decode()) == objl
     with pytest.raises(InputError, match="do not match 2 objects"):
         write_embeddings(tmp_path / "f.h5", np.zeros((3, 32)), objl, 10.0, 8)
     assert not (tmp_path / "f.h5").exists()
@@ -748,6 +750,69 @@ def test_damaged_or_incomplete_attributes_of_our_files_are_named(tmp_path, rng):
         h5.create_dataset("objl", data="[{not json")
     with pytest.raises(InputError, match=r"j\.h5: a damaged deepfinder-unsup dataset file \(JSONDecodeError: "):
         read_dataset(path)
+    with h5py.File(path, "r+") as h5:
+        h5.attrs["format_version"] = 3
+    with pytest.raises(InputError, match=r"j\.h5: format_version 3, newer than this deepfinder-unsup reads \(2\)"):
+        read_dataset(path)
+
+
+def _write_format_1(path, embeddings, objl, class_names) -> None:
+    """An embeddings file as versions before session 41 wrote it: h5py's defaults (variable-length strings in
+    the global heap, a contiguous array, the object list as one variable-length string)."""
+    import h5py
+
+    with h5py.File(path, "w") as h5:
+        h5.attrs["format"] = "deepfinder-unsup embeddings"
+        h5.attrs["format_version"] = 1
+        h5.attrs["voxel_size"] = 10.0
+        h5.attrs["box_size"] = 40
+        h5.attrs["class_names"] = json.dumps({str(k): v for k, v in class_names.items()})
+        h5.attrs["command"] = "deepfinder-unsup embed"
+        h5.create_dataset("objl", data=json.dumps(objl))
+        h5.create_dataset("embeddings", data=embeddings)
+
+
+def test_format_1_files_are_still_read(tmp_path, rng):
+    """Files written before format version 2 read as they did: the same numbers, objects and class names."""
+    objl = [new_object(1, 1.5, 2.0, 3.0, obj_id=0), new_object(2, 4.0, 5.0, 6.25, obj_id=1)]
+    emb = rng.standard_normal((2, 32)).astype(np.float32)
+    _write_format_1(tmp_path / "v1.h5", emb, objl, {1: "ribosome", 2: "é"})
+    got, got_objl, attrs = read_embeddings(tmp_path / "v1.h5")
+    np.testing.assert_array_equal(got, emb)
+    assert got_objl == objl and attrs["class_names"] == {1: "ribosome", 2: "é"}
+    assert attrs["format_version"] == 1 and attrs["command"] == "deepfinder-unsup embed"
+
+
+def _flip_byte(path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_byte_of_a_format_2_file_is_an_error_never_silent(tmp_path, rng):
+    """Every array chunk and the header holding the text attributes carry checksums: one changed byte in the
+    embeddings, the object list or the class names is refused naming the file. (Format 1 read the same damage
+    without complaint: other numbers, another object list, or libhdf5 looping forever on a damaged string.)"""
+    import h5py
+
+    objl = [new_object(1, 1.5, 2.0, 3.0, obj_id=0), new_object(2, 4.0, 5.0, 6.25, obj_id=1)]
+    emb = rng.standard_normal((2, 32)).astype(np.float32)
+    clean = write_embeddings(tmp_path / "clean.h5", emb, objl, 10.0, 40, {1: "ribosome", 2: "proteasome"})
+    with h5py.File(clean, "r") as h5:
+        chunk_offsets = {name: h5[name].id.get_chunk_info(0).byte_offset for name in ("embeddings", "objl")}
+    text_offset = clean.read_bytes().index(b'{"1": "ribosome"')
+    for what, offset in [*chunk_offsets.items(), ("class_names", text_offset + 7)]:
+        for shift in (0, 5):
+            damaged = tmp_path / f"{what}_{shift}.h5"
+            damaged.write_bytes(clean.read_bytes())
+            _flip_byte(damaged, offset + shift)
+            with pytest.raises(InputError, match=rf"{what}_{shift}\.h5: "):
+                read_embeddings(damaged)
+    _write_format_1(tmp_path / "v1.h5", emb, objl, {1: "ribosome", 2: "proteasome"})
+    with h5py.File(tmp_path / "v1.h5", "r") as h5:
+        offset = h5["embeddings"].id.get_offset()
+    _flip_byte(tmp_path / "v1.h5", offset)
+    assert not np.array_equal(read_embeddings(tmp_path / "v1.h5")[0], emb)  # what format 1 did
 
 
 def test_mrc_voxel_sizes_and_dtypes_at_their_limits(tmp_path, rng):

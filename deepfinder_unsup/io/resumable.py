@@ -18,7 +18,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .dataset import EMBEDDINGS_FORMAT, INCOMPLETE_ATTR, _write_common
+from .dataset import (
+    EMBEDDINGS_FORMAT,
+    INCOMPLETE_ATTR,
+    _write_common,
+    create_checked_dataset,
+    create_h5,
+    plain_attr,
+    set_text_attr,
+)
 from .files import InputError, atomic_path
 
 TODO, EMBEDDED, SKIPPED = 0, 1, 2
@@ -50,15 +58,15 @@ class PartialEmbeddings:
                 f"{path}: an interrupted run's partial file exists; continue it with --resume, or pass --overwrite"
             )
         tmp = path.with_name(path.name + ".new")
-        with h5py.File(tmp, "w") as h5:
-            h5.attrs["format"] = "deepfinder-unsup partial embeddings"
+        with create_h5(tmp) as h5:
+            set_text_attr(h5, "format", "deepfinder-unsup partial embeddings")
             h5.attrs[INCOMPLETE_ATTR] = True
-            h5.attrs["resume_key"] = json.dumps(resume_key, sort_keys=True)
+            set_text_attr(h5, "resume_key", json.dumps(resume_key, sort_keys=True))
             rows = max(1, min(n_picks, 1024))
-            h5.create_dataset("embeddings", (n_picks, dim), np.float32, chunks=(rows, dim))
-            h5.create_dataset("slices", (n_picks, 2, box, box), np.float16, chunks=(min(rows, 64), 2, box, box))
+            create_checked_dataset(h5, "embeddings", (n_picks, dim), np.float32, rows_per_chunk=rows)
+            create_checked_dataset(h5, "slices", (n_picks, 2, box, box), np.float16, rows_per_chunk=min(rows, 64))
             h5.create_dataset("rows", (n_picks,), h5py.string_dtype(), chunks=(rows,))
-            h5.create_dataset("status", data=np.zeros(n_picks, np.int8), chunks=(rows,))
+            create_checked_dataset(h5, "status", (n_picks,), np.int8, rows_per_chunk=rows, fillvalue=TODO)
         os.replace(tmp, path)
         return cls(path)
 
@@ -70,7 +78,7 @@ class PartialEmbeddings:
             raise InputError(f"{path}: nothing to resume (no partial file from an interrupted run)")
         try:
             with h5py.File(path, "r") as h5:
-                stored = json.loads(h5.attrs["resume_key"])
+                stored = json.loads(plain_attr(h5.attrs["resume_key"]))
                 h5["status"].shape  # noqa: B018  (opens the dataset: a damaged file fails here)
         except (OSError, KeyError, ValueError) as exc:
             raise InputError(f"{path}: a damaged partial file ({exc}); delete it and run again") from None
@@ -140,16 +148,11 @@ class PartialEmbeddings:
         with h5py.File(self.path, "r") as src:
             objl = [json.loads(r) for r in _read_rows(src["rows"], kept)]
             dim = src["embeddings"].shape[1]
-            with atomic_path(out, overwrite) as tmp, h5py.File(tmp, "w") as h5:
+            with atomic_path(out, overwrite) as tmp, create_h5(tmp) as h5:
                 _write_common(h5, EMBEDDINGS_FORMAT, objl, voxel_size, box_size, class_names, extra_attrs)
-                emb = h5.create_dataset("embeddings", (len(kept), dim), np.float32)
-                sl = h5.create_dataset(
-                    "slices",
-                    (len(kept), 2, box_size, box_size),
-                    np.float16,
-                    chunks=(max(1, min(len(kept), 64)), 2, box_size, box_size) if len(kept) else None,
-                    compression="gzip" if len(kept) else None,
-                )
+                emb = create_checked_dataset(h5, "embeddings", (len(kept), dim), np.float32)
+                shape = (len(kept), 2, box_size, box_size)
+                sl = create_checked_dataset(h5, "slices", shape, np.float16, rows_per_chunk=64, compression="gzip")
                 written = 0
                 for lo, hi, rows in _blocks(kept, len(status)):
                     emb[written : written + len(rows)] = src["embeddings"][lo:hi][rows - lo]
