@@ -11,7 +11,7 @@ MINUTES=${MINUTES:-100}
 deepfinder-unsup train --structures "${STRUCTURES_595[@]}" --val runs/val_shrec21/dataset.h5 \
   --monitor runs/monitor/dataset.h5 --select-by monitor_v_measure_cos --binding-weight 2 --contrast-weight 1 \
   --temperature 0.1 --loss cosface --margin 0.2 --scale 16 --map-weight 8 --lr-schedule cosine \
-  --precision auto --batch-size 32 --steps-per-epoch 300 --epochs "${EPOCHS:-2}" --patience 100 --freeze-convs 0 \
-  --workers 2 --keep-epochs --out ${OUT:-runs/fresh40} --init-model deepfinder_unsup/pretrained/f_theta_general.keras \
+  --precision auto --batch-size 32 --steps-per-epoch "${STEPS:-300}" --epochs "${EPOCHS:-2}" --patience 100 --freeze-convs 0 \
+  --workers "${WORKERS:-2}" --keep-epochs --out ${OUT:-runs/fresh40} --init-model deepfinder_unsup/pretrained/f_theta_general.keras \
   --sim-config benchmarks/configs/train_general_snr_particle2.json --learning-rate 1e-4 --max-minutes "$MINUTES" \
   --reuse 2 --fresh-structures 0.5 --seed ${SEED:-64} ${EXTRA_ARGS:-}
