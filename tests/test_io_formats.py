@@ -783,6 +783,28 @@ def test_format_1_files_are_still_read(tmp_path, rng):
     assert attrs["format_version"] == 1 and attrs["command"] == "deepfinder-unsup embed"
 
 
+def test_h5py_errors_on_damaged_attributes_are_named(tmp_path, rng, monkeypatch):
+    """h5py raises RuntimeError when it cannot iterate over damaged attributes ("ran off end of input buffer",
+    found by benchmarks/fuzz_readers.py on format-1 files), and a damaged attribute name comes back as bytes:
+    both are one InputError naming the file, not a traceback."""
+    import h5py
+
+    objl = [new_object(1, 1.5, 2.0, 3.0, obj_id=0)]
+    path = write_embeddings(tmp_path / "e.h5", rng.standard_normal((1, 4)), objl, 10.0, 40)
+
+    def damaged_items(self):
+        raise RuntimeError("Error iterating over attributes (ran off end of input buffer while decoding)")
+
+    with monkeypatch.context() as m:
+        m.setattr(h5py.AttributeManager, "items", damaged_items)
+        with pytest.raises(InputError, match=r"e\.h5: a damaged .*ran off end of input buffer"):
+            read_embeddings(path)
+    real_items = h5py.AttributeManager.items
+    monkeypatch.setattr(h5py.AttributeManager, "items", lambda self: [(b"\xe1ormat", 1), *real_items(self)])
+    with pytest.raises(InputError, match=r"e\.h5: a damaged .*attribute names that are not UTF-8 text"):
+        read_embeddings(path)
+
+
 def _flip_byte(path, offset: int) -> None:
     data = bytearray(path.read_bytes())
     data[offset] ^= 0x5A

@@ -154,7 +154,7 @@ def _read_common(h5: h5py.File, path: Path, fmt: str) -> tuple[Objl, dict]:
             raise ValueError(f"attribute names that are not UTF-8 text: {[k for k in attrs if not isinstance(k, str)]}")
         attrs["class_names"] = {int(k): v for k, v in json.loads(attrs.get("class_names", "{}")).items()}
         voxel_size = float(attrs.get("voxel_size", "nan"))
-    except (KeyError, ValueError, TypeError, OSError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, OSError, AttributeError, RuntimeError) as exc:
         raise InputError(f"{path}: a damaged {fmt} file ({type(exc).__name__}: {exc})") from None
     if not np.isfinite(voxel_size) or voxel_size <= 0:
         raise InputError(f"{path}: voxel_size attribute {attrs.get('voxel_size')!r} is not a positive number")
@@ -185,7 +185,7 @@ def _open_h5(path: Path) -> Iterator[h5py.File]:
             yield h5
     except InputError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, RuntimeError) as exc:  # h5py: RuntimeError
         raise InputError(f"{path}: a damaged HDF5 file ({type(exc).__name__}: {exc})") from None
 
 
