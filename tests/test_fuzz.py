@@ -13,7 +13,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepfinder_unsup.io.dataset import read_embeddings, write_embeddings
+from deepfinder_unsup.io.dataset import read_dataset, read_embeddings, write_dataset, write_embeddings
 from deepfinder_unsup.io.files import InputError
 from deepfinder_unsup.io.mrc import read_mrc, write_mrc
 from deepfinder_unsup.io.objl import new_object, read_objl, write_objl
@@ -47,11 +47,19 @@ def _valid_files() -> dict[str, bytes]:
     (d / "a.txt").write_text("1bxn 10 20 30 1 2 3\nvesicle 5 6 7 NaN NaN NaN\n4v94 1 2 3\n")
     write_mrc(np.arange(8 * 8 * 8, dtype=np.float32).reshape(8, 8, 8), d / "a.mrc", 10.0)
     write_embeddings(d / "a.h5", np.ones((2, 4)), objl, 10.0, 40)
-    return {k: (d / f"a.{k}").read_bytes() for k in ("xml", "star", "txt", "mrc", "h5")}
+    write_dataset(d / "a.dataset", np.ones((2, 4, 4, 4)), objl, 10.0, {1: "a", 2: "b"})
+    return {k: (d / f"a.{k}").read_bytes() for k in ("xml", "star", "txt", "mrc", "h5", "dataset")}
 
 
 VALID = _valid_files()
-READERS = {"xml": read_objl, "star": read_star, "txt": read_shrec_locations, "mrc": read_mrc, "h5": read_embeddings}
+READERS = {
+    "xml": read_objl,
+    "star": read_star,
+    "txt": read_shrec_locations,
+    "mrc": read_mrc,
+    "h5": read_embeddings,
+    "dataset": read_dataset,
+}
 
 
 def _only_input_errors(kind: str, content: bytes) -> None:
