@@ -79,8 +79,8 @@ class PartialEmbeddings:
         try:
             with h5py.File(path, "r") as h5:
                 stored = json.loads(plain_attr(h5.attrs["resume_key"]))
-                h5["status"].shape  # noqa: B018  (opens the dataset: a damaged file fails here)
-        except (OSError, KeyError, ValueError) as exc:
+                h5["status"][()]  # read whole (one byte a pick): a damaged file or checksum fails here
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:  # h5py: RuntimeError on damaged attributes
             raise InputError(f"{path}: a damaged partial file ({exc}); delete it and run again") from None
         wanted = json.loads(json.dumps(resume_key, sort_keys=True))
         differing = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
