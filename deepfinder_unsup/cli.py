@@ -291,6 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(never a class, never seen again), learnt from by the contrastive loss alone; 0 (default): none",
     )
     p.add_argument(
+        "--contrast-memory",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --fresh-structures: keep the last N embeddings of structures drawn once (no gradient) as more "
+        "negatives of the contrastive loss, a cross-batch memory (thousands where a batch has tens); saved and "
+        "resumed with the model; 0 (default): the batch only",
+    )
+    p.add_argument(
         "--reuse",
         type=int,
         default=1,
@@ -731,6 +740,7 @@ def cmd_train(args) -> int:
         keep_epochs=args.keep_epochs,
         reuse=args.reuse,
         fresh_share=args.fresh_structures,
+        contrast_memory=args.contrast_memory,
     )
     path = pipeline.train_to_folder(
         out,

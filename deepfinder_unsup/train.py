@@ -47,7 +47,7 @@ from .model.classifier import (
 )
 from .model.deepfinder import load_deepfinder_weights
 from .model.losses import make_loss
-from .simulate.keras_source import binding_one_hot, replayed_item
+from .simulate.keras_source import REPLAY_LAG, binding_one_hot, fresh_pairs_per_batch, replayed_item
 from .watchdog import StallWatchdog
 
 FIRST_STEP_BOUND_S = 600.0  # the watchdog's bound on an epoch's first step (its batches simulated, the step traced)
@@ -85,6 +85,7 @@ class TrainConfig:
     keep_epochs: bool = False  # also write every epoch's model, carded, as epoch_NNN.keras (to choose one later)
     reuse: int = 1  # on-the-fly simulation: each simulated batch trained on this many times (in other views)
     fresh_share: float = 0.0  # with the contrastive loss: share of pairs of procedural structures drawn once
+    contrast_memory: int = 0  # with fresh_share: drawn-once embeddings kept as the contrastive loss's negatives
     stall_minutes: float = 10.0  # end the run (exit 4) when no training step finishes for this long (dead workers)
 
 
@@ -314,6 +315,7 @@ def build_training_model(
         view_weight=config.view_weight,
         contrast_weight=config.contrast_weight,
         temperature=config.temperature,
+        contrast_memory=contrast_memory_of(config),
     )
     info: dict = {}
     if config.deepfinder_weights:
@@ -341,6 +343,15 @@ def build_training_model(
     for layer in leading_convolutions(model, config.freeze_convs):
         layer.trainable = False
     return model, info
+
+
+def contrast_memory_of(config: TrainConfig) -> tuple[int, int, int]:
+    """(memory, rows, delay) of the contrastive loss's cross-batch memory: the drawn-once rows of each batch's
+    first half, usable once no later reuse of their batch can bring the same structures back."""
+    if not config.contrast_memory:
+        return (0, 0, 0)
+    rows = fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share)
+    return (config.contrast_memory, rows, REPLAY_LAG * (config.reuse - 1))
 
 
 def head_of_model(init_model: str | None) -> str:
@@ -566,6 +577,16 @@ def _check_fresh_share(config: TrainConfig) -> None:
         raise InputError(f"--fresh-structures must be a share between 0 and 1, got {config.fresh_share}")
     if config.fresh_share > 0 and config.contrast_weight <= 0:
         raise InputError("--fresh-structures needs the contrastive loss (--contrast-weight): nothing else sees them")
+    if config.contrast_memory < 0:
+        raise InputError(f"--contrast-memory must not be negative, got {config.contrast_memory}")
+    if config.contrast_memory and not fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share):
+        raise InputError(
+            "--contrast-memory keeps structures drawn once: it needs --fresh-structures with at least one such pair a "
+            f"batch (batch {config.batch_size}, share {config.fresh_share})"
+        )
+    rows = contrast_memory_of(config)[1]
+    if config.contrast_memory and config.contrast_memory < rows:
+        raise InputError(f"--contrast-memory must hold at least one batch's {rows} drawn-once rows")
 
 
 def _check_reuse(config: TrainConfig, simulation) -> None:

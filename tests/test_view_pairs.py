@@ -17,7 +17,9 @@ from deepfinder_unsup.model.card import load_model  # noqa: E402
 from deepfinder_unsup.model.classifier import (  # noqa: E402
     CONTRAST_LAYER,
     VIEW_LAYER,
+    PairedContrast,
     build_classifier,
+    copy_matching_weights,
     embedding_model,
     paired_contrastive_loss,
 )
@@ -127,14 +129,15 @@ def test_instance_pairs_hold_two_different_sub_tomograms_of_the_same_structure()
         assert not any(np.allclose(b, w[0], atol=1e-3) for w in wedge_symmetric_views(a[None]))  # a new draw
 
 
-def _nt_xent_reference(emb: np.ndarray, temperature: float) -> float:
-    """NT-Xent written out row by row: -log softmax of the partner's cosine among the other rows."""
+def _nt_xent_reference(emb: np.ndarray, temperature: float, memory: np.ndarray | None = None) -> float:
+    """NT-Xent written out row by row: -log softmax of the partner's cosine among the other rows (and the rows of
+    ``memory``, unit vectors, when given)."""
     z = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     n, half = len(z), len(z) // 2
     total = 0.0
     for i in range(n):
-        others = [j for j in range(n) if j != i]
-        sims = np.array([z[i] @ z[j] for j in others]) / temperature
+        others = [z[j] for j in range(n) if j != i] + ([] if memory is None else list(memory))
+        sims = np.array([z[i] @ other for other in others]) / temperature
         partner = (i + half) % n
         total += -(z[i] @ z[partner]) / temperature + np.log(np.sum(np.exp(sims)))
     return total / n
@@ -149,6 +152,50 @@ def test_the_contrastive_loss_matches_nt_xent_written_out_and_acts_in_training_o
     np.testing.assert_allclose(float(model.losses[0]), 0.7 * _nt_xent_reference(emb, 0.2), rtol=1e-4)
     model(x, training=False)
     assert not model.losses
+
+
+def test_the_contrastive_memory_keeps_drawn_once_rows_in_order_and_uses_them_only_past_the_delay():
+    """``train --contrast-memory``: the last ``memory_rows`` rows of each first half are queued, newest first, at
+    unit length; a row becomes a negative only when more than ``memory_delay`` steps old (a reused batch brings the
+    same structures back within the delay: they must not be pushed apart), and empty slots never count."""
+    layer = PairedContrast(1.0, 0.5, memory=5, memory_rows=2, memory_delay=1)
+    batches = [np.random.default_rng(i).normal(size=(6, 3)).astype(np.float32) for i in range(4)]
+    unit = [b / np.linalg.norm(b, axis=1, keepdims=True) for b in batches]
+    losses = []
+    for b in batches:
+        layer(b, training=True)
+        losses.append(float(layer.losses[0]))
+    # step 0: empty memory; step 1: batch 0's rows only 1 step old (not past the delay of 1); step 2: batch 0's
+    # rows usable, batch 1's not; step 3: batches 0 and 1 (batch 0's second row dropped from a queue of 5)
+    expected_memory = [None, None, unit[0][1:3], np.concatenate([unit[1][1:3], unit[0][1:2]])]
+    for loss, b, memory in zip(losses, batches, expected_memory):
+        np.testing.assert_allclose(loss, _nt_xent_reference(b.astype(np.float64), 0.5, memory), rtol=1e-5)
+    queue = np.concatenate([unit[3][1:3], unit[2][1:3], unit[1][1:2]])
+    np.testing.assert_allclose(np.asarray(layer.queue), queue, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(layer.written), [3, 3, 2, 2, 1])
+    layer(batches[0], training=False)  # inference: nothing learnt, nothing remembered
+    assert int(np.asarray(layer.steps)) == 4 and not layer.losses
+    with pytest.raises(ValueError, match="memory_rows > 0"):
+        PairedContrast(1.0, 0.1, memory=8)
+
+
+def test_a_model_with_a_contrastive_memory_saves_and_loads_its_queue_and_embeds_like_one_without(tmp_path):
+    """The queue is state a resumed run continues; it changes nothing at inference."""
+    kwargs = {"box_size": 8, "output": "cosine", "contrast_weight": 1.0, "dropout": 0.0}
+    model = build_classifier(3, contrast_memory=(16, 2, 4), **kwargs)
+    x = np.random.default_rng(3).normal(size=(8, 8, 8, 8, 1)).astype(np.float32)
+    for _ in range(3):
+        model(x, training=True)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    layer = loaded.get_layer(CONTRAST_LAYER)
+    assert (layer.memory, layer.memory_rows, layer.memory_delay) == (16, 2, 4)
+    np.testing.assert_array_equal(np.asarray(layer.queue), np.asarray(model.get_layer(CONTRAST_LAYER).queue))
+    assert int(np.asarray(layer.steps)) == 3 and np.count_nonzero(np.asarray(layer.written) >= 0) == 6
+    plain = build_classifier(3, **kwargs)
+    copied = copy_matching_weights(plain, loaded)  # what ``train --init-model`` does between the two kinds
+    assert CONTRAST_LAYER not in copied and "embedding" in copied
+    np.testing.assert_allclose(embedding_model(plain)(x), embedding_model(loaded)(x), rtol=1e-6)
 
 
 def test_the_contrastive_loss_is_low_when_pairs_coincide_and_high_when_they_are_swapped():
@@ -205,6 +252,14 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     assert "--fresh-structures needs the contrastive loss" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "f"), "--contrast-weight", "1", "--fresh-structures", "1.5"]) == 1
     assert "share between 0 and 1, got 1.5" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "f"), "--contrast-weight", "1", "--contrast-memory", "64"]) == 1
+    assert "--contrast-memory keeps structures drawn once" in capsys.readouterr().err
+    memory = ["--contrast-weight", "1", *fresh, "--contrast-memory", "64", "--reuse", "2"]
+    assert main([*args, "--out", str(tmp_path / "x"), *memory]) == 0
+    layer = load_model(tmp_path / "x" / "model.keras")[0].get_layer(CONTRAST_LAYER)
+    # batch 4 = 2 pairs, half drawn once: 1 row a step; a reused batch comes back 4 steps later
+    assert (layer.memory, layer.memory_rows, layer.memory_delay) == (64, 1, 4)
+    assert int(np.asarray(layer.steps)) == 2 and np.count_nonzero(np.asarray(layer.written) >= 0) == 2
     with pytest.raises(SystemExit) as refused:
         main([*args, "--out", str(tmp_path / "z"), "--contrast-weight", "1", "--temperature", "0"])
     assert refused.value.code == 2 and "--temperature" in capsys.readouterr().err

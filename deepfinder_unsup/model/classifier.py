@@ -100,33 +100,96 @@ def paired_cosine_distance(x):
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
 class PairedContrast(layers.Layer):
     """Identity, except in training: adds ``weight`` x :func:`paired_contrastive_loss` of the batch (row i and
-    row i + B/2 are two sub-tomograms of the same structure). No weights; at inference, nothing."""
+    row i + B/2 are two sub-tomograms of the same structure). At inference, nothing.
 
-    def __init__(self, weight: float = 1.0, temperature: float = 0.1, **kwargs):
+    With ``memory`` M > 0, a cross-batch memory (XBM, Wang et al. 2020): the embeddings of the last
+    ``memory_rows`` rows of each batch's first half (the structures drawn once, ``train --fresh-structures``:
+    never a class, never seen again) are kept, without gradient, in a first-in first-out queue of M rows, and
+    every row of later batches must also find its partner against those, past the ``memory_delay`` steps within
+    which a batch may be trained on again (``train --reuse``: the same structures in another view, not negatives).
+    So each step sees thousands of negatives where a batch of 32 has 30. The queue is non-trainable state saved
+    with the model (a resumed run continues it)."""
+
+    def __init__(
+        self,
+        weight: float = 1.0,
+        temperature: float = 0.1,
+        memory: int = 0,
+        memory_rows: int = 0,
+        memory_delay: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.weight, self.temperature = float(weight), float(temperature)
+        self.memory, self.memory_rows, self.memory_delay = int(memory), int(memory_rows), int(memory_delay)
+        if self.memory < 0 or self.memory_rows < 0 or self.memory_delay < 0:
+            raise ValueError("memory, memory_rows and memory_delay must not be negative")
+        if self.memory and not self.memory_rows:
+            raise ValueError("a contrastive memory needs rows to remember (memory_rows > 0: the drawn-once pairs)")
+
+    def build(self, input_shape):
+        if self.memory:
+            dim = int(input_shape[-1])
+            # float32 state, never cast to a bf16 policy's compute type (step counts must stay exact)
+            state = {"trainable": False, "autocast": False, "dtype": "float32"}
+            self.queue = self.add_weight((self.memory, dim), initializer="zeros", name="queue", **state)
+            # the step each row was written at; -1 = empty (never a negative)
+            never = keras.initializers.Constant(-1.0)
+            self.written = self.add_weight((self.memory,), initializer=never, name="written", **state)
+            self.steps = self.add_weight((), initializer="zeros", name="steps", **state)
 
     def call(self, x, training=None):
         if training and self.weight > 0:
-            self.add_loss(self.weight * paired_contrastive_loss(x, self.temperature))
+            if self.memory:
+                negatives = self.memory_negatives()
+                self.add_loss(self.weight * paired_contrastive_loss(x, self.temperature, negatives))
+                self.remember(x)
+            else:
+                self.add_loss(self.weight * paired_contrastive_loss(x, self.temperature))
         return x
+
+    def memory_negatives(self):
+        """The queue's rows old enough to be other structures; the rest zeroed and marked by a -inf mask."""
+        old_enough = ops.logical_and(self.written >= 0, self.steps - self.written > self.memory_delay)
+        usable = ops.cast(old_enough, "float32")
+        return self.queue * usable[:, None], (1.0 - usable) * -1e9
+
+    def remember(self, x) -> None:
+        """Push the batch's drawn-once rows (first half, last ``memory_rows``) onto the queue; drop the oldest."""
+        half = ops.shape(x)[0] // 2
+        rows = ops.normalize(ops.cast(ops.stop_gradient(x[half - self.memory_rows : half]), "float32"), axis=-1)
+        n = self.memory_rows
+        self.queue.assign(ops.concatenate([rows, self.queue[: self.memory - n]], axis=0))
+        stamp = ops.full((n,), 1.0, "float32") * self.steps
+        self.written.assign(ops.concatenate([stamp, self.written[: self.memory - n]], axis=0))
+        self.steps.assign(self.steps + 1.0)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "weight": self.weight, "temperature": self.temperature}
+        config = {**super().get_config(), "weight": self.weight, "temperature": self.temperature}
+        if self.memory:
+            config.update(memory=self.memory, memory_rows=self.memory_rows, memory_delay=self.memory_delay)
+        return config
 
 
-def paired_contrastive_loss(x, temperature: float = 0.1):
+def paired_contrastive_loss(x, temperature: float = 0.1, negatives=None):
     """NT-Xent over the batch: for each row, the cross-entropy of finding its pair (i <-> i + B/2) among all
-    other rows, by cosine / ``temperature``; the mean over rows (float32 whatever the policy)."""
+    other rows, by cosine / ``temperature``; the mean over rows (float32 whatever the policy).
+
+    ``negatives``: (rows (M, d), additive logit mask (M,)): more candidates every row must tell its pair from
+    (a cross-batch memory; masked rows take no part)."""
     n = ops.shape(x)[0]
     half = n // 2
     z = ops.normalize(ops.cast(x[: 2 * half], "float32"), axis=-1)
     logits = ops.matmul(z, ops.transpose(z)) / temperature - 1e9 * ops.eye(2 * half, dtype="float32")
     partner = ops.concatenate([ops.arange(half) + half, ops.arange(half)])
     target = ops.one_hot(partner, 2 * half, dtype="float32")
+    if negatives is not None:
+        rows, mask = negatives
+        logits = ops.concatenate([logits, ops.matmul(z, ops.transpose(rows)) / temperature + mask[None, :]], axis=1)
+        target = ops.concatenate([target, ops.zeros((2 * half, ops.shape(rows)[0]), "float32")], axis=1)
     return ops.mean(keras.losses.categorical_crossentropy(target, logits, from_logits=True))
 
 
@@ -142,12 +205,14 @@ def build_classifier(
     view_weight: float = 0.0,
     contrast_weight: float = 0.0,
     temperature: float = 0.1,
+    contrast_memory: tuple[int, int, int] = (0, 0, 0),
 ) -> keras.Model:
     """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector.
 
     With ``binding_states`` the model has two outputs: the classes, then :data:`BINDING_STATES`. With
     ``view_weight`` > 0, the paired-view loss (:class:`PairedViewConsistency`) acts on the embedding; with
-    ``contrast_weight`` > 0, the paired contrastive loss (:class:`PairedContrast`)."""
+    ``contrast_weight`` > 0, the paired contrastive loss (:class:`PairedContrast`), with ``contrast_memory`` (its
+    memory, memory_rows, memory_delay) a cross-batch memory of drawn-once structures."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     if output not in OUTPUTS:
@@ -171,7 +236,7 @@ def build_classifier(
     if view_weight > 0:
         emb = PairedViewConsistency(view_weight, name=VIEW_LAYER)(emb)
     if contrast_weight > 0:
-        emb = PairedContrast(contrast_weight, temperature, name=CONTRAST_LAYER)(emb)
+        emb = PairedContrast(contrast_weight, temperature, *contrast_memory, name=CONTRAST_LAYER)(emb)
     if output == "softmax":
         out = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(emb)
     else:

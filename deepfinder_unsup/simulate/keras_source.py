@@ -137,7 +137,7 @@ class SimulatedBatches(SeededBatches):
     def _pairs_with_fresh_structures(self, rng: np.random.Generator):
         """Pairs (row i, row i + B/2): the classes' first, then ``fresh_share`` of them of structures drawn once."""
         pairs = self.batch_size // 2
-        n_fresh = min(pairs, int(round(self.fresh_share * pairs)))
+        n_fresh = fresh_pairs_per_batch(pairs, self.fresh_share)
         labels = balanced_labels(self.labels, pairs - n_fresh, rng, self.draw_weights)
         fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in rng.integers(*FRESH_SEEDS, n_fresh)]
         halves = [np.concatenate([self._simulate(labels, rng), self._simulate_fresh(fresh, rng)]) for _ in range(2)]
@@ -168,6 +168,11 @@ class SimulatedBatches(SeededBatches):
 
 REPLAY_LAG = 4  # steps between two uses of one simulated batch (the workers have made it by then)
 REPLAY_WAIT_S = 60.0  # how long a reuse waits for a worker still making its batch, before making it again
+
+
+def fresh_pairs_per_batch(pairs: int, share: float) -> int:
+    """How many of a batch's ``pairs`` are of structures drawn once, for a ``share`` (the last ones of each half)."""
+    return min(pairs, int(round(share * pairs)))
 
 
 def replayed_item(idx: int, reuse: int, lag: int = REPLAY_LAG) -> int | None:
