@@ -198,11 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deepfinder-weights", help="DeepFinder weight file to initialise the encoder")
     p.add_argument(
         "--head",
-        choices=["flatten", "gap", "flatten_conv"],
+        choices=["flatten", "gap", "flatten_conv", "flatten_conv_wide"],
         help="default: the --init-model's head, else flatten. flatten: the paper's head; gap: global average "
         "pooling (fewer weights); flatten_conv: flatten plus "
         "two convolutions on the encoder's maps, pooled, added through a Dense that starts at zero (a flatten "
-        "model given to --init-model starts as the same function)",
+        "model given to --init-model starts as the same function); flatten_conv_wide: flatten_conv plus a wider "
+        "branch (128 channels, then 256 at half the size), also through a Dense that starts at zero (the shipped "
+        "general model given to --init-model starts as the same function)",
     )
     p.add_argument("--epochs", type=positive_int, default=20, help="maximum number of epochs")
     p.add_argument(

@@ -97,7 +97,7 @@ def test_not_a_deepfinder_file_is_refused_and_model_untouched(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(before, enc.get_weights()))
 
 
-@pytest.mark.parametrize("head", ["flatten", "gap", "flatten_conv"])
+@pytest.mark.parametrize("head", ["flatten", "gap", "flatten_conv", "flatten_conv_wide"])
 def test_truncation_gives_32d_and_save_load_reproduces_embeddings(tmp_path, head, rng):
     clf = build_classifier(5, 40, head)
     emb = embedding_model(clf)
@@ -124,6 +124,28 @@ def test_a_flatten_model_copied_into_the_conv_branch_head_is_the_same_function_u
     dense = conv.get_layer("head_branch_dense")
     dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
     assert np.abs(embedding_model(conv)(x).numpy() - embedding_model(flat)(x).numpy()).max() > 1e-3
+
+
+def test_a_conv_branch_model_copied_into_the_wide_head_is_the_same_function_until_trained(rng):
+    from deepfinder_unsup.model.classifier import copy_matching_weights
+
+    conv = build_classifier(5, 40, "flatten_conv", output="cosine", binding_states=True)
+    for layer in conv.layers:  # a trained branch: its Dense no longer zero, so the copy must carry it
+        if layer.name == "head_branch_dense":
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
+    x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
+    wide = build_classifier(5, 40, "flatten_conv_wide", output="cosine", binding_states=True)
+    copied = copy_matching_weights(wide, conv)
+    assert {"head_dense", "head_conv1", "head_conv2", "head_branch_dense", "embedding", "binding_directions"} <= set(
+        copied
+    )
+    new = {"head_wide_conv1", "head_wide_conv2", "head_wide_conv3", "head_wide_dense"}
+    assert not new & set(copied) and new <= {layer.name for layer in wide.layers}
+    assert wide.get_layer("head_wide_conv3").get_weights()[0].shape == (3, 3, 3, 256, 256)
+    np.testing.assert_allclose(embedding_model(wide)(x).numpy(), embedding_model(conv)(x).numpy(), atol=1e-6)
+    dense = wide.get_layer("head_wide_dense")
+    dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
+    assert np.abs(embedding_model(wide)(x).numpy() - embedding_model(conv)(x).numpy()).max() > 1e-3
 
 
 def test_a_file_that_is_not_a_model_gets_a_clear_error(tmp_path):
