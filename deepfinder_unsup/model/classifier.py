@@ -1,6 +1,6 @@
 """f_theta: DeepFinder's encoder + fully connected head; a 32-D embedding layer before the class softmax.
 
-Three head designs (compared in docs/model_card.md):
+Four head designs (compared in docs/model_card.md):
 - ``flatten``: MaxPool 2 -> Flatten (5^3 x 64 at 40^3) -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``flatten_conv``: ``flatten`` plus capacity after DeepFinder's encoder: two 3^3 convolutions on the encoder's
@@ -274,8 +274,8 @@ def flatten_with_conv_branch(features, hidden: int = 128, wide: bool = False):
 def wide_branch(features, hidden: int = 128):
     """Capacity after DeepFinder's encoder that its 1.8 M weights lack: a 3^3 convolution to 128 channels at the
     maps' 10^3, max pooling to 5^3, two 3^3 convolutions of 256 there (their field covers the whole box), mean +
-    max pooling (512) and a Dense to ``hidden`` that starts at zero (2.9 M weights, about +18 % of the forward
-    arithmetic at a 40^3 box)."""
+    max pooling (512) and a Dense to ``hidden`` that starts at zero (2.9 M weights; 1.11 GFLOP, +17 % of
+    ``flatten_conv``'s 6.58 per 40^3 box)."""
     first, second, third = WIDE_CHANNELS
     x = layers.Conv3D(first, 3, padding="same", activation="relu", name="head_wide_conv1")(features)
     x = layers.MaxPooling3D(2, padding="same", name="head_wide_downsample")(x)
