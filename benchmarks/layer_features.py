@@ -26,7 +26,8 @@ import numpy as np
 
 def layer_features(model: str, volumes: np.ndarray, layers: list[str], tta: bool, batch: int = 32) -> dict:
     """Features of ``layers`` (name -> (N, d) float32) for normalised ``volumes``; with ``tta`` each the mean over
-    the four wedge-symmetric views (of unit vectors for the cosine-trained ``embedding``, as ``embed`` does)."""
+    the four wedge-symmetric views. ``embedding`` is read as unit vectors in both cases (its geometry is the
+    cosine; ``embed`` returns it raw in one view, so the protocol's probe on it differs slightly)."""
     import keras
 
     from deepfinder_unsup.embed import resolve_model_path
