@@ -31,6 +31,7 @@ setup(
         "matplotlib",
         "tqdm",
         "starfile",
+        "threadpoolctl>=3",  # OpenMP / BLAS threads limited to the idle cores (deepfinder_unsup/threads.py)
     ],
     extras_require={
         "test": ["pytest", "gemmi", "hypothesis", "ruff", "mypy", "pytest-cov", "dask[distributed]", "openvino", "nncf", "copick"],

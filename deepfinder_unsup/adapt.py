@@ -75,6 +75,7 @@ from .model.classifier import (
     with_dtype_policy,
 )
 from .model.losses import MarginSoftmaxLoss
+from .threads import numeric_threads_on_free_cores
 from .train import augment
 from .volume import WEDGE_VIEW_AXES, normalise, phase_randomised, random_wedge_symmetric_view, wedge_symmetric_views
 
@@ -392,6 +393,7 @@ def _fit_round(model, volumes, targets, steps, batch, rng, noise: float = 0.0, a
     return float(history.history["loss"][-1])
 
 
+@numeric_threads_on_free_cores()  # the guard's k-means and spectra on the idle cores only: see threads.py
 def adapt(
     model_path: str | Path,
     subtomograms: np.ndarray,

@@ -32,6 +32,7 @@ from .io.objl import new_object, read_objl, write_objl
 from .io.shrec import write_shrec_locations
 from .io.star import read_star, write_star
 from .log import logger
+from .threads import numeric_threads_on_free_cores
 
 # -- simulate -----------------------------------------------------------------------------------------------
 LIKE_BOXES = 300  # random boxes of a tomogram for ``simulate --like``
@@ -495,6 +496,7 @@ def read_mrc_geometry_size(path) -> tuple[int, int, int]:
 
 
 # -- cluster ------------------------------------------------------------------------------------------------
+@numeric_threads_on_free_cores()  # OpenMP / BLAS threads on the idle cores only: see threads.py
 def cluster_to_folder(
     embeddings_path,
     k_spec: str,

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "deepfinder_unsup"
 
 # bottom (0) to top; a module may import from its own layer and those below
 LAYERS = {
-    0: ["_version", "_quiet", "log", "batches", "volume", "watchdog"],
+    0: ["_version", "_quiet", "log", "batches", "volume", "watchdog", "threads"],
     1: ["geometry"],
     2: ["io"],
     3: ["extract", "model", "simulate", "plot", "interactive", "average", "compute"],

@@ -190,8 +190,14 @@ def test_interrupted_train_resumes_from_its_checkpoint(tmp_path):
     assert (out / "model.keras").exists()
 
 
-def test_same_seed_same_simulated_data_and_clusters(tmp_path, big_embeddings):
+def test_same_seed_same_simulated_data_and_clusters(tmp_path):
     from deepfinder_unsup.cli import main
+
+    rng = np.random.default_rng(0)  # 800 picks of 8 blobs: k-means' seeding decides ties, as on 6,000
+    labels = rng.integers(0, 8, 800)
+    objl = [new_object(int(lab) + 1, i % 100, i // 100, 5, tomo_idx=0) for i, lab in enumerate(labels)]
+    embeddings = tmp_path / "emb.h5"
+    write_embeddings(embeddings, rng.normal(size=(8, 32))[labels] * 3 + rng.normal(size=(800, 32)), objl, 10.0, 40)
 
     for run in ("a", "b"):
         assert (
@@ -218,7 +224,7 @@ def test_same_seed_same_simulated_data_and_clusters(tmp_path, big_embeddings):
             main(
                 [
                     "cluster",
-                    str(big_embeddings),
+                    str(embeddings),
                     "--k",
                     "2:6",
                     "--seed",

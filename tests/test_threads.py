@@ -1,0 +1,102 @@
+"""OpenMP / BLAS threads on the idle cores only (deepfinder_unsup/threads.py): the idle share is read right, busy
+cores are seen as busy, the limit holds inside the block and around `cluster`'s steps, and a user's
+OMP_NUM_THREADS is left alone."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+from deepfinder_unsup import threads
+
+
+def _pool_threads() -> set[int]:
+    return {p["num_threads"] for p in threadpool_info() if p["internal_api"] in ("openmp", "openblas", "mkl")}
+
+
+def test_idle_share_is_each_cpus_idle_fraction_summed():
+    before = {0: (100, 1000), 1: (200, 1000), 2: (0, 50)}
+    after = {0: (150, 1100), 1: (200, 1100), 3: (9, 9)}  # cpu 2 went offline, cpu 3 came up: neither counts
+    assert threads.idle_share(before, after) == pytest.approx(50 / 100 + 0 / 100)
+    assert threads.idle_share(before, before) == 0.0  # no time passed: nothing known to be idle
+
+
+def test_the_proc_stat_reading_counts_idle_and_iowait_of_the_cpus_asked(tmp_path):
+    times = threads.cpu_idle_times(set(range(4096)))
+    if not times:
+        pytest.skip("no /proc/stat on this system")
+    for idle, total in times.values():
+        assert 0 <= idle <= total
+    assert threads.cpu_idle_times(set()) == {}
+
+
+def _spin(seconds: float) -> None:
+    stop = time.time() + seconds
+    while time.time() < stop:
+        pass
+
+
+def test_cores_held_by_other_processes_are_not_free():
+    cores = threads.usable_cores()
+    if cores > 16 or not threads.cpu_idle_times(set(range(4096))):
+        pytest.skip("needs /proc/stat and at most 16 cores to fill")
+    busy = [multiprocessing.Process(target=_spin, args=(8.0,), daemon=True) for _ in range(cores)]
+    for p in busy:
+        p.start()
+    try:
+        time.sleep(0.5)
+        assert threads.free_cores(interval=0.5) == 1  # every core busy: one thread, never zero
+    finally:
+        for p in busy:
+            p.terminate()
+
+
+def test_threads_are_limited_inside_the_block_and_restored_after(monkeypatch):
+    for name in threads.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)
+    before = _pool_threads()
+    with threads.numeric_threads_on_free_cores() as n:
+        assert n == 1 and _pool_threads() <= {1}
+    assert _pool_threads() == before
+
+
+def test_a_users_thread_setting_is_left_alone(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)
+    before = _pool_threads()
+    with threads.numeric_threads_on_free_cores() as n:
+        assert n is None and _pool_threads() == before
+
+
+def test_cluster_runs_its_numerical_steps_on_the_free_cores(tmp_path, monkeypatch):
+    """The k sweep inside `cluster` sees the limit (the 44 s against 1.2 s of a t-SNE beside a training)."""
+    from deepfinder_unsup import cluster
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.io.objl import new_object
+
+    if threads.usable_cores() < 2 or not _pool_threads():
+        pytest.skip("one core, or no OpenMP / BLAS pool: nothing to limit")
+    for name in threads.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "free_cores", lambda: 1)
+    seen: list[set[int]] = []
+    real_sweep = cluster.sweep_k
+
+    def spy(*args, **kwargs):
+        seen.append(_pool_threads())
+        return real_sweep(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "sweep_k", spy)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 60)
+    objl = [new_object(int(lab) + 1, i, 0, 0) for i, lab in enumerate(labels)]
+    emb = rng.normal(size=(3, 8))[labels] * 4 + rng.normal(size=(60, 8))
+    path = write_embeddings(tmp_path / "e.h5", emb, objl, 10.0, 40)
+    assert main(["cluster", str(path), "--k", "2:4", "--no-report", "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    assert seen == [{1}]
