@@ -121,6 +121,7 @@ def main() -> None:
     from deepfinder_unsup.cluster import normalise_features
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io.dataset import read_dataset
+    from deepfinder_unsup.threads import numeric_threads_on_free_cores
 
     embedders = [
         Embedder(m, precision=p, tta=t == "on").fit()
@@ -144,7 +145,8 @@ def main() -> None:
             normalise_features(cached_features(e, path, data.subtomograms, keep, args.cache).astype(np.float64))
             for e in embedders
         )
-        results["sets"][path] = paired_differences(a, b, truth[keep], args.resamples)
+        with numeric_threads_on_free_cores():  # k-means beside a training: the idle cores only (threads.py)
+            results["sets"][path] = paired_differences(a, b, truth[keep], args.resamples)
         print(path, results["sets"][path], flush=True)
         Path(args.out).write_text(json.dumps(results, indent=1))
 
