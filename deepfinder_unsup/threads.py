@@ -2,10 +2,11 @@
 
 scikit-learn's t-SNE and k-means run on OpenMP, LAPACK's eigensolvers on OpenBLAS; both start one thread per core
 and, between their many short parallel steps, wait for every thread. When another process holds the cores (a
-training or an embedding beside ``cluster``, a shared workstation), a waiting step lasts until the OS schedules
-the descheduled thread again: measured on 2 cores with a training beside it, t-SNE of 186 picks took 44 s on both
-cores and 1.2 s on one (``benchmarks/busy_threads.py``). So the steps that ``cluster`` runs are given the cores
-that were idle a moment before they start; an explicit ``OMP_NUM_THREADS`` is the user's choice and is kept.
+training or an embedding beside ``cluster``, a shared workstation), a waiting step lasts until the OS schedules the
+descheduled thread again: measured on 2 cores with a training beside it, the k-means sweep of 2,000 picks took 37 s
+on both cores and 2.4 s on one (``benchmarks/busy_threads.py``, docs/benchmarks.md). So the steps that ``cluster``
+runs are given the cores that were idle a moment before they start; an explicit ``OMP_NUM_THREADS`` is the user's
+choice and is kept.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -29,13 +31,13 @@ def usable_cores() -> int:
 def cpu_idle_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
     """Per CPU in ``cpus``: (idle, total) clock ticks since boot, from /proc/stat (Linux); empty elsewhere."""
     try:
-        lines = open("/proc/stat").read().splitlines()
+        lines = Path("/proc/stat").read_text().splitlines()
     except OSError:
         return {}
     times = {}
     for line in lines:
-        name, *fields = line.split()
-        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+        name, *fields = line.split() or [""]
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus and len(fields) >= 8:
             ticks = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
             times[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))
     return times
