@@ -28,10 +28,11 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cpu_idle_times(cpus: set[int]) -> dict[int, tuple[int, int]]:
-    """Per CPU in ``cpus``: (idle, total) clock ticks since boot, from /proc/stat (Linux); empty elsewhere."""
+def cpu_idle_times(cpus: set[int], stat: str | os.PathLike = "/proc/stat") -> dict[int, tuple[int, int]]:
+    """Per CPU in ``cpus``: (idle + iowait, total) clock ticks since boot, from ``stat`` (Linux's /proc/stat);
+    empty where it is missing."""
     try:
-        lines = Path("/proc/stat").read_text().splitlines()
+        lines = Path(stat).read_text().splitlines()
     except OSError:
         return {}
     times = {}

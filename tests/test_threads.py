@@ -26,13 +26,21 @@ def test_idle_share_is_each_cpus_idle_fraction_summed():
     assert threads.idle_share(before, before) == 0.0  # no time passed: nothing known to be idle
 
 
-def test_the_proc_stat_reading_counts_idle_and_iowait_of_the_cpus_asked(tmp_path):
-    times = threads.cpu_idle_times(set(range(4096)))
-    if not times:
-        pytest.skip("no /proc/stat on this system")
-    for idle, total in times.values():
-        assert 0 <= idle <= total
-    assert threads.cpu_idle_times(set()) == {}
+def test_the_stat_file_gives_idle_plus_iowait_and_the_sum_of_eight_fields_per_cpu_asked(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text(
+        "cpu  9 9 9 9 9 9 9 9 0 0\n"  # the machine's total: not a CPU
+        "cpu0 10 1 5 100 7 2 3 4 0 0\n"
+        "cpu1 20 0 10 300 0 0 0 0 0 0\n"
+        "cpu2 1 1 1\n"  # a short line is skipped, not an error
+        "\n"
+        "intr 123 4 5\n"
+    )
+    assert threads.cpu_idle_times({0, 1, 2, 5}, stat) == {0: (107, 132), 1: (300, 330)}
+    assert threads.cpu_idle_times({1}, stat) == {1: (300, 330)}
+    assert threads.cpu_idle_times({0}, tmp_path / "missing") == {}
+    live = threads.cpu_idle_times(set(range(4096)))
+    assert all(0 <= idle <= total for idle, total in live.values())
 
 
 def test_cores_held_by_other_processes_are_not_free():
