@@ -41,14 +41,6 @@ from sklearn.preprocessing import StandardScaler
 POOLED_LAYERS = ["encoder_conv4", "encoder_conv8", "head_conv2", "embedding"]
 
 
-def contrast_sign(boxes: np.ndarray) -> float:
-    """+1 where the set's particles are brighter than their boxes (the median over boxes of the central 5^3
-    voxels against the box mean), -1 where darker."""
-    c = boxes.shape[1] // 2
-    centre = boxes[:, c - 2 : c + 3, c - 2 : c + 3, c - 2 : c + 3].mean(axis=(1, 2, 3))
-    return 1.0 if np.median(centre - boxes.mean(axis=(1, 2, 3))) > 0 else -1.0
-
-
 def principal_frame(volume: np.ndarray, sign: float, sigma: float, radius: float) -> tuple[np.ndarray, np.ndarray]:
     """(centre x y z relative to the box centre, 3 x 3 matrix whose columns are the density's principal axes in
     x y z, largest first, right-handed, each of the first two pointing where its third moment is positive)."""
@@ -96,13 +88,14 @@ def pca_probe(x: np.ndarray, truth: np.ndarray, dims: int, standardise: bool) ->
 
 def canonical_scores(data, sigma: float, radius: float) -> dict:
     """Raw voxels as they are, canonicalised, and aligned by the true pose: PCA(32) probe, nearest class mean."""
+    from deepfinder_unsup.simulate.like import estimate_polarity
     from deepfinder_unsup.volume import normalise
 
     boxes, truth = data.subtomograms, np.asarray(data.labels)
-    sign = contrast_sign(boxes)
+    sign = -float(estimate_polarity(boxes))  # +1 where the particles are brighter than their boxes
     t0 = time.time()
     canonical = np.stack([canonicalised(v, sign, sigma, radius) for v in boxes])
-    results: dict = {"contrast_sign": sign, "sigma": sigma, "radius": radius, "seconds": round(time.time() - t0, 1)}
+    results: dict = {"particle_brighter": sign, "sigma": sigma, "radius": radius, "seconds": round(time.time() - t0, 1)}
     for name, rows in (
         ("as_they_are", normalise(boxes).reshape(len(boxes), -1)),
         ("principal_axes", normalise(canonical).reshape(len(boxes), -1)),
