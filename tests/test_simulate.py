@@ -225,7 +225,7 @@ def test_reused_batches_are_wedge_symmetric_views_of_earlier_ones_cached_or_not(
     assert list(tmp_path.iterdir()) == []  # item 8's would be used at 12: past the epoch's end
     (x0, y0), (x4, y4), (x8, _) = items[0], items[4], items[8]
     np.testing.assert_array_equal(y4, y0)
-    particles = [(a, b) for a, b in zip(x0[..., 0], x4[..., 0]) if a.std() > 0]  # fixed_config: empty negatives
+    particles = [(a, b) for a, b in zip(x0[..., 0], x4[..., 0]) if a.std() > 0]
     assert len(particles) >= 2
     for a, b in particles:
         turned = [np.array_equal(view[0], b) for view in wedge_symmetric_views(a[None])]
@@ -482,7 +482,9 @@ def test_the_snr_of_the_particle_leaves_the_noise_as_it_is_whatever_else_the_box
     """``snr_reference: particle``: noise is set by the central particle's own signal, so neighbours and a
     membrane in the box add signal, not noise (as in a tomogram, where the dose sets the noise); an empty
     negative box gets the noise a particle's would (a random structure's power). ``box`` (the default, the
-    SNR of everything in the box) raises the noise with the crowding, and negatives without context have none."""
+    SNR of everything in the box) raises the noise with the crowding; a negative box with nothing in it has no
+    signal to set its noise by and gets a particle's noise too (until session 47 it was all zeros: no noise,
+    no tomogram looks like that, and a clustering told such negatives apart for free)."""
     busy = dict(n_neighbours=4, p_membrane=1.0, background=0.3)
     particle = _noise_power(fixed_config(snr_reference="particle"), 1, 8)
     assert _noise_power(fixed_config(snr_reference="particle", **busy), 1, 8) == pytest.approx(particle, rel=0.2)
@@ -490,6 +492,7 @@ def test_the_snr_of_the_particle_leaves_the_noise_as_it_is_whatever_else_the_box
     box = _noise_power(fixed_config(), 1, 8)
     assert box == pytest.approx(particle, rel=0.05)  # alone in the box, the two references agree
     assert _noise_power(fixed_config(**busy), 1, 8) > 2 * box
+    assert _noise_power(fixed_config(), 0, 8) == pytest.approx(particle, rel=0.2)
     with pytest.raises(InputError, match="snr_reference"):
         fixed_config(snr_reference="tomogram")
 

@@ -173,6 +173,11 @@ def simulate_subtomogram(
     background = float(draw(config.background, rng))
     if background > 0:
         volume += smooth_background(volume.shape, sim_vs, background, rng)
+    if particle is None and not volume.any() and library.structures:
+        # an empty negative box has no signal to set its noise by: a random structure's power, as "particle" does
+        snr_reference, particle = "particle", np.zeros_like(volume)
+        phantom = library.get(int(rng.integers(len(library.structures))), sim_vs)
+        place_particle(particle, phantom.density, random_rotations(1, rng)[0], centre)
     clean, *alone, noise = reconstruct_together(
         [volume] if particle is None else [volume, particle], mic, sim_vs, n_crop, rng
     )
