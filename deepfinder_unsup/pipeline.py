@@ -809,8 +809,12 @@ def average_to_folder(
                 res.frequencies,
                 stage / "figures" / f"average_c{c}.png",
                 f"cluster {c}: {len(members)} particles, {res.resolution:.0f} Å at FSC 0.143",
+                measured=res.fsc_measured,
             )
-            rows += [(c, i, float(f), float(v)) for i, (f, v) in enumerate(zip(res.frequencies, res.fsc))]
+            rows += [
+                (c, i, float(f), float(v), float(m), float(n))
+                for i, (f, v, m, n) in enumerate(zip(res.frequencies, res.fsc, res.fsc_measured, res.fsc_null))
+            ]
             summary["clusters"][str(c)] = {
                 "particles": int(len(members)),
                 "of": int((labels == c).sum()),
@@ -822,7 +826,7 @@ def average_to_folder(
             logger.debug(f"cluster {c}: {len(members)} particles, {res.resolution:.0f} Å, {seconds:.0f} s")
         with atomic_path(stage / "fsc.csv", True) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow(["cluster", "shell", "frequency_per_A", "fsc"])
+            writer.writerow(["cluster", "shell", "frequency_per_A", "fsc", "fsc_measured", "fsc_null"])
             writer.writerows(rows)
         with atomic_path(stage / "averages.json", True) as tmp:
             tmp.write_text(json.dumps(summary, indent=2))

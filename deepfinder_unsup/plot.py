@@ -201,8 +201,11 @@ def plot_dendrogram(tree: np.ndarray, sizes: Sequence[int], path, title: str) ->
     return _save(fig, path)
 
 
-def plot_average(average: np.ndarray, fsc: np.ndarray, freqs: np.ndarray, path, title: str) -> Path:
-    """A cluster's average: central xy / xz / yz slices, a projection along z, and the half-set FSC curve."""
+def plot_average(
+    average: np.ndarray, fsc: np.ndarray, freqs: np.ndarray, path, title: str, measured: np.ndarray | None = None
+) -> Path:
+    """A cluster's average: central xy / xz / yz slices, a projection along z, and the half-set FSC curve (with
+    ``measured``, the FSC before the correction for the half maps' alignment, dashed)."""
     c = average.shape[0] // 2
     views = [("xy", average[c]), ("xz", average[:, c]), ("yz", average[:, :, c]), ("z projection", average.sum(0))]
     fig, axes = plt.subplots(1, 5, figsize=(12, 2.6))
@@ -211,7 +214,10 @@ def plot_average(average: np.ndarray, fsc: np.ndarray, freqs: np.ndarray, path, 
         ax.set_title(name, fontsize=8)
         ax.axis("off")
     ax = axes[-1]
-    ax.plot(freqs[1:], fsc[1:], color="tab:blue")
+    ax.plot(freqs[1:], fsc[1:], color="tab:blue", label="corrected")
+    if measured is not None:
+        ax.plot(freqs[1:], measured[1:], color="tab:blue", ls=":", lw=0.9, label="measured")
+        ax.legend(fontsize=6, frameon=False)
     ax.axhline(0.143, color="gray", lw=0.8, ls="--")
     ax.set_xlabel("1/Å", fontsize=8)
     ax.set_ylabel("FSC (half-sets)", fontsize=8)

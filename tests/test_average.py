@@ -3,6 +3,7 @@ average that recovers a simulated structure it never saw in any orientation."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from scipy.spatial.transform import Rotation
 from deepfinder_unsup.average import (
     align,
     back_rotated,
+    corrected_fsc,
     fourier_bin,
     fourier_shell_correlation,
     resolution_at,
@@ -125,6 +127,32 @@ def test_average_recovers_a_structure_from_noisy_wedged_particles():
     assert sorted(np.bincount(result.half)) == [12, 12]
 
 
+@pytest.mark.parametrize("seed, with_angles", [(0, False), (2, False), (0, True)])
+def test_fsc_of_pure_noise_is_corrected_for_what_the_half_maps_alignment_adds(seed, with_angles):
+    """Half maps of pure noise, aligned onto each other over rotations and shifts, correlate at low frequencies
+    (the alignment picks the pose where they do); the phase-randomised null measures that, and the reported FSC,
+    corrected for it, says no structure: no better than two shells. With pick angles each half starts from its
+    own particles: a start from all of them would put the same noise in both references."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((40, 24, 24, 24)).astype(np.float32)
+    angles = rng.uniform(0, 360, (40, 3)) if with_angles else None
+    result = subtomogram_average(
+        noise, 10.0, angles=angles, iterations=3, global_iterations=2, n_rotations=300, n_fine_rotations=1200, seed=seed
+    )
+    low = slice(1, 7)
+    assert result.fsc_measured[low].mean() > 0.15 and result.fsc_null[low].mean() > 0.15  # the bias is there
+    assert abs(result.fsc[low].mean()) < 0.1
+    np.testing.assert_allclose(result.fsc, corrected_fsc(result.fsc_measured, result.fsc_null))
+    assert result.resolution >= 24 * 10.0 / 2
+    assert resolution_at(result.fsc_measured, 10.0, 24) < result.resolution  # what the uncorrected FSC claimed
+
+
+def test_corrected_fsc_removes_the_null_and_keeps_a_perfect_match():
+    measured = np.array([1.0, 0.6, 0.3, 0.1, 1.0])
+    null = np.array([0.0, 0.2, 0.3, -0.2, 0.5])
+    np.testing.assert_allclose(corrected_fsc(measured, null), [1.0, 0.5, 0.0, 0.1, 1.0])
+
+
 def test_bad_particle_stacks_are_refused():
     with pytest.raises(InputError, match="at least 4"):
         subtomogram_average(np.zeros((3, 8, 8, 8)), 10.0)
@@ -150,6 +178,12 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
         average, vs = read_mrc(out / f"cluster{c}_average.mrc")
         assert average.shape == (40, 40, 40) and vs == 10.0
         assert (out / "figures" / f"average_c{c}.png").exists()
+    with open(out / "fsc.csv", newline="") as fh:
+        shells = [row for row in csv.DictReader(fh) if row["cluster"] == "1"]
+    assert len(shells) == 20 and float(shells[1]["frequency_per_A"]) == pytest.approx(1 / 400)
+    fsc, measured, null = (np.array([float(r[k]) for r in shells]) for k in ("fsc", "fsc_measured", "fsc_null"))
+    np.testing.assert_allclose(fsc, corrected_fsc(measured, null), atol=1e-12)  # the curve the resolution is read on
+    assert resolution_at(fsc, 10.0, 40) == pytest.approx(summary["clusters"]["1"]["resolution_A"], abs=0.05)
     assert main(cmd) == 1  # never overwrites without --overwrite
     assert main(["average", str(data / "objects.xml"), "--out", str(tmp_path / "x")]) == 1  # no source, no data set
 
