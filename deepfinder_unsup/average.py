@@ -84,6 +84,13 @@ def wedge_mask(box: int, tilt_range: tuple[float, float] = (-60.0, 60.0)) -> np.
     return mask.astype(np.float32)
 
 
+def check_tilt_range(tilt_range: tuple[float, float]) -> None:
+    """Refuse a tilt range that measures no wedge: it must be MIN < MAX within -90 .. 90 degrees."""
+    lo, hi = (float(v) for v in tilt_range)
+    if not (-90.0 <= lo < hi <= 90.0):
+        raise InputError(f"tilt range must be MIN < MAX within -90 .. 90 degrees, got {lo:g} {hi:g}")
+
+
 def spherical_mask(box: int, radius: float, soft: float = 3.0) -> np.ndarray:
     """1 inside ``radius`` voxels of the box centre, a cosine edge ``soft`` voxels wide, 0 beyond."""
     k = np.arange(box) - box_centre(box)
@@ -271,6 +278,7 @@ def subtomogram_average(
         raise InputError(f"{len(vols)} particles: averaging needs at least 4 (two per half-set)")
     if not np.isfinite(vols).all():
         raise InputError("sub-tomograms hold NaN or inf voxels")
+    check_tilt_range(tilt_range)
     box = vols.shape[-1]
     if box % (2 * bin_factor):
         raise InputError(f"box {box} must be a multiple of {2 * bin_factor} (2 x the binning factor)")

@@ -752,10 +752,11 @@ def average_to_folder(
     tomogram's own) or taken row by row from ``dataset`` (the simulated data set that was embedded). ``rotations``:
     the global search's grid over SO(3) (the local refinement's is 4 times finer), ``iterations`` in all (the first
     3 global): finer and longer cost in proportion."""
-    from .average import subtomogram_average
+    from .average import check_tilt_range, subtomogram_average
     from .plot import plot_average
 
     _check_alignment_search(rotations, iterations)
+    check_tilt_range(tilt_range)
 
     objl = read_objl(clusters_path)
     if not objl:

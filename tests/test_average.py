@@ -165,6 +165,9 @@ def test_corrected_fsc_removes_the_null_and_keeps_a_perfect_match():
 
 
 def test_bad_particle_stacks_are_refused():
+    for bad in ((60, -60), (-60, -60), (-100, 60), (-60, 95)):
+        with pytest.raises(InputError, match="tilt range must be MIN < MAX"):
+            subtomogram_average(np.zeros((4, 8, 8, 8)), 10.0, tilt_range=bad)
     with pytest.raises(InputError, match="at least 4"):
         subtomogram_average(np.zeros((3, 8, 8, 8)), 10.0)
     with pytest.raises(InputError, match="multiple of 4"):
@@ -178,6 +181,7 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
     out = tmp_path / "avg"
     cmd = ["average", str(data / "objects.xml"), "--dataset", str(data / "dataset.h5"), "--out", str(out)]
     assert main([*cmd, "--rotations", "5"]) == 1 and not out.exists()  # too coarse a search: refused, nothing made
+    assert main([*cmd, "--tilt-range", "60", "-60"]) == 1 and not out.exists()  # no wedge measured: refused
     assert main([*cmd, "--rotations", "100", "--iterations", "3"]) == 0
     summary = json.loads((out / "averages.json").read_text())
     assert (summary["rotations"], summary["iterations"]) == (100, 3)
