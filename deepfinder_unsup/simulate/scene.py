@@ -374,10 +374,28 @@ def simulate_tomogram(
                 break
     mic = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr is None else snr
-    tomo = _acquire_full(volume, mic, vs, snr, rng)  # whole volume, detector as wide as the volume
+    boxes = particle_boxes(shape_zyx, occupied)
+    tomo = _acquire_full(volume, mic, vs, snr, rng, boxes)  # whole volume, detector as wide as the volume
     return tomo, objl
 
 
-def _acquire_full(volume, mic: Microscope, voxel_size: float, snr: float, rng) -> np.ndarray:
+def particle_boxes(shape_zyx, placed: list[tuple[np.ndarray, float]]) -> np.ndarray:
+    """Boolean ``[z, y, x]`` mask of the cubes (side 2 r + 1 around each centre, (x, y, z) voxels) of the placed
+    particles: where a picked sub-tomogram's particle lies."""
+    mask = np.zeros(shape_zyx, bool)
+    for pos, radius in placed:
+        lo = [max(int(np.floor(c - radius)), 0) for c in pos[::-1]]
+        hi = [min(int(np.ceil(c + radius)) + 1, n) for c, n in zip(pos[::-1], shape_zyx)]
+        mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = True
+    return mask
+
+
+def _acquire_full(
+    volume, mic: Microscope, voxel_size: float, snr: float, rng, boxes: np.ndarray | None = None
+) -> np.ndarray:
+    """The reconstructed volume with noise at ``snr`` of the signal inside ``boxes`` (the particles' cubes): the
+    SNR is the particles', so a sparse tomogram is as noisy as a crowded one (in a microscope the dose sets the
+    noise); the whole volume's signal when no particle was placed."""
     clean, noise = reconstruct_signal_and_noise(volume, mic, voxel_size, None, rng)
-    return mix_at_snr(clean, noise, snr)
+    signal = clean[boxes] if boxes is not None and boxes.any() else None
+    return mix_at_snr(clean, noise, snr, signal)
