@@ -205,7 +205,7 @@ def plot_average(
     average: np.ndarray, fsc: np.ndarray, freqs: np.ndarray, path, title: str, measured: np.ndarray | None = None
 ) -> Path:
     """A cluster's average: central xy / xz / yz slices, a projection along z, and the half-set FSC curve (with
-    ``measured``, the FSC before the correction for the half maps' alignment, dashed)."""
+    ``measured``, the FSC before the correction for the half maps' alignment, dotted)."""
     c = average.shape[0] // 2
     views = [("xy", average[c]), ("xz", average[:, c]), ("yz", average[:, :, c]), ("z projection", average.sum(0))]
     fig, axes = plt.subplots(1, 5, figsize=(12, 2.6))
