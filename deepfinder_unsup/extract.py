@@ -112,7 +112,8 @@ def _check_box_parameters(box_size: int, voxel_size: float) -> None:
         raise InputError(f"voxel size must be a positive number of Å, got {voxel_size}")
 
 
-def _check_objl(objl: Objl, n_tomos: int, where: str) -> None:
+def check_objl(objl: Objl, n_tomos: int, where: str) -> None:
+    """One clear error when the list is empty or an object's ``tomo_idx`` points past the tomograms given."""
     if len(objl) == 0:
         raise InputError(f"{where}: the object list is empty: no particles to extract")
     for i, obj in enumerate(objl):
@@ -146,7 +147,7 @@ def iter_subtomograms(
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     paths = [Path(t) for t in tomograms]
-    _check_objl(objl, len(paths), "picks")
+    check_objl(objl, len(paths), "picks")
     with contextlib.ExitStack() as stack:
         yield from _iter_boxes(
             stack, paths, objl, box_size, voxel_size, batch_size, border, tomogram_voxel_size, normalize

@@ -259,7 +259,7 @@ def embed_to_file(
             if objl_path
             else read_star_picks(star_path, tomograms, voxel_size, tomogram_size, tomograms_star)
         )
-        _require_picks(objl, objl_path or star_path, "embed")
+        _require_picks(objl, objl_path or star_path, "embed", len(tomograms))
     elif not (subtomograms or dataset):
         raise InputError("nothing to embed: give picks (--objl / --star with --tomograms), --subtomograms or --dataset")
     precision = resolve_precision(precision)
@@ -436,10 +436,14 @@ def require_writable_folder(folder: Path) -> None:
         raise PermissionError(f"{folder}: output folder is not writable")
 
 
-def _require_picks(objl: list, path, action: str) -> None:
-    """One clear error naming the picks file when it holds no particle (rather than one naming no file later)."""
+def _require_picks(objl: list, path, action: str, n_tomograms: int) -> None:
+    """One clear error naming the picks file when it holds no particle or a ``tomo_idx`` beyond the tomograms
+    given (checked before any work, so no partial file is left and no unit fails on it later)."""
+    from .extract import check_objl
+
     if not objl:
         raise InputError(f"{path}: the object list is empty: no particles to {action}")
+    check_objl(objl, n_tomograms, str(path))
 
 
 def read_star_picks(
@@ -930,7 +934,7 @@ def adapt_to_file(
             if not tomograms:
                 raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
             objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size)
-            _require_picks(objl, objl_path or star_path, "adapt on")
+            _require_picks(objl, objl_path or star_path, "adapt on", len(tomograms))
             source = f"{objl_path or star_path} in {len(tomograms)} tomograms"
         else:
             objl = None

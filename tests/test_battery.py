@@ -78,6 +78,7 @@ def inputs(tmp_path_factory) -> dict:
     (d / "big_tomo.xml").write_text(
         '<objlist><object tomo_idx="1e400" class_label="1" x="32" y="32" z="32"/></objlist>'
     )
+    write_objl([new_object(1, 32, 32, 32, tomo_idx=0), new_object(1, 30, 30, 30, tomo_idx=1)], d / "two_tomos.xml")
     (d / "nan_angles.xml").write_text(
         '<objlist><object class_label="1" x="32" y="32" z="32" phi="nan" psi="1" the="2"/></objlist>'
     )
@@ -171,6 +172,14 @@ CASES = {
     "objl_tomo_idx_overflow": (
         lambda d: embed_args(d, "--objl", d / "big_tomo.xml", "--tomograms", d / "tomo.mrc"),
         ["big_tomo.xml", "tomo_idx"],
+    ),
+    "objl_tomo_idx_beyond_tomograms": (  # was an IndexError while naming the failed unit, and a partial file left
+        lambda d: embed_args(d, "--objl", d / "two_tomos.xml", "--tomograms", d / "tomo.mrc"),
+        ["two_tomos.xml", "object 1 has tomo_idx 1, but 1 tomogram(s) were given"],
+    ),
+    "adapt_tomo_idx_beyond_tomograms": (
+        lambda d: ("adapt", "--objl", d / "two_tomos.xml", "--tomograms", d / "tomo.mrc", "--out", d / "a.keras"),
+        ["two_tomos.xml", "tomo_idx 1"],
     ),
     "objl_nan_angle": (
         lambda d: embed_args(d, "--objl", d / "nan_angles.xml", "--tomograms", d / "tomo.mrc"),
@@ -267,7 +276,7 @@ def test_bad_input_gives_one_clear_line(inputs, case):
     args = build(d)
     out = Path(args[args.index("--out") + 1])
     proc = run_cli(*args)
-    assert_bad_input(proc, *needles, absent=(out,))
+    assert_bad_input(proc, *needles, absent=(out, out.with_name(out.name + ".partial")))
     if out.suffix == "":  # a cluster / simulate output folder: nothing final in it
         finals = [p for p in out.rglob("*") if p.is_file()] if out.is_dir() else []
         assert finals == [], finals
