@@ -1,0 +1,191 @@
+"""``cluster``: the k sweep on an embeddings file, per-cluster object lists, the report (and averages)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..io.dataset import read_embedding_slices, read_embeddings
+from ..io.files import InputError, publish_folder
+from ..io.objl import write_objl
+from ..io.star import write_star
+from ..log import logger
+from ..threads import numeric_threads_on_free_cores
+from .average import average_to_folder, check_alignment_search
+
+
+@numeric_threads_on_free_cores()  # OpenMP / BLAS threads on the idle cores only: see threads.py
+def cluster_to_folder(
+    embeddings_path,
+    k_spec: str,
+    out_dir,
+    method: str = "kmeans",
+    evaluate: bool = False,
+    report: bool = True,
+    report_k: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    normalise: str = "l2",
+    average: bool = False,
+    dataset=None,
+    copick=None,
+    rare: bool = False,
+    min_cluster_size: int | None = None,
+    rare_method: str = "coassociation",
+    average_rotations: int = 1000,
+    average_iterations: int = 7,
+) -> tuple[dict, Path | None]:
+    """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
+
+    ``rare``: also clusters with no k that may be as small as ``min_cluster_size`` (default 1 % of the picks),
+    by ``rare_method`` (``coassociation``: what many over-clusterings agree on; ``hdbscan``: dense regions), in
+    ``clusters_rare.xml/.star`` (cluster 0: picks in no cluster), its summary in metrics.json, and a
+    dendrogram of 30 over-clustered groups in the report, for structures too rare for the k sweep.
+
+    ``normalise``: 'l2' clusters each embedding scaled to unit length, 'none' the raw embeddings. ``average``:
+    also average every cluster of the report's k (``averages_k{K}/``, see ``average_to_folder``; particles from
+    their source tomograms, or from ``dataset``; ``average_rotations``, ``average_iterations``: its search) and
+    show the averages in the report."""
+    from ..cluster import (
+        RARE_METHODS,
+        check_clusterable,
+        metrics_document,
+        normalise_features,
+        parse_k_range,
+        sweep_k,
+        write_cluster_files,
+        write_metrics,
+    )
+
+    out_dir = Path(out_dir)
+    ks = parse_k_range(k_spec)
+    if report_k is not None and report_k not in ks:
+        raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec})")
+    if rare and rare_method not in RARE_METHODS:
+        raise InputError(f"unknown rare-structure method {rare_method!r}; choose from {', '.join(RARE_METHODS)}")
+    if min_cluster_size is not None and min_cluster_size < 2:
+        raise InputError(f"--min-cluster-size {min_cluster_size}: a cluster needs at least 2 particles")
+    if average:
+        check_alignment_search(average_rotations, average_iterations)
+    _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
+    emb, objl, attrs = read_embeddings(embeddings_path)
+    truth = None
+    if evaluate:
+        labels = [o.get("label") for o in objl]
+        if any(lab is None for lab in labels):
+            raise InputError(f"{embeddings_path}: --evaluate needs a class_label for every particle")
+        truth = np.array(labels, int)
+        if len(np.unique(truth)) < 2:
+            raise InputError(f"{embeddings_path}: --evaluate needs at least two true classes in class_label")
+    check_clusterable(emb, ks, str(embeddings_path))
+    emb = normalise_features(emb, normalise, str(embeddings_path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_k, assignments = sweep_k(emb, ks, method, truth, seed, where=str(embeddings_path))
+    doc = metrics_document(per_k, method, evaluate, len(emb))
+    doc["embeddings"] = str(embeddings_path)
+    doc["normalise"] = normalise
+    rare_result = None
+    if rare:
+        from ..cluster import rare_analysis, truth_scores
+
+        rare_result = rare_analysis(emb, min_cluster_size, seed, rare_method)
+        doc["rare"] = rare_result["summary"]
+        if truth is not None:
+            doc["rare"].update(truth_scores(truth, rare_result["labels"]))
+    # everything is written into a hidden staging folder and moved into place at the end (metrics.json
+    # last): an interrupted run leaves nothing under the final names, and a rerun starts clean
+    stage = Path(tempfile.mkdtemp(prefix=".cluster-", dir=out_dir))
+    try:
+        write_cluster_files(objl, assignments, stage)
+        extra_figures = []
+        if rare_result is not None:
+            _write_rare_clusters(objl, rare_result, stage)
+            if report:
+                from ..plot import plot_dendrogram
+
+                summary = rare_result["summary"]
+                title = (
+                    f"Rare structures: {RARE_METHODS[rare_method]} found {summary['n_clusters']} clusters (sizes "
+                    f"{', '.join(str(n) for n in summary['sizes'].values())}; {summary['unassigned']} unassigned, "
+                    f"clusters_rare.xml); the tree of 30 over-clustered groups (leaf: particles)"
+                )
+                tree_png = stage / "figures" / "rare_dendrogram.png"
+                plot_dendrogram(rare_result["tree"], rare_result["group_sizes"], tree_png, "over-clustered groups")
+                extra_figures.append((title, tree_png))
+        write_metrics(doc, stage / "metrics.json")
+        html = None
+        k = report_k if report_k is not None else doc["selected_k"]
+        average_figures = extra_figures
+        if average:
+            averages = average_to_folder(
+                stage / f"clusters_k{k}.xml",
+                stage / f"averages_k{k}",
+                dataset=dataset,
+                rotations=average_rotations,
+                iterations=average_iterations,
+                overwrite=True,
+            )
+            for c, row in averages["clusters"].items():
+                title = f"Cluster {c} average ({row['particles']} particles, {row['resolution_A']} Å at FSC 0.143)"
+                average_figures.append((title, stage / f"averages_k{k}" / "figures" / f"average_c{c}.png"))
+        if report:
+            from ..report import make_report
+
+            make_report(
+                stage,
+                emb,
+                doc,
+                assignments,
+                truth,
+                attrs.get("class_names") or None,
+                _slice_reader(embeddings_path),
+                k=k,
+                seed=seed,
+                overwrite=True,
+                extra_figures=average_figures,
+                padded=np.array([bool(o.get("border_padded")) for o in objl]),
+                objl=objl,
+            )
+            html = out_dir / "report.html"
+        publish_folder(stage, out_dir, overwrite, last="metrics.json")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    if copick:
+        from ..io.copick_project import write_copick_clusters
+
+        written = write_copick_clusters(copick, objl, assignments[k], k, overwrite)
+        logger.info(f"copick: {len(written)} pick sets written (user deepfinder-unsup, sessions k{k}-cluster*)")
+    return doc, html
+
+
+def _slice_reader(embeddings_path):
+    """A reader of the stored central slices by row, or None when the file has none (the report then shows no
+    galleries: embeddings written by the API need not carry slices)."""
+    if read_embedding_slices(embeddings_path, [0]) is None:
+        return None
+    return lambda rows: read_embedding_slices(embeddings_path, rows)
+
+
+def _write_rare_clusters(objl, rare_result: dict, folder: Path) -> None:
+    from ..cluster import clustered_objl, source_geometry
+
+    cl = clustered_objl(objl, rare_result["labels"])
+    write_objl(cl, folder / "clusters_rare.xml")
+    write_star(cl, folder / "clusters_rare.star", geometry=source_geometry(objl))
+
+
+def _refuse_existing_cluster_outputs(out_dir: Path, ks, overwrite: bool) -> None:
+    """Fail before any work if an output of ``cluster`` already exists (and not ``overwrite``)."""
+    if overwrite or not out_dir.exists():
+        return
+    names = ["metrics.json", "clusters.csv", "report.html", "clusters_rare.xml", "clusters_rare.star"] + [
+        f"clusters_k{k}.{e}" for k in ks for e in ("xml", "star")
+    ]
+    existing = [out_dir / n for n in names if (out_dir / n).exists()]
+    if (out_dir / "figures").is_dir() and any((out_dir / "figures").iterdir()):
+        existing.append(out_dir / "figures")
+    if existing:
+        raise FileExistsError(f"{existing[0]}: exists; pass --overwrite to replace the outputs in {out_dir}")

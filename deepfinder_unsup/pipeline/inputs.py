@@ -1,0 +1,83 @@
+"""Checks and readers shared by the jobs that take picks: writable outputs, non-empty object lists whose
+``tomo_idx`` fit the tomograms, RELION STAR picks matched to their tomogram files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..io.files import InputError
+from ..io.mrc import read_mrc_voxel_size
+from ..io.star import read_star
+
+
+def require_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and check that a file can be written in it (fail before long work)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{folder}: output folder is not writable")
+
+
+def require_picks(objl: list, path, action: str, n_tomograms: int) -> None:
+    """One clear error naming the picks file when it holds no particle or a ``tomo_idx`` beyond the tomograms
+    given (checked before any work, so no partial file is left and no unit fails on it later)."""
+    from ..extract import check_objl
+
+    if not objl:
+        raise InputError(f"{path}: the object list is empty: no particles to {action}")
+    check_objl(objl, n_tomograms, str(path))
+
+
+def read_star_picks(
+    star_path, tomograms: Sequence[str], voxel_size: float | None = None, tomogram_size=None, tomograms_star=None
+) -> list:
+    """STAR picks with ``tomo_idx`` pointing into ``tomograms``: each particle's rlnTomoName (or
+    rlnMicrographName) must name one tomogram file (the same base name, file suffixes and Warp's '_8.00Apx' aside),
+    unless a single tomogram is given. Each tomogram's size and voxel size come from ``tomograms_star`` (RELION's
+    tomograms.star) when given, else from its MRC header (``voxel_size`` / ``tomogram_size`` override them)."""
+    from ..io.star import match_tomogram, read_tomograms_star, star_tomogram_names
+
+    names = star_tomogram_names(star_path)
+    if len(tomograms) == 1 and len(names) > 1:
+        raise InputError(
+            f"{star_path}: particles come from {len(names)} tomograms ({', '.join(names[:4])}"
+            f"{', ...' if len(names) > 4 else ''}) but one --tomograms file was given; give one MRC "
+            f"file per tomogram, named like its rlnTomoName"
+        )
+    index = {}
+    for name in names:
+        i = 0 if len(tomograms) == 1 else match_tomogram(name, tomograms)
+        if i is None:
+            stems = ", ".join(Path(t).name for t in tomograms)
+            raise InputError(
+                f"{star_path}: particle tomogram {name!r} matches none (or several) of the --tomograms ({stems})"
+            )
+        index[name] = i
+    from_star = read_tomograms_star(tomograms_star) if tomograms_star else {}
+    geometry = {}
+    for name, i in index.items():
+        vs = voxel_size or read_mrc_voxel_size(tomograms[i]) or None  # DeepFinder writes 0: needed by RELION 4/5 only
+        size = tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(tomograms[i])
+        geometry[name] = from_star.get(name, (size, vs))
+    single = next(iter(geometry.values())) if len(tomograms) == 1 and geometry else (None, None)
+    if len(tomograms) == 1 and not geometry:
+        vs = voxel_size or read_mrc_voxel_size(tomograms[0]) or None
+        single = (tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(tomograms[0]), vs)
+    objl = read_star(star_path, tomogram_size=single[0], pixel_size=single[1], geometry=geometry)
+    for obj in objl:
+        name = obj.get("tomo_name")
+        obj["tomo_idx"] = index[name] if name is not None else 0
+    return objl
+
+
+def read_mrc_geometry_size(path) -> tuple[int, int, int]:
+    """The (x, y, z) size of an MRC file, whatever its header says about the voxel size."""
+    import mrcfile
+
+    try:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
+            return (int(mrc.header.nx), int(mrc.header.ny), int(mrc.header.nz))
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable MRC file ({exc})") from None
