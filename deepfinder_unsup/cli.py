@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="keep the encoder's first N of 8 convolutions as they start (a bf16 step alone: 2: 1.80x, 4: 2.35x "
-        "the rate; end to end on a 2-core CPU the simulator bounds it: docs/model_card.md, session 24)",
+        "the rate; end to end on a 2-core CPU the simulator bounds it: docs/training_history.md, session 24)",
     )
     p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
     p.add_argument("--max-minutes", type=float, default=None, help="end within this wall time (minutes)")

@@ -1,6 +1,6 @@
 """f_theta: DeepFinder's encoder + fully connected head; a 32-D embedding layer before the class softmax.
 
-Four head designs (compared in docs/model_card.md):
+Four head designs (compared in docs/model_card.md and docs/training_history.md, sessions 13 and 43):
 - ``flatten``: MaxPool 2 -> Flatten (5^3 x 64 at 40^3) -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``flatten_conv``: ``flatten`` plus capacity after DeepFinder's encoder: two 3^3 convolutions on the encoder's
@@ -13,7 +13,7 @@ The embedding layer is linear; the pruned network (:func:`embedding_model`) stop
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
 cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
 ``binding_output`` (softmax over the scaled cosines to three directions: free / membrane surface / transmembrane)
-asks for the binding context as one direction shared by every structure (docs/model_card.md: what it did).
+asks for the binding context as one direction shared by every structure (docs/training_history.md, "Session 5": what it did).
 With ``view_weight``, a :class:`PairedViewConsistency` layer after the embedding asks, in training only, that a
 particle and its wedge-symmetric view (the second half of each batch) get the same embedding direction: the
 invariance ``embed --tta`` buys by averaging four views, learnt instead. With ``contrast_weight``, a
@@ -366,7 +366,7 @@ def leading_convolutions(model: keras.Model, n: int) -> list:
 
     Freezing them (``--freeze-convs``) saves most of a step's cost: the first two work at the full 40^3 box and
     take over half of the encoder's arithmetic, and a frozen layer needs no gradient of its weights, nor, at the
-    front of the network, of its input (a bf16 step 1.80x as fast with two, 2.35x with four; docs/model_card.md,
+    front of the network, of its input (a bf16 step 1.80x as fast with two, 2.35x with four; docs/training_history.md,
     session 24, where the simulator bounded the whole run)."""
     convs = [layer for layer in model.layers if layer.name.startswith("encoder_conv")]
     if not 0 <= n <= len(convs):
