@@ -1,5 +1,6 @@
-"""The paired bootstrap that decides whether a model is shipped (benchmarks/paired_bootstrap.py, docs/training_history.md):
-its resampling keeps the classes, and its intervals hold 0 for two equal models and exclude it for a clear gap."""
+"""The paired bootstrap that decides whether a model is shipped (benchmarks/paired_bootstrap.py,
+docs/training_history.md): its resampling keeps the classes, and its intervals hold 0 for two equal models and
+exclude it for a clear gap."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ The embedding layer is linear; the pruned network (:func:`embedding_model`) stop
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
 cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
 ``binding_output`` (softmax over the scaled cosines to three directions: free / membrane surface / transmembrane)
-asks for the binding context as one direction shared by every structure (docs/training_history.md, "Session 5": what it did).
+asks for the binding context as one direction shared by every structure (what it did: docs/training_history.md,
+"Session 5").
 With ``view_weight``, a :class:`PairedViewConsistency` layer after the embedding asks, in training only, that a
 particle and its wedge-symmetric view (the second half of each batch) get the same embedding direction: the
 invariance ``embed --tta`` buys by averaging four views, learnt instead. With ``contrast_weight``, a
