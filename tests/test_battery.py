@@ -79,6 +79,7 @@ def inputs(tmp_path_factory) -> dict:
         '<objlist><object tomo_idx="1e400" class_label="1" x="32" y="32" z="32"/></objlist>'
     )
     write_objl([new_object(1, 32, 32, 32, tomo_idx=0), new_object(1, 30, 30, 30, tomo_idx=1)], d / "two_tomos.xml")
+    (d / "backwards.json").write_text('{"tilt_min": [-20, -60]}')
     (d / "nan_angles.xml").write_text(
         '<objlist><object class_label="1" x="32" y="32" z="32" phi="nan" psi="1" the="2"/></objlist>'
     )
@@ -230,6 +231,13 @@ CASES = {
     "bad_procedural_spec": (
         lambda d: ("simulate", "--structures", "procedural:0", "--per-class", "1", "--out", d / "sim_proc0"),
         ["procedural:0"],
+    ),
+    "config_range_backwards": (  # was an internal error ("high - low < 0") at the first draw
+        lambda d: (
+            ("simulate", "--structures", "builtin:ring", "--per-class", "1", "--config", d / "backwards.json")
+            + ("--out", d / "sim_backwards")
+        ),
+        ["backwards.json", "tilt_min [-20, -60]", "backwards"],
     ),
 }
 

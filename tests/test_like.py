@@ -62,6 +62,38 @@ def test_matched_config_draws_around_the_estimate():
     assert -47 <= mic.tilt_min <= -37 and 50 <= mic.tilt_max <= 60
 
 
+@pytest.mark.parametrize(("estimated", "matched"), [((-3.0, 0.0), (-20.0, 20.0)), ((-25.0, 15.0), (-25.0, 20.0))])
+def test_a_tilt_range_no_series_has_is_matched_with_the_narrowest_one_not_an_inverted_range(estimated, matched, caplog):
+    """Boxes whose power has no tilt series' wedge (oriented content: adapt's test picks gave -3/0 degrees) made
+    ranges that ran backwards, and the first simulated batch failed with numpy's "high - low < 0"."""
+    estimate = AcquisitionEstimate(n_boxes=30, tilt_min=estimated[0], tilt_max=estimated[1], lowpass=None, polarity=1)
+    config = config_like(estimate, SimConfig())
+    assert config.tilt_min == [matched[0] - 5, min(-20.0, matched[0] + 5)]
+    assert config.tilt_max == [max(20.0, matched[1] - 5), matched[1] + 5]
+    mic = config.microscope(np.random.default_rng(0))
+    assert mic.tilt_min <= -20 and mic.tilt_max >= 20
+    assert "not a tilt series'" in caplog.text
+
+
+def test_a_config_that_no_draw_can_simulate_is_refused_naming_the_parameter():
+    from deepfinder_unsup.io.files import InputError
+
+    for values, needle in [
+        ({"tilt_min": [-20, -60]}, "tilt_min [-20, -60]: the range runs backwards"),
+        ({"snr": {"log": [0, 1]}}, "snr {'log': [0, 1]}: a log-uniform range must be above 0"),
+        ({"defocus_um": [1, 2, 3]}, "defocus_um [1, 2, 3]: a range is two finite numbers"),
+        ({"snr": [0.1, float("nan")]}, "a range is two finite numbers"),
+        ({"wbp_filter": {"choices": []}}, "wbp_filter {'choices': []}: 'choices' must be a non-empty list"),
+        ({"bfactor": {"lin": [1, 2]}}, "bfactor {'lin': [1, 2]}: a spec is a number"),
+        ({"tilt_min": -10, "tilt_max": -20}, "every draw must give -90 <= tilt_min < tilt_max <= 90"),
+        ({"tilt_max": {"choices": [60, 95]}}, "every draw must give"),
+    ]:
+        with pytest.raises(InputError, match="^mic.json: ") as caught:
+            SimConfig.from_dict(values, where="mic.json")
+        assert needle in str(caught.value), (values, str(caught.value))
+    SimConfig.from_dict({"tilt_min": {"choices": [-70, -40]}, "tilt_max": [30, 90]}, where="mic.json")  # fine
+
+
 def test_simulate_like_a_tomogram(tmp_path):
     """End to end: a tomogram acquired at -40/+55 degrees; ``simulate --like`` finds the wedge from random
     boxes of it and writes a data set simulated around it, with the estimate beside it."""

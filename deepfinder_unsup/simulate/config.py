@@ -35,6 +35,45 @@ def draw(spec: Any, rng: np.random.Generator):
 
 
 SNR_REFERENCES = ("box", "particle")
+FIXED_FIELDS = ("box_size", "voxel_size", "margin", "wobble", "p_membrane", "membrane_bound", "negative_class")
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+
+
+def check_spec(name: str, spec: Any) -> None:
+    """One clear error for a parameter spec ``draw`` cannot draw from: a range that is not two finite numbers
+    in order, a log range not above 0, an empty set of choices, an unknown kind of spec."""
+    if isinstance(spec, dict):
+        if set(spec) == {"choices"}:
+            if not isinstance(spec["choices"], (list, tuple)) or not spec["choices"]:
+                raise InputError(f"{name} {spec!r}: 'choices' must be a non-empty list")
+            return
+        if set(spec) == {"log"}:
+            if not isinstance(spec["log"], (list, tuple)):
+                raise InputError(f"{name} {spec!r}: 'log' must be a range [lo, hi]")
+            check_spec(name, spec["log"])
+            if spec["log"][0] <= 0:
+                raise InputError(f"{name} {spec!r}: a log-uniform range must be above 0")
+            return
+        raise InputError(f"{name} {spec!r}: a spec is a number, [lo, hi], {{'log': [lo, hi]}} or {{'choices': [...]}}")
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != 2 or not all(_finite_number(v) for v in spec):
+            raise InputError(f"{name} {list(spec)!r}: a range is two finite numbers [lo, hi]")
+        if spec[0] > spec[1]:
+            raise InputError(f"{name} {list(spec)!r}: the range runs backwards (lo above hi)")
+
+
+def spec_bounds(spec: Any) -> tuple[float, float] | None:
+    """The smallest and largest number a (checked) spec can draw; None when it draws no numbers."""
+    if isinstance(spec, dict):
+        values = spec.get("log") or [v for v in spec["choices"] if _finite_number(v)]
+    elif isinstance(spec, (list, tuple)):
+        values = list(spec)
+    else:
+        values = [spec] if _finite_number(spec) else []
+    return (float(min(values)), float(max(values))) if values else None
 
 
 @dataclass
@@ -76,9 +115,22 @@ class SimConfig:
     negative_class: bool = True  # add class 0: no central particle
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse, naming the parameter, what no draw could make a microscope of."""
+        for f in dataclasses.fields(self):
+            if f.name not in FIXED_FIELDS:
+                check_spec(f.name, getattr(self, f.name))
         kinds = self.snr_reference.get("choices", []) if isinstance(self.snr_reference, dict) else [self.snr_reference]
         if not kinds or any(k not in SNR_REFERENCES for k in kinds):
             raise InputError(f"snr_reference {self.snr_reference!r}: choose from {', '.join(SNR_REFERENCES)}")
+        low, high = spec_bounds(self.tilt_min), spec_bounds(self.tilt_max)
+        if low is None or high is None or low[0] < -90 or high[1] > 90 or low[1] >= high[0]:
+            raise InputError(
+                f"tilt_min {self.tilt_min!r} and tilt_max {self.tilt_max!r}: every draw must give "
+                "-90 <= tilt_min < tilt_max <= 90 degrees"
+            )
 
     def microscope(self, rng: np.random.Generator) -> Microscope:
         """One draw of the acquisition. A phase plate shifts the phase by pi/2 and works near focus."""
@@ -121,7 +173,10 @@ class SimConfig:
         unknown = set(values) - names
         if unknown:
             raise InputError(f"{where}: unknown simulation parameter(s) {', '.join(sorted(unknown))}")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
 
 
 def fixed_config(**overrides) -> SimConfig:

@@ -20,12 +20,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..log import logger
 from ..volume import normalise
 from .config import SimConfig
 
 BAND = (0.04, 0.14)  # cycles/voxel: below every low-pass the simulator uses, above the particle's shape
 WEDGE_BAND = (0.08, 0.2)  # far enough from the origin that the window's blur spans few degrees
 WEDGE_DROP = 0.35  # decades below the sampled directions' level that mark the wedge's edge
+NARROWEST_TILT = 20.0  # degrees each side of 0: a matched tilt range reaches at least this far
 
 
 @dataclass
@@ -176,10 +178,21 @@ def estimate_acquisition(volumes: np.ndarray, seed: int = 0) -> AcquisitionEstim
 
 
 def config_like(estimate: AcquisitionEstimate, base: SimConfig | None = None, spread: float = 5.0) -> SimConfig:
-    """``base`` (default: the wide ``SimConfig()``) with the estimated quantities drawn around the estimate."""
+    """``base`` (default: the wide ``SimConfig()``) with the estimated quantities drawn around the estimate.
+
+    A tilt range estimated narrower than +-``NARROWEST_TILT`` (boxes whose power is not a tilt series' wedge,
+    e.g. strongly oriented content) is matched with +-``NARROWEST_TILT`` and a warning, never an inverted range."""
     cfg = base or SimConfig()
-    cfg.tilt_min = [estimate.tilt_min - spread, min(-20.0, estimate.tilt_min + spread)]
-    cfg.tilt_max = [max(20.0, estimate.tilt_max - spread), estimate.tilt_max + spread]
+    low = float(np.clip(estimate.tilt_min, -90.0, -NARROWEST_TILT))
+    high = float(np.clip(estimate.tilt_max, NARROWEST_TILT, 90.0))
+    if (low, high) != (estimate.tilt_min, estimate.tilt_max):
+        logger.warning(
+            f"the tilt range estimated from the boxes ({estimate.tilt_min:.0f}, {estimate.tilt_max:.0f} degrees) is "
+            f"not a tilt series' (+-{NARROWEST_TILT:.0f} to +-90); simulating ({low:.0f}, {high:.0f}) instead"
+        )
+    cfg.tilt_min = [max(-90.0, low - spread), min(-NARROWEST_TILT, low + spread)]
+    cfg.tilt_max = [max(NARROWEST_TILT, high - spread), min(90.0, high + spread)]
     cfg.lowpass = None if estimate.lowpass is None else [max(0.1, estimate.lowpass - 0.05), estimate.lowpass + 0.05]
     cfg.polarity = estimate.polarity
+    cfg.validate()
     return cfg
