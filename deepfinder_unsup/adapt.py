@@ -393,6 +393,300 @@ def _fit_round(model, volumes, targets, steps, batch, rng, noise: float = 0.0, a
     return float(history.history["loss"][-1])
 
 
+@dataclass
+class _Setup:
+    """What every method's rounds work on: the models, the normalised picks and the settings."""
+
+    classifier: keras.Model
+    network: keras.Model
+    card: dict
+    vols: np.ndarray
+    rng: np.random.Generator
+    k: int
+    rounds: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    structures: list[str] | None
+    neighbours: int
+    noise: float
+    one_way_weight: float
+    dispersion: float
+    anchor_weight: float
+    augmentation: str
+
+    @property
+    def box(self) -> int:
+        return int(self.card["box_size"])
+
+    def adam(self) -> keras.optimizers.Optimizer:
+        return keras.optimizers.Adam(self.learning_rate)
+
+
+class _Method:
+    """One adaptation method: built and compiled once (``__init__``), then trained one round at a time on the
+    features of the last round (``bank``) and their k-means labels; returns the round's last loss."""
+
+    def __init__(self, s: _Setup, report: AdaptReport) -> None:
+        self.s = s
+
+    def fit_round(self, r: int, bank: np.ndarray, labels: np.ndarray) -> float:
+        raise NotImplementedError
+
+
+def _cosface() -> MarginSoftmaxLoss:
+    return MarginSoftmaxLoss("cosface", 16.0, 0.1)
+
+
+def _last_loss(fitted) -> float:
+    return float(fitted.history["loss"][-1])
+
+
+class _PseudoLabels(_Method):
+    """A fresh cosine head on the picks' k-means clusters (CosFace), re-clustered each round."""
+
+    def __init__(self, s: _Setup, report: AdaptReport) -> None:
+        super().__init__(s, report)
+        head = CosineClassifier(s.k, name="adapt_head", dtype="float32")
+        self.model = keras.Model(model_input(s.network), head(s.network.get_layer(EMBEDDING_LAYER).output))
+        self.model.compile(s.adam(), _cosface(), jit_compile=False)
+
+    def fit_round(self, r, bank, labels):
+        s = self.s
+        return _train_round(self.model, s.vols, labels, s.k, s.steps, s.batch_size, s.rng)
+
+
+class _Neighbours(_Method):
+    """Each pick pulled towards its nearest neighbours' mean feature, pushed from the batch's others (AaD)."""
+
+    def __init__(self, s: _Setup, report: AdaptReport) -> None:
+        super().__init__(s, report)
+        s.network.compile(s.adam(), NeighbourAttractionLoss(s.dispersion), jit_compile=False)
+
+    def fit_round(self, r, bank, labels):
+        s = self.s
+        targets = neighbour_targets(bank, s.neighbours, s.one_way_weight)
+        return _fit_round(s.network, s.vols, targets, s.steps, s.batch_size, s.rng, s.noise, s.augmentation)
+
+
+class _Anchored(_Method):
+    """``neighbours`` on the picks plus CosFace through the model's own frozen class directions on simulated
+    sub-tomograms of its code-made classes."""
+
+    def __init__(self, s: _Setup, report: AdaptReport) -> None:
+        super().__init__(s, report)
+        self.anchor = _anchor_pool(s.vols, s.card, s.structures, s.seed)
+        report.estimate = self.anchor.estimate
+        self.model = _anchored_model(s.classifier, s.network, s.box)
+        self.model.compile(
+            s.adam(),
+            [_cosface(), NeighbourAttractionLoss(s.dispersion)],
+            loss_weights=[s.anchor_weight, 1.0],
+            jit_compile=False,
+        )
+
+    def fit_round(self, r, bank, labels):
+        s = self.s
+        targets = neighbour_targets(bank, s.neighbours, s.one_way_weight)
+        pairs = _anchored_batches(self.anchor, s.vols, targets, s.batch_size, s.rng, s.noise)
+        return _last_loss(self.model.fit(pairs, steps_per_epoch=s.steps, epochs=1, verbose=0, shuffle=False))
+
+
+class _DomainAdversarial(_Method):
+    """``anchored``'s simulated classes, plus a gradient-reversed classifier of the two domains (DANN)."""
+
+    def __init__(self, s: _Setup, report: AdaptReport) -> None:
+        super().__init__(s, report)
+        self.anchor = _anchor_pool(s.vols, s.card, s.structures, s.seed)
+        report.estimate = self.anchor.estimate
+        self.model, critic = _domain_adversarial_model(s.classifier, s.network, s.box)
+        self.reversal = ReversalSchedule(critic, s.rounds * s.steps)
+        binary = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.model.compile(
+            s.adam(),
+            [_cosface(), binary, binary],
+            loss_weights=[1.0, DOMAIN_WEIGHT / 2, DOMAIN_WEIGHT / 2],
+            jit_compile=False,
+        )
+
+    def fit_round(self, r, bank, labels):
+        s = self.s
+        batches = _domain_batches(self.anchor, s.vols, s.batch_size, s.rng)
+        fitted = self.model.fit(
+            batches, steps_per_epoch=s.steps, epochs=1, verbose=0, shuffle=False, callbacks=[self.reversal]
+        )
+        return _last_loss(fitted)
+
+
+class _MatchedSimulation(_Method):
+    """``like``: a fresh cosine head trained on sub-tomograms simulated around the picks' acquisition."""
+
+    def __init__(self, s: _Setup, report: AdaptReport) -> None:
+        super().__init__(s, report)
+        structures = s.structures or list(LIKE_STRUCTURES)
+        self.simulated = _matched_simulation(s.vols, s.card, structures, s.batch_size, s.steps, s.seed)
+        report.estimate = self.simulated.estimate
+        self.head = CosineClassifier(len(self.simulated.labels), name="adapt_head", dtype="float32")
+        self.model = self.build()
+        self.model.compile(s.adam(), _cosface(), jit_compile=False)
+
+    def build(self) -> keras.Model:
+        network = self.s.network
+        return keras.Model(model_input(network), self.head(network.get_layer(EMBEDDING_LAYER).output))
+
+    def fit_round(self, r, bank, labels):
+        self.simulated.epoch = r
+        return _last_loss(self.model.fit(self.simulated, epochs=1, verbose=0))
+
+
+class _Coral(_MatchedSimulation):
+    """``like``'s training plus CORAL between each simulated batch's embeddings and a batch of the picks'."""
+
+    def build(self) -> keras.Model:
+        return _aligned_model(self.s.network, self.head, self.s.box)
+
+    def fit_round(self, r, bank, labels):
+        s = self.s
+        self.simulated.epoch = r
+        pairs = _with_user_batches(self.simulated, s.vols, s.rng)
+        return _last_loss(self.model.fit(pairs, steps_per_epoch=s.steps, epochs=1, verbose=0, shuffle=False))
+
+
+class _InfoMax(_Method):
+    """The model's own class head kept; its predictions on the picks made confident and diverse (SHOT)."""
+
+    def __init__(self, s: _Setup, report: AdaptReport) -> None:
+        super().__init__(s, report)
+        for layer in s.classifier.layers:
+            layer.trainable = layer.trainable and layer.name != OUTPUT_LAYER
+        self.model = keras.Model(model_input(s.classifier), class_output(s.classifier))  # without a binding output
+        self.model.compile(s.adam(), InfoMaxLoss(), jit_compile=False)
+        self.n_out = int(self.model.output.shape[-1])
+
+    def fit_round(self, r, bank, labels):
+        s = self.s
+        return _train_round(self.model, s.vols, np.zeros(len(s.vols), int), self.n_out, s.steps, s.batch_size, s.rng)
+
+
+_METHOD_OF = {
+    "pseudolabel": _PseudoLabels,
+    "infomax": _InfoMax,
+    "like": _MatchedSimulation,
+    "coral": _Coral,
+    "neighbours": _Neighbours,
+    "anchored": _Anchored,
+    "dann": _DomainAdversarial,
+}
+
+
+def _check_settings(
+    method: str,
+    n_picks: int,
+    rounds: int,
+    steps: int,
+    batch_size: int,
+    neighbours: int,
+    noise: float,
+    dispersion: float,
+    anchor_weight: float,
+    one_way_weight: float,
+    augmentation: str,
+) -> None:
+    """One clear error for a setting outside its range, before any embedding."""
+    if n_picks < 20:
+        raise InputError(f"{n_picks} sub-tomograms: adaptation needs at least 20")
+    if rounds < 1 or steps < 1 or batch_size < 1:
+        raise InputError(f"rounds = {rounds}, steps = {steps}, batch_size = {batch_size}: each must be at least 1")
+    if not 0.0 <= noise <= 4.0:
+        raise InputError(f"noise = {noise}: must be between 0 and 4 (a fraction of each pick's spread)")
+    if not 0.0 <= dispersion <= 10.0:
+        raise InputError(f"dispersion = {dispersion}: must be between 0 and 10")
+    if not 0.0 <= anchor_weight <= 100.0:
+        raise InputError(f"anchor_weight = {anchor_weight}: must be between 0 and 100")
+    if not 0.0 < one_way_weight <= 1.0:
+        raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
+    if method in ("neighbours", "anchored") and not 1 <= neighbours < n_picks:
+        raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {n_picks} picks")
+    require_augmentation(augmentation)
+
+
+def _record_settings(report: AdaptReport, s: _Setup, method: str, steps: int, freeze_convs: int) -> None:
+    """The settings that shaped the method, in the report (0 / defaults where a method does not use one)."""
+    report.steps, report.batch_size = int(steps), int(s.batch_size)
+    if method in ("neighbours", "anchored"):
+        report.neighbours = int(s.neighbours)
+        report.noise = float(s.noise)
+        report.one_way_weight = float(s.one_way_weight)
+        report.dispersion = float(s.dispersion)
+    if method == "neighbours":
+        report.augmentation = s.augmentation  # ``anchored`` augments as training does, whatever this says
+    if method == "anchored":
+        report.anchor_weight = float(s.anchor_weight)
+    if method == "dann":
+        report.domain_weight = DOMAIN_WEIGHT
+    report.freeze_convs = int(freeze_convs)
+
+
+@dataclass
+class _Best:
+    """The round the guard keeps so far (the input's weights and scores before any round)."""
+
+    score: float
+    weights: list
+    stability: float
+    overlap: float = 1.0
+
+
+def _run_rounds(
+    trainer: _Method,
+    s: _Setup,
+    report: AdaptReport,
+    before: np.ndarray,
+    labels: np.ndarray,
+    ks: range,
+    spread: float,
+    best: _Best,
+    guard: bool,
+    tta: bool,
+    on_round: Callable[[int, np.ndarray], None] | None,
+) -> _Best:
+    """Train round after round; each is scored (silhouette, stability, neighbourhoods kept) and recorded, a
+    collapsed one ends the adaptation; returns the guard's pick: the best silhouette among the rounds whose
+    stability holds (a round with a higher silhouette but a broken partition does not hide an earlier round that
+    passes both; docs/adaptation.md)."""
+    bank = before  # the features the neighbours are found in, renewed each round
+    for r in range(s.rounds):
+        loss = trainer.fit_round(r, bank, labels)
+        feats = features_of(s.network, s.vols, tta=tta)
+        if on_round is not None:
+            on_round(r + 1, feats)
+        score, new_labels = label_free_score(feats, s.k, s.seed)
+        why = collapsed(feats, new_labels, spread)
+        report.rounds.append(
+            {
+                "round": r + 1,
+                "loss": round(loss, 4),
+                "silhouette": round(score, 4),
+                "silhouette_over_k": round(silhouette_over_k(feats, ks, s.seed), 4),
+                "neighbourhood_kept": round(neighbourhood_overlap(before, feats, s.neighbours), 4),
+                "stop": why,
+            }
+        )
+        logger.info(f"  round {r + 1}: loss {loss:.3f}, silhouette {score:.3f}" + (f", stopped: {why}" if why else ""))
+        if why:
+            break
+        round_stability = stability(feats, s.k, s.seed)
+        report.rounds[-1]["stability"] = round(round_stability, 4)
+        holds = round_stability >= report.stability_before - STABILITY_TOLERANCE
+        if score > best.score and (holds or not guard):
+            best = _Best(score, [w.copy() for w in s.network.get_weights()], round_stability)
+            best.overlap = report.rounds[-1]["neighbourhood_kept"]
+        labels = new_labels
+        bank = feats
+    return best
+
+
 @numeric_threads_on_free_cores()  # the guard's k-means and spectra on the idle cores only: see threads.py
 def adapt(
     model_path: str | Path,
@@ -454,22 +748,20 @@ def adapt(
     vols = np.asarray(subtomograms, np.float32)
     if vols.ndim != 4 or vols.shape[1:] != (box, box, box):
         raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
-    if len(vols) < 20:
-        raise InputError(f"{len(vols)} sub-tomograms: adaptation needs at least 20")
-    if rounds < 1 or steps < 1 or batch_size < 1:
-        raise InputError(f"rounds = {rounds}, steps = {steps}, batch_size = {batch_size}: each must be at least 1")
     neighbours = min(NEIGHBOURS, len(vols) - 1) if neighbours is None else neighbours
-    if not 0.0 <= noise <= 4.0:
-        raise InputError(f"noise = {noise}: must be between 0 and 4 (a fraction of each pick's spread)")
-    if not 0.0 <= dispersion <= 10.0:
-        raise InputError(f"dispersion = {dispersion}: must be between 0 and 10")
-    if not 0.0 <= anchor_weight <= 100.0:
-        raise InputError(f"anchor_weight = {anchor_weight}: must be between 0 and 100")
-    if not 0.0 < one_way_weight <= 1.0:
-        raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
-    if method in ("neighbours", "anchored") and not 1 <= neighbours < len(vols):
-        raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {len(vols)} picks")
-    require_augmentation(augmentation)
+    _check_settings(
+        method,
+        len(vols),
+        rounds,
+        steps,
+        batch_size,
+        neighbours,
+        noise,
+        dispersion,
+        anchor_weight,
+        one_way_weight,
+        augmentation,
+    )
     if method in ("anchored", "dann") and not structures:
         structures = anchor_structures(card["classes"])  # refused before any embedding when the model has none
     vols = normalise(vols)
@@ -483,7 +775,6 @@ def adapt(
     # how far the input's own neighbourhoods move between one view and four: what a change the features should
     # ignore does to them, the reference the adapted model's ``neighbourhood_kept`` is read against
     between_views = neighbourhood_overlap(four_views, per_view[0], neighbours)
-    bank = before  # ``neighbours``: the features the neighbours are found in, renewed each round
     ks = range(2, min(16, len(vols) // 5))
     if k is None:
         per_k, _ = sweep_k(before, ks, seed=seed)
@@ -494,140 +785,57 @@ def adapt(
     report = AdaptReport(
         method, len(vols), int(k), score_before, score_before, "input", source=source, precision=precision, tta=tta
     )
-    report.steps, report.batch_size = int(steps), int(batch_size)
-    if method in ("neighbours", "anchored"):
-        report.neighbours = int(neighbours)
-        report.noise = float(noise)
-        report.one_way_weight = float(one_way_weight)
-        report.dispersion = float(dispersion)
-    if method == "neighbours":
-        report.augmentation = augmentation  # ``anchored`` augments as training does, whatever this says
-    if method == "anchored":
-        report.anchor_weight = float(anchor_weight)
-    if method == "dann":
-        report.domain_weight = DOMAIN_WEIGHT
-    report.freeze_convs = int(freeze_convs)
+    s = _Setup(
+        classifier,
+        network,
+        card,
+        vols,
+        rng,
+        int(k),
+        rounds,
+        steps,
+        batch_size,
+        learning_rate,
+        seed,
+        structures,
+        neighbours,
+        noise,
+        one_way_weight,
+        dispersion,
+        anchor_weight,
+        augmentation,
+    )
+    _record_settings(report, s, method, steps, freeze_convs)
     report.neighbourhood_between_views = round(between_views, 4)
     report.stability_before = report.stability_after = stability(before, k, seed)
     report.silhouette_over_k_before = round(silhouette_over_k(before, ks, seed), 4)
     input_weights = [w.copy() for w in network.get_weights()]
-    best = (score_before if guard else -np.inf, input_weights)
-    best_stability, best_overlap = report.stability_before, 1.0
-    if method == "pseudolabel":
-        head = CosineClassifier(k, name="adapt_head", dtype="float32")
-        trainable = keras.Model(model_input(network), head(network.get_layer(EMBEDDING_LAYER).output))
-        trainable.compile(
-            keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
-        )
-    elif method == "neighbours":
-        trainable = network
-        trainable.compile(keras.optimizers.Adam(learning_rate), NeighbourAttractionLoss(dispersion), jit_compile=False)
-    elif method == "anchored":
-        anchor = _anchor_pool(vols, card, structures, seed)
-        report.estimate = anchor.estimate
-        trainable = _anchored_model(classifier, network, box)
-        trainable.compile(
-            keras.optimizers.Adam(learning_rate),
-            [MarginSoftmaxLoss("cosface", 16.0, 0.1), NeighbourAttractionLoss(dispersion)],
-            loss_weights=[anchor_weight, 1.0],
-            jit_compile=False,
-        )
-    elif method == "dann":
-        anchor = _anchor_pool(vols, card, structures, seed)
-        report.estimate = anchor.estimate
-        trainable, critic = _domain_adversarial_model(classifier, network, box)
-        reversal = ReversalSchedule(critic, rounds * steps)
-        binary = keras.losses.BinaryCrossentropy(from_logits=True)
-        trainable.compile(
-            keras.optimizers.Adam(learning_rate),
-            [MarginSoftmaxLoss("cosface", 16.0, 0.1), binary, binary],
-            loss_weights=[1.0, DOMAIN_WEIGHT / 2, DOMAIN_WEIGHT / 2],
-            jit_compile=False,
-        )
-    elif method in ("like", "coral"):
-        simulated = _matched_simulation(vols, card, structures or list(LIKE_STRUCTURES), batch_size, steps, seed)
-        report.estimate = simulated.estimate
-        head = CosineClassifier(len(simulated.labels), name="adapt_head", dtype="float32")
-        if method == "like":
-            trainable = keras.Model(model_input(network), head(network.get_layer(EMBEDDING_LAYER).output))
-        else:
-            trainable = _aligned_model(network, head, box)
-        trainable.compile(
-            keras.optimizers.Adam(learning_rate), MarginSoftmaxLoss("cosface", 16.0, 0.1), jit_compile=False
-        )
-    else:
-        for layer in classifier.layers:
-            layer.trainable = layer.trainable and layer.name != OUTPUT_LAYER
-        trainable = keras.Model(model_input(classifier), class_output(classifier))  # without a binding output
-        trainable.compile(keras.optimizers.Adam(learning_rate), InfoMaxLoss(), jit_compile=False)
-        n_out = int(trainable.output.shape[-1])
-    for r in range(rounds):
-        if method == "pseudolabel":
-            loss = _train_round(trainable, vols, labels, k, steps, batch_size, rng)
-        elif method == "neighbours":
-            targets = neighbour_targets(bank, neighbours, one_way_weight)
-            loss = _fit_round(trainable, vols, targets, steps, batch_size, rng, noise, augmentation)
-        elif method == "anchored":
-            targets = neighbour_targets(bank, neighbours, one_way_weight)
-            pairs = _anchored_batches(anchor, vols, targets, batch_size, rng, noise)
-            fitted = trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)  # a generator
-            loss = float(fitted.history["loss"][-1])
-        elif method == "dann":
-            batches = _domain_batches(anchor, vols, batch_size, rng)
-            fitted = trainable.fit(
-                batches, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False, callbacks=[reversal]
-            )
-            loss = float(fitted.history["loss"][-1])
-        elif method == "like":
-            simulated.epoch = r
-            loss = float(trainable.fit(simulated, epochs=1, verbose=0).history["loss"][-1])
-        elif method == "coral":
-            simulated.epoch = r
-            pairs = _with_user_batches(simulated, vols, rng)
-            fitted = trainable.fit(pairs, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)  # a generator
-            loss = float(fitted.history["loss"][-1])
-        else:
-            loss = _train_round(trainable, vols, np.zeros(len(vols), int), n_out, steps, batch_size, rng)
-        feats = features_of(network, vols, tta=tta)
-        if on_round is not None:
-            on_round(r + 1, feats)
-        score, new_labels = label_free_score(feats, k, seed)
-        why = collapsed(feats, new_labels, spread)
-        report.rounds.append(
-            {
-                "round": r + 1,
-                "loss": round(loss, 4),
-                "silhouette": round(score, 4),
-                "silhouette_over_k": round(silhouette_over_k(feats, ks, seed), 4),
-                "neighbourhood_kept": round(neighbourhood_overlap(before, feats, neighbours), 4),
-                "stop": why,
-            }
-        )
-        logger.info(f"  round {r + 1}: loss {loss:.3f}, silhouette {score:.3f}" + (f", stopped: {why}" if why else ""))
-        if why:
-            break
-        round_stability = stability(feats, k, seed)
-        report.rounds[-1]["stability"] = round(round_stability, 4)
-        overlap = report.rounds[-1]["neighbourhood_kept"]
-        # guarded: the best silhouette among the rounds whose stability holds (a round with a higher silhouette
-        # but a broken partition does not hide an earlier round that passes both; docs/adaptation.md)
-        holds = round_stability >= report.stability_before - STABILITY_TOLERANCE
-        if score > best[0] and (holds or not guard):
-            best = (score, [w.copy() for w in network.get_weights()])
-            best_stability, best_overlap = round_stability, overlap
-        labels = new_labels
-        bank = feats
-    if best[0] == -np.inf:  # unguarded, and the first round already collapsed: nothing to write but the input
-        best = (score_before, input_weights)
-    network.set_weights(best[1])
-    report.score_after = best[0]
-    if best[1] is not input_weights:
-        report.stability_after = best_stability  # of the same features: the kept round's own
-    improved = best[0] > score_before and report.stability_after >= report.stability_before - STABILITY_TOLERANCE
+    start = _Best(score_before if guard else -np.inf, input_weights, report.stability_before)
+    trainer = _METHOD_OF[method](s, report)
+    best = _run_rounds(trainer, s, report, before, labels, ks, spread, start, guard, tta, on_round)
+    if best.score == -np.inf:  # unguarded, and the first round already collapsed: nothing to write but the input
+        best = _Best(score_before, input_weights, report.stability_before)
+    network.set_weights(best.weights)
+    report.score_after = best.score
+    if best.weights is not input_weights:
+        report.stability_after = best.stability  # of the same features: the kept round's own
+    improved = best.score > score_before and report.stability_after >= report.stability_before - STABILITY_TOLERANCE
     report.guard_passed = bool(improved)
-    report.kept = "adapted" if improved or (not guard and best[1] is not input_weights) else "input"
-    report.neighbourhood_kept = best_overlap if report.kept == "adapted" else 1.0
+    report.kept = "adapted" if improved or (not guard and best.weights is not input_weights) else "input"
+    report.neighbourhood_kept = best.overlap if report.kept == "adapted" else 1.0
     report.seconds = round(time.time() - t0, 1)
+    _warn_if_laid_out_anew(report, between_views, neighbours)
+    if report.kept == "input":
+        logger.warning(
+            f"adapt: silhouette {score_before:.3f} -> {best.score:.3f}, stability {report.stability_before:.3f} -> "
+            f"{report.stability_after:.3f}: not better on both; the input model is kept"
+        )
+        classifier, card = load_model(model_path)
+    _write_adapted(classifier, card, report, model_path, out, overwrite)
+    return report
+
+
+def _warn_if_laid_out_anew(report: AdaptReport, between_views: float, neighbours: int) -> None:
     if report.neighbourhood_kept < NEIGHBOURHOOD_WARNING * between_views:
         logger.warning(
             f"adapt: the adapted features keep {report.neighbourhood_kept:.0%} of the input model's "
@@ -636,12 +844,10 @@ def adapt(
             "(on a design set infomax did this while its V-measure fell 0.11); compare the clusters' averages "
             "with the input model's before using it"
         )
-    if report.kept == "input":
-        logger.warning(
-            f"adapt: silhouette {score_before:.3f} -> {best[0]:.3f}, stability {report.stability_before:.3f} -> "
-            f"{report.stability_after:.3f}: not better on both; the input model is kept"
-        )
-        classifier, card = load_model(model_path)
+
+
+def _write_adapted(classifier: keras.Model, card: dict, report: AdaptReport, model_path, out, overwrite: bool) -> None:
+    """The model (float32, every layer trainable) with the report in its card."""
     card = {
         **card,
         "adaptation": {
@@ -654,7 +860,6 @@ def adapt(
         layer.trainable = True
     # rebuilt, not cloned: infomax compiled the classifier itself, and a clone would carry Adam's state
     save_model(with_dtype_policy(classifier, "float32"), out, card, overwrite=overwrite)
-    return report
 
 
 def _aligned_model(network: keras.Model, head: keras.layers.Layer, box: int) -> keras.Model:
