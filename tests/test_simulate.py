@@ -28,7 +28,7 @@ from deepfinder_unsup.simulate.microscope import (
     project,
 )
 from deepfinder_unsup.simulate.scene import StructureLibrary, place_particle, simulate_subtomogram
-from deepfinder_unsup.simulate.structures import builtin_structure, structure_from_map
+from deepfinder_unsup.simulate.structures import builtin_structure, load_structures, structure_from_map
 
 from .conftest import shared_file
 
@@ -572,3 +572,18 @@ def test_particle_boxes_cover_each_particle_cube_and_stop_at_the_edges():
     assert mask[7, 5, 2] and mask[5, 3, 0] and mask[9, 7, 4] and not mask[9, 7, 5]  # x 0..4, y 3..7, z 5..9
     assert mask[9, 0, 13] and mask[8, 1, 12] and not mask[9, 2, 13]  # clipped at the far x edge and y = 0
     assert mask.sum() == 5 * 5 * 5 + 2 * 2 * 2
+
+
+def test_a_stray_membrane_goes_beside_a_free_particle_only_where_the_box_has_room():
+    """A particle filling the box (a 16-voxel box without margin: radius 10.4 of 8) gets no stray membrane even at
+    p_membrane 1, the same box as at p_membrane 0 (it was numpy's "high - low < 0": training on small boxes with
+    large structures failed at the first such draw); in a box with room, p_membrane 1 adds one."""
+    library = StructureLibrary(load_structures(["builtin:ring"], 10.0))
+
+    def clean(box: int, margin: int, p_membrane: float) -> np.ndarray:
+        config = fixed_config(box_size=box, margin=margin, p_membrane=p_membrane)
+        return simulate_subtomogram(library, 1, config, np.random.default_rng(4), return_clean=True)[1]
+
+    assert np.array_equal(clean(16, 0, 1.0), clean(16, 0, 0.0))
+    with_room = clean(48, 8, 1.0), clean(48, 8, 0.0)
+    assert not np.allclose(*with_room)

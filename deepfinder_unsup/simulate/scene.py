@@ -166,8 +166,10 @@ def simulate_subtomogram(
             phantom = library.get(int(rng.integers(len(library.structures))), sim_vs)
             place_particle(particle, phantom.density, random_rotations(1, rng)[0], centre)
     _add_neighbours(volume, library, sim_vs, occupied, int(draw(config.n_neighbours, rng)), rng, label == 0)
-    if binding == "free" and rng.uniform() < config.p_membrane:
-        d = rng.uniform(occupied[0][1] + 2, n_sim / 2) if label > 0 else rng.uniform(0, n_sim / 2)
+    # a stray membrane beside a free particle, outside it (none when the particle fills the box)
+    nearest = occupied[0][1] + 2 if label > 0 else 0.0
+    if binding == "free" and rng.uniform() < config.p_membrane and nearest < n_sim / 2:
+        d = rng.uniform(nearest, n_sim / 2)
         direction = _random_direction(rng)
         add_membrane(volume, sim_vs, centre + d * direction, direction, rng.uniform(400, 3000))
     background = float(draw(config.background, rng))
