@@ -419,9 +419,8 @@ def training_precision(requested: str) -> str:
     return requested
 
 
-def _train(
-    train_data, val_data, out_dir: Path, config: TrainConfig, resume: bool, command, verbose: int, simulation
-) -> Path:
+def _check_config(config: TrainConfig, simulation) -> None:
+    """One clear error for a setting the training data or the other settings cannot honour, before any work."""
     if config.binding_weight > 0 and simulation is None:  # a data set file does not say how each class binds
         raise InputError("the binding-state loss needs structures simulated on the fly (--structures)")
     if config.view_weight > 0 and simulation is None:
@@ -436,54 +435,55 @@ def _train(
     _check_fresh_share(config)
     if not config.stall_minutes > 0:
         raise InputError(f"--stall-minutes must be positive, got {config.stall_minutes}")
+
+
+@dataclass
+class _Classes:
+    """The training classes (output rows, sorted labels) and their names, the box and the steps of an epoch."""
+
+    classes: np.ndarray
+    names: dict
+    box: int
+    voxel_size: float
+    steps: int
+
+
+def _training_classes(train_data, val_data, config: TrainConfig, simulation) -> _Classes:
+    """The classes of the simulation, or of a data set file and its validation set together (by name)."""
     if simulation is not None:
-        class_names = dict(simulation.class_names)
+        names = dict(simulation.class_names)
         box, voxel_size = simulation.config.box_size, simulation.config.voxel_size
         steps = config.steps_per_epoch or 100
-        batches = simulation
-    else:
-        class_names = dict(train_data.class_names)
-        _check_compatible(train_data, val_data)
-        box, voxel_size = train_data.subtomograms.shape[1], train_data.voxel_size
-        steps = config.steps_per_epoch or max(1, len(train_data.labels) // config.batch_size)
-    classes = np.array(sorted(class_names))
-    if simulation is None:
-        classes = np.array(sorted(set(train_data.labels) | set(val_data.labels)))
-        class_names.update(
-            {int(c): val_data.class_names.get(int(c), str(c)) for c in classes if int(c) not in class_names}
-        )
-    val_data = relabel_by_name(val_data, class_names)
-    if box != val_data.subtomograms.shape[1] or abs(voxel_size - val_data.voxel_size) > 1e-6:
-        raise InputError(
-            f"training and validation data differ: box {box} at {voxel_size} Å vs "
-            f"{val_data.subtomograms.shape[1]} at {val_data.voxel_size} Å"
-        )
-    initial_epoch, init_info = 0, {}
-    total_steps = config.epochs * steps
+        return _Classes(np.array(sorted(names)), names, box, voxel_size, steps)
+    names = dict(train_data.class_names)
+    _check_compatible(train_data, val_data)
+    box, voxel_size = train_data.subtomograms.shape[1], train_data.voxel_size
+    steps = config.steps_per_epoch or max(1, len(train_data.labels) // config.batch_size)
+    classes = np.array(sorted(set(train_data.labels) | set(val_data.labels)))
+    names.update({int(c): val_data.class_names.get(int(c), str(c)) for c in classes if int(c) not in names})
+    return _Classes(classes, names, box, voxel_size, steps)
+
+
+def _start_model(out_dir: Path, config: TrainConfig, c: _Classes, resume: bool) -> tuple[keras.Model, int, dict]:
+    """The model to train, the epoch it starts at and how it was initialised: a ``--resume``d run's last epoch,
+    or a new model (compiled; ``init.json`` says where its weights came from)."""
     if resume and (out_dir / "last.keras").exists():
         model = keras.models.load_model(out_dir / "last.keras", compile=True)
         initial_epoch = json.loads((out_dir / "state.json").read_text())["epoch"]
         init_info = json.loads((out_dir / "init.json").read_text()) if (out_dir / "init.json").exists() else {}
-    else:
-        column_names = [class_names.get(int(c), str(c)) for c in classes]
-        model, init_info = build_training_model(len(classes), box, config, column_names)
-        compile_classifier(
-            model,
-            learning_rate_of(config, total_steps),
-            config.loss,
-            config.scale,
-            config.margin,
-            config.binding_weight,
-        )
-        with atomic_path(out_dir / "init.json", overwrite=True) as tmp:
-            tmp.write_text(json.dumps(init_info))
-    if simulation is None:
-        batches = BalancedBatches(
-            train_data.subtomograms, train_data.labels, classes, config.batch_size, steps, config.seed, config.max_shift
-        )
-    batches.epoch = initial_epoch
-    x_val = val_data.subtomograms[..., None]
-    y_val = one_hot(val_data.labels, classes)
+        return model, initial_epoch, init_info
+    column_names = [c.names.get(int(label), str(label)) for label in c.classes]
+    model, init_info = build_training_model(len(c.classes), c.box, config, column_names)
+    lr = learning_rate_of(config, config.epochs * c.steps)
+    compile_classifier(model, lr, config.loss, config.scale, config.margin, config.binding_weight)
+    with atomic_path(out_dir / "init.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(init_info))
+    return model, 0, init_info
+
+
+def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
+    """Tell the on-the-fly source what the losses need of its batches: pairs, drawn-once structures, reuse,
+    binding states."""
     if config.view_weight > 0:
         simulation.view_pairs = True
     if config.contrast_weight > 0:
@@ -493,14 +493,21 @@ def _train(
         simulation.reuse, simulation.cache_dir = config.reuse, str(_fresh_dir(out_dir / "reuse_cache"))
     if config.binding_weight > 0:
         simulation.with_binding = True
-        y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))
+
+
+def _selection_mode(config: TrainConfig) -> str:
+    """'max' for a monitor's V-measure, 'min' for the validation loss; refuses what cannot be selected by."""
     if config.select_by not in ("val_loss", "monitor_v_measure", "monitor_v_measure_cos"):
         raise InputError(
             f"select_by must be 'val_loss', 'monitor_v_measure' or 'monitor_v_measure_cos', got {config.select_by!r}"
         )
     if config.select_by.startswith("monitor") and not config.monitor_data:
         raise InputError(f"selecting by {config.select_by} needs a monitor data set (--monitor)")
-    mode = "max" if config.select_by.startswith("monitor") else "min"
+    return "max" if config.select_by.startswith("monitor") else "min"
+
+
+def _epoch_callbacks(out_dir: Path, config: TrainConfig, mode: str, initial_epoch: int, resume: bool, steps: int):
+    """Monitor, best checkpoint, early stop, the history, the wall-clock limit and the resumable state."""
     callbacks = [ClusteringMonitor(read_dataset(config.monitor_data))] if config.monitor_data else []
     callbacks += [
         BestCheckpoint(
@@ -514,16 +521,46 @@ def _train(
         WallClockLimit(config.max_minutes),
         SaveState(out_dir, steps * config.batch_size),
     ]
+    return callbacks
+
+
+def _train(
+    train_data, val_data, out_dir: Path, config: TrainConfig, resume: bool, command, verbose: int, simulation
+) -> Path:
+    _check_config(config, simulation)
+    mode = _selection_mode(config)
+    c = _training_classes(train_data, val_data, config, simulation)
+    classes, steps = c.classes, c.steps
+    val_data = relabel_by_name(val_data, c.names)
+    if c.box != val_data.subtomograms.shape[1] or abs(c.voxel_size - val_data.voxel_size) > 1e-6:
+        raise InputError(
+            f"training and validation data differ: box {c.box} at {c.voxel_size} Å vs "
+            f"{val_data.subtomograms.shape[1]} at {val_data.voxel_size} Å"
+        )
+    model, initial_epoch, init_info = _start_model(out_dir, config, c, resume)
+    if simulation is None:
+        batches = BalancedBatches(
+            train_data.subtomograms, train_data.labels, classes, config.batch_size, steps, config.seed, config.max_shift
+        )
+    else:
+        batches = simulation
+        _ask_simulation_for(simulation, config, out_dir)
+    batches.epoch = initial_epoch
+    x_val = val_data.subtomograms[..., None]
+    y_val = one_hot(val_data.labels, classes)
+    if config.binding_weight > 0:
+        y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))
+    callbacks = _epoch_callbacks(out_dir, config, mode, initial_epoch, resume, steps)
     t0 = time.time()
     per_epoch = steps * config.batch_size
 
     def card_for(kept_epoch: int | None, epochs_done: int, report: dict) -> dict:
         """The card of a model kept at ``kept_epoch`` of a run that has done ``epochs_done`` epochs so far."""
         return model_card(
-            class_names,
+            c.names,
             classes,
-            box,
-            voxel_size,
+            c.box,
+            c.voxel_size,
             config,
             command,
             (time.time() - t0) / 60,
