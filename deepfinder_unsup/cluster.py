@@ -147,7 +147,8 @@ def sweep_k(
 
 
 def check_clusterable(embeddings: np.ndarray, ks: Sequence[int], where: str = "embeddings") -> None:
-    """Refuse empty or non-finite embeddings, and k values that need more particles than there are."""
+    """Refuse empty or non-finite embeddings, embeddings all the same, and k values that need more particles (or
+    more different embeddings) than there are."""
     if len(embeddings) == 0:
         raise InputError(f"{where}: no embeddings to cluster")
     bad = np.flatnonzero(~np.isfinite(embeddings).all(axis=1))
@@ -161,6 +162,18 @@ def check_clusterable(embeddings: np.ndarray, ks: Sequence[int], where: str = "e
         raise InputError(
             f"{where}: k = {too_big[0]} needs more than {len(embeddings)} particles "
             f"(k must be below the number of particles)"
+        )
+    distinct = len(np.unique(np.asarray(embeddings), axis=0))
+    if distinct == 1 and len(embeddings) > 1:
+        raise InputError(
+            f"{where}: all {len(embeddings)} embeddings are the same vector: nothing tells the particles apart "
+            f"(were their sub-tomograms all empty or all the same?)"
+        )
+    too_many = [k for k in ks if k > distinct]
+    if too_many:
+        raise InputError(
+            f"{where}: k = {too_many[0]} needs {too_many[0]} different embeddings; there are {distinct} among "
+            f"{len(embeddings)} particles (the same particle picked several times?)"
         )
 
 

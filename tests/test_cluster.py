@@ -561,6 +561,13 @@ def test_embeddings_that_cannot_be_clustered_are_refused_by_row_and_k():
     with pytest.raises(InputError, match=r"^embeddings: no embeddings to cluster$"):
         check_clusterable(x[:0], [2])
     check_clusterable(x[:1], [])  # one particle and no k: nothing to refuse
+    same = np.ones((6, 4))
+    with pytest.raises(InputError, match=r"^e\.h5: all 6 embeddings are the same vector: nothing tells"):
+        check_clusterable(same, [2], "e.h5")  # k-means had "clustered" them, every score None
+    duplicated = np.concatenate([x[:3], x[:3]])  # 6 particles, 3 different embeddings
+    check_clusterable(duplicated, [2, 3])
+    with pytest.raises(InputError, match=r"^e\.h5: k = 4 needs 4 different embeddings; there are 3 among 6"):
+        check_clusterable(duplicated, [2, 4], "e.h5")
     x[[1, 3], 2] = [np.nan, np.inf]
     with pytest.raises(InputError, match=r"^e\.h5: 2 embedding\(s\) hold NaN or inf \(first: row 1\); re-embed"):
         check_clusterable(x, [2], "e.h5")
