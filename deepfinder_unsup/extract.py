@@ -248,15 +248,17 @@ def load_subtomogram_files(
 ) -> tuple[np.ndarray, Objl]:
     """Sub-tomogram MRC files of any box and voxel size -> (N, B, B, B) at ``voxel_size``, normalised.
 
-    Each file is resampled, then centre-cropped or padded to ``box_size``. The object list has one entry per
-    file (``label`` 0, centre coordinates, ``source`` = the file).
+    Each file is resampled, then centre-cropped or padded to ``box_size`` (files that are not cubic with a warning).
+    The object list has one entry per file (``label`` 0, centre coordinates, ``source`` = the file).
     """
     _check_box_parameters(box_size, voxel_size)
     paths = expand_subtomogram_paths(spec)
-    boxes, objl = [], []
+    boxes, objl, not_cubic = [], [], []
     for i, path in enumerate(paths):
         vol, vs = read_mrc(path, voxel_size=file_voxel_size)
         check_volumes(vol[None], str(path), ["the volume"])
+        if len(set(vol.shape)) > 1:
+            not_cubic.append(f"{path} ({' x '.join(map(str, vol.shape[::-1]))} voxels, x y z)")
         vol = crop_or_pad(resample_volume(vol, vs, voxel_size), box_size)
         boxes.append(vol)
         c = box_size // 2
@@ -274,6 +276,12 @@ def load_subtomogram_files(
                 "cluster_size": None,
                 "source": str(path),
             }
+        )
+    if not_cubic:  # a stack of images or a slab is no sub-tomogram: say so, once
+        warnings.warn(
+            f"{len(not_cubic)} of {len(paths)} sub-tomogram files are not cubic, e.g. {not_cubic[0]}; each was "
+            f"centre-cropped or padded to {box_size}^3",
+            stacklevel=2,
         )
     return normalise(np.stack(boxes)), objl
 

@@ -235,6 +235,20 @@ def test_subtomogram_files_of_any_size_and_dataset_files(tmp_path, rng):
     assert [p.name for p in expand_subtomogram_paths(tmp_path)] == ["a.mrc", "b.mrc", "c.rec"]
 
 
+def test_a_sub_tomogram_file_that_is_not_cubic_is_used_with_one_warning_naming_it(tmp_path, rng):
+    """A slab or a two-image stack is centre-padded like any box but said (it was embedded silently)."""
+    import warnings
+
+    write_mrc(rng.standard_normal((40, 40, 40)), tmp_path / "a.mrc", 10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_subtomogram_files(tmp_path, box_size=40, voxel_size=10.0)  # cubic: nothing to say
+    write_mrc(rng.standard_normal((2, 40, 40)), tmp_path / "b.mrc", 10.0)
+    with pytest.warns(UserWarning, match=r"^1 of 2 sub-tomogram files are not cubic, e\.g\. .*b\.mrc \(40 x 40 x 2"):
+        vols, _ = load_subtomogram_files(tmp_path, box_size=40, voxel_size=10.0)
+    assert vols.shape == (2, 40, 40, 40)
+
+
 def _gaussian(box: int, sigma: float) -> np.ndarray:
     z, y, x = np.indices((box,) * 3) - box // 2
     return np.exp(-(x**2 + y**2 + z**2) / (2 * sigma**2)).astype(np.float32)
