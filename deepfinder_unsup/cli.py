@@ -178,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("Z", "Y", "X"),
         help="tomogram size in voxels (each at least 48)",
     )
-    p.add_argument("--particles", type=positive_int, default=100, help="particles to place")
+    p.add_argument(
+        "--particles",
+        type=positive_int,
+        default=100,
+        help="particles to place (fewer, with a warning, when the tomogram has no room left)",
+    )
     p.add_argument("--membranes", type=_int_at_least(0), default=1, help="spherical vesicles to place")
     p.add_argument("--config", help="JSON file of simulation parameters")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")

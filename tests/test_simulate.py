@@ -587,3 +587,25 @@ def test_a_stray_membrane_goes_beside_a_free_particle_only_where_the_box_has_roo
     assert np.array_equal(clean(16, 0, 1.0), clean(16, 0, 0.0))
     with_room = clean(48, 8, 1.0), clean(48, 8, 0.0)
     assert not np.allclose(*with_room)
+
+
+def test_a_tomogram_too_small_for_its_particles_says_how_many_it_placed(caplog):
+    """Particles with no free place, or larger than the tomogram, are left out and the count is said (they were
+    dropped silently: 500 asked, 2 written); with ``fill`` the count is an upper bound and nothing is said."""
+    import logging
+
+    from deepfinder_unsup.simulate import scene
+
+    lib = StructureLibrary([builtin_structure("ring")])  # radius 10.4 voxels at 10 Å
+    quiet = fixed_config(snr=0.5)
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        _, objl = scene.simulate_tomogram(lib, (48, 48, 48), 40, n_membranes=0, config=quiet, seed=0)
+    assert 0 < len(objl) < 40 and f"placed {len(objl)} of 40 particles: no room" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        _, filled = scene.simulate_tomogram(lib, (48, 48, 48), 40, n_membranes=0, config=quiet, seed=0, fill=True)
+    assert [o["x"] for o in filled] == [o["x"] for o in objl] and "placed" not in caplog.text
+    fine = fixed_config(snr=0.5, voxel_size=2.0)  # the ring 52 voxels across its radius: over half of 48
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        _, none = scene.simulate_tomogram(lib, (48, 48, 48), 2, n_membranes=0, config=fine, seed=0)
+    assert none == [] and "placed 0 of 2 particles" in caplog.text  # was numpy's "high - low < 0"

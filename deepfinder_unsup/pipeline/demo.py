@@ -33,7 +33,7 @@ def run_demo(
     t0 = time.time()
     tomo_dir = out_dir / "tomogram"
     logger.info(
-        f"[1/3] simulating a {shape[2]}x{shape[1]}x{shape[0]} tomogram with {n_particles} particles of "
+        f"[1/3] simulating a {shape[2]}x{shape[1]}x{shape[0]} tomogram crowded with up to {n_particles} particles of "
         f"{len(DEMO_SHAPES)} built-in shapes ..."
     )
     config_path = out_dir / "sim_config.json"
@@ -41,7 +41,15 @@ def run_demo(
     with atomic_path(config_path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(config.to_dict(), indent=1))
     simulate_tomogram_to_folder(
-        [f"builtin:{s}" for s in DEMO_SHAPES], tomo_dir, shape, n_particles, 1, config_path, seed, overwrite=True
+        [f"builtin:{s}" for s in DEMO_SHAPES],
+        tomo_dir,
+        shape,
+        n_particles,
+        1,
+        config_path,
+        seed,
+        overwrite=True,
+        fill=True,
     )
     logger.info(f"[2/3] embedding the picks of {tomo_dir / 'objects.xml'} ...")
     emb_path, n = embed_to_file(

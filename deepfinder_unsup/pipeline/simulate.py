@@ -128,8 +128,10 @@ def simulate_tomogram_to_folder(
     seed: int = 0,
     overwrite: bool = False,
     snr: float | None = None,
+    fill: bool = False,
 ) -> list[Path]:
-    """``tomogram.mrc`` + ``objects.xml`` + ``particle_locations.txt`` + ``classes.csv`` in ``out_dir``."""
+    """``tomogram.mrc`` + ``objects.xml`` + ``particle_locations.txt`` + ``classes.csv`` in ``out_dir``
+    (``fill``: ``particles`` is an upper bound, as many placed as fit without a warning)."""
     from ..simulate.config import SimConfig
     from ..simulate.scene import StructureLibrary, simulate_tomogram
     from ..simulate.structures import load_structures
@@ -140,7 +142,7 @@ def simulate_tomogram_to_folder(
         check_writable(p, overwrite)
     config = SimConfig.from_file(config_path) if config_path else SimConfig()
     structs = load_structures(structures, config.voxel_size)
-    tomo, objl = simulate_tomogram(StructureLibrary(structs), shape, particles, membranes, config, seed, snr)
+    tomo, objl = simulate_tomogram(StructureLibrary(structs), shape, particles, membranes, config, seed, snr, fill)
     write_mrc(tomo, paths[0], config.voxel_size, overwrite)
     write_objl(objl, paths[1], overwrite)
     write_shrec_locations([{**o, "pdb_id": o["class_name"]} for o in objl], paths[2], overwrite)

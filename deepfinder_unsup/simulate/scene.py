@@ -11,6 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..geometry import deepfinder_angles, random_rotations, rotate_volume
+from ..log import logger
 from ..volume import box_centre, crop_or_pad, normalise, resample_volume
 from .config import SimConfig, draw
 from .microscope import Microscope, mix_at_snr, reconstruct_signal_and_noise, reconstruct_together
@@ -324,11 +325,14 @@ def simulate_tomogram(
     config: SimConfig | None = None,
     seed: int = 0,
     snr: float | None = None,
+    fill: bool = False,
 ):
     """A crowded tomogram: particles of every library class placed without overlap, plus membranes.
 
     Returns (tomogram ``[z, y, x]`` float32 at ``config.voxel_size``, object list with ``label`` = class
-    index + 1, voxel coordinates, DeepFinder angles). Acquisition parameters are one draw of ``config``.
+    index + 1, voxel coordinates, DeepFinder angles). Acquisition parameters are one draw of ``config``. A
+    particle that finds no free place (50 tries) or is larger than the tomogram is left out, with a warning
+    (``fill``: ``n_particles`` is an upper bound, as many as fit, no warning).
     """
     from ..io.objl import new_object
 
@@ -352,6 +356,8 @@ def simulate_tomogram(
         label = 1 + (i % len(library.structures))
         struct = library.get(label - 1, vs)
         r = struct.radius
+        if any(s <= 2 * (r + margin) for s in shape_zyx):  # larger than the tomogram: cannot be placed
+            continue
         for _attempt in range(50):
             pos = np.array([rng.uniform(r + margin, s - r - margin) for s in shape_zyx[::-1]])
             clear = all(np.linalg.norm(pos - p) >= r + q + 1 for p, q in occupied)
@@ -374,6 +380,11 @@ def simulate_tomogram(
                     )
                 )
                 break
+    if len(objl) < n_particles and not fill:
+        logger.warning(
+            f"placed {len(objl)} of {n_particles} particles: no room for the others without overlap in a "
+            f"{' x '.join(map(str, shape_zyx[::-1]))} (x y z) tomogram at {vs} Å"
+        )
     mic = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr is None else snr
     boxes = particle_boxes(shape_zyx, occupied)
