@@ -592,6 +592,7 @@ def _check_settings(
     anchor_weight: float,
     one_way_weight: float,
     augmentation: str,
+    k: int | None,
 ) -> None:
     """One clear error for a setting outside its range, before any embedding."""
     if n_picks < 20:
@@ -608,6 +609,8 @@ def _check_settings(
         raise InputError(f"one_way_weight = {one_way_weight}: must be above 0 and at most 1")
     if method in ("neighbours", "anchored") and not 1 <= neighbours < n_picks:
         raise InputError(f"neighbours = {neighbours}: must be at least 1 and below the {n_picks} picks")
+    if k is not None and not 2 <= k < n_picks:
+        raise InputError(f"k = {k}: must be at least 2 and below the {n_picks} picks")
     require_augmentation(augmentation)
 
 
@@ -761,6 +764,7 @@ def adapt(
         anchor_weight,
         one_way_weight,
         augmentation,
+        k,
     )
     if method in ("anchored", "dann") and not structures:
         structures = anchor_structures(card["classes"])  # refused before any embedding when the model has none

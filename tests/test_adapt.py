@@ -406,6 +406,8 @@ def test_noise_dispersion_and_weight_outside_their_ranges_are_refused_naming_the
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, 0, k=2)
     with pytest.raises(InputError, match="augmentation 'rotate'"):
         adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=2, augmentation="rotate")
+    with pytest.raises(InputError, match="k = 24: must be at least 2 and below the 24 picks"):  # was k-means' own
+        adapt(resolve_model_path(None), vols, tmp_path / "a.keras", "neighbours", 1, 1, k=24)  # error, internal
     assert not (tmp_path / "a.keras").exists()
 
 
