@@ -274,6 +274,10 @@ def embed_tomograms(
     return emb, kept, np.concatenate(slices) if slices else np.zeros((0, 2, box, box), np.float16)
 
 
-def load_pretrained(**kwargs) -> Embedder:
-    """The shipped f_theta (trained on simulated SHREC'21 structures), ready to ``transform``; offline."""
-    return Embedder(model_path=None, **kwargs).fit()
+def load_pretrained(name: str = DEFAULT_MODEL, **kwargs) -> Embedder:
+    """A shipped f_theta by name, ready to ``transform``; offline. ``general`` (the default: hundreds of
+    simulated structures, docs/model_card.md) or ``shrec21`` (the paper's 13 SHREC'21 classes); ``kwargs`` go to
+    :class:`Embedder` (``batch_size``, ``precision``, ``tta``, ...)."""
+    if name not in PRETRAINED_MODELS:
+        raise InputError(f"no shipped model named {name!r}; choose from {', '.join(sorted(PRETRAINED_MODELS))}")
+    return Embedder(model_path=name, **kwargs).fit()

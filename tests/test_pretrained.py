@@ -42,6 +42,19 @@ def test_load_pretrained_offline_without_shared(tmp_path):
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"shape": [2, 32], "vs": 10.0, "box": 40}
 
 
+def test_either_shipped_model_loads_by_name_as_the_docs_say():
+    """``load_pretrained("shrec21")`` (the model card's and issue #9's spelling) was a TypeError: the function took
+    no name."""
+    from deepfinder_unsup import load_pretrained
+    from deepfinder_unsup.io.files import InputError
+
+    shrec21, general = load_pretrained("shrec21"), load_pretrained()
+    assert shrec21._resolved_path().name == "f_theta_shrec21.keras" and len(shrec21.card["classes"]) == 14
+    assert general._resolved_path() == load_pretrained("general")._resolved_path() == PRETRAINED_MODEL
+    with pytest.raises(InputError, match="no shipped model named 'shrec'; choose from general, shrec21"):
+        load_pretrained("shrec")
+
+
 def test_card_describes_the_model():
     from deepfinder_unsup.model.card import read_card
 
