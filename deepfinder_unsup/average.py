@@ -276,6 +276,8 @@ def subtomogram_average(
         raise InputError(f"sub-tomograms must have shape (N, B, B, B), got {vols.shape}")
     if len(vols) < 4:
         raise InputError(f"{len(vols)} particles: averaging needs at least 4 (two per half-set)")
+    if not np.isfinite(voxel_size) or voxel_size <= 0:
+        raise InputError(f"voxel size must be a positive number of Å, got {voxel_size}")
     if not np.isfinite(vols).all():
         raise InputError("sub-tomograms hold NaN or inf voxels")
     check_tilt_range(tilt_range)

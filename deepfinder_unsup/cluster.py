@@ -157,6 +157,9 @@ def check_clusterable(embeddings: np.ndarray, ks: Sequence[int], where: str = "e
             f"{where}: {len(bad)} embedding(s) hold NaN or inf (first: row {bad[0]}); "
             f"re-embed from finite sub-tomograms"
         )
+    too_small = [k for k in ks if k < 2]
+    if too_small:
+        raise InputError(f"{where}: k = {too_small[0]}: clustering needs k of at least 2")
     too_big = [k for k in ks if k >= len(embeddings)]
     if too_big:
         raise InputError(
@@ -224,6 +227,8 @@ def graph_eigengaps(embeddings: np.ndarray, ks: Sequence[int], seed: int = 0) ->
 def select_k(per_k: list[dict]) -> int:
     """The documented label-free rule: the largest eigengap of the neighbour graph, smaller k on ties; a NaN
     gap never wins."""
+    if not per_k:
+        raise InputError("no k was clustered: nothing to select from")
     best = max(per_k, key=lambda r: (np.nan_to_num(r["eigengap"], nan=-1.0), -r["k"]))
     return int(best["k"])
 
@@ -245,6 +250,8 @@ def metrics_document(per_k: list[dict], method: str, evaluate: bool, n: int) -> 
 def clustered_objl(objl: Objl, cluster_labels: np.ndarray) -> Objl:
     """A copy of ``objl`` where the cluster is the class: ``label`` = cluster number (1-based), ``class_name`` =
     ``cluster{C}``; the input's class is kept as ``true_label`` / ``true_class_name`` (never read as the class)."""
+    if len(objl) != len(cluster_labels):  # zip would drop the tail of the longer silently
+        raise InputError(f"{len(objl)} objects but {len(cluster_labels)} cluster labels: one label per object")
     out = []
     for obj, lab in zip(objl, cluster_labels):
         new = copy.copy(obj)

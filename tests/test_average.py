@@ -172,6 +172,9 @@ def test_bad_particle_stacks_are_refused():
         subtomogram_average(np.zeros((3, 8, 8, 8)), 10.0)
     with pytest.raises(InputError, match="multiple of 4"):
         subtomogram_average(np.random.default_rng(0).standard_normal((6, 10, 10, 10)), 10.0)
+    for voxel_size in (0.0, -10.0, float("nan")):  # 0 ran to the end on a divide by zero, its resolution NaN
+        with pytest.raises(InputError, match="voxel size must be a positive number of Å"):
+            subtomogram_average(np.random.default_rng(0).standard_normal((6, 8, 8, 8)), voxel_size)
 
 
 def test_average_command_on_the_clusters_of_a_data_set(tmp_path):

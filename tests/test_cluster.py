@@ -561,6 +561,8 @@ def test_embeddings_that_cannot_be_clustered_are_refused_by_row_and_k():
     with pytest.raises(InputError, match=r"^embeddings: no embeddings to cluster$"):
         check_clusterable(x[:0], [2])
     check_clusterable(x[:1], [])  # one particle and no k: nothing to refuse
+    with pytest.raises(InputError, match=r"^e\.h5: k = 1: clustering needs k of at least 2"):
+        check_clusterable(x, [1, 2], "e.h5")  # was KMeans' own parameter error (k = 0) or every score None (1)
     same = np.ones((6, 4))
     with pytest.raises(InputError, match=r"^e\.h5: all 6 embeddings are the same vector: nothing tells"):
         check_clusterable(same, [2], "e.h5")  # k-means had "clustered" them, every score None
@@ -629,6 +631,19 @@ def test_select_k_skips_undefined_scores_and_prefers_the_smaller_k_on_ties():
     per_k = [{"k": 2, "eigengap": float("nan")}, {"k": 3, "eigengap": 0.5}, {"k": 4, "eigengap": 0.5}]
     assert select_k(per_k) == 3
     assert select_k([{"k": 2, "eigengap": float("nan")}, {"k": 3, "eigengap": 0.0}]) == 3
+    with pytest.raises(InputError, match="no k was clustered"):
+        select_k([])  # was max()'s "empty sequence"
+
+
+def test_cluster_labels_must_match_the_objects_one_to_one():
+    """``clustered_objl`` zipped the two: a label list one short dropped the last object without a word."""
+    from deepfinder_unsup.cluster import clustered_objl
+    from deepfinder_unsup.io.objl import new_object
+
+    objl = [new_object(1, i, 0, 0) for i in range(3)]
+    assert [o["label"] for o in clustered_objl(objl, np.array([2, 1, 2]))] == [2, 1, 2]
+    with pytest.raises(InputError, match="3 objects but 2 cluster labels"):
+        clustered_objl(objl, np.array([2, 1]))
 
 
 def test_reclustering_keeps_the_first_true_class(tmp_path):
