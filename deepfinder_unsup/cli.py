@@ -137,11 +137,7 @@ class _Subcommands:
         return self.action.add_parser(name, help=help, formatter_class=_DefaultsFormatter, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deepfinder-unsup", description=USER_DESCRIPTION)
-    parser.add_argument("--version", action="version", version=__version__)
-    sub = _Subcommands(parser.add_subparsers(dest="command", required=True))
-
+def _add_simulate_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("simulate", help="simulate a labelled sub-tomogram data set")
     p.add_argument(
         "--structures",
@@ -165,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p)
 
+
+def _add_simulate_tomogram_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("simulate-tomogram", help="simulate a crowded tomogram with its object list")
     p.add_argument(
         "--structures", nargs="+", required=True, help="maps, atomic models, folders, builtin[:NAME] (as simulate)"
@@ -189,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
+
+def _add_train_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("train", help="train f_theta on simulated data sets, or on sub-tomograms simulated on the fly")
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--train", help="training data set file (simulate's dataset.h5)")
@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p)
 
+
+def _add_embed_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("embed", help="map sub-tomograms to 32-D features with f_theta")
     _add_particle_inputs(p)
     p.add_argument("--model", help="model file (default: the shipped pretrained model)")
@@ -388,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, help="embed on a local Dask cluster of this many worker processes")
     _add_common(p)
 
+
+def _add_cluster_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("cluster", help="k sweep, scores, per-cluster object lists and the report")
     p.add_argument("embeddings", help="embeddings file written by 'embed'")
     p.add_argument("--k", default="2:15", help="k values: 2:15, or 3,5,8")
@@ -439,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
+
+def _add_average_parser(sub: _Subcommands) -> None:
     p = sub.add_parser(
         "average",
         help="reference-free average of each cluster, with a half-set FSC",
@@ -466,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
+
+def _add_adapt_parser(sub: _Subcommands) -> None:
     p = sub.add_parser(
         "adapt",
         help="adapt f_theta to your own unlabelled sub-tomograms",
@@ -545,15 +553,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
+
+def _add_demo_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("demo", help="the whole pipeline on a simulated tomogram of built-in shapes")
     p.add_argument("--out", default="deepfinder_unsup_demo", help="output folder")
     p.add_argument("--model", help="model file (default: the shipped pretrained model)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
     _add_common(p)
 
+
+def _add_info_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("info", help="print a model file's card")
     p.add_argument("model", nargs="?", help="model file or shipped name (general, shrec21; default: general)")
     _add_common(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deepfinder-unsup", description=USER_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = _Subcommands(parser.add_subparsers(dest="command", required=True))
+    _add_simulate_parser(sub)
+    _add_simulate_tomogram_parser(sub)
+    _add_train_parser(sub)
+    _add_embed_parser(sub)
+    _add_cluster_parser(sub)
+    _add_average_parser(sub)
+    _add_adapt_parser(sub)
+    _add_demo_parser(sub)
+    _add_info_parser(sub)
     return parser
 
 
