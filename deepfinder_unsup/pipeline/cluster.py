@@ -49,37 +49,15 @@ def cluster_to_folder(
     also average every cluster of the report's k (``averages_k{K}/``, see ``average_to_folder``; particles from
     their source tomograms, or from ``dataset``; ``average_rotations``, ``average_iterations``: its search) and
     show the averages in the report."""
-    from ..cluster import (
-        RARE_METHODS,
-        check_clusterable,
-        metrics_document,
-        normalise_features,
-        parse_k_range,
-        sweep_k,
-        write_cluster_files,
-        write_metrics,
-    )
+    from ..cluster import check_clusterable, metrics_document, normalise_features, sweep_k, write_metrics
 
     out_dir = Path(out_dir)
-    ks = parse_k_range(k_spec)
-    if report_k is not None and report_k not in ks:
-        raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec})")
-    if rare and rare_method not in RARE_METHODS:
-        raise InputError(f"unknown rare-structure method {rare_method!r}; choose from {', '.join(RARE_METHODS)}")
-    if min_cluster_size is not None and min_cluster_size < 2:
-        raise InputError(f"--min-cluster-size {min_cluster_size}: a cluster needs at least 2 particles")
+    ks = _checked_request(k_spec, report_k, rare, rare_method, min_cluster_size)
     if average:
         check_alignment_search(average_rotations, average_iterations)
     _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
     emb, objl, attrs = read_embeddings(embeddings_path)
-    truth = None
-    if evaluate:
-        labels = [o.get("label") for o in objl]
-        if any(lab is None for lab in labels):
-            raise InputError(f"{embeddings_path}: --evaluate needs a class_label for every particle")
-        truth = np.array(labels, int)
-        if len(np.unique(truth)) < 2:
-            raise InputError(f"{embeddings_path}: --evaluate needs at least two true classes in class_label")
+    truth = _true_classes(objl, embeddings_path) if evaluate else None
     check_clusterable(emb, ks, str(embeddings_path))
     emb = normalise_features(emb, normalise, str(embeddings_path))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -87,50 +65,24 @@ def cluster_to_folder(
     doc = metrics_document(per_k, method, evaluate, len(emb))
     doc["embeddings"] = str(embeddings_path)
     doc["normalise"] = normalise
-    rare_result = None
-    if rare:
-        from ..cluster import rare_analysis, truth_scores
-
-        rare_result = rare_analysis(emb, min_cluster_size, seed, rare_method)
-        doc["rare"] = rare_result["summary"]
-        if truth is not None:
-            doc["rare"].update(truth_scores(truth, rare_result["labels"]))
+    rare_result = _rare_structures(emb, truth, min_cluster_size, seed, rare_method, doc) if rare else None
+    k = report_k if report_k is not None else doc["selected_k"]
+    html = None
     # everything is written into a hidden staging folder and moved into place at the end (metrics.json
     # last): an interrupted run leaves nothing under the final names, and a rerun starts clean
     stage = Path(tempfile.mkdtemp(prefix=".cluster-", dir=out_dir))
     try:
+        from ..cluster import write_cluster_files
+
         write_cluster_files(objl, assignments, stage)
-        extra_figures = []
+        figures = []
         if rare_result is not None:
             _write_rare_clusters(objl, rare_result, stage)
             if report:
-                from ..plot import plot_dendrogram
-
-                summary = rare_result["summary"]
-                title = (
-                    f"Rare structures: {RARE_METHODS[rare_method]} found {summary['n_clusters']} clusters (sizes "
-                    f"{', '.join(str(n) for n in summary['sizes'].values())}; {summary['unassigned']} unassigned, "
-                    f"clusters_rare.xml); the tree of 30 over-clustered groups (leaf: particles)"
-                )
-                tree_png = stage / "figures" / "rare_dendrogram.png"
-                plot_dendrogram(rare_result["tree"], rare_result["group_sizes"], tree_png, "over-clustered groups")
-                extra_figures.append((title, tree_png))
+                figures.append(_rare_dendrogram(rare_result, rare_method, stage))
         write_metrics(doc, stage / "metrics.json")
-        html = None
-        k = report_k if report_k is not None else doc["selected_k"]
-        average_figures = extra_figures
         if average:
-            averages = average_to_folder(
-                stage / f"clusters_k{k}.xml",
-                stage / f"averages_k{k}",
-                dataset=dataset,
-                rotations=average_rotations,
-                iterations=average_iterations,
-                overwrite=True,
-            )
-            for c, row in averages["clusters"].items():
-                title = f"Cluster {c} average ({row['particles']} particles, {row['resolution_A']} Å at FSC 0.143)"
-                average_figures.append((title, stage / f"averages_k{k}" / "figures" / f"average_c{c}.png"))
+            figures += _average_clusters(stage, k, dataset, average_rotations, average_iterations)
         if report:
             from ..report import make_report
 
@@ -145,7 +97,7 @@ def cluster_to_folder(
                 k=k,
                 seed=seed,
                 overwrite=True,
-                extra_figures=average_figures,
+                extra_figures=figures,
                 padded=np.array([bool(o.get("border_padded")) for o in objl]),
                 objl=objl,
             )
@@ -159,6 +111,75 @@ def cluster_to_folder(
         written = write_copick_clusters(copick, objl, assignments[k], k, overwrite)
         logger.info(f"copick: {len(written)} pick sets written (user deepfinder-unsup, sessions k{k}-cluster*)")
     return doc, html
+
+
+def _checked_request(k_spec: str, report_k, rare: bool, rare_method: str, min_cluster_size) -> list[int]:
+    """The k values to cluster; one clear error for a request that cannot be honoured, before any work."""
+    from ..cluster import RARE_METHODS, parse_k_range
+
+    ks = parse_k_range(k_spec)
+    if report_k is not None and report_k not in ks:
+        raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec})")
+    if rare and rare_method not in RARE_METHODS:
+        raise InputError(f"unknown rare-structure method {rare_method!r}; choose from {', '.join(RARE_METHODS)}")
+    if min_cluster_size is not None and min_cluster_size < 2:
+        raise InputError(f"--min-cluster-size {min_cluster_size}: a cluster needs at least 2 particles")
+    return ks
+
+
+def _true_classes(objl, embeddings_path) -> np.ndarray:
+    """The particles' class labels, for ``--evaluate``: every particle needs one, and two classes at least."""
+    labels = [o.get("label") for o in objl]
+    if any(lab is None for lab in labels):
+        raise InputError(f"{embeddings_path}: --evaluate needs a class_label for every particle")
+    truth = np.array(labels, int)
+    if len(np.unique(truth)) < 2:
+        raise InputError(f"{embeddings_path}: --evaluate needs at least two true classes in class_label")
+    return truth
+
+
+def _rare_structures(emb, truth, min_cluster_size, seed: int, rare_method: str, doc: dict) -> dict:
+    """Clusters with no k (``cluster.rare_analysis``); their summary (and scores, with a truth) go into ``doc``."""
+    from ..cluster import rare_analysis, truth_scores
+
+    result = rare_analysis(emb, min_cluster_size, seed, rare_method)
+    doc["rare"] = result["summary"]
+    if truth is not None:
+        doc["rare"].update(truth_scores(truth, result["labels"]))
+    return result
+
+
+def _rare_dendrogram(rare_result: dict, rare_method: str, stage: Path) -> tuple[str, Path]:
+    """The report's figure of the rare structures: the tree of 30 over-clustered groups, with its title."""
+    from ..cluster import RARE_METHODS
+    from ..plot import plot_dendrogram
+
+    summary = rare_result["summary"]
+    title = (
+        f"Rare structures: {RARE_METHODS[rare_method]} found {summary['n_clusters']} clusters (sizes "
+        f"{', '.join(str(n) for n in summary['sizes'].values())}; {summary['unassigned']} unassigned, "
+        f"clusters_rare.xml); the tree of 30 over-clustered groups (leaf: particles)"
+    )
+    png = stage / "figures" / "rare_dendrogram.png"
+    plot_dendrogram(rare_result["tree"], rare_result["group_sizes"], png, "over-clustered groups")
+    return title, png
+
+
+def _average_clusters(stage: Path, k: int, dataset, rotations: int, iterations: int) -> list[tuple[str, Path]]:
+    """Every cluster of ``clusters_k{k}.xml`` averaged into ``averages_k{k}/``; the report's figures of them."""
+    averages = average_to_folder(
+        stage / f"clusters_k{k}.xml",
+        stage / f"averages_k{k}",
+        dataset=dataset,
+        rotations=rotations,
+        iterations=iterations,
+        overwrite=True,
+    )
+    figures = []
+    for c, row in averages["clusters"].items():
+        title = f"Cluster {c} average ({row['particles']} particles, {row['resolution_A']} Å at FSC 0.143)"
+        figures.append((title, stage / f"averages_k{k}" / "figures" / f"average_c{c}.png"))
+    return figures
 
 
 def _slice_reader(embeddings_path):
