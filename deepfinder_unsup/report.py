@@ -90,11 +90,28 @@ def make_report(
         if len(embeddings) > TSNE_MAX
         else np.arange(len(embeddings))
     )
-    figures: list[tuple[str, Path]] = []
     maps = {"t-SNE": tsne_map(embeddings[sel], seed)}
     um = umap_map(embeddings[sel], seed)
     if um is not None:
         maps["UMAP"] = um
+    figures = _map_figures(maps, sel, clusters, truth, class_names, k, fig_dir)
+    figures += _score_figures(metrics_doc, clusters, truth, class_names, k, fig_dir)
+    sizes = {int(c): int((clusters == c).sum()) for c in np.unique(clusters)}
+    figures.append(
+        ("Cluster sizes", plot.plot_cluster_sizes(sizes, fig_dir / f"sizes_k{k}.png", f"cluster sizes, k = {k}"))
+    )
+    if slices is not None:
+        figures += _gallery_figures(clusters, sizes, slices, padded, k, fig_dir)
+    figures.extend(extra_figures or [])
+    section = ""
+    if objl is not None:
+        section = _interactive_map(maps["t-SNE"], sel, clusters, objl, truth, class_names, slices, k, seed)
+    return write_html(out_dir / "report.html", metrics_doc, figures, k, overwrite, section)
+
+
+def _map_figures(maps: dict, sel, clusters, truth, class_names, k: int, fig_dir: Path) -> list[tuple[str, Path]]:
+    """Each 2-D map (t-SNE, UMAP) coloured by cluster, and by true class when known."""
+    figures = []
     for name, coords in maps.items():
         tag = name.lower().replace("-", "")
         figures.append(
@@ -119,10 +136,15 @@ def make_report(
                     ),
                 )
             )
+    return figures
+
+
+def _score_figures(metrics_doc: dict, clusters, truth, class_names, k: int, fig_dir: Path) -> list[tuple[str, Path]]:
+    """The label-free scores against k; with a truth, its scores against k and the contingency matrix at k."""
     per_k = metrics_doc["per_k"]
     selected = metrics_doc.get("selected_k")
     true_k = len(np.unique(truth)) if truth is not None else None
-    figures.append(
+    figures = [
         (
             "Label-free scores against k (the largest eigengap of the neighbour graph selects k)",
             plot.plot_metric_curves(
@@ -134,62 +156,60 @@ def make_report(
                 true_k=true_k,
             ),
         )
-    )
-    if truth is not None:
-        figures.append(
-            (
-                "Scores against the truth",
-                plot.plot_metric_curves(
-                    per_k,
-                    fig_dir / "scores_truth.png",
-                    ["homogeneity", "completeness", "v_measure", "ari"],
-                    "homogeneity / completeness / V-measure",
-                    selected_k=selected,
-                    true_k=true_k,
-                ),
-            )
-        )
-        pct, t_vals, c_vals = contingency_percent(truth, clusters)
-        rows = [(class_names or {}).get(int(t), str(t)) for t in t_vals]
-        figures.append(
-            (
-                "Contingency matrix (% of each true class)",
-                plot.plot_matrix(
-                    pct,
-                    rows,
-                    [str(c) for c in c_vals],
-                    fig_dir / f"contingency_k{k}.png",
-                    f"clusters vs truth, k = {k} (%)",
-                    "cluster",
-                    "true class",
-                ),
-            )
-        )
-    sizes = {int(c): int((clusters == c).sum()) for c in np.unique(clusters)}
+    ]
+    if truth is None:
+        return figures
     figures.append(
-        ("Cluster sizes", plot.plot_cluster_sizes(sizes, fig_dir / f"sizes_k{k}.png", f"cluster sizes, k = {k}"))
+        (
+            "Scores against the truth",
+            plot.plot_metric_curves(
+                per_k,
+                fig_dir / "scores_truth.png",
+                ["homogeneity", "completeness", "v_measure", "ari"],
+                "homogeneity / completeness / V-measure",
+                selected_k=selected,
+                true_k=true_k,
+            ),
+        )
     )
-    if slices is not None:
-        for c in sizes:
-            members = np.flatnonzero(clusters == c)[:GALLERY_SIZE]
-            member_slices = slices(members) if callable(slices) else slices[members]
-            flags = None if padded is None else np.asarray(padded)[members]
-            figures.append(
-                (
-                    f"Cluster {c}: central xy (top) and xz (bottom) slices",
-                    plot.plot_gallery(
-                        member_slices,
-                        fig_dir / f"gallery_k{k}_c{c}.png",
-                        f"cluster {c} ({sizes[c]} particles)",
-                        padded=flags,
-                    ),
-                )
+    pct, t_vals, c_vals = contingency_percent(truth, clusters)
+    rows = [(class_names or {}).get(int(t), str(t)) for t in t_vals]
+    figures.append(
+        (
+            "Contingency matrix (% of each true class)",
+            plot.plot_matrix(
+                pct,
+                rows,
+                [str(c) for c in c_vals],
+                fig_dir / f"contingency_k{k}.png",
+                f"clusters vs truth, k = {k} (%)",
+                "cluster",
+                "true class",
+            ),
+        )
+    )
+    return figures
+
+
+def _gallery_figures(clusters, sizes: dict, slices, padded, k: int, fig_dir: Path) -> list[tuple[str, Path]]:
+    """Per cluster, the central slices of its first ``GALLERY_SIZE`` particles (border-padded ones flagged)."""
+    figures = []
+    for c in sizes:
+        members = np.flatnonzero(clusters == c)[:GALLERY_SIZE]
+        member_slices = slices(members) if callable(slices) else slices[members]
+        flags = None if padded is None else np.asarray(padded)[members]
+        figures.append(
+            (
+                f"Cluster {c}: central xy (top) and xz (bottom) slices",
+                plot.plot_gallery(
+                    member_slices,
+                    fig_dir / f"gallery_k{k}_c{c}.png",
+                    f"cluster {c} ({sizes[c]} particles)",
+                    padded=flags,
+                ),
             )
-    figures.extend(extra_figures or [])
-    section = ""
-    if objl is not None:
-        section = _interactive_map(maps["t-SNE"], sel, clusters, objl, truth, class_names, slices, k, seed)
-    return write_html(out_dir / "report.html", metrics_doc, figures, k, overwrite, section)
+        )
+    return figures
 
 
 def _interactive_map(coords, sel, clusters, objl, truth, class_names, slices, k, seed) -> str:
