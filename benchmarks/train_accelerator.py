@@ -133,13 +133,14 @@ def fresh_pairs_in_batch(x, y, b, fresh_a, fresh_b):
 
 def initial_model(args, n_classes: int, box: int, with_binding: bool):
     """(the classifier to train, what it took from ``--init-model``): the head is the init model's own (its
-    card's ``head``; ``flatten_conv``, the shipped design, without one) unless ``--head`` says otherwise, so
-    that every layer of the init model carries over (session 4's script always built ``flatten``)."""
+    card's ``head``; ``flatten_conv_wide``, the shipped design since session 48, without one) unless ``--head``
+    says otherwise, so that every layer of the init model carries over (session 4's script always built
+    ``flatten``)."""
     from deepfinder_unsup.model.card import load_model, read_card
     from deepfinder_unsup.model.classifier import build_classifier, copy_matching_weights
 
     if args.head is None:
-        args.head = str(read_card(args.init_model).get("head", "flatten")) if args.init_model else "flatten_conv"
+        args.head = str(read_card(args.init_model).get("head", "flatten")) if args.init_model else "flatten_conv_wide"
     model = build_classifier(
         n_classes,
         box,
@@ -465,7 +466,7 @@ def main(argv=None) -> None:
     t.add_argument("--warmup", type=int, default=300)
     t.add_argument("--scale", type=float, default=16.0)
     t.add_argument("--margin", type=float, default=0.1)
-    t.add_argument("--head", default=None, help="the head (default: the init model's, else flatten_conv)")
+    t.add_argument("--head", default=None, help="the head (default: the init model's, else flatten_conv_wide)")
     t.add_argument("--map-weight", type=float, default=1.0, help="classes from map files drawn W x as often (train's)")
     t.add_argument("--binding-weight", type=float, default=0.0, help="weight of the binding-state loss (train's)")
     t.add_argument("--view-weight", type=float, default=0.0, help="weight of the paired-view loss (train's)")

@@ -296,7 +296,7 @@ def test_a_warm_restart_keeps_the_earlier_models_head_unless_told(tmp_path):
 
     assert head_of_model(None) == "flatten"
     assert head_of_model("shrec21") == "flatten"
-    assert head_of_model("general") == "flatten_conv"  # the shipped model since session 13
+    assert head_of_model("general") == "flatten_conv_wide"  # the shipped model since session 48
     save_model(
         build_classifier(3, 40, "gap"), tmp_path / "g.keras", {"voxel_size": 10.0, "box_size": 40, "head": "gap"}
     )
