@@ -57,7 +57,7 @@ def extract_one(
     crossed = bool(np.any(lo < 0) or np.any(hi > shape))
     lo_c, hi_c = np.maximum(lo, 0), np.minimum(hi, shape)
     # a copy, never a view: a view into a memory-mapped tomogram would keep its pages mapped (and the file open)
-    region = np.array(tomogram[lo_c[0] : hi_c[0], lo_c[1] : hi_c[1], lo_c[2] : hi_c[2]], dtype=np.float32)
+    region = np.array(tomogram[lo_c[0] : hi_c[0], lo_c[1] : hi_c[1], lo_c[2] : hi_c[2]], dtype=np.float32, order="C")
     if crossed:
         full = np.full(tuple(hi - lo), region.mean() if region.size else 0.0, dtype=np.float32)
         full[tuple(slice(a - l, b - l) for a, b, l in zip(lo_c, hi_c, lo))] = region

@@ -38,6 +38,48 @@ def test_mrc_round_trip_keeps_voxel_size_and_axes(tmp_path, rng):
     assert isinstance(mm, np.memmap) and float(mm[3, 4, 5]) == float(vol[3, 4, 5])
 
 
+def _write_in_axis_order(path, vol_zyx, voxel_size, mapc, mapr, maps):
+    """Store a [z, y, x] volume as an MRC file whose columns, rows and sections run along X/Y/Z axes mapc, mapr,
+    maps (the data transposed by numpy here, independently of the reader's code)."""
+    import mrcfile
+
+    axis_of_zyx = {3: 0, 2: 1, 1: 2}  # X/Y/Z axis number -> its index in the [z, y, x] array
+    stored = np.ascontiguousarray(vol_zyx.transpose(axis_of_zyx[maps], axis_of_zyx[mapr], axis_of_zyx[mapc]))
+    with mrcfile.new(path) as m:
+        m.set_data(stored)
+        m.voxel_size = voxel_size
+        m.header.mapc, m.header.mapr, m.header.maps = mapc, mapr, maps
+
+
+@pytest.mark.parametrize("order", [(3, 2, 1), (2, 3, 1), (1, 3, 2)])
+def test_mrc_in_another_axis_order_reads_as_z_y_x(tmp_path, rng, order):
+    """MRC2014 allows any axis order (mapc, mapr, maps); read as stored, the volume would come back mirrored."""
+    from deepfinder_unsup.extract import extract_subtomograms
+    from deepfinder_unsup.io.mrc import mapped_mrc, read_mrc_geometry, read_mrc_size
+
+    vol = rng.standard_normal((20, 24, 28)).astype(np.float32)  # z, y, x all different
+    write_mrc(vol, tmp_path / "standard.mrc", voxel_size=10.0)
+    _write_in_axis_order(tmp_path / "other.mrc", vol, 10.0, *order)
+    np.testing.assert_array_equal(read_mrc(tmp_path / "other.mrc")[0], vol)
+    with mapped_mrc(tmp_path / "other.mrc") as (mapped, _):
+        assert mapped.shape == (20, 24, 28) and float(mapped[3, 5, 7]) == float(vol[3, 5, 7])
+    assert read_mrc_geometry(tmp_path / "other.mrc") == ((28, 24, 20), pytest.approx(10.0))
+    assert read_mrc_size(tmp_path / "other.mrc") == (28, 24, 20)
+    pick = [new_object(1, 14, 11, 9, tomo_idx=0)]
+    boxes = [extract_subtomograms([tmp_path / f], pick, box_size=8)[0] for f in ("standard.mrc", "other.mrc")]
+    np.testing.assert_array_equal(boxes[0], boxes[1])
+
+
+def test_mrc_axis_order_that_is_no_permutation_is_named(tmp_path):
+    _write_in_axis_order(tmp_path / "bad_axes.mrc", np.zeros((4, 4, 4), np.float32), 10.0, 1, 2, 3)
+    import mrcfile
+
+    with mrcfile.open(tmp_path / "bad_axes.mrc", mode="r+") as m:
+        m.header.maps = 1
+    with pytest.raises(InputError, match=r"bad_axes\.mrc: header axis order mapc, mapr, maps = 1, 2, 1"):
+        read_mrc(tmp_path / "bad_axes.mrc")
+
+
 def test_mrc_zero_voxel_size_is_an_error_unless_given(tmp_path):
     import mrcfile
 

@@ -1,4 +1,10 @@
-"""MRC volumes: memory-mapped reading with the voxel size, atomic writing with the voxel size set."""
+"""MRC volumes: memory-mapped reading with the voxel size, atomic writing with the voxel size set.
+
+Volumes come back as ``[z, y, x]`` whatever the file's axis order: MRC2014 lets a file store its columns, rows and
+sections along any permutation of X, Y, Z (header ``mapc, mapr, maps``; some EMDB maps and older packages do), and
+``mrcfile`` returns the data as stored, so a file in another order is transposed here (a view, also of a memory map)
+instead of being read as a mirrored volume.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,26 @@ def _open_mrc(path: Path, mmap: bool):
         return mrcfile.open(path, mode="r", permissive=False)
     except Exception as exc:  # mrcfile raises ValueError / OSError / EOFError on corrupt files
         raise InputError(f"{path}: not a readable MRC file ({exc})") from exc
+
+
+def axis_order(header, path: Path) -> tuple[int, int, int]:
+    """The data axes' order that gives ``[z, y, x]``: the transpose of the stored ``[section, row, column]``
+    array (``(0, 1, 2)`` for the standard mapc, mapr, maps = 1, 2, 3)."""
+    stored = (int(header.maps), int(header.mapr), int(header.mapc))  # the X/Y/Z axis along each data axis
+    if sorted(stored) != [1, 2, 3]:
+        raise InputError(
+            f"{path}: header axis order mapc, mapr, maps = {stored[2]}, {stored[1]}, {stored[0]} is not a "
+            f"permutation of 1, 2, 3"
+        )
+    return (stored.index(3), stored.index(2), stored.index(1))
+
+
+def header_size_xyz(header, path: Path) -> tuple[int, int, int]:
+    """The volume's size along X, Y, Z in voxels, whatever the file's axis order."""
+    order = axis_order(header, path)
+    stored = (int(header.nz), int(header.ny), int(header.nx))  # sections, rows, columns
+    z, y, x = (stored[i] for i in order)
+    return (x, y, z)
 
 
 def header_voxel_size(mrc, path: Path, voxel_size: float | None) -> float:
@@ -46,7 +72,8 @@ def _volume_of(mrc, path: Path, voxel_size: float | None) -> tuple[np.ndarray, f
     data = mrc.data
     if data is None or data.ndim != 3:
         raise InputError(f"{path}: expected a 3-D volume, found shape {None if data is None else data.shape}")
-    return data, vs
+    order = axis_order(mrc.header, path)
+    return (data if order == (0, 1, 2) else data.transpose(order)), vs
 
 
 def read_mrc(path: str | os.PathLike, voxel_size: float | None = None, mmap: bool = False) -> tuple[np.ndarray, float]:
@@ -83,13 +110,25 @@ def read_mrc_geometry(path: str | os.PathLike) -> tuple[tuple[int, int, int], fl
     path = require_file(path, "MRC file")
     try:
         with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
-            nx, ny, nz = (int(mrc.header.nx), int(mrc.header.ny), int(mrc.header.nz))
+            size = header_size_xyz(mrc.header, path)
             vs = header_voxel_size(mrc, path, None)
     except InputError:
         raise
     except Exception as exc:
         raise InputError(f"{path}: not a readable MRC file ({exc})") from exc
-    return (nx, ny, nz), vs
+    return size, vs
+
+
+def read_mrc_size(path: str | os.PathLike) -> tuple[int, int, int]:
+    """The (x, y, z) size in voxels of an MRC file, whatever its header says about the voxel size."""
+    path = require_file(path, "MRC file")
+    try:
+        with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
+            return header_size_xyz(mrc.header, path)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable MRC file ({exc})") from None
 
 
 def read_mrc_voxel_size(path: str | os.PathLike) -> float:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..io.files import InputError
-from ..io.mrc import read_mrc_voxel_size
+from ..io.mrc import read_mrc_size, read_mrc_voxel_size
 from ..io.star import read_star
 
 
@@ -59,25 +59,14 @@ def read_star_picks(
     geometry = {}
     for name, i in index.items():
         vs = voxel_size or read_mrc_voxel_size(tomograms[i]) or None  # DeepFinder writes 0: needed by RELION 4/5 only
-        size = tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(tomograms[i])
+        size = tuple(tomogram_size) if tomogram_size is not None else read_mrc_size(tomograms[i])
         geometry[name] = from_star.get(name, (size, vs))
     single = next(iter(geometry.values())) if len(tomograms) == 1 and geometry else (None, None)
     if len(tomograms) == 1 and not geometry:
         vs = voxel_size or read_mrc_voxel_size(tomograms[0]) or None
-        single = (tuple(tomogram_size) if tomogram_size is not None else read_mrc_geometry_size(tomograms[0]), vs)
+        single = (tuple(tomogram_size) if tomogram_size is not None else read_mrc_size(tomograms[0]), vs)
     objl = read_star(star_path, tomogram_size=single[0], pixel_size=single[1], geometry=geometry)
     for obj in objl:
         name = obj.get("tomo_name")
         obj["tomo_idx"] = index[name] if name is not None else 0
     return objl
-
-
-def read_mrc_geometry_size(path) -> tuple[int, int, int]:
-    """The (x, y, z) size of an MRC file, whatever its header says about the voxel size."""
-    import mrcfile
-
-    try:
-        with mrcfile.open(path, mode="r", header_only=True, permissive=False) as mrc:
-            return (int(mrc.header.nx), int(mrc.header.ny), int(mrc.header.nz))
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable MRC file ({exc})") from None

@@ -1,0 +1,8 @@
+#!/bin/bash
+# Session 49 (2-core Intel Xeon with AMX, bf16 native, no GPU lent): the wide-head lineage continued unchanged from
+# the shipped `general` (session 48's epoch 7, 2,078,208 sub-tomograms seen), seed 73: the wide head, three in four
+# contrastive pairs drawn once, cosine from 5e-5 over 7 epochs, bf16, within MINUTES (default 125).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-runs/wide49} INIT=${INIT:-deepfinder_unsup/pretrained/f_theta_general.keras} SEED=${SEED:-73} \
+  MINUTES=${MINUTES:-125} exec bash benchmarks/results/train_wide_fresh_session46.sh
