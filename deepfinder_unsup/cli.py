@@ -394,7 +394,9 @@ def _add_embed_parser(sub: _Subcommands) -> None:
 def _add_cluster_parser(sub: _Subcommands) -> None:
     p = sub.add_parser("cluster", help="k sweep, scores, per-cluster object lists and the report")
     p.add_argument("embeddings", help="embeddings file written by 'embed'")
-    p.add_argument("--k", default="2:15", help="k values: 2:15, or 3,5,8")
+    p.add_argument(
+        "--k", help="k values: 2:15, or 3,5,8 (default: 2:15, cut below the number of picks for a small set)"
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--method",

@@ -146,6 +146,17 @@ def sweep_k(
     return per_k, assignments
 
 
+DEFAULT_K_RANGE = "2:15"
+
+
+def default_ks(embeddings: np.ndarray) -> list[int]:
+    """The default sweep, 2..15, cut to what the embeddings can give: k below the number of particles and at most
+    the number of different embeddings (a small pick set still gets a sweep, not an error)."""
+    n = len(embeddings)
+    distinct = len(np.unique(np.asarray(embeddings), axis=0)) if n else 0
+    return [k for k in parse_k_range(DEFAULT_K_RANGE) if k < n and k <= distinct]
+
+
 def check_clusterable(embeddings: np.ndarray, ks: Sequence[int], where: str = "embeddings") -> None:
     """Refuse empty or non-finite embeddings, embeddings all the same, and k values that need more particles (or
     more different embeddings) than there are."""

@@ -551,6 +551,30 @@ def test_rare_class_found_needs_half_of_the_rare_picks_in_a_mostly_rare_cluster(
     assert not rare_class_found(np.array([-1, -1, -1, -1, 2, 2, 2, 2, 2, 2]), is_rare)  # unassigned is no cluster
 
 
+def test_the_default_sweep_is_cut_to_a_small_pick_set_and_an_asked_one_is_not(tmp_path, rng):
+    """10 picks: the default 2:15 was refused ("k = 10 needs more than 10 particles"); now k = 2..9."""
+    from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.pipeline import cluster_to_folder
+
+    objl = [{"tomo_idx": 0, "obj_id": i, "label": 1 + i % 2, "x": 1.0 * i, "y": 0.0, "z": 0.0} for i in range(10)]
+    emb = rng.normal(size=(10, 32))
+    emb[7] = emb[8]  # 9 different embeddings among 10: k = 9 still possible
+    path = write_embeddings(tmp_path / "emb.h5", emb, objl, 10.0, 40)
+    doc, _ = cluster_to_folder(path, None, tmp_path / "out", report=False)
+    assert [row["k"] for row in doc["per_k"]] == list(range(2, 10))
+    assert (tmp_path / "out" / "clusters_k9.xml").exists() and not (tmp_path / "out" / "clusters_k10.xml").exists()
+    emb[6] = emb[8]  # 8 different: k = 9 would need 9
+    path = write_embeddings(tmp_path / "emb8.h5", emb, objl, 10.0, 40)
+    assert [r["k"] for r in cluster_to_folder(path, None, tmp_path / "o8", report=False)[0]["per_k"]][-1] == 8
+    with pytest.raises(InputError, match=r"emb\.h5: k = 10 needs more than 10 particles"):
+        cluster_to_folder(tmp_path / "emb.h5", "2:15", tmp_path / "asked", report=False)
+    with pytest.raises(InputError, match=r"emb\.h5: --report-k 12 needs more than 10 different particles"):
+        cluster_to_folder(tmp_path / "emb.h5", None, tmp_path / "r12", report=False, report_k=12)
+    two = write_embeddings(tmp_path / "two.h5", emb[:2], objl[:2], 10.0, 40)
+    with pytest.raises(InputError, match=r"two\.h5: k = 2 needs more than 2 particles"):
+        cluster_to_folder(two, None, tmp_path / "o2", report=False)
+
+
 def test_embeddings_that_cannot_be_clustered_are_refused_by_row_and_k():
     from deepfinder_unsup.cluster import check_clusterable
 

@@ -20,7 +20,7 @@ from .average import average_to_folder, check_alignment_search
 @numeric_threads_on_free_cores()  # OpenMP / BLAS threads on the idle cores only: see threads.py
 def cluster_to_folder(
     embeddings_path,
-    k_spec: str,
+    k_spec: str | None,
     out_dir,
     method: str = "kmeans",
     evaluate: bool = False,
@@ -40,6 +40,8 @@ def cluster_to_folder(
 ) -> tuple[dict, Path | None]:
     """k sweep on an embeddings file: metrics.json, clusters_k{K}.xml/.star, clusters.csv, report.html.
 
+    ``k_spec``: the k values ('2:15', '3,5,8'); None: 2..15 cut to what the picks can give (k below their number).
+
     ``rare``: also clusters with no k that may be as small as ``min_cluster_size`` (default 1 % of the picks),
     by ``rare_method`` (``coassociation``: what many over-clusterings agree on; ``hdbscan``: dense regions), in
     ``clusters_rare.xml/.star`` (cluster 0: picks in no cluster), its summary in metrics.json, and a
@@ -55,8 +57,10 @@ def cluster_to_folder(
     ks = _checked_request(k_spec, report_k, rare, rare_method, min_cluster_size)
     if average:
         check_alignment_search(average_rotations, average_iterations)
-    _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
     emb, objl, attrs = read_embeddings(embeddings_path)
+    if k_spec is None:
+        ks = _default_ks_for(emb, report_k, str(embeddings_path))
+    _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
     truth = _true_classes(objl, embeddings_path) if evaluate else None
     check_clusterable(emb, ks, str(embeddings_path))
     emb = normalise_features(emb, normalise, str(embeddings_path))
@@ -113,17 +117,31 @@ def cluster_to_folder(
     return doc, html
 
 
-def _checked_request(k_spec: str, report_k, rare: bool, rare_method: str, min_cluster_size) -> list[int]:
+def _checked_request(k_spec: str | None, report_k, rare: bool, rare_method: str, min_cluster_size) -> list[int]:
     """The k values to cluster; one clear error for a request that cannot be honoured, before any work."""
-    from ..cluster import RARE_METHODS, parse_k_range
+    from ..cluster import DEFAULT_K_RANGE, RARE_METHODS, parse_k_range
 
-    ks = parse_k_range(k_spec)
+    ks = parse_k_range(DEFAULT_K_RANGE if k_spec is None else k_spec)
     if report_k is not None and report_k not in ks:
-        raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec})")
+        raise InputError(f"--report-k {report_k} is not among the k values clustered ({k_spec or DEFAULT_K_RANGE})")
     if rare and rare_method not in RARE_METHODS:
         raise InputError(f"unknown rare-structure method {rare_method!r}; choose from {', '.join(RARE_METHODS)}")
     if min_cluster_size is not None and min_cluster_size < 2:
         raise InputError(f"--min-cluster-size {min_cluster_size}: a cluster needs at least 2 particles")
+    return ks
+
+
+def _default_ks_for(emb: np.ndarray, report_k: int | None, where: str) -> list[int]:
+    """The default sweep cut to the picks (said when cut); the report's k must survive the cut."""
+    from ..cluster import DEFAULT_K_RANGE, check_clusterable, default_ks, parse_k_range
+
+    ks = default_ks(emb)
+    if not ks:
+        check_clusterable(emb, [2], where)  # its error says why not even k = 2 can be clustered
+    if report_k is not None and report_k not in ks:
+        raise InputError(f"{where}: --report-k {report_k} needs more than {len(emb)} different particles")
+    if len(ks) < len(parse_k_range(DEFAULT_K_RANGE)):
+        logger.info(f"k = {ks[0]}..{ks[-1]} (the default {DEFAULT_K_RANGE} cut to {len(emb)} particles)")
     return ks
 
 
