@@ -40,6 +40,7 @@ from .io.files import InputError
 from .volume import box_centre, phase_randomised
 
 FSC_THRESHOLD = 0.143
+MIN_PARTICLES = 4  # two per half-set
 
 
 @dataclass
@@ -274,8 +275,8 @@ def subtomogram_average(
     vols = np.asarray(subtomograms, np.float32)
     if vols.ndim != 4 or len(set(vols.shape[1:])) != 1:
         raise InputError(f"sub-tomograms must have shape (N, B, B, B), got {vols.shape}")
-    if len(vols) < 4:
-        raise InputError(f"{len(vols)} particles: averaging needs at least 4 (two per half-set)")
+    if len(vols) < MIN_PARTICLES:
+        raise InputError(f"{len(vols)} particles: averaging needs at least {MIN_PARTICLES} (two per half-set)")
     if not np.isfinite(voxel_size) or voxel_size <= 0:
         raise InputError(f"voxel size must be a positive number of Å, got {voxel_size}")
     if not np.isfinite(vols).all():

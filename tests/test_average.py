@@ -24,7 +24,8 @@ from deepfinder_unsup.average import (
 )
 from deepfinder_unsup.cli import main
 from deepfinder_unsup.geometry import rotate_volume
-from deepfinder_unsup.io import InputError, read_mrc, read_objl
+from deepfinder_unsup.io import InputError, read_mrc, read_objl, write_objl
+from deepfinder_unsup.io.objl import new_object
 
 
 def asymmetric_blob(box: int = 24) -> np.ndarray:
@@ -204,6 +205,17 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
     assert resolution_at(fsc, 10.0, 40) == pytest.approx(summary["clusters"]["1"]["resolution_A"], abs=0.05)
     assert main(cmd) == 1  # never overwrites without --overwrite
     assert main(["average", str(data / "objects.xml"), "--out", str(tmp_path / "x")]) == 1  # no source, no data set
+
+
+def test_clusters_too_small_to_average_are_refused_before_any_extraction(tmp_path, capsys):
+    """Every cluster under 4 particles (or --max-particles under 4) ran to an averages.json with no average in it."""
+    objl = [new_object(1 + i // 3, 20, 20, 20, tomo_idx=0, source=str(tmp_path / "absent.mrc")) for i in range(6)]
+    write_objl(objl, tmp_path / "clusters_k2.xml")  # clusters of 3: no tomogram needed to refuse them
+    out = tmp_path / "avg"
+    assert main(["average", str(tmp_path / "clusters_k2.xml"), "--out", str(out)]) == 1 and not out.exists()
+    assert "no cluster asked has the 4 particles an average needs (largest: 3)" in capsys.readouterr().err
+    assert main(["average", str(tmp_path / "clusters_k2.xml"), "--out", str(out), "--max-particles", "3"]) == 1
+    assert "max_particles 3: an average needs at least 4" in capsys.readouterr().err and not out.exists()
 
 
 def test_cluster_average_puts_the_averages_in_the_report(tmp_path):

@@ -47,21 +47,20 @@ def average_to_folder(
     tomogram's own) or taken row by row from ``dataset`` (the simulated data set that was embedded). ``rotations``:
     the global search's grid over SO(3) (the local refinement's is 4 times finer), ``iterations`` in all (the first
     3 global): finer and longer cost in proportion."""
-    from ..average import check_tilt_range, subtomogram_average
+    from ..average import MIN_PARTICLES, check_tilt_range, subtomogram_average
     from ..plot import plot_average
 
     check_alignment_search(rotations, iterations)
     check_tilt_range(tilt_range)
 
+    if max_particles < MIN_PARTICLES:
+        raise InputError(f"max_particles {max_particles}: an average needs at least {MIN_PARTICLES} (two per half)")
     objl = read_objl(clusters_path)
     if not objl:
         raise InputError(f"{clusters_path}: the object list is empty")
-    vols, vs = _particles_for_averaging(objl, clusters_path, dataset, box_size, voxel_size)
     labels = np.array([o["label"] for o in objl])
-    wanted = sorted(set(labels.tolist()) if not clusters else clusters)
-    missing = [c for c in wanted if c not in set(labels.tolist())]
-    if missing:
-        raise InputError(f"{clusters_path}: no cluster {missing[0]} (clusters: {sorted(set(labels.tolist()))})")
+    wanted = _clusters_to_average(labels, clusters, clusters_path)
+    vols, vs = _particles_for_averaging(objl, clusters_path, dataset, box_size, voxel_size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary: dict = {
@@ -79,8 +78,8 @@ def average_to_folder(
             members = np.flatnonzero(labels == c)
             if len(members) > max_particles:
                 members = np.sort(np.random.default_rng(seed).choice(members, max_particles, replace=False))
-            if len(members) < 4:
-                logger.warning(f"cluster {c}: {len(members)} particles, too few to average (at least 4)")
+            if len(members) < MIN_PARTICLES:
+                logger.warning(f"cluster {c}: {len(members)} particles, too few to average (at least {MIN_PARTICLES})")
                 continue
             angles = _pick_angles([objl[i] for i in members])
             t0 = time.time()
@@ -130,6 +129,24 @@ def average_to_folder(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return summary
+
+
+def _clusters_to_average(labels: np.ndarray, clusters: Sequence[int] | None, clusters_path) -> list[int]:
+    """The clusters asked for (default: all), each present; refused when none has enough particles to average."""
+    from ..average import MIN_PARTICLES
+
+    present = sorted(set(labels.tolist()))
+    wanted = sorted(present if not clusters else clusters)
+    missing = [c for c in wanted if c not in present]
+    if missing:
+        raise InputError(f"{clusters_path}: no cluster {missing[0]} (clusters: {present})")
+    sizes = {c: int((labels == c).sum()) for c in wanted}
+    if max(sizes.values()) < MIN_PARTICLES:
+        raise InputError(
+            f"{clusters_path}: no cluster asked has the {MIN_PARTICLES} particles an average needs "
+            f"(largest: {max(sizes.values())}); average a smaller k's clusters"
+        )
+    return wanted
 
 
 def _pick_angles(objl: list) -> np.ndarray | None:

@@ -86,7 +86,7 @@ def cluster_to_folder(
                 figures.append(_rare_dendrogram(rare_result, rare_method, stage))
         write_metrics(doc, stage / "metrics.json")
         if average:
-            figures += _average_clusters(stage, k, dataset, average_rotations, average_iterations)
+            figures += _average_clusters(stage, k, assignments[k], dataset, average_rotations, average_iterations)
         if report:
             from ..report import make_report
 
@@ -183,8 +183,16 @@ def _rare_dendrogram(rare_result: dict, rare_method: str, stage: Path) -> tuple[
     return title, png
 
 
-def _average_clusters(stage: Path, k: int, dataset, rotations: int, iterations: int) -> list[tuple[str, Path]]:
-    """Every cluster of ``clusters_k{k}.xml`` averaged into ``averages_k{k}/``; the report's figures of them."""
+def _average_clusters(
+    stage: Path, k: int, labels: np.ndarray, dataset, rotations: int, iterations: int
+) -> list[tuple[str, Path]]:
+    """Every cluster of ``clusters_k{k}.xml`` averaged into ``averages_k{k}/``; the report's figures of them (none,
+    with a warning, when no cluster has the particles an average needs: the clustering stands without them)."""
+    from ..average import MIN_PARTICLES
+
+    if np.bincount(labels).max() < MIN_PARTICLES:
+        logger.warning(f"k = {k}: no cluster has the {MIN_PARTICLES} particles an average needs; no averages")
+        return []
     averages = average_to_folder(
         stage / f"clusters_k{k}.xml",
         stage / f"averages_k{k}",
