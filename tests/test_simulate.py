@@ -609,3 +609,18 @@ def test_a_tomogram_too_small_for_its_particles_says_how_many_it_placed(caplog):
     with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
         _, none = scene.simulate_tomogram(lib, (48, 48, 48), 2, n_membranes=0, config=fine, seed=0)
     assert none == [] and "placed 0 of 2 particles" in caplog.text  # was numpy's "high - low < 0"
+
+
+def test_a_map_with_protein_dark_is_refused_and_a_noisy_bright_one_kept(tmp_path, rng):
+    """A map with protein negative (an average of raw sub-tomograms) and a little noise was taken: its envelope came
+    from the solvent's noise (a 95^3 box of noise for a 21^3 structure)."""
+    from deepfinder_unsup.io.mrc import read_mrc, write_mrc
+
+    density, vs = read_mrc(shared_file("structures/maps_10A/1bxn.mrc"))
+    noise = 0.05 * density.std() * rng.standard_normal(density.shape)
+    write_mrc(-density + noise, tmp_path / "dark.mrc", vs)
+    with pytest.raises(InputError, match=r"dark\.mrc: the strongest density is negative .* invert the map"):
+        structure_from_map(tmp_path / "dark.mrc", 10.0)
+    write_mrc(density + noise, tmp_path / "bright.mrc", vs)
+    reference = structure_from_map(shared_file("structures/maps_10A/1bxn.mrc"), 10.0).density
+    assert structure_from_map(tmp_path / "bright.mrc", 10.0).density.shape == reference.shape

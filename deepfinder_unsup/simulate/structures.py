@@ -93,6 +93,7 @@ def standardise_density(density: np.ndarray, margin: int = 2) -> np.ndarray:
         [d[0].ravel(), d[-1].ravel(), d[:, 0].ravel(), d[:, -1].ravel(), d[:, :, 0].ravel(), d[:, :, -1].ravel()]
     )
     d = d - np.median(border)
+    _refuse_negative_protein(d)
     mask = envelope_mask(d)
     if not mask.any():
         raise InputError("density map has no positive signal (is protein negative? invert it)")
@@ -105,6 +106,17 @@ def standardise_density(density: np.ndarray, margin: int = 2) -> np.ndarray:
         d, np.ones(3), offset=com - c_out, output_shape=(size,) * 3, order=1, mode="constant", cval=0.0
     )
     return d.astype(np.float32)
+
+
+def _refuse_negative_protein(density: np.ndarray) -> None:
+    """Refuse a map whose strongest density is negative (protein dark, as in a tomogram or an average of raw
+    sub-tomograms): its envelope would be taken from the solvent's noise and simulated as a blob."""
+    high, low = np.percentile(density, [99.9, 0.1])
+    if -low > high:
+        raise InputError(
+            f"the strongest density is negative ({low:.3g} at the 0.1th percentile against {high:.3g} at the 99.9th, "
+            f"solvent at 0): protein must be positive; invert the map if protein is dark in it"
+        )
 
 
 def envelope_radius_about(density: np.ndarray, center: np.ndarray) -> float:
