@@ -224,8 +224,8 @@ def _add_train_parser(sub: _Subcommands) -> None:
         help="keep the encoder's first N of 8 convolutions as they start (a bf16 step alone: 2: 1.80x, 4: 2.35x "
         "the rate; end to end on a 2-core CPU the simulator bounds it: docs/training_history.md, session 24)",
     )
-    p.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
-    p.add_argument("--max-minutes", type=float, default=None, help="end within this wall time (minutes)")
+    p.add_argument("--patience", type=_int_at_least(0), default=5, help="epochs without improvement before stopping")
+    p.add_argument("--max-minutes", type=_positive_float, default=None, help="end within this wall time (minutes)")
     p.add_argument(
         "--stall-minutes",
         type=_positive_float,
@@ -254,8 +254,10 @@ def _add_train_parser(sub: _Subcommands) -> None:
         default="ce",
         help="ce: the paper's cross-entropy; cosface/arcface: additive-margin softmax on the L2-normalised embedding",
     )
-    p.add_argument("--margin", type=float, default=0.15, help="margin of cosface / arcface")
-    p.add_argument("--scale", type=float, default=24.0, help="logit scale of cosface / arcface")
+    p.add_argument(
+        "--margin", type=_non_negative_float, default=0.15, help="margin of cosface / arcface (0 to below 1)"
+    )
+    p.add_argument("--scale", type=_positive_float, default=24.0, help="logit scale of cosface / arcface")
     p.add_argument(
         "--binding-weight",
         type=_non_negative_float,
@@ -314,14 +316,19 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "sub-tomogram turned by a random 180-degree rotation that keeps the missing wedge (more steps an hour "
         "where the simulator is the bound); 1 (default): every batch fresh",
     )
-    p.add_argument("--learning-rate", type=float, default=1e-4, help="constant rate, or the schedule's peak")
+    p.add_argument("--learning-rate", type=_positive_float, default=1e-4, help="constant rate, or the schedule's peak")
     p.add_argument(
         "--lr-schedule",
         choices=["constant", "cosine"],
         default="constant",
         help="constant (the paper) or linear warm-up + cosine decay over all epochs",
     )
-    p.add_argument("--warmup-steps", type=int, default=200, help="with --lr-schedule cosine: linear warm-up steps")
+    p.add_argument(
+        "--warmup-steps",
+        type=_int_at_least(0),
+        default=200,
+        help="with --lr-schedule cosine: linear warm-up steps",
+    )
     p.add_argument("--batch-size", type=positive_int, default=64, help="sub-tomograms per training step")
     p.add_argument(
         "--precision",

@@ -392,6 +392,7 @@ def train(
     are matched to the training classes by name.
     """
     config = config or TrainConfig()
+    _check_config(config, simulation)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
@@ -433,8 +434,25 @@ def _check_config(config: TrainConfig, simulation) -> None:
         _check_contrast(config, simulation)
     _check_reuse(config, simulation)
     _check_fresh_share(config)
-    if not config.stall_minutes > 0:
-        raise InputError(f"--stall-minutes must be positive, got {config.stall_minutes}")
+    _check_numbers(config)
+
+
+def _check_numbers(config: TrainConfig) -> None:
+    """Settings out of their range (a negative learning rate climbs the loss; a zero scale learns nothing)."""
+    checks = [
+        (0 < config.learning_rate < np.inf, f"--learning-rate must be positive, got {config.learning_rate}"),
+        (config.epochs >= 1 and config.batch_size >= 1, "--epochs and --batch-size must be at least 1"),
+        (config.steps_per_epoch is None or config.steps_per_epoch >= 1, "--steps-per-epoch must be at least 1"),
+        (config.warmup_steps >= 0, f"--warmup-steps must be 0 or more, got {config.warmup_steps}"),
+        (config.patience >= 0, f"--patience must be 0 or more, got {config.patience}"),
+        (config.max_minutes is None or config.max_minutes > 0, f"--max-minutes must be positive: {config.max_minutes}"),
+        (config.stall_minutes > 0, f"--stall-minutes must be positive, got {config.stall_minutes}"),
+        (0 < config.scale < np.inf, f"--scale must be positive, got {config.scale}"),
+        (0 <= config.margin < 1, f"--margin must be from 0 to below 1, got {config.margin}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
 
 
 @dataclass
@@ -527,7 +545,6 @@ def _epoch_callbacks(out_dir: Path, config: TrainConfig, mode: str, initial_epoc
 def _train(
     train_data, val_data, out_dir: Path, config: TrainConfig, resume: bool, command, verbose: int, simulation
 ) -> Path:
-    _check_config(config, simulation)
     mode = _selection_mode(config)
     c = _training_classes(train_data, val_data, config, simulation)
     classes, steps = c.classes, c.steps

@@ -4,6 +4,7 @@ the 32-D truncation, save/load, a short training run, the class-balanced sampler
 from __future__ import annotations
 
 import json
+import re
 
 import h5py
 import numpy as np
@@ -223,6 +224,47 @@ def ring_and_globule():
     config = fixed_config(negative_class=False, box_size=SMALL_BOX)
     vols, objl, names = simulate_dataset(structures, 8, config, seed=0, n_workers=1, progress=False)
     return SubtomoDataset(vols, objl, 10.0, {"class_names": names})
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"learning_rate": -1e-4}, "--learning-rate must be positive, got -0.0001"),  # climbed the loss
+        ({"learning_rate": 0.0}, "--learning-rate must be positive"),
+        ({"scale": 0.0, "loss": "cosface"}, "--scale must be positive, got 0.0"),  # every logit 0: learned nothing
+        ({"margin": -0.2, "loss": "cosface"}, "--margin must be from 0 to below 1, got -0.2"),
+        ({"margin": float("nan")}, "--margin must be from 0 to below 1"),
+        ({"warmup_steps": -3}, "--warmup-steps must be 0 or more, got -3"),
+        ({"patience": -1}, "--patience must be 0 or more, got -1"),
+        ({"max_minutes": -5.0}, "--max-minutes must be positive: -5.0"),  # ran a whole epoch
+        ({"steps_per_epoch": 0}, "--steps-per-epoch must be at least 1"),
+    ],
+)
+def test_training_settings_out_of_range_are_refused_before_any_file(tmp_path, setting, message):
+    from deepfinder_unsup.train import TrainConfig, train
+
+    data = ring_and_globule()
+    cfg = TrainConfig(**{"head": "gap", "epochs": 1, "steps_per_epoch": 1, "batch_size": 8, **setting})
+    with pytest.raises(InputError, match=f"^{re.escape(message)}"):
+        train(data, data, tmp_path / "run", cfg, verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_cli_refuses_training_settings_out_of_range(capsys):
+    from deepfinder_unsup.cli import main
+
+    base = ["train", "--train", "t.h5", "--val", "v.h5", "--out", "o"]
+    for flag, value, message in [
+        ("--learning-rate", "-1", "must be a positive number, got -1"),
+        ("--scale", "0", "must be a positive number, got 0"),
+        ("--margin", "-1", "must be a number >= 0, got -1"),
+        ("--warmup-steps", "-3", "must be at least 0, got -3"),
+        ("--patience", "-1", "must be at least 0, got -1"),
+        ("--max-minutes", "-5", "must be a positive number, got -5"),
+    ]:
+        with pytest.raises(SystemExit):
+            main([*base, flag, value])
+        assert f"argument {flag}: {message}" in capsys.readouterr().err
 
 
 def test_training_resumes_where_it_stopped(tmp_path):
