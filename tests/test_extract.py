@@ -147,6 +147,18 @@ def test_downsampling_is_antialiased():
     assert np.abs(out).max() < 0.2
 
 
+def test_downsampling_keeps_what_the_new_grid_can_hold():
+    """The anti-alias blur is the documented one (FWHM of the new voxel): a wave at half the new grid's Nyquist
+    keeps exp(-2 pi^2 sigma^2 f^2) of its amplitude, sigma = sqrt(2^2 - 1) / 2.3548 source voxels at 2x (0.846),
+    not less: a blur too strong (which the aliasing test above cannot see) would wash out detail the network uses."""
+    z, y, x = np.meshgrid(*(np.arange(64),) * 3, indexing="ij")
+    frequency = 0.125  # cycles per source voxel: 0.25 per new voxel
+    out = resample_volume(np.cos(2 * np.pi * frequency * x).astype(np.float32), 5.0, 10.0)
+    peaks = out[16, 16, 8:24:2] * np.cos(2 * np.pi * frequency * 2 * np.arange(8, 24, 2))  # new voxel i at 2i
+    sigma = np.sqrt(3.0) / 2.3548
+    np.testing.assert_allclose(peaks, np.exp(-2 * np.pi**2 * sigma**2 * frequency**2), atol=0.005)
+
+
 def test_border_skip_warns_with_count_and_pad_flags(tmp_path, rng):
     write_mrc(rng.standard_normal((40, 40, 40)), tmp_path / "t.mrc", 10.0)
     objl = [
