@@ -668,7 +668,7 @@ def _run_command(argv: list[str] | None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _input_error() -> type:
+def _input_error() -> type[Exception]:
     from .io.files import InputError
 
     return InputError
@@ -695,7 +695,7 @@ def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
     if not any(getattr(h, "_deepfinder_unsup", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._deepfinder_unsup = True
+        handler._deepfinder_unsup = True  # type: ignore[attr-defined]  # marks our handler: added once
         logger.addHandler(handler)
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"

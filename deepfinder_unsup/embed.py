@@ -137,12 +137,15 @@ class Embedder(TransformerMixin, BaseEstimator):
         if not self.tta_:
             return np.asarray(fn(batch[..., None]))
         by_angle = self.card.get("embedding_geometry") == "cosine"
-        total = 0.0
+        embs = []
         for view in wedge_symmetric_views(batch):
             emb = np.asarray(fn(np.ascontiguousarray(view)[..., None]), np.float32)
             if by_angle:
                 emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-            total = total + emb
+            embs.append(emb)
+        total = embs[0]
+        for emb in embs[1:]:
+            total = total + emb  # in the views' order, as before: the same float32 sums
         return total / 4.0
 
     def check_input(self, shape, voxel_size: float | None = None) -> None:

@@ -151,7 +151,9 @@ def plot_metric_curves(
     return _save(fig, path)
 
 
-def plot_gallery(slices: np.ndarray, path, title: str, n: int = 8, padded: Sequence[bool] | None = None) -> Path:
+def plot_gallery(
+    slices: np.ndarray, path, title: str, n: int = 8, padded: Sequence[bool] | np.ndarray | None = None
+) -> Path:
     """Central xy (top row) and xz (bottom row) slices (N, 2, B, B) of up to ``n`` sub-tomograms, Fig. 4; rows
     labelled; particles padded at the tomogram border (``padded``) framed in orange and marked "border"."""
     n = min(n, len(slices))

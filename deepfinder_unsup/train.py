@@ -564,9 +564,10 @@ def _train(
         _ask_simulation_for(simulation, config, out_dir)
     batches.epoch = initial_epoch
     x_val = val_data.subtomograms[..., None]
-    y_val = one_hot(val_data.labels, classes)
+    y_classes = one_hot(val_data.labels, classes)
+    y_val: np.ndarray | tuple[np.ndarray, np.ndarray] = y_classes
     if config.binding_weight > 0:
-        y_val = (y_val, binding_one_hot(y_val, simulation.binding_states()))
+        y_val = (y_classes, binding_one_hot(y_classes, simulation.binding_states()))
     callbacks = _epoch_callbacks(out_dir, config, mode, initial_epoch, resume, steps)
     t0 = time.time()
     per_epoch = steps * config.batch_size

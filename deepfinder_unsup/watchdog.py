@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 
-INTERRUPTED_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+INTERRUPTED_STATUS: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 STALLED_STATUS = 4  # the CLI's status for a run ended by the watchdog (see cli.main)
 
 

@@ -37,7 +37,7 @@ def save_model(model: keras.Model, path: str | os.PathLike, card: dict, overwrit
     return path
 
 
-REQUIRED_CARD_KEYS = {"voxel_size": (int, float), "box_size": int}
+REQUIRED_CARD_KEYS: dict[str, type | tuple[type, ...]] = {"voxel_size": (int, float), "box_size": int}
 
 
 def read_card(path: str | os.PathLike) -> dict:

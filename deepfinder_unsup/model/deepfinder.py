@@ -24,7 +24,8 @@ _POOL_AFTER = (1, 3)  # max-pool after the 2nd and 4th convolutions (0-based ind
 
 def encoder_kernel_shapes() -> list[tuple[int, ...]]:
     """Kernel shapes of the 8 encoder convolutions, in order."""
-    shapes, c_in = [], 1
+    shapes: list[tuple[int, ...]] = []
+    c_in = 1
     for f in ENCODER_FILTERS:
         shapes.append((3, 3, 3, c_in, f))
         c_in = f

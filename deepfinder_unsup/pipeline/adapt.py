@@ -48,6 +48,7 @@ def adapt_to_file(
     from ..extract import extract_subtomograms, load_dataset_subtomograms, load_subtomogram_files
     from ..io.copick_project import read_copick_picks
 
+    tomograms = list(tomograms or [])
     out = check_writable(out, overwrite)
     require_writable_folder(out.parent)
     embedder = Embedder(model)

@@ -46,6 +46,7 @@ def embed_to_file(
     from ..embed import Embedder, central_slices, resolve_precision
     from ..extract import load_dataset_subtomograms, load_subtomogram_files
 
+    tomograms = list(tomograms or [])
     if copick:
         return _embed_copick(
             out, copick, model, border, batch_size, precision, overwrite, resume, scheduler, workers, command, tta

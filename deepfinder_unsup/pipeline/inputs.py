@@ -67,6 +67,6 @@ def read_star_picks(
         single = (tuple(tomogram_size) if tomogram_size is not None else read_mrc_size(tomograms[0]), vs)
     objl = read_star(star_path, tomogram_size=single[0], pixel_size=single[1], geometry=geometry)
     for obj in objl:
-        name = obj.get("tomo_name")
-        obj["tomo_idx"] = index[name] if name is not None else 0
+        tomo_name = obj.get("tomo_name")
+        obj["tomo_idx"] = index[tomo_name] if tomo_name is not None else 0
     return objl

@@ -181,7 +181,7 @@ class SimConfig:
 
 def fixed_config(**overrides) -> SimConfig:
     """A config without randomisation (mid values), for tests and controlled experiments."""
-    base = dict(
+    base: dict[str, Any] = dict(
         sim_voxel_size=10.0,
         snr=0.2,
         defocus_um=3.0,

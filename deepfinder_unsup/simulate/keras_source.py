@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,7 @@ class SimulatedBatches(SeededBatches):
             return x, (y, binding_one_hot(y, self._states)), (w, w)
         return x, y, w
 
-    def _simulate_fresh(self, structures: list[Structure], rng: np.random.Generator) -> np.ndarray:
+    def _simulate_fresh(self, structures: Sequence[Structure], rng: np.random.Generator) -> np.ndarray:
         volumes = []
         for structure in structures:
             with self.library.visiting(structure) as label:

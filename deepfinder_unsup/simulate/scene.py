@@ -350,7 +350,7 @@ def simulate_tomogram(
         occupied.append((c, -r_v))  # marker: a shell of radius r_v (checked separately)
     shells = [(c, -r) for c, r in occupied]
     occupied = []
-    objl = []
+    objl: list[dict] = []
     margin = 4
     for i in range(n_particles):
         label = 1 + (i % len(library.structures))

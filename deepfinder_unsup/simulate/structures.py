@@ -344,7 +344,7 @@ def _structures_of_spec(spec: str, voxel_size: float) -> list[Structure]:
         from .procedural import procedural_structures
 
         count, first = _parse_procedural_spec(spec)
-        return procedural_structures(count, first, voxel_size)
+        return list(procedural_structures(count, first, voxel_size))
     if spec.startswith("membrane:"):
         return [_as_transmembrane(s) for s in _structures_of_path(spec.split(":", 1)[1], voxel_size)]
     return _structures_of_path(spec, voxel_size)
