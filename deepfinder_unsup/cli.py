@@ -572,8 +572,9 @@ def _add_demo_parser(sub: _Subcommands) -> None:
 
 
 def _add_info_parser(sub: _Subcommands) -> None:
-    p = sub.add_parser("info", help="print a model file's card")
+    p = sub.add_parser("info", help="summarise a model file's card (--json: the whole card)")
     p.add_argument("model", nargs="?", help="model file or shipped name (general, shrec21; default: general)")
+    p.add_argument("--json", action="store_true", help="print the whole card as JSON (every class, the full config)")
     _add_common(p)
 
 
@@ -959,9 +960,16 @@ def cmd_info(args) -> int:
 
     _tf(args)  # model/card imports Keras: load TensorFlow quietly first
     from .embed import resolve_model_path
-    from .model.card import read_card
+    from .model.card import card_summary, read_card
 
-    print(json.dumps(read_card(resolve_model_path(args.model)), indent=2))
+    path = resolve_model_path(args.model)
+    card = read_card(path)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+    for line in card_summary(card):
+        print(f"  {line}")
     return 0
 
 

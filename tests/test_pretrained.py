@@ -73,6 +73,35 @@ def test_card_describes_the_model():
     assert card["embedding_dim"] == 32 and card["voxel_size"] == 10.0 and card["box_size"] == 40
 
 
+def test_info_summarises_the_card_and_json_gives_all_of_it(capsys):
+    """``info`` printed 700 lines of JSON (every class name); now a summary read from the card, --json the card."""
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.model.card import read_card
+
+    card = read_card(PRETRAINED_MODEL)
+    assert main(["info", "general"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) < 12 and "proc0000001" not in out
+    assert f"sub-tomograms seen in training: {card['training']['samples_seen_total']:,}" in out
+    assert f"classes trained: {len(card['classes'])}" in out and "compared by angle (cosine)" in out
+    assert main(["info", "general", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == card
+
+
+def test_card_summary_of_a_minimal_and_an_adapted_card():
+    from deepfinder_unsup.model.card import card_summary
+
+    minimal = card_summary({"voxel_size": 13.68, "box_size": 32})  # a card with only what read_card requires
+    assert minimal[0].startswith("input: 32^3 voxel boxes at 13.68 Å") and "classes trained: 0" in minimal
+    adapted = {"voxel_size": 10.0, "box_size": 40, "training": {"n_train": 8400, "minutes": 57.5}}
+    adapted["adaptation"] = {"method": "neighbours", "n_picks": 2000, "kept": "adapted", "input_model": "general"}
+    lines = card_summary(adapted)
+    assert any(line.startswith("training set: 8,400 sub-tomograms (57.5 min") for line in lines)
+    assert any(
+        line.startswith("adapted: neighbours on 2000 picks") and "kept the adapted model" in line for line in lines
+    )
+
+
 def test_embeddings_are_rotation_invariant():
     """One particle under 20 random rotations stays nearer its own class centroid than any other."""
     from deepfinder_unsup.embed import load_pretrained

@@ -77,3 +77,49 @@ def load_model(path: str | os.PathLike) -> tuple[keras.Model, dict]:
     for layer in model.layers:  # layers frozen for one training run (--freeze-convs) are not frozen for the next use
         layer.trainable = True
     return model, card
+
+
+def card_summary(card: dict) -> list[str]:
+    """A model card in a few lines a user reads: what the model takes and gives, what it was trained on and how
+    much, its validation scores and any adaptation (the whole card: ``info --json``)."""
+    lines = [f"input: {card['box_size']}^3 voxel boxes at {card['voxel_size']:g} Å, {card.get('normalisation', '?')}"]
+    geometry = " compared by angle (cosine)," if card.get("embedding_geometry") == "cosine" else ""
+    lines.append(
+        f"embedding: {card.get('embedding_dim', '?')}-D (layer {card.get('embedding_layer', '?')!r}),{geometry} "
+        f"head {card.get('head') or 'flatten'}, loss {card.get('loss') or 'ce'}"
+    )
+    classes = card.get("classes") or {}
+    lines.append(f"classes trained: {len(classes)}")
+    training = card.get("training") or {}
+    if training.get("data"):
+        lines.append(f"training data: {_shortened(str(training['data']), 300)}")
+    seen = training.get("samples_seen_total", training.get("samples_seen"))
+    where = f"{training.get('minutes', '?')} min on {training.get('machine', '?')}"
+    if seen is not None:
+        run = f", {training['samples_seen_run']:,} in its last run" if "samples_seen_run" in training else ""
+        lines.append(f"sub-tomograms seen in training: {seen:,}{run} ({where})")
+    elif training.get("n_train") is not None:
+        lines.append(f"training set: {training['n_train']:,} sub-tomograms ({where})")
+    validation = card.get("validation") or {}
+    if validation:
+        lines.append(
+            f"validation: accuracy {validation.get('val_accuracy', float('nan')):.3f}, k-means V-measure "
+            f"{validation.get('val_v_measure_kmeans', float('nan')):.3f} on {validation.get('n_val', '?')} "
+            f"sub-tomograms of {len(validation.get('classes', []))} classes"
+        )
+    adaptation = card.get("adaptation")
+    if adaptation:
+        lines.append(
+            f"adapted: {adaptation.get('method')} on {adaptation.get('n_picks')} picks "
+            f"({adaptation.get('source', '')}), kept the {adaptation.get('kept')} model; from "
+            f"{adaptation.get('input_model')} on {adaptation.get('date')}"
+        )
+    lines.append(
+        f"written by deepfinder-unsup {card.get('package_version', '?')}, TensorFlow "
+        f"{card.get('tensorflow_version', '?')}, Keras {card.get('keras_version', '?')}"
+    )
+    return lines
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
