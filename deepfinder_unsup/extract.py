@@ -116,6 +116,12 @@ def check_objl(objl: Objl, n_tomos: int, where: str) -> None:
     """One clear error when the list is empty or an object's ``tomo_idx`` points past the tomograms given."""
     if len(objl) == 0:
         raise InputError(f"{where}: the object list is empty: no particles to extract")
+    unplaced = [i for i, obj in enumerate(objl) if obj.get("tomo_idx") is None]
+    if unplaced and n_tomos > 1:  # each would be read from the first tomogram
+        raise InputError(
+            f"{where}: object {unplaced[0]} has no tomo_idx ({len(unplaced)} such in all) but {n_tomos} tomograms "
+            f"were given: say which tomogram each object is in (tomo_idx, from 0), or give one tomogram"
+        )
     for i, obj in enumerate(objl):
         idx = obj.get("tomo_idx") or 0
         if not 0 <= idx < n_tomos:

@@ -79,6 +79,7 @@ def inputs(tmp_path_factory) -> dict:
         '<objlist><object tomo_idx="1e400" class_label="1" x="32" y="32" z="32"/></objlist>'
     )
     write_objl([new_object(1, 32, 32, 32, tomo_idx=0), new_object(1, 30, 30, 30, tomo_idx=1)], d / "two_tomos.xml")
+    write_objl([new_object(1, 32, 32, 32), new_object(1, 30, 30, 30)], d / "no_idx.xml")
     (d / "backwards.json").write_text('{"tilt_min": [-20, -60]}')
     (d / "nan_angles.xml").write_text(
         '<objlist><object class_label="1" x="32" y="32" z="32" phi="nan" psi="1" the="2"/></objlist>'
@@ -96,6 +97,9 @@ def inputs(tmp_path_factory) -> dict:
     star("inf_class.star", [("tomo", 32, 32, 32, "inf")])
     star("frac_class.star", [("tomo", 32, 32, 32, 1.7)])
     star("good.star", [("tomo", 32, 32, 32, 1)])
+    star(
+        "no_name.star", [(32, 32, 32, 1)], cols=("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ", "rlnClassNumber")
+    )
     sub = d / "subtomos"
     sub.mkdir()
     write_mrc(rng.standard_normal((40, 40, 40)), sub / "a.mrc", 10.0)
@@ -177,6 +181,14 @@ CASES = {
     "objl_tomo_idx_beyond_tomograms": (  # was an IndexError while naming the failed unit, and a partial file left
         lambda d: embed_args(d, "--objl", d / "two_tomos.xml", "--tomograms", d / "tomo.mrc"),
         ["two_tomos.xml", "object 1 has tomo_idx 1, but 1 tomogram(s) were given"],
+    ),
+    "objl_without_tomo_idx_in_two_tomograms": (  # every pick was read from the first tomogram
+        lambda d: embed_args(d, "--objl", d / "no_idx.xml", "--tomograms", d / "tomo.mrc", d / "zeros.mrc"),
+        ["no_idx.xml", "object 0 has no tomo_idx (2 such in all) but 2 tomograms were given"],
+    ),
+    "star_without_tomo_name_in_two_tomograms": (  # the same, from a STAR file
+        lambda d: embed_args(d, "--star", d / "no_name.star", "--tomograms", d / "tomo.mrc", d / "zeros.mrc"),
+        ["no_name.star", "no rlnTomoName (or rlnMicrographName) column, but 2 tomograms were given"],
     ),
     "adapt_tomo_idx_beyond_tomograms": (
         lambda d: ("adapt", "--objl", d / "two_tomos.xml", "--tomograms", d / "tomo.mrc", "--out", d / "a.keras"),

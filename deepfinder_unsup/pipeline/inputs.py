@@ -46,6 +46,11 @@ def read_star_picks(
             f"{', ...' if len(names) > 4 else ''}) but one --tomograms file was given; give one MRC "
             f"file per tomogram, named like its rlnTomoName"
         )
+    if len(tomograms) > 1 and not names:
+        raise InputError(
+            f"{star_path}: no rlnTomoName (or rlnMicrographName) column, but {len(tomograms)} tomograms were given: "
+            f"the file does not say which tomogram each particle is in"
+        )
     index = {}
     for name in names:
         i = 0 if len(tomograms) == 1 else match_tomogram(name, tomograms)
