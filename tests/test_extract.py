@@ -419,3 +419,20 @@ def test_resampled_extraction_is_cubic_and_flags_the_border_of_its_window():
     sigma_blur = box[4, 4] - expected  # the anti-alias filter adds a constant to a parabola: its curvature x s^2
     np.testing.assert_allclose(sigma_blur, sigma_blur.mean(), atol=2e-3)
     assert extract_one(quad, (6.0, 32.0, 32.0), 8, 10.0, 12.0)[1]
+
+
+def test_picks_that_look_binned_differently_are_warned_about(tmp_path, caplog):
+    """Picks made on a tomogram binned twice as much fall in the first half of every axis, inside the volume: no
+    error, boxes of the wrong places. Spread picks, or few, give no warning."""
+    from deepfinder_unsup.pipeline.inputs import warn_if_picks_look_binned
+
+    write_mrc(np.zeros((40, 120, 100), np.float32), tmp_path / "t.mrc", 10.0)  # x 100, y 120, z 40
+    rng = np.random.default_rng(0)
+    spread = [new_object(1, *xyz, tomo_idx=0) for xyz in rng.uniform(0.1, 0.9, (12, 3)) * [100, 120, 40]]
+    halved = [{**o, "x": o["x"] / 2, "y": o["y"] / 2, "z": o["z"] / 2} for o in spread]
+    with caplog.at_level("WARNING", logger="deepfinder_unsup"):
+        warn_if_picks_look_binned(spread, "spread.xml", [tmp_path / "t.mrc"])
+        warn_if_picks_look_binned(halved[:9], "few.xml", [tmp_path / "t.mrc"])
+        assert caplog.text == ""
+        warn_if_picks_look_binned(halved, "halved.xml", [tmp_path / "t.mrc"])
+    assert "halved.xml: all 12 picks in" in caplog.text and "of its 100 x 120 x 40 voxels (x y z)" in caplog.text

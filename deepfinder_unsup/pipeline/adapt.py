@@ -71,7 +71,7 @@ def adapt_to_file(
             if not tomograms:
                 raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
             objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size)
-            require_picks(objl, objl_path or star_path, "adapt on", len(tomograms))
+            require_picks(objl, objl_path or star_path, "adapt on", tomograms)
             source = f"{objl_path or star_path} in {len(tomograms)} tomograms"
         else:
             objl = None

@@ -68,7 +68,7 @@ def embed_to_file(
             if objl_path
             else read_star_picks(star_path, tomograms, voxel_size, tomogram_size, tomograms_star)
         )
-        require_picks(objl, objl_path or star_path, "embed", len(tomograms))
+        require_picks(objl, objl_path or star_path, "embed", tomograms)
     elif not (subtomograms or dataset):
         raise InputError("nothing to embed: give picks (--objl / --star with --tomograms), --subtomograms or --dataset")
     precision = resolve_precision(precision)

@@ -7,9 +7,14 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ..io.files import InputError
 from ..io.mrc import read_mrc_size, read_mrc_voxel_size
 from ..io.star import read_star
+from ..log import logger
+
+BINNED_MIN_PICKS = 10  # fewer picks may all sit in one corner by chance
 
 
 def require_writable_folder(folder: Path) -> None:
@@ -20,14 +25,35 @@ def require_writable_folder(folder: Path) -> None:
         raise PermissionError(f"{folder}: output folder is not writable")
 
 
-def require_picks(objl: list, path, action: str, n_tomograms: int) -> None:
+def require_picks(objl: list, path, action: str, tomograms: Sequence) -> None:
     """One clear error naming the picks file when it holds no particle or a ``tomo_idx`` beyond the tomograms
-    given (checked before any work, so no partial file is left and no unit fails on it later)."""
+    given (checked before any work, so no partial file is left and no unit fails on it later); a warning when the
+    picks look binned differently from their tomogram."""
     from ..extract import check_objl
 
     if not objl:
         raise InputError(f"{path}: the object list is empty: no particles to {action}")
-    check_objl(objl, n_tomograms, str(path))
+    check_objl(objl, len(tomograms), str(path))
+    warn_if_picks_look_binned(objl, path, tomograms)
+
+
+def warn_if_picks_look_binned(objl: list, path, tomograms: Sequence) -> None:
+    """Warn when all the picks of a tomogram lie in the first half of each of its axes: coordinates picked on a
+    more binned tomogram (bin 4 picks on a bin 2 tomogram) fall there, inside the volume, and raise no error."""
+    by_tomogram: dict[int, list] = {}
+    for obj in objl:
+        by_tomogram.setdefault(int(obj.get("tomo_idx") or 0), []).append((obj["x"], obj["y"], obj["z"]))
+    for idx, xyz in by_tomogram.items():
+        if len(xyz) < BINNED_MIN_PICKS:
+            continue
+        size = np.array(read_mrc_size(tomograms[idx]), float)
+        reach = np.asarray(xyz, float).max(axis=0) / size
+        if (reach < 0.5).all():
+            logger.warning(
+                f"{path}: all {len(xyz)} picks in {tomograms[idx]} lie within the first {reach.max():.0%} of each "
+                f"axis of its {' x '.join(str(int(n)) for n in size)} voxels (x y z): were they picked on a more "
+                f"binned tomogram? Coordinates are voxels of the tomogram given; scale them if so"
+            )
 
 
 def read_star_picks(
