@@ -125,3 +125,13 @@ def test_clusters_are_written_back_as_copick_pick_sets(project, tmp_path):
         )
         == 1
     )
+    # embeddings of picks from XML files: refused before clustering (the clusters were written, then the command
+    # failed on the first object)
+    from deepfinder_unsup.io.dataset import read_embeddings, write_embeddings
+
+    emb, objl, _ = read_embeddings(tmp_path / "e.h5")
+    plain = [{k: v for k, v in o.items() if not k.startswith("copick_")} for o in objl]
+    write_embeddings(tmp_path / "plain.h5", emb, plain, 10.0, 40)
+    out3 = tmp_path / "c3"
+    assert main(["cluster", str(tmp_path / "plain.h5"), "--k", "2", "--copick", config, "--out", str(out3)]) == 1
+    assert not out3.exists()

@@ -74,7 +74,7 @@ def test_clusters_become_one_pick_set_per_run_and_cluster(project, tmp_path):  #
     with pytest.raises(FileExistsError, match="TS_01 already has picks deepfinder-unsup/k2-cluster1"):
         write_copick_clusters(config, objl, clusters, k=2)
     assert len(write_copick_clusters(config, objl, 3 - clusters, k=2, overwrite=True)) == 4
-    with pytest.raises(InputError, match="object 0 did not come from a copick project"):
+    with pytest.raises(InputError, match="object 0 of the embeddings did not come from a copick project"):
         write_copick_clusters(config, [new_object(1, 1, 2, 3)], np.array([1]), k=2)
     stray = [dict(objl[0], copick_run="TS_99")]
     with pytest.raises(InputError, match="run 'TS_99' is not in the project"):

@@ -114,6 +114,18 @@ def read_copick_picks(
     return objl, tomograms
 
 
+def check_copick_origin(objl: Objl, config: str | os.PathLike):
+    """The project's root, once every object is known to come from a copick project (``embed --copick``): clusters
+    can only be written back where their picks came from (checked before clustering)."""
+    missing = [i for i, o in enumerate(objl) if not o.get("copick_run")]
+    if missing:
+        raise InputError(
+            f"{config}: object {missing[0]} of the embeddings did not come from a copick project (embed --copick): "
+            f"no run to write its cluster to"
+        )
+    return open_project(config)
+
+
 def write_copick_clusters(
     config: str | os.PathLike, objl: Objl, clusters: np.ndarray, k: int, overwrite: bool = False
 ) -> list[tuple[str, str, int]]:
@@ -123,10 +135,7 @@ def write_copick_clusters(
 
     from ..geometry import rotation_from_deepfinder_angles
 
-    missing = [i for i, o in enumerate(objl) if not o.get("copick_run")]
-    if missing:
-        raise InputError(f"object {missing[0]} did not come from a copick project (embed --copick): nothing to write")
-    root = open_project(config)
+    root = check_copick_origin(objl, config)
     written = []
     groups: dict[tuple[str, int], list[int]] = {}
     for i, (obj, c) in enumerate(zip(objl, clusters)):

@@ -58,6 +58,10 @@ def cluster_to_folder(
     if average:
         check_alignment_search(average_rotations, average_iterations)
     emb, objl, attrs = read_embeddings(embeddings_path)
+    if copick:
+        from ..io.copick_project import check_copick_origin
+
+        check_copick_origin(objl, copick)
     if k_spec is None:
         ks = _default_ks_for(emb, report_k, str(embeddings_path))
     _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
