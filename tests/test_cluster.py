@@ -576,13 +576,19 @@ def test_the_default_sweep_is_cut_to_a_small_pick_set_and_an_asked_one_is_not(tm
 
 
 def test_cluster_average_with_no_cluster_big_enough_keeps_the_clustering(tmp_path, rng, caplog):
-    """--average at a k whose clusters are all under 4 particles: the clustering is written, no average tried
-    (the picks' source tomogram does not even exist: nothing was extracted)."""
+    """--average at a k whose clusters are all under 4 particles: the clustering is written, no average tried; a
+    source tomogram that is gone is refused before the sweep (it failed after it)."""
     from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.io.mrc import write_mrc
     from deepfinder_unsup.pipeline import cluster_to_folder
 
-    objl = [{"tomo_idx": 0, "label": 1, "x": 1.0 * i, "y": 0.0, "z": 0.0, "source": "gone.mrc"} for i in range(10)]
+    tomogram = str(tmp_path / "t.mrc")
+    objl = [{"tomo_idx": 0, "label": 1, "x": 1.0 * i, "y": 0.0, "z": 0.0, "source": tomogram} for i in range(10)]
     path = write_embeddings(tmp_path / "emb.h5", rng.normal(size=(10, 32)), objl, 10.0, 40)
+    with pytest.raises(InputError, match=r"emb\.h5: source tomogram .*t\.mrc not found"):
+        cluster_to_folder(path, "2,9", tmp_path / "out", report=False, report_k=9, average=True)
+    assert not (tmp_path / "out").exists()
+    write_mrc(np.zeros((16, 16, 16), np.float32), tomogram, 10.0)
     with caplog.at_level("WARNING", logger="deepfinder_unsup"):
         cluster_to_folder(path, "2,9", tmp_path / "out", report=False, report_k=9, average=True)
     assert "k = 9: no cluster has the 4 particles an average needs; no averages" in caplog.text

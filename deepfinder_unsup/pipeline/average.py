@@ -158,6 +158,19 @@ def _pick_angles(objl: list) -> np.ndarray | None:
     return angles if np.isfinite(angles).all() else None
 
 
+def source_tomograms(objl, where) -> list[str]:
+    """The tomograms the objects were extracted from (their ``source``, in order of appearance), each present:
+    averaging re-extracts the particles from them."""
+    sources = [o.get("source") for o in objl]
+    if any(not s for s in sources):
+        raise InputError(f"{where}: objects without a source tomogram; give --dataset for clusters of a data set")
+    paths = sorted(set(sources), key=sources.index)
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError(f"{where}: source tomogram {p} not found")
+    return paths
+
+
 def _particles_for_averaging(objl, clusters_path, dataset, box_size, voxel_size):
     """Sub-tomograms (N, B, B, B) of the objects, and their voxel size (Å)."""
     from ..extract import extract_subtomograms
@@ -170,15 +183,7 @@ def _particles_for_averaging(objl, clusters_path, dataset, box_size, voxel_size)
                 f"give the data set that was embedded"
             )
         return ds.subtomograms, ds.voxel_size
-    sources = [o.get("source") for o in objl]
-    if any(not s for s in sources):
-        raise InputError(
-            f"{clusters_path}: objects without a source tomogram; give --dataset for clusters of a data set"
-        )
-    paths = sorted(set(sources), key=sources.index)
-    for p in paths:
-        if not Path(p).exists():
-            raise InputError(f"{clusters_path}: source tomogram {p} not found")
+    paths = source_tomograms(objl, clusters_path)
     vs = voxel_size or read_mrc_voxel_size(paths[0])
     index = {p: i for i, p in enumerate(paths)}
     picks = [{**o, "tomo_idx": index[o["source"]]} for o in objl]

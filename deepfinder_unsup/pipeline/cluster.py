@@ -14,7 +14,7 @@ from ..io.objl import write_objl
 from ..io.star import write_star
 from ..log import logger
 from ..threads import numeric_threads_on_free_cores
-from .average import average_to_folder, check_alignment_search
+from .average import average_to_folder, check_alignment_search, source_tomograms
 
 
 @numeric_threads_on_free_cores()  # OpenMP / BLAS threads on the idle cores only: see threads.py
@@ -58,6 +58,8 @@ def cluster_to_folder(
     if average:
         check_alignment_search(average_rotations, average_iterations)
     emb, objl, attrs = read_embeddings(embeddings_path)
+    if average and dataset is None:
+        source_tomograms(objl, embeddings_path)  # the averages re-extract from them: refused now, not after the sweep
     if copick:
         from ..io.copick_project import check_copick_origin
 
