@@ -436,3 +436,26 @@ def test_picks_that_look_binned_differently_are_warned_about(tmp_path, caplog):
         assert caplog.text == ""
         warn_if_picks_look_binned(halved, "halved.xml", [tmp_path / "t.mrc"])
     assert "halved.xml: all 12 picks in" in caplog.text and "of its 100 x 120 x 40 voxels (x y z)" in caplog.text
+
+
+def test_a_voxel_size_given_against_the_header_is_warned_about(tmp_path, caplog):
+    """--voxel-size overrides the header (meant for DeepFinder's 0): said when the header gave another size."""
+    import mrcfile
+
+    from deepfinder_unsup.pipeline.inputs import check_tomogram_headers
+
+    write_mrc(np.zeros((8, 8, 8), np.float32), tmp_path / "ten.mrc", 10.0)
+    with mrcfile.new(tmp_path / "unset.mrc") as m:
+        m.set_data(np.zeros((8, 8, 8), np.float32))  # voxel size 0, as DeepFinder writes
+    with caplog.at_level("WARNING", logger="deepfinder_unsup"):
+        check_tomogram_headers([tmp_path / "ten.mrc", tmp_path / "unset.mrc"], 10.05)  # within 1 %: the same
+        check_tomogram_headers([tmp_path / "unset.mrc"], 13.68)
+        check_tomogram_headers([tmp_path / "ten.mrc"], None)
+        assert caplog.text == ""
+        check_tomogram_headers([tmp_path / "ten.mrc", tmp_path / "unset.mrc"], 13.68)
+    assert (
+        caplog.text.count("header says") == 1
+        and "ten.mrc: its header says 10 Å per voxel; using the 13.68" in caplog.text
+    )
+    with pytest.raises(FileNotFoundError, match="gone.mrc"):
+        check_tomogram_headers([tmp_path / "gone.mrc"], None)

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..io.files import InputError, check_writable
 from ..io.objl import read_objl
-from .inputs import read_star_picks, require_picks, require_writable_folder
+from .inputs import check_tomogram_headers, read_star_picks, require_picks, require_writable_folder
 
 
 def adapt_to_file(
@@ -70,6 +70,7 @@ def adapt_to_file(
         elif objl_path or star_path:
             if not tomograms:
                 raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
+            check_tomogram_headers(tomograms, voxel_size)
             objl = read_objl(objl_path) if objl_path else read_star_picks(star_path, tomograms, voxel_size)
             require_picks(objl, objl_path or star_path, "adapt on", tomograms)
             source = f"{objl_path or star_path} in {len(tomograms)} tomograms"

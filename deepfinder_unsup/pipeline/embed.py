@@ -10,10 +10,9 @@ from pathlib import Path
 
 from ..io.dataset import read_class_names, write_embeddings
 from ..io.files import InputError, check_writable
-from ..io.mrc import read_mrc_voxel_size
 from ..io.objl import read_objl
 from ..log import logger
-from .inputs import read_star_picks, require_picks, require_writable_folder
+from .inputs import check_tomogram_headers, read_star_picks, require_picks, require_writable_folder
 
 
 def embed_to_file(
@@ -61,8 +60,7 @@ def embed_to_file(
     if objl_path or star_path:
         if not tomograms:
             raise InputError("--objl / --star need --tomograms (the MRC files the picks were made in)")
-        for t in tomograms:
-            read_mrc_voxel_size(t)  # exists and has a readable MRC header
+        check_tomogram_headers(tomograms, voxel_size)
         objl = (
             read_objl(objl_path)
             if objl_path

@@ -25,6 +25,15 @@ def require_writable_folder(folder: Path) -> None:
         raise PermissionError(f"{folder}: output folder is not writable")
 
 
+def check_tomogram_headers(tomograms: Sequence, voxel_size: float | None) -> None:
+    """Each tomogram exists and has a readable MRC header; a warning for each whose header gives another voxel size
+    than the one given (``--voxel-size`` overrides the header: meant for headers that say 0)."""
+    for tomogram in tomograms:
+        header = read_mrc_voxel_size(tomogram)
+        if voxel_size and header > 0 and abs(header - voxel_size) > 0.01 * header:
+            logger.warning(f"{tomogram}: its header says {header:g} Å per voxel; using the {voxel_size:g} Å given")
+
+
 def require_picks(objl: list, path, action: str, tomograms: Sequence) -> None:
     """One clear error naming the picks file when it holds no particle or a ``tomo_idx`` beyond the tomograms
     given (checked before any work, so no partial file is left and no unit fails on it later); a warning when the
