@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from deepfinder_unsup.io import (
@@ -13,6 +14,7 @@ from deepfinder_unsup.io import (
     read_embedding_slices,
     read_embeddings,
     read_mrc,
+    read_objl,
     read_shrec_locations,
     read_shrec_model,
     read_star,
@@ -497,6 +499,32 @@ def test_cluster_star_has_both_coordinate_forms_and_the_source_name(relion5_proj
     starfile.write(table, tmp_path / "centred_only.star")
     back = read_star(tmp_path / "centred_only.star", geometry=source_geometry(objl))
     np.testing.assert_allclose([[o["x"], o["y"], o["z"]] for o in back], [[70, 30, 12], [10, 60, 3]])
+
+
+def test_clusters_go_back_into_the_users_own_star_file(relion5_project, tmp_path, rng):
+    """Picks from a RELION 5 STAR file: each k's clusters also as that file, every table and column kept, its rows
+    of the embedded picks in their order (here not the file's), rlnClassNumber = cluster."""
+    import starfile
+
+    from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.pipeline import cluster_to_folder, read_star_picks
+
+    d = relion5_project
+    objl = read_star_picks(d / "particles.star", [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")])
+    kept = [objl[2], objl[0], objl[1]]  # the order the embeddings hold them in
+    source = {"tomograms": [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")], "picks": str(d / "particles.star")}
+    emb = write_embeddings(tmp_path / "e.h5", rng.normal(size=(3, 32)), kept, 10.8, 40, extra_attrs={"source": source})
+    cluster_to_folder(emb, "2", tmp_path / "c", report=False)
+    mine, theirs = starfile.read(tmp_path / "c" / "clusters_k2_particles.star"), starfile.read(d / "particles.star")
+    assert mine["optics"].equals(theirs["optics"])
+    clusters = read_objl(tmp_path / "c" / "clusters_k2.xml")
+    want = theirs["particles"].iloc[[2, 0, 1]].reset_index(drop=True)
+    want["rlnClassNumber"] = [o["label"] for o in clusters]
+    pd.testing.assert_frame_equal(mine["particles"], want, check_dtype=False)
+    plain = [{k: v for k, v in o.items() if k != "star_row"} for o in kept]  # picks from an XML list: no such file
+    emb = write_embeddings(tmp_path / "x.h5", rng.normal(size=(3, 32)), plain, 10.8, 40, extra_attrs={"source": source})
+    cluster_to_folder(emb, "2", tmp_path / "x", report=False)
+    assert not list((tmp_path / "x").glob("*_particles.star"))
 
 
 # -- the resumable embeddings file --------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def read_star(
         name = names[i]
         if name is not None and name not in order:
             raise InputError(f"{path}: row {i + 1}: tomogram {name!r} is not in the given tomogram names")
-        extra = {"tomo_name": name} if name is not None else {}
+        extra = {"tomo_name": name, "star_row": i} if name is not None else {"star_row": i}
         phi, the, psi = angles[i] if angles is not None else (None, None, None)
         objl.append(
             new_object(
@@ -109,6 +109,28 @@ def read_star(
             )
         )
     return objl
+
+
+def write_star_rows(
+    source: str | os.PathLike, rows: Sequence[int], classes: Sequence[int], path: str | os.PathLike, overwrite=False
+) -> Path:
+    """``source``'s own STAR file with its particle table cut to ``rows`` (in that order) and ``rlnClassNumber`` set
+    to ``classes``: every column and the other tables (optics, general) as they were, so the file goes back to the
+    program that wrote it (RELION, Warp) in its own conventions. Atomic."""
+    source = require_file(source, "STAR file")
+    tables = _tables(source)
+    particles = _particles_table(source, tables)
+    index = np.asarray(rows, int)
+    if len(index) != len(classes) or len(index) == 0:
+        raise InputError(f"{path}: {len(index)} particle rows but {len(classes)} classes")
+    if index.min() < 0 or index.max() >= len(particles):
+        raise InputError(f"{source}: {len(particles)} particle rows; the picks name row {index.max() + 1}")
+    subset = particles.iloc[index].reset_index(drop=True)
+    subset["rlnClassNumber"] = np.asarray(classes, int)
+    out = {name: subset if table is particles else table for name, table in tables.items()}
+    with atomic_path(path, overwrite) as tmp:
+        starfile.write(out, tmp, overwrite=True)
+    return Path(path)
 
 
 def star_tomogram_names(path: str | os.PathLike) -> list[str]:

@@ -85,6 +85,7 @@ def cluster_to_folder(
         from ..cluster import write_cluster_files
 
         write_cluster_files(objl, assignments, stage)
+        _write_clusters_in_the_input_star(objl, attrs, assignments, embeddings_path, stage)
         figures = []
         if rare_result is not None:
             _write_rare_clusters(objl, rare_result, stage)
@@ -212,6 +213,29 @@ def _average_clusters(
         title = f"Cluster {c} average ({row['particles']} particles, {row['resolution_A']} Å at FSC 0.143)"
         figures.append((title, stage / f"averages_k{k}" / "figures" / f"average_c{c}.png"))
     return figures
+
+
+def _write_clusters_in_the_input_star(objl, attrs: dict, assignments: dict, embeddings_path, folder: Path) -> None:
+    """``clusters_k{K}_particles.star``: when the picks came from a STAR file (``embed --star``) that is still there,
+    that file's own tables and columns, its rows of the embedded picks, ``rlnClassNumber`` = cluster: what goes back
+    to RELION or Warp in their own conventions (``clusters_k{K}.star`` holds the package's columns only)."""
+    import json
+
+    from ..io.star import write_star_rows
+
+    try:
+        picks = json.loads(attrs.get("source") or "{}").get("picks")
+    except (json.JSONDecodeError, AttributeError):
+        return
+    if not picks or Path(picks).suffix != ".star" or any(o.get("star_row") is None for o in objl):
+        return
+    found = next((p for p in (Path(picks), Path(embeddings_path).parent / picks) if p.is_file()), None)
+    if found is None:
+        logger.warning(f"{picks}: the STAR file the picks came from is gone: no clusters_k*_particles.star")
+        return
+    rows = [int(o["star_row"]) for o in objl]
+    for k, labels in assignments.items():
+        write_star_rows(found, rows, labels, folder / f"clusters_k{k}_particles.star")
 
 
 def _slice_reader(embeddings_path):
