@@ -152,7 +152,7 @@ def match_lowpass(
         sims = np.stack([simulate_subtomogram(library, int(rng.integers(0, 7)), cfg, rng)[0] for _ in range(n)])
         error = float(np.mean((log_profile_shape(sims, tilt_range) - target) ** 2))
         table.append({"lowpass": lowpass, "error": round(error, 5)})
-    best = min(table, key=lambda row: float(row["error"] or 0.0))
+    best = min(table, key=lambda row: np.inf if row["error"] is None else row["error"])
     return best["lowpass"], table
 
 
