@@ -259,12 +259,14 @@ def load_subtomogram_files(
     """
     _check_box_parameters(box_size, voxel_size)
     paths = expand_subtomogram_paths(spec)
-    boxes, objl, not_cubic = [], [], []
+    boxes, objl, not_cubic, small = [], [], [], []
     for i, path in enumerate(paths):
         vol, vs = read_mrc(path, voxel_size=file_voxel_size)
         check_volumes(vol[None], str(path), ["the volume"])
         if len(set(vol.shape)) > 1:
             not_cubic.append(f"{path} ({' x '.join(map(str, vol.shape[::-1]))} voxels, x y z)")
+        if min(vol.shape) * vs < 0.9 * box_size * voxel_size:
+            small.append(f"{path} ({min(vol.shape) * vs:.0f} Å)")
         vol = crop_or_pad(resample_volume(vol, vs, voxel_size), box_size)
         boxes.append(vol)
         c = box_size // 2
@@ -287,6 +289,13 @@ def load_subtomogram_files(
         warnings.warn(
             f"{len(not_cubic)} of {len(paths)} sub-tomogram files are not cubic, e.g. {not_cubic[0]}; each was "
             f"centre-cropped or padded to {box_size}^3",
+            stacklevel=2,
+        )
+    if small:  # the model saw its whole box of surroundings in training, never a flat border
+        warnings.warn(
+            f"{len(small)} of {len(paths)} sub-tomogram files cover less than the model's "
+            f"{box_size * voxel_size:.0f} Å box, e.g. {small[0]}; each was padded: their embeddings compare poorly "
+            f"with full boxes (re-extract larger boxes, or give the tomograms and the picks)",
             stacklevel=2,
         )
     return normalise(np.stack(boxes)), objl

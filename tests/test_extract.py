@@ -261,6 +261,22 @@ def test_a_sub_tomogram_file_that_is_not_cubic_is_used_with_one_warning_naming_i
     assert vols.shape == (2, 40, 40, 40)
 
 
+def test_sub_tomogram_files_smaller_than_the_models_box_are_said_once(tmp_path, rng):
+    """RELION often extracts boxes of 150-250 Å; padded to the model's 400 Å they show a flat surround the network
+    never saw in training: embedded as before, but said (it was silent)."""
+    import warnings
+
+    write_mrc(rng.standard_normal((32, 32, 32)), tmp_path / "a.mrc", 13.68)  # 438 Å: a full box
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_subtomogram_files(tmp_path, box_size=40, voxel_size=10.0)
+    write_mrc(rng.standard_normal((64, 64, 64)), tmp_path / "b.mrc", 2.7)  # 173 Å
+    write_mrc(rng.standard_normal((64, 64, 64)), tmp_path / "c.mrc", 2.7)
+    with pytest.warns(UserWarning, match=r"^2 of 3 sub-tomogram files cover less than the model's 400 Å box, e\.g\. "):
+        vols, _ = load_subtomogram_files(tmp_path, box_size=40, voxel_size=10.0)
+    assert vols.shape == (3, 40, 40, 40)
+
+
 def _gaussian(box: int, sigma: float) -> np.ndarray:
     z, y, x = np.indices((box,) * 3) - box // 2
     return np.exp(-(x**2 + y**2 + z**2) / (2 * sigma**2)).astype(np.float32)
