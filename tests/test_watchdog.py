@@ -15,6 +15,11 @@ import pytest
 from deepfinder_unsup.watchdog import STALLED_STATUS, StallWatchdog, exit_within
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+EXIT_GUARD_S = 5.0  # the program's exit guard in these runs: cli.EXIT_GUARD_S (30 s) cost each test 30 s of waiting
+RUN_CLI = (  # the console script with a shorter exit guard: the same code path, a test-sized constant
+    "import sys; from deepfinder_unsup import cli; "
+    f"cli.EXIT_GUARD_S = {EXIT_GUARD_S}; sys.argv[0] = 'deepfinder-unsup'; sys.exit(cli.main())"
+)
 
 
 class Clock:
@@ -92,6 +97,28 @@ def test_a_signal_not_followed_by_a_step_ends_the_run_as_interrupted():
     assert dog.check() is None
 
 
+def test_the_grace_is_twice_the_longest_step_and_ends_before_a_batch_systems_sigkill():
+    """A signal reaches a main thread inside a step only when the step returns: the grace waits twice the longest
+    step (the first step of an epoch, which waits for batches, not counted), and by default ends the run well
+    before SLURM's SIGKILL, 30 s after its SIGTERM (the grace was 30 s before session 50)."""
+    assert StallWatchdog(60.0).grace <= 10.0
+    clock = Clock()
+    dog = watchdog(clock)
+    dog.expect_steps()
+    clock.now += 50.0
+    dog.step_done()  # the epoch's first step: 50 s, not a step's length
+    assert dog.grace == 5.0
+    for _ in range(3):
+        clock.now += 8.0
+        dog.step_done()
+    assert dog.grace == 16.0
+    dog._note_signals(bytes([signal.SIGTERM]))
+    clock.now += 15.9
+    assert dog.check() is None  # the main thread may still be inside its 8 s step
+    clock.now += 0.1
+    assert dog.check() == (143, "interrupted (SIGTERM): outputs not completed were removed")
+
+
 def test_the_thread_cleans_up_and_exits_once_and_restores_the_wakeup_fd():
     ended, cleaned = [], []
     dog = StallWatchdog(0.3, cleanup=lambda: cleaned.append(1), poll_s=0.05, exit=ended.append)
@@ -155,7 +182,7 @@ def _train_and_kill_its_workers(tmp_path: Path, config: Path, *extra: str) -> tu
     args += ["--sim-config", config]
     args += ["--epochs", "1", "--workers", "2", "--reuse", "2", "--out", out, "--quiet", *extra]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deepfinder_unsup.cli", *map(str, args)],
+        [sys.executable, "-c", RUN_CLI, *map(str, args)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -211,8 +238,6 @@ def test_train_whose_workers_were_killed_still_ends_on_sigterm(tmp_path, small_b
     """Workers SIGKILLed, then SIGTERM to the run: it says "interrupted (SIGTERM)" and ends with 143 and no process
     left, although a killed worker may hold the pool's queue lock that the interpreter's exit waits for (it waited
     forever before: the exit guard of cli.main, or the watchdog's grace if no step comes)."""
-    from deepfinder_unsup.cli import EXIT_GUARD_S
-
     proc, workers = _train_and_kill_its_workers(tmp_path, small_box_config)
     proc.send_signal(signal.SIGTERM)
     err = _ended(proc, EXIT_GUARD_S + 150)
