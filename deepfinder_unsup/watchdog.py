@@ -5,12 +5,12 @@ killer, a signal sent to the whole process group) leaves the pool waiting foreve
 the task queue's lock the dead worker held (its replacements wait for it too), and the main thread waits inside
 TensorFlow, where Python runs neither signal handlers nor anything else (session 36: seen with SIGKILLed workers;
 the same lock also hangs the interpreter's exit, see :func:`exit_within`). A thread of ours still runs: it ends the
-process when no training step has
-finished for ``bound_s`` seconds, or when a SIGTERM / SIGINT reached the process but no step followed within the
-grace: ``grace_s`` seconds or twice the longest step seen, whichever is longer (the main thread acts on a signal when
-its step returns to Python, so it would have acted otherwise). 10 s by default, not 30 as before session 50: a
-batch system's SIGKILL follows its SIGTERM after 30 s (SLURM's default ``KillWait``), and the cleanup must come first. It then calls ``cleanup``, ends the
-worker processes, writes one line on stderr and exits: nothing is written after the last completed epoch, whose
+process when no training step has finished for ``bound_s`` seconds, or when a SIGTERM / SIGINT reached the process
+but no step followed within the grace: ``grace_s`` seconds or twice the longest step seen, whichever is longer (the
+main thread acts on a signal when its step returns to Python, so it would have acted otherwise). 10 s by default, not
+30 as before session 50: a batch system's SIGKILL follows its SIGTERM after 30 s (SLURM's default ``KillWait``), and
+the cleanup must come first. It then calls ``cleanup``, ends the worker processes, writes one line on stderr and
+exits: nothing is written after the last completed epoch, whose
 checkpoint ``--resume`` continues from.
 
 The caller marks where steps are expected: :meth:`expect_steps` when an epoch's steps start, :meth:`step_done` after
