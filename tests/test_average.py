@@ -186,10 +186,10 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
     cmd = ["average", str(data / "objects.xml"), "--dataset", str(data / "dataset.h5"), "--out", str(out)]
     assert main([*cmd, "--rotations", "5"]) == 1 and not out.exists()  # too coarse a search: refused, nothing made
     assert main([*cmd, "--tilt-range", "60", "-60"]) == 1 and not out.exists()  # no wedge measured: refused
-    assert main([*cmd, "--rotations", "100", "--iterations", "3"]) == 0
+    assert main([*cmd, "--rotations", "100", "--iterations", "2"]) == 0
     summary = json.loads((out / "averages.json").read_text())
-    assert (summary["rotations"], summary["iterations"]) == (100, 3)
-    assert all(len(row["iterations"]) == 3 for row in summary["clusters"].values())
+    assert (summary["rotations"], summary["iterations"]) == (100, 2)
+    assert all(len(row["iterations"]) == 2 for row in summary["clusters"].values())
     assert set(summary["clusters"]) == {"1", "2"}
     for c in ("1", "2"):
         row = summary["clusters"][c]
