@@ -527,6 +527,35 @@ def test_clusters_go_back_into_the_users_own_star_file(relion5_project, tmp_path
     assert not list((tmp_path / "x").glob("*_particles.star"))
 
 
+
+def test_rare_clusters_go_back_into_the_users_own_star_file_too(relion5_project, tmp_path, rng):
+    """``cluster --rare`` on picks from a STAR file: clusters_rare_particles.star is that file's rows, with the rare
+    analysis's clusters (0: in none) as rlnClassNumber, beside each k's (it had no such twin before session 50)."""
+    import starfile
+
+    from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.pipeline import cluster_to_folder, read_star_picks
+
+    d = relion5_project
+    objl = read_star_picks(d / "particles.star", [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")])
+    kept = [objl[i % len(objl)] for i in range(40)]
+    features = rng.normal(size=(40, 32)) + np.repeat([[0.0] * 32, [6.0] * 32], 20, axis=0)
+    source = {"tomograms": [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")], "picks": str(d / "particles.star")}
+    emb = write_embeddings(tmp_path / "e.h5", features, kept, 10.8, 40, extra_attrs={"source": source})
+    cluster_to_folder(emb, "2:3", tmp_path / "c", report=False, rare=True)
+    mine, theirs = starfile.read(tmp_path / "c" / "clusters_rare_particles.star"), starfile.read(d / "particles.star")
+    assert mine["optics"].equals(theirs["optics"])
+    rare = [o["label"] for o in read_objl(tmp_path / "c" / "clusters_rare.xml")]
+    assert len(set(rare)) >= 2
+    want = theirs["particles"].iloc[[i % len(objl) for i in range(40)]].reset_index(drop=True)
+    want["rlnClassNumber"] = rare
+    pd.testing.assert_frame_equal(mine["particles"], want, check_dtype=False)
+    assert {p.name for p in (tmp_path / "c").glob("*_particles.star")} == {
+        "clusters_k2_particles.star",
+        "clusters_k3_particles.star",
+        "clusters_rare_particles.star",
+    }
+
 # -- the resumable embeddings file --------------------------------------------------------------------------------
 def test_partial_embeddings_fill_in_any_order_and_finish_in_pick_order(tmp_path, rng):
     from deepfinder_unsup.io.resumable import EMBEDDED, SKIPPED, TODO, PartialEmbeddings, partial_path

@@ -85,7 +85,10 @@ def cluster_to_folder(
         from ..cluster import write_cluster_files
 
         write_cluster_files(objl, assignments, stage)
-        _write_clusters_in_the_input_star(objl, attrs, assignments, embeddings_path, stage)
+        labelings = {f"k{k}": labels for k, labels in assignments.items()}
+        if rare_result is not None:
+            labelings["rare"] = rare_result["labels"]
+        _write_clusters_in_the_input_star(objl, attrs, labelings, embeddings_path, stage)
         figures = []
         if rare_result is not None:
             _write_rare_clusters(objl, rare_result, stage)
@@ -215,10 +218,11 @@ def _average_clusters(
     return figures
 
 
-def _write_clusters_in_the_input_star(objl, attrs: dict, assignments: dict, embeddings_path, folder: Path) -> None:
-    """``clusters_k{K}_particles.star``: when the picks came from a STAR file (``embed --star``) that is still there,
-    that file's own tables and columns, its rows of the embedded picks, ``rlnClassNumber`` = cluster: what goes back
-    to RELION or Warp in their own conventions (``clusters_k{K}.star`` holds the package's columns only)."""
+def _write_clusters_in_the_input_star(objl, attrs: dict, labelings: dict, embeddings_path, folder: Path) -> None:
+    """``clusters_{name}_particles.star`` for each labelling (``k2``, ..., ``rare``): when the picks came from a STAR
+    file (``embed --star``) that is still there, that file's own tables and columns, its rows of the embedded picks,
+    ``rlnClassNumber`` = cluster: what goes back to RELION or Warp in their own conventions (``clusters_{name}.star``
+    holds the package's columns only)."""
     import json
 
     from ..io.star import write_star_rows
@@ -231,11 +235,11 @@ def _write_clusters_in_the_input_star(objl, attrs: dict, assignments: dict, embe
         return
     found = next((p for p in (Path(picks), Path(embeddings_path).parent / picks) if p.is_file()), None)
     if found is None:
-        logger.warning(f"{picks}: the STAR file the picks came from is gone: no clusters_k*_particles.star")
+        logger.warning(f"{picks}: the STAR file the picks came from is gone: no clusters_*_particles.star")
         return
     rows = [int(o["star_row"]) for o in objl]
-    for k, labels in assignments.items():
-        write_star_rows(found, rows, labels, folder / f"clusters_k{k}_particles.star")
+    for name, labels in labelings.items():
+        write_star_rows(found, rows, labels, folder / f"clusters_{name}_particles.star")
 
 
 def _slice_reader(embeddings_path):
