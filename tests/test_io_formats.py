@@ -527,7 +527,6 @@ def test_clusters_go_back_into_the_users_own_star_file(relion5_project, tmp_path
     assert not list((tmp_path / "x").glob("*_particles.star"))
 
 
-
 def test_rare_clusters_go_back_into_the_users_own_star_file_too(relion5_project, tmp_path, rng):
     """``cluster --rare`` on picks from a STAR file: clusters_rare_particles.star is that file's rows, with the rare
     analysis's clusters (0: in none) as rlnClassNumber, beside each k's (it had no such twin before session 50)."""
@@ -555,6 +554,7 @@ def test_rare_clusters_go_back_into_the_users_own_star_file_too(relion5_project,
         "clusters_k3_particles.star",
         "clusters_rare_particles.star",
     }
+
 
 # -- the resumable embeddings file --------------------------------------------------------------------------------
 def test_partial_embeddings_fill_in_any_order_and_finish_in_pick_order(tmp_path, rng):
