@@ -3,8 +3,10 @@
 Every point of the t-SNE / UMAP map is drawn on a canvas, coloured by cluster; hovering shows the particle's
 central xy and xz slices, its cluster and true class; dragging a box selects particles, and two buttons save the
 selection as a DeepFinder XML object list or a RELION STAR file (built in the browser from the data embedded in
-the page). Opening the page with ``#selftest`` selects every point and writes both files' text into the page
-(``<pre id="selftest-xml">``, ``<pre id="selftest-star">``): how the tests check it in a headless browser.
+the page); for picks read from a STAR file, a third saves the selection as that file's own rows, tables and
+columns (RELION 5's, Warp's: what goes back to the program that wrote it). Opening the page with ``#selftest``
+selects every point and writes the files' text into the page (``<pre id="selftest-xml">``, ``selftest-star``,
+``selftest-own-star``): how the tests check it in a headless browser.
 """
 
 from __future__ import annotations
@@ -127,6 +129,10 @@ _SCRIPT = r"""
     }
     return out;
   }
+  function ownStarText() {
+    const own = D.own_star, idx = [...selected].sort((a, b) => a - b);
+    return own.head + idx.map(i => own.rows[i] + '\t' + D.clusters[i] + '\n').join('') + own.tail;
+  }
   function save(text, name, type) {
     const a = document.createElement('a');
     a.href = URL.createObjectURL(new Blob([text], {type: type}));
@@ -134,11 +140,15 @@ _SCRIPT = r"""
   }
   document.getElementById('dfu-save-xml').onclick = () => save(xmlText(), 'selection.xml', 'application/xml');
   document.getElementById('dfu-save-star').onclick = () => save(starText(), 'selection.star', 'text/plain');
+  const ownButton = document.getElementById('dfu-save-own-star');
+  if (D.own_star) ownButton.onclick = () => save(ownStarText(), 'selection_particles.star', 'text/plain');
+  else ownButton.style.display = 'none';
   draw();
   if (location.hash === '#selftest') {
     selectBox(-1, -1, W + 1, H + 1);
     document.getElementById('selftest-xml').textContent = xmlText();
     document.getElementById('selftest-star').textContent = starText();
+    if (D.own_star) document.getElementById('selftest-own-star').textContent = ownStarText();
   }
 })();
 """
@@ -174,9 +184,11 @@ def map_data(
     truth_names: list | None = None,
     thumb_index: np.ndarray | None = None,
     thumb_slices: np.ndarray | None = None,
+    star_source: Path | None = None,
 ) -> dict:
     """The JSON the page's script reads: points, clusters, objects (for the downloads), and the central slices
-    ``thumb_slices`` (m, 2, B, B) of the points ``thumb_index`` (at most THUMBNAILS_MAX of them)."""
+    ``thumb_slices`` (m, 2, B, B) of the points ``thumb_index`` (at most THUMBNAILS_MAX of them); with
+    ``star_source``, the STAR file the picks came from (each object's ``star_row``), its text for the selection."""
     from .geometry import deepfinder_to_relion_angles
 
     n = len(coords)
@@ -204,7 +216,19 @@ def map_data(
         "thumbs": thumbs,
         "box": int(thumb_slices.shape[-1]) if thumb_slices is not None else 0,
         "colours": _PALETTE,
+        "own_star": _own_star(star_source, objl),
     }
+
+
+def _own_star(source: Path | None, objl: list) -> dict | None:
+    """The picks' STAR file cut into its text before the rows, each object's row and the text after (None without
+    a file or when an object has no row in it)."""
+    if source is None or any(obj.get("star_row") is None for obj in objl):
+        return None
+    from .io.star import star_rows_as_text
+
+    head, rows, tail = star_rows_as_text(source, [int(obj["star_row"]) for obj in objl])
+    return {"head": head, "rows": rows, "tail": tail}
 
 
 def interactive_section(data: dict, title: str) -> str:
@@ -213,10 +237,12 @@ def interactive_section(data: dict, title: str) -> str:
     return f"""<section><h2>{html.escape(title)}</h2>
 <p>Hover a point to see the particle; drag a box to select particles, then save them:
 <button id="dfu-save-xml">save selection as DeepFinder XML</button>
-<button id="dfu-save-star">save selection as RELION STAR</button> <span id="dfu-selection"></span></p>
+<button id="dfu-save-star">save selection as RELION STAR</button>
+<button id="dfu-save-own-star">save selection in your picks' STAR file</button> <span id="dfu-selection"></span></p>
 <canvas id="dfu-map" width="640" height="560" style="border:1px solid #ccc"></canvas>
 <div id="dfu-tip" style="position:absolute;display:none;background:#fff;border:1px solid #888;padding:4px;
 font-size:12px;pointer-events:none"></div>
 <pre id="selftest-xml" style="display:none"></pre><pre id="selftest-star" style="display:none"></pre>
+<pre id="selftest-own-star" style="display:none"></pre>
 <script type="application/json" id="dfu-map-data">{payload}</script>
 <script>{_SCRIPT}</script></section>"""

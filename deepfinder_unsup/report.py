@@ -72,11 +72,13 @@ def make_report(
     extra_figures: list[tuple[str, Path]] | None = None,
     padded: np.ndarray | None = None,
     objl: list | None = None,
+    star_source: Path | None = None,
 ) -> Path:
     """Write the figures and ``report.html`` into ``out_dir``; returns the HTML path (``extra_figures``: more
     (title, PNG) pairs shown after the galleries, e.g. the clusters' averages; ``padded``: per particle, whether
     its box was padded at the tomogram border, flagged in the galleries; ``objl``: the particles' object list,
-    which makes the t-SNE map interactive: hover, box selection, download as XML / STAR).
+    which makes the t-SNE map interactive: hover, box selection, download as XML / STAR; ``star_source``: the STAR
+    file the picks came from, whose own rows a selection can also be saved as).
 
     ``slices``: central slices (N, 2, B, B), or a function of particle indices that reads only those (large
     files: only the gallery's particles are ever loaded)."""
@@ -105,7 +107,7 @@ def make_report(
     figures.extend(extra_figures or [])
     section = ""
     if objl is not None:
-        section = _interactive_map(maps["t-SNE"], sel, clusters, objl, truth, class_names, slices, k, seed)
+        section = _interactive_map(maps["t-SNE"], sel, clusters, objl, truth, class_names, slices, k, seed, star_source)
     return write_html(out_dir / "report.html", metrics_doc, figures, k, overwrite, section)
 
 
@@ -212,7 +214,7 @@ def _gallery_figures(clusters, sizes: dict, slices, padded, k: int, fig_dir: Pat
     return figures
 
 
-def _interactive_map(coords, sel, clusters, objl, truth, class_names, slices, k, seed) -> str:
+def _interactive_map(coords, sel, clusters, objl, truth, class_names, slices, k, seed, star_source=None) -> str:
     from .interactive import THUMBNAILS_MAX, interactive_section, map_data
 
     rng = np.random.default_rng(seed + 1)
@@ -221,7 +223,7 @@ def _interactive_map(coords, sel, clusters, objl, truth, class_names, slices, k,
     if slices is not None:
         thumb_slices = slices(sel[local]) if callable(slices) else np.asarray(slices)[sel[local]]
     names = None if truth is None else [(class_names or {}).get(int(t), str(t)) for t in truth[sel]]
-    data = map_data(coords, clusters[sel], [objl[i] for i in sel], names, local, thumb_slices)
+    data = map_data(coords, clusters[sel], [objl[i] for i in sel], names, local, thumb_slices, star_source)
     return interactive_section(data, f"Interactive t-SNE map (k = {k}): {len(sel)} particles")
 
 

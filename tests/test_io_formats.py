@@ -556,6 +556,26 @@ def test_rare_clusters_go_back_into_the_users_own_star_file_too(relion5_project,
     }
 
 
+def test_star_rows_as_text_make_the_same_file_as_write_star_rows(relion5_project, tmp_path):
+    """The interactive map's own-STAR download is built in the browser from these parts: joined with the clusters
+    they are the file write_star_rows writes (every table, column and row), whatever the rows' order."""
+    import starfile
+
+    from deepfinder_unsup.io.star import star_rows_as_text, write_star_rows
+
+    source = relion5_project / "particles.star"
+    rows, classes = [2, 0, 1, 0], [3, 1, 2, 7]
+    head, lines, tail = star_rows_as_text(source, rows)
+    (tmp_path / "joined.star").write_text(head + "".join(f"{ln}\t{c}\n" for ln, c in zip(lines, classes)) + tail)
+    write_star_rows(source, rows, classes, tmp_path / "written.star")
+    joined, written = starfile.read(tmp_path / "joined.star"), starfile.read(tmp_path / "written.star")
+    assert list(joined) == list(written) == ["optics", "particles"]
+    assert joined["optics"].equals(written["optics"])
+    pd.testing.assert_frame_equal(joined["particles"], written["particles"], check_dtype=False)
+    with pytest.raises(InputError, match="3 particle rows; the picks name row 4"):
+        star_rows_as_text(source, [3])
+
+
 # -- the resumable embeddings file --------------------------------------------------------------------------------
 def test_partial_embeddings_fill_in_any_order_and_finish_in_pick_order(tmp_path, rng):
     from deepfinder_unsup.io.resumable import EMBEDDED, SKIPPED, TODO, PartialEmbeddings, partial_path

@@ -37,6 +37,7 @@ def test_interactive_map_draws_and_a_selection_saves_both_files(tmp_path):
     cmd = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     assert re.search(r'data-points-drawn="60"', dom), "the map did not draw its 60 points"
+    assert re.search(r'<pre id="selftest-own-star"[^>]*></pre>', dom)  # picks from XML: no STAR file of the user's
     xml = html.unescape(re.search(r'<pre id="selftest-xml"[^>]*>(.*?)</pre>', dom, re.S).group(1))
     star = html.unescape(re.search(r'<pre id="selftest-star"[^>]*>(.*?)</pre>', dom, re.S).group(1))
     (tmp_path / "sel.xml").write_text(xml)
@@ -50,3 +51,44 @@ def test_interactive_map_draws_and_a_selection_saves_both_files(tmp_path):
     assert {o["tomo_name"] for o in back} == {"TS_07"}
     dphi = np.array([o["phi"] for o in back]) - [o["phi"] for o in objl]
     np.testing.assert_allclose((dphi + 180) % 360 - 180, 0, atol=1e-3)  # the same angles, modulo 360
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no chromium on this machine (.ci/run installs Debian's chromium)")
+def test_a_selection_of_star_picks_saves_as_the_users_own_star_file(tmp_path):
+    """Picks from the user's STAR file (an optics table, a column the package never reads): the map's third button
+    gives that file cut to the selection, rlnClassNumber = cluster: the same tables as clusters_k3_particles.star."""
+    import pandas as pd
+    import starfile
+
+    from deepfinder_unsup.io import write_mrc
+    from deepfinder_unsup.pipeline import read_star_picks
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat([1, 2, 3], 20)
+    write_mrc(np.zeros((40, 100, 120), np.float32), tmp_path / "TS_07.mrc", 10.0)
+    optics = pd.DataFrame({"rlnOpticsGroup": [1], "rlnOpticsGroupName": ["opticsGroup1"], "rlnImagePixelSize": [10.0]})
+    particles = pd.DataFrame(
+        {
+            "rlnTomoName": ["TS_07"] * 60,
+            "rlnCoordinateX": 10.0 + np.arange(60),
+            "rlnCoordinateY": np.full(60, 20.0),
+            "rlnCoordinateZ": 5.0 + np.arange(60) % 7,
+            "rlnAutopickFigureOfMerit": rng.uniform(size=60).round(4),
+            "rlnOpticsGroup": np.ones(60, int),
+        }
+    )
+    starfile.write({"optics": optics, "particles": particles}, tmp_path / "picks.star")
+    objl = read_star_picks(tmp_path / "picks.star", [str(tmp_path / "TS_07.mrc")])
+    emb = (np.eye(32)[labels - 1] * 4 + 0.3 * rng.standard_normal((60, 32))).astype(np.float32)
+    source = {"tomograms": [str(tmp_path / "TS_07.mrc")], "picks": str(tmp_path / "picks.star")}
+    write_embeddings(tmp_path / "e.h5", emb, objl, 10.0, 40, extra_attrs={"source": source})
+    assert main(["cluster", str(tmp_path / "e.h5"), "--k", "3", "--out", str(tmp_path / "c")]) == 0
+    url = (tmp_path / "c" / "report.html").as_uri() + "#selftest"
+    cmd = [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    own = html.unescape(re.search(r'<pre id="selftest-own-star"[^>]*>(.*?)</pre>', dom, re.S).group(1))
+    (tmp_path / "sel.star").write_text(own)
+    mine, written = starfile.read(tmp_path / "sel.star"), starfile.read(tmp_path / "c" / "clusters_k3_particles.star")
+    assert list(mine) == ["optics", "particles"] and mine["optics"].equals(written["optics"])
+    pd.testing.assert_frame_equal(mine["particles"], written["particles"], check_dtype=False)
+    np.testing.assert_allclose(mine["particles"]["rlnAutopickFigureOfMerit"], particles["rlnAutopickFigureOfMerit"])

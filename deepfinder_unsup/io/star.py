@@ -133,6 +133,43 @@ def write_star_rows(
     return Path(path)
 
 
+def star_rows_as_text(source: str | os.PathLike, rows: Sequence[int]) -> tuple[str, list[str], str]:
+    """``source``'s STAR file in three parts for a selection made elsewhere (the report's interactive map): the
+    text before the particle rows (every table before it, the particle table's columns with ``rlnClassNumber``
+    last), each of ``rows``' data line without its class (in starfile's own formatting), and the tables after it.
+    ``head + "".join(line + "\t" + cluster + "\n") + tail`` is then that file cut to the selection."""
+    source = require_file(source, "STAR file")
+    tables = _tables(source)
+    particles = _particles_table(source, tables)
+    index = np.asarray(rows, int)
+    if len(index) and (index.min() < 0 or index.max() >= len(particles)):
+        raise InputError(f"{source}: {len(particles)} particle rows; the picks name row {index.max() + 1}")
+    names = list(tables)
+    at = next(i for i, name in enumerate(names) if tables[name] is particles)
+    block = particles.iloc[index].drop(columns=["rlnClassNumber"], errors="ignore").reset_index(drop=True)
+    before = _star_text({name: tables[name] for name in names[:at]})
+    lines = _star_text({names[at]: block}).splitlines()
+    columns = [i for i, line in enumerate(lines) if line.startswith("_")]
+    head = "\n".join(lines[: columns[-1] + 1]) + f"\n_rlnClassNumber #{len(columns) + 1}\n"
+    data = [line for line in lines[columns[-1] + 1 :] if line.strip()]
+    if len(data) != len(index):
+        raise InputError(f"{source}: its particle rows do not come back one per line")
+    return before + head, data, _star_text({name: tables[name] for name in names[at + 1 :]})
+
+
+def _star_text(tables: dict) -> str:
+    """Tables as starfile writes them (its comment line dropped); empty for no table."""
+    if not tables:
+        return ""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.star"
+        starfile.write(tables, path, overwrite=True)
+        text = path.read_text()
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("# Created by"))
+
+
 def star_tomogram_names(path: str | os.PathLike) -> list[str]:
     """The distinct tomogram names (rlnTomoName or rlnMicrographName) of a particles STAR file, in file order."""
     path = require_file(path, "STAR file")

@@ -88,7 +88,8 @@ def cluster_to_folder(
         labelings = {f"k{k}": labels for k, labels in assignments.items()}
         if rare_result is not None:
             labelings["rare"] = rare_result["labels"]
-        _write_clusters_in_the_input_star(objl, attrs, labelings, embeddings_path, stage)
+        star_source = _input_star_file(objl, attrs, embeddings_path)
+        _write_clusters_in_the_input_star(objl, star_source, labelings, stage)
         figures = []
         if rare_result is not None:
             _write_rare_clusters(objl, rare_result, stage)
@@ -114,6 +115,7 @@ def cluster_to_folder(
                 extra_figures=figures,
                 padded=np.array([bool(o.get("border_padded")) for o in objl]),
                 objl=objl,
+                star_source=star_source,
             )
             html = out_dir / "report.html"
         publish_folder(stage, out_dir, overwrite, last="metrics.json")
@@ -218,28 +220,34 @@ def _average_clusters(
     return figures
 
 
-def _write_clusters_in_the_input_star(objl, attrs: dict, labelings: dict, embeddings_path, folder: Path) -> None:
-    """``clusters_{name}_particles.star`` for each labelling (``k2``, ..., ``rare``): when the picks came from a STAR
-    file (``embed --star``) that is still there, that file's own tables and columns, its rows of the embedded picks,
-    ``rlnClassNumber`` = cluster: what goes back to RELION or Warp in their own conventions (``clusters_{name}.star``
-    holds the package's columns only)."""
+def _input_star_file(objl, attrs: dict, embeddings_path) -> Path | None:
+    """The STAR file the picks came from (``embed --star``), where ``embed`` read it or beside the embeddings file;
+    None for picks from elsewhere, or (with a warning) when that file is gone."""
     import json
-
-    from ..io.star import write_star_rows
 
     try:
         picks = json.loads(attrs.get("source") or "{}").get("picks")
     except (json.JSONDecodeError, AttributeError):
-        return
+        return None
     if not picks or Path(picks).suffix != ".star" or any(o.get("star_row") is None for o in objl):
-        return
+        return None
     found = next((p for p in (Path(picks), Path(embeddings_path).parent / picks) if p.is_file()), None)
     if found is None:
         logger.warning(f"{picks}: the STAR file the picks came from is gone: no clusters_*_particles.star")
+    return found
+
+
+def _write_clusters_in_the_input_star(objl, star_source: Path | None, labelings: dict, folder: Path) -> None:
+    """``clusters_{name}_particles.star`` for each labelling (``k2``, ..., ``rare``) of picks from ``star_source``:
+    that file's own tables and columns, its rows of the embedded picks, ``rlnClassNumber`` = cluster: what goes back
+    to RELION or Warp in their own conventions (``clusters_{name}.star`` holds the package's columns only)."""
+    from ..io.star import write_star_rows
+
+    if star_source is None:
         return
     rows = [int(o["star_row"]) for o in objl]
     for name, labels in labelings.items():
-        write_star_rows(found, rows, labels, folder / f"clusters_{name}_particles.star")
+        write_star_rows(star_source, rows, labels, folder / f"clusters_{name}_particles.star")
 
 
 def _slice_reader(embeddings_path):
