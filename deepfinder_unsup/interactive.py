@@ -114,24 +114,9 @@ _SCRIPT = r"""
     }
     return out + '</objlist>\n';
   }
-  function starText() {
-    const cols = ['rlnTomoName', 'rlnCoordinateX', 'rlnCoordinateY', 'rlnCoordinateZ'];
+  function starText(parts) {  // a STAR file cut to the selection: its text before the rows, the rows, after
     const idx = [...selected].sort((a, b) => a - b);
-    const angles = idx.length && idx.every(i => D.objects[i].relion);
-    if (angles) cols.push('rlnAngleRot', 'rlnAngleTilt', 'rlnAnglePsi');
-    cols.push('rlnClassNumber');
-    let out = '\ndata_particles\n\nloop_\n' + cols.map((c, j) => '_' + c + ' #' + (j + 1)).join('\n') + '\n';
-    for (const i of idx) {
-      const o = D.objects[i], row = [o.tomo_name, o.x, o.y, o.z];
-      if (angles) row.push(...o.relion);
-      row.push(D.clusters[i]);
-      out += row.join('\t') + '\n';
-    }
-    return out;
-  }
-  function ownStarText() {
-    const own = D.own_star, idx = [...selected].sort((a, b) => a - b);
-    return own.head + idx.map(i => own.rows[i] + '\t' + D.clusters[i] + '\n').join('') + own.tail;
+    return parts.head + idx.map(i => parts.rows[i] + '\t' + D.clusters[i] + '\n').join('') + parts.tail;
   }
   function save(text, name, type) {
     const a = document.createElement('a');
@@ -139,16 +124,16 @@ _SCRIPT = r"""
     a.download = name; document.body.appendChild(a); a.click(); a.remove();
   }
   document.getElementById('dfu-save-xml').onclick = () => save(xmlText(), 'selection.xml', 'application/xml');
-  document.getElementById('dfu-save-star').onclick = () => save(starText(), 'selection.star', 'text/plain');
+  document.getElementById('dfu-save-star').onclick = () => save(starText(D.star), 'selection.star', 'text/plain');
   const ownButton = document.getElementById('dfu-save-own-star');
-  if (D.own_star) ownButton.onclick = () => save(ownStarText(), 'selection_particles.star', 'text/plain');
+  if (D.own_star) ownButton.onclick = () => save(starText(D.own_star), 'selection_particles.star', 'text/plain');
   else ownButton.style.display = 'none';
   draw();
   if (location.hash === '#selftest') {
     selectBox(-1, -1, W + 1, H + 1);
     document.getElementById('selftest-xml').textContent = xmlText();
-    document.getElementById('selftest-star').textContent = starText();
-    if (D.own_star) document.getElementById('selftest-own-star').textContent = ownStarText();
+    document.getElementById('selftest-star').textContent = starText(D.star);
+    if (D.own_star) document.getElementById('selftest-own-star').textContent = starText(D.own_star);
   }
 })();
 """
@@ -185,12 +170,13 @@ def map_data(
     thumb_index: np.ndarray | None = None,
     thumb_slices: np.ndarray | None = None,
     star_source: Path | None = None,
+    geometry: dict | None = None,
 ) -> dict:
     """The JSON the page's script reads: points, clusters, objects (for the downloads), and the central slices
     ``thumb_slices`` (m, 2, B, B) of the points ``thumb_index`` (at most THUMBNAILS_MAX of them); with
-    ``star_source``, the STAR file the picks came from (each object's ``star_row``), its text for the selection."""
-    from .geometry import deepfinder_to_relion_angles
-
+    ``star_source``, the STAR file the picks came from (each object's ``star_row``), its text for the selection;
+    the package's STAR file of the objects (``geometry``: {tomogram stem: (size, voxel size)}, for RELION 5's
+    centred coordinates) the same way, so a selection saves as the rows ``clusters_k{K}.star`` has."""
     n = len(coords)
     thumbs: list = [None] * n
     if thumb_index is not None and thumb_slices is not None:
@@ -204,9 +190,6 @@ def map_data(
         source = str(obj.get("source") or "")
         name = obj.get("tomo_name") or (Path(source).stem if source and not source.endswith(".h5") else None)
         row["tomo_name"] = name or f"tomo{row['tomo_idx']}"
-        if all(obj.get(k) is not None for k in ("phi", "the", "psi")):
-            angles = deepfinder_to_relion_angles(np.array([[obj["phi"], obj["the"], obj["psi"]]], float))[0]
-            row["relion"] = [round(float(a), 4) for a in angles]
         objects.append(row)
     return {
         "points": np.round(np.asarray(coords, float), 3).tolist(),
@@ -216,8 +199,23 @@ def map_data(
         "thumbs": thumbs,
         "box": int(thumb_slices.shape[-1]) if thumb_slices is not None else 0,
         "colours": _PALETTE,
+        "star": _package_star(objl, geometry),
         "own_star": _own_star(star_source, objl),
     }
+
+
+def _package_star(objl: list, geometry: dict | None) -> dict:
+    """The objects as the package's STAR file (``io.write_star``: what ``clusters_k{K}.star`` holds) cut into its text
+    before the rows, each object's row and the text after, for the selection's download."""
+    import tempfile
+
+    from .io.star import star_rows_as_text, write_star
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "objects.star"
+        write_star([{**obj, "label": 0} for obj in objl], path, geometry=geometry)
+        head, rows, tail = star_rows_as_text(path, range(len(objl)))
+    return {"head": head, "rows": rows, "tail": tail}
 
 
 def _own_star(source: Path | None, objl: list) -> dict | None:

@@ -223,7 +223,10 @@ def _interactive_map(coords, sel, clusters, objl, truth, class_names, slices, k,
     if slices is not None:
         thumb_slices = slices(sel[local]) if callable(slices) else np.asarray(slices)[sel[local]]
     names = None if truth is None else [(class_names or {}).get(int(t), str(t)) for t in truth[sel]]
-    data = map_data(coords, clusters[sel], [objl[i] for i in sel], names, local, thumb_slices, star_source)
+    from .cluster import source_geometry
+
+    shown = [objl[i] for i in sel]
+    data = map_data(coords, clusters[sel], shown, names, local, thumb_slices, star_source, source_geometry(shown))
     return interactive_section(data, f"Interactive t-SNE map (k = {k}): {len(sel)} particles")
 
 

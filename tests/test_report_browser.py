@@ -51,6 +51,11 @@ def test_interactive_map_draws_and_a_selection_saves_both_files(tmp_path):
     assert {o["tomo_name"] for o in back} == {"TS_07"}
     dphi = np.array([o["phi"] for o in back]) - [o["phi"] for o in objl]
     np.testing.assert_allclose((dphi + 180) % 360 - 180, 0, atol=1e-3)  # the same angles, modulo 360
+    import pandas as pd
+    import starfile
+
+    mine, written = starfile.read(tmp_path / "sel.star"), starfile.read(tmp_path / "c" / "clusters_k3.star")
+    pd.testing.assert_frame_equal(mine, written, check_dtype=False)  # every row of clusters_k3.star, as it wrote it
 
 
 @pytest.mark.skipif(BROWSER is None, reason="no chromium on this machine (.ci/run installs Debian's chromium)")
@@ -79,6 +84,7 @@ def test_a_selection_of_star_picks_saves_as_the_users_own_star_file(tmp_path):
     )
     starfile.write({"optics": optics, "particles": particles}, tmp_path / "picks.star")
     objl = read_star_picks(tmp_path / "picks.star", [str(tmp_path / "TS_07.mrc")])
+    objl = [{**o, "source": str(tmp_path / "TS_07.mrc")} for o in objl]  # as extraction records it
     emb = (np.eye(32)[labels - 1] * 4 + 0.3 * rng.standard_normal((60, 32))).astype(np.float32)
     source = {"tomograms": [str(tmp_path / "TS_07.mrc")], "picks": str(tmp_path / "picks.star")}
     write_embeddings(tmp_path / "e.h5", emb, objl, 10.0, 40, extra_attrs={"source": source})
@@ -92,3 +98,8 @@ def test_a_selection_of_star_picks_saves_as_the_users_own_star_file(tmp_path):
     assert list(mine) == ["optics", "particles"] and mine["optics"].equals(written["optics"])
     pd.testing.assert_frame_equal(mine["particles"], written["particles"], check_dtype=False)
     np.testing.assert_allclose(mine["particles"]["rlnAutopickFigureOfMerit"], particles["rlnAutopickFigureOfMerit"])
+    package = html.unescape(re.search(r'<pre id="selftest-star"[^>]*>(.*?)</pre>', dom, re.S).group(1))
+    (tmp_path / "package.star").write_text(package)
+    mine, written = starfile.read(tmp_path / "package.star"), starfile.read(tmp_path / "c" / "clusters_k3.star")
+    assert "rlnCenteredCoordinateXAngst" in mine  # the tomogram's header known: RELION 5's coordinates too
+    pd.testing.assert_frame_equal(mine, written, check_dtype=False)  # the selection's rows of clusters_k3.star
