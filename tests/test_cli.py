@@ -115,7 +115,7 @@ def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
     assert main(["cluster", str(emb_path), "--k", "2:3", "--out", str(out)]) == 1  # bad input: exit 1
 
 
-def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_path):
+def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_path, caplog):
     from deepfinder_unsup.io import write_star
 
     picks = read_objl(tomogram / "objects.xml")
@@ -160,6 +160,14 @@ def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_p
     b, _, _ = read_embeddings(tmp_path / "xml.h5")
     np.testing.assert_allclose(a, b, atol=1e-4)
     assert [o["label"] for o in objl_a] == [o["label"] for o in picks]
+    cluster = ["cluster", str(tmp_path / "star.h5"), "--k", "2", "--no-report", "--out"]
+    assert main([*cluster, str(tmp_path / "c")]) == 0 and (tmp_path / "c" / "clusters_k2_particles.star").exists()
+    # the STAR file re-sorted after embed: its rows are no longer the embedded picks; the user's-own-file output,
+    # which would give each cluster other particles, is not written (and said), the package's files are
+    write_star(picks[::-1], tmp_path / "p.star", tomo_names=["tomogram"], overwrite=True)
+    assert main([*cluster, str(tmp_path / "c2")]) == 0 and (tmp_path / "c2" / "clusters_k2.star").exists()
+    assert not (tmp_path / "c2" / "clusters_k2_particles.star").exists()
+    assert "changed since embed read the picks from it" in caplog.text
 
 
 def test_cluster_without_evaluate_has_no_truth_keys(tomogram, model_file, tmp_path):

@@ -222,11 +222,14 @@ def _average_clusters(
 
 def _input_star_file(objl, attrs: dict, embeddings_path) -> Path | None:
     """The STAR file the picks came from (``embed --star``), where ``embed`` read it or beside the embeddings file;
-    None for picks from elsewhere, or (with a warning) when that file is gone."""
+    None for picks from elsewhere, or (with a warning) when that file is gone or changed since ``embed`` read it
+    (its rows may no longer be the embedded picks: a re-sorted or rewritten file would give each cluster the wrong
+    particles)."""
     import json
 
     try:
-        picks = json.loads(attrs.get("source") or "{}").get("picks")
+        source = json.loads(attrs.get("source") or "{}")
+        picks, digest = source.get("picks"), source.get("picks_sha256")
     except (json.JSONDecodeError, AttributeError):
         return None
     if not picks or Path(picks).suffix != ".star" or any(o.get("star_row") is None for o in objl):
@@ -234,6 +237,15 @@ def _input_star_file(objl, attrs: dict, embeddings_path) -> Path | None:
     found = next((p for p in (Path(picks), Path(embeddings_path).parent / picks) if p.is_file()), None)
     if found is None:
         logger.warning(f"{picks}: the STAR file the picks came from is gone: no clusters_*_particles.star")
+        return None
+    from ..streaming import file_digest
+
+    if digest and file_digest(found) != digest:  # embeddings from before session 50 carry no digest
+        logger.warning(
+            f"{found}: changed since embed read the picks from it (its rows may no longer be the embedded picks): "
+            f"no clusters_*_particles.star; clusters_k*.star and .xml hold the clusters"
+        )
+        return None
     return found
 
 

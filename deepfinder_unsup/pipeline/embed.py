@@ -212,7 +212,7 @@ def embed_picks_to_file(
             f"fix the input and rerun with --resume"
         )
     class_names = {int(o["label"]): str(o["class_name"]) for o in objl if o.get("class_name")}
-    source = {"tomograms": [str(t) for t in tomograms], "picks": str(picks_path)}
+    source = {"tomograms": [str(t) for t in tomograms], "picks": str(picks_path), "picks_sha256": key["picks"]}
     extra = {
         "model": str(model_path),
         "source": source,
