@@ -24,7 +24,7 @@ from deepfinder_unsup.average import (
 )
 from deepfinder_unsup.cli import main
 from deepfinder_unsup.geometry import rotate_volume
-from deepfinder_unsup.io import InputError, read_mrc, read_objl, write_objl
+from deepfinder_unsup.io import InputError, read_mrc, read_objl, write_objl, write_star
 from deepfinder_unsup.io.objl import new_object
 
 
@@ -216,6 +216,23 @@ def test_clusters_too_small_to_average_are_refused_before_any_extraction(tmp_pat
     assert "no cluster asked has the 4 particles an average needs (largest: 3)" in capsys.readouterr().err
     assert main(["average", str(tmp_path / "clusters_k2.xml"), "--out", str(out), "--max-particles", "3"]) == 1
     assert "max_particles 3: an average needs at least 4" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_star_file_of_clusters_is_refused_naming_the_object_list_beside_it(tmp_path, capsys):
+    """cluster's .star (or the user's own *_particles.star) names tomograms, not their files: it was read as XML
+    ("not a valid XML file"); now the object list written beside it is named."""
+    objl = [new_object(1 + i // 4, 20, 20, 20, tomo_idx=0, source=str(tmp_path / "t.mrc")) for i in range(8)]
+    write_objl(objl, tmp_path / "clusters_k2.xml")
+    write_star(objl, tmp_path / "clusters_k2.star")
+    for name in ("clusters_k2.star", "clusters_k2_particles.star"):
+        (tmp_path / name).write_text((tmp_path / "clusters_k2.star").read_text())
+        assert main(["average", str(tmp_path / name), "--out", str(tmp_path / "avg")]) == 1
+        err = capsys.readouterr().err
+        assert f"{name}: a STAR file" in err and f"give {tmp_path / 'clusters_k2.xml'}, written beside it" in err
+    (tmp_path / "clusters_k2.xml").unlink()
+    assert main(["average", str(tmp_path / "clusters_k2.star"), "--out", str(tmp_path / "avg")]) == 1
+    assert "give the clusters_k{K}.xml that cluster wrote" in capsys.readouterr().err
+    assert not (tmp_path / "avg").exists()
 
 
 def test_cluster_average_puts_the_averages_in_the_report(tmp_path):

@@ -25,6 +25,20 @@ def check_alignment_search(rotations: int, iterations: int) -> None:
         raise InputError(f"averaging needs at least 10 rotations and 1 iteration, got {rotations} and {iterations}")
 
 
+def _refuse_star_clusters(clusters_path) -> None:
+    """A STAR file of clusters (``cluster``'s ``.star``, RELION's) names tomograms, not their files: ``average``
+    reads the object list written beside it, which records each particle's source tomogram."""
+    path = Path(clusters_path)
+    if path.suffix.lower() != ".star":
+        return
+    twin = path.with_name(path.name.removesuffix("_particles.star").removesuffix(".star") + ".xml")
+    hint = f"give {twin}, written beside it" if twin.is_file() else "give the clusters_k{K}.xml that cluster wrote"
+    raise InputError(
+        f"{path}: a STAR file; average reads a DeepFinder object list, which records each particle's source "
+        f"tomogram: {hint}"
+    )
+
+
 def average_to_folder(
     clusters_path,
     out_dir,
@@ -55,6 +69,7 @@ def average_to_folder(
 
     if max_particles < MIN_PARTICLES:
         raise InputError(f"max_particles {max_particles}: an average needs at least {MIN_PARTICLES} (two per half)")
+    _refuse_star_clusters(clusters_path)
     objl = read_objl(clusters_path)
     if not objl:
         raise InputError(f"{clusters_path}: the object list is empty")
