@@ -338,3 +338,38 @@ def test_cluster_writes_strict_json_and_group_readable_files(inputs):
     mode = (out / "metrics.json").stat().st_mode & 0o777
     assert mode == 0o664, oct(mode)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_a_tomogram_header_of_1_angstrom_is_refused_wherever_a_tomogram_is_read(tmp_path, capsys):
+    """1 Å per voxel is what IMOD writes when it does not know the pixel size: read as such, embed extracted 400^3
+    voxels per pick (12 CPU minutes and 3.3 GB for the demo's picks before it was stopped, session 50). embed,
+    average and simulate --like refuse it in one line; --voxel-size is the way past it."""
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.pipeline.inputs import check_tomogram_headers
+
+    write_mrc(np.zeros((64, 64, 64), np.float32), tmp_path / "imod.mrc", 1.0)
+    picks = [new_object(1 + i // 4, 32, 32, 32, tomo_idx=0, source=str(tmp_path / "imod.mrc")) for i in range(8)]
+    write_objl(picks, tmp_path / "clusters_k2.xml")
+    runs = {
+        "embed": ["embed", "--objl", tmp_path / "clusters_k2.xml", "--tomograms", tmp_path / "imod.mrc"],
+        "average": ["average", tmp_path / "clusters_k2.xml"],
+        "simulate --like": [
+            "simulate",
+            "--structures",
+            "builtin:ring",
+            "--per-class",
+            "2",
+            "--like",
+            tmp_path / "imod.mrc",
+        ],
+    }
+    for name, args in runs.items():
+        out = tmp_path / name.replace(" ", "_")
+        assert main([*map(str, args), "--out", str(out)]) == 1, name
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "imod.mrc: its header says 1 Å per voxel" in err[0], (name, err)
+        assert ("alterheader" if name == "simulate --like" else "--voxel-size") in err[0]
+        assert not out.exists()
+    check_tomogram_headers([tmp_path / "imod.mrc"], 10.0)  # a voxel size given: no refusal
+    write_mrc(np.zeros((8, 8, 8), np.float32), tmp_path / "ok.mrc", 1.2)
+    check_tomogram_headers([tmp_path / "ok.mrc"], None)  # only the unset value is refused

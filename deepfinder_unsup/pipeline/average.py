@@ -199,6 +199,10 @@ def _particles_for_averaging(objl, clusters_path, dataset, box_size, voxel_size)
             )
         return ds.subtomograms, ds.voxel_size
     paths = source_tomograms(objl, clusters_path)
+    if voxel_size is None:
+        from .inputs import refuse_unset_voxel_size
+
+        refuse_unset_voxel_size(paths[0], read_mrc_voxel_size(paths[0]))
     vs = voxel_size or read_mrc_voxel_size(paths[0])
     index = {p: i for i, p in enumerate(paths)}
     picks = [{**o, "tomo_idx": index[o["source"]]} for o in objl]

@@ -25,13 +25,32 @@ def require_writable_folder(folder: Path) -> None:
         raise PermissionError(f"{folder}: output folder is not writable")
 
 
+UNSET_VOXEL_SIZE_A = 1.0  # what IMOD and other programs write in the header when the pixel size is not known
+
+
 def check_tomogram_headers(tomograms: Sequence, voxel_size: float | None) -> None:
-    """Each tomogram exists and has a readable MRC header; a warning for each whose header gives another voxel size
-    than the one given (``--voxel-size`` overrides the header: meant for headers that say 0)."""
+    """Each tomogram exists and has a readable MRC header that does not say 1 Å per voxel without ``voxel_size``
+    (:func:`refuse_unset_voxel_size`); a warning for each whose header gives another voxel size than the one given
+    (``--voxel-size`` overrides the header: meant for headers that say 0 or 1)."""
     for tomogram in tomograms:
         header = read_mrc_voxel_size(tomogram)
+        if voxel_size is None:
+            refuse_unset_voxel_size(tomogram, header)
         if voxel_size and header > 0 and abs(header - voxel_size) > 0.01 * header:
             logger.warning(f"{tomogram}: its header says {header:g} Å per voxel; using the {voxel_size:g} Å given")
+
+
+def refuse_unset_voxel_size(
+    tomogram, header_voxel_size: float, fix: str = "give the voxel size with --voxel-size (--voxel-size 1 if it is)"
+) -> None:
+    """A tomogram whose header says 1 Å per voxel carries the value written when the pixel size is not known (IMOD's
+    default), not a reconstruction's (5-20 Å binned): read as 1 Å, a 400 Å box became 400^3 voxels per pick, hours
+    and gigabytes for features of nothing the model saw (session 50). One error asking for ``--voxel-size``."""
+    if header_voxel_size == UNSET_VOXEL_SIZE_A:
+        raise InputError(
+            f"{tomogram}: its header says 1 Å per voxel, the value written when the pixel size is not known "
+            f"(IMOD's default), not a tomogram's; {fix}"
+        )
 
 
 def require_picks(objl: list, path, action: str, tomograms: Sequence) -> None:

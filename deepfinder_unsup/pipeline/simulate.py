@@ -39,12 +39,14 @@ def like_boxes(path, box: int, voxel_size: float, seed: int = 0, n: int = LIKE_B
     borders) of a tomogram, resampled to ``voxel_size``."""
     from ..extract import extract_subtomograms, load_dataset_subtomograms
     from ..io.mrc import read_mrc_geometry
+    from .inputs import refuse_unset_voxel_size
 
     path = Path(path)
     if path.suffix in (".h5", ".hdf5"):
         vols, _ = load_dataset_subtomograms(path, box, voxel_size)
         return vols
     size_xyz, tomo_vs = read_mrc_geometry(path)
+    refuse_unset_voxel_size(path, tomo_vs, "set it in the header (IMOD: alterheader -del)")
     half = int(np.ceil(box * voxel_size / tomo_vs / 2)) + 1
     if any(s <= 2 * half for s in size_xyz):
         raise InputError(f"{path}: {size_xyz} voxels (x, y, z) is too small for {box}^3 boxes at {voxel_size} Å")
