@@ -146,34 +146,26 @@ def _score_figures(metrics_doc: dict, clusters, truth, class_names, k: int, fig_
     per_k = metrics_doc["per_k"]
     selected = metrics_doc.get("selected_k")
     true_k = len(np.unique(truth)) if truth is not None else None
-    figures = [
+    curves = [
         (
             "Label-free scores against k (the largest eigengap of the neighbour graph selects k)",
-            plot.plot_metric_curves(
-                per_k,
-                fig_dir / "scores_label_free.png",
-                ["silhouette", "davies_bouldin", "eigengap", "calinski_harabasz"],
-                "label-free scores",
-                selected_k=selected,
-                true_k=true_k,
-            ),
-        )
+            "scores_label_free.png",
+            ["silhouette", "davies_bouldin", "eigengap", "calinski_harabasz"],
+            "label-free scores",
+        ),
+        (
+            "Scores against the truth",
+            "scores_truth.png",
+            ["homogeneity", "completeness", "v_measure", "ari"],
+            "homogeneity / completeness / V-measure",
+        ),
+    ]
+    figures = [
+        (title, plot.plot_metric_curves(per_k, fig_dir / png, keys, label, selected_k=selected, true_k=true_k))
+        for title, png, keys, label in curves[: 1 if truth is None else 2]
     ]
     if truth is None:
         return figures
-    figures.append(
-        (
-            "Scores against the truth",
-            plot.plot_metric_curves(
-                per_k,
-                fig_dir / "scores_truth.png",
-                ["homogeneity", "completeness", "v_measure", "ari"],
-                "homogeneity / completeness / V-measure",
-                selected_k=selected,
-                true_k=true_k,
-            ),
-        )
-    )
     pct, t_vals, c_vals = contingency_percent(truth, clusters)
     rows = [(class_names or {}).get(int(t), str(t)) for t in t_vals]
     figures.append(
