@@ -554,6 +554,11 @@ def test_rare_clusters_go_back_into_the_users_own_star_file_too(relion5_project,
         "clusters_k3_particles.star",
         "clusters_rare_particles.star",
     }
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "clusters_rare_particles.star").write_text("the user's own")
+    with pytest.raises(FileExistsError, match="clusters_rare_particles.star: exists"):  # refused before the sweep
+        cluster_to_folder(emb, "2:3", tmp_path / "d", report=False, rare=True, method="no such method")
+    assert (tmp_path / "d" / "clusters_rare_particles.star").read_text() == "the user's own"
 
 
 def test_star_rows_as_text_make_the_same_file_as_write_star_rows(relion5_project, tmp_path):

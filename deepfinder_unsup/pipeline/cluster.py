@@ -282,8 +282,9 @@ def _refuse_existing_cluster_outputs(out_dir: Path, ks, overwrite: bool) -> None
     """Fail before any work if an output of ``cluster`` already exists (and not ``overwrite``)."""
     if overwrite or not out_dir.exists():
         return
-    names = ["metrics.json", "clusters.csv", "report.html", "clusters_rare.xml", "clusters_rare.star"] + [
-        f"clusters_k{k}.{e}" for k in ks for e in ("xml", "star")
+    labelings = ["rare", *(f"k{k}" for k in ks)]
+    names = ["metrics.json", "clusters.csv", "report.html"] + [
+        f"clusters_{name}{end}" for name in labelings for end in (".xml", ".star", "_particles.star")
     ]
     existing = [out_dir / n for n in names if (out_dir / n).exists()]
     if (out_dir / "figures").is_dir() and any((out_dir / "figures").iterdir()):
