@@ -466,7 +466,11 @@ def _add_average_parser(sub: _Subcommands) -> None:
     p.add_argument("--out", required=True, help="output folder (cluster{C}_average.mrc, fsc.csv, averages.json)")
     p.add_argument("--dataset", help="the data set file that was embedded (clusters of simulated sub-tomograms)")
     p.add_argument("--clusters", dest="only", nargs="+", type=int, help="average only these clusters")
-    p.add_argument("--box", type=positive_int, default=40, help="box size in voxels (a multiple of 4; default 40)")
+    p.add_argument(
+        "--box",
+        type=positive_int,
+        help="box size in voxels, a multiple of 4 (default 40; with --dataset, the data set's own box)",
+    )
     p.add_argument("--voxel-size", type=_positive_float, help="Å per voxel (default: the tomogram's own)")
     p.add_argument(
         "--tilt-range",

@@ -184,8 +184,11 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
     assert main([*args, "--out", str(data), "--seed", "2", "--no-negative"]) == 0
     out = tmp_path / "avg"
     cmd = ["average", str(data / "objects.xml"), "--dataset", str(data / "dataset.h5"), "--out", str(out)]
+    cmd += ["--box", "24"]  # the data set's 40^3 boxes cropped: what is tested does not need the whole box
     assert main([*cmd, "--rotations", "5"]) == 1 and not out.exists()  # too coarse a search: refused, nothing made
     assert main([*cmd, "--tilt-range", "60", "-60"]) == 1 and not out.exists()  # no wedge measured: refused
+    assert main([*cmd, "--box", "30"]) == 1 and not out.exists()  # the alignment bins by 2: refused up front
+    assert main([*cmd, "--voxel-size", "5"]) == 1 and not out.exists()  # the data set is at 10 Å: was ignored
     assert main([*cmd, "--rotations", "100", "--iterations", "2"]) == 0
     summary = json.loads((out / "averages.json").read_text())
     assert (summary["rotations"], summary["iterations"]) == (100, 2)
@@ -195,14 +198,14 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
         row = summary["clusters"][c]
         assert row["particles"] == 6 and row["started_from"] == "pick angles" and row["resolution_A"] >= 20.0
         average, vs = read_mrc(out / f"cluster{c}_average.mrc")
-        assert average.shape == (40, 40, 40) and vs == 10.0
+        assert average.shape == (24, 24, 24) and vs == 10.0
         assert (out / "figures" / f"average_c{c}.png").exists()
     with open(out / "fsc.csv", newline="") as fh:
         shells = [row for row in csv.DictReader(fh) if row["cluster"] == "1"]
-    assert len(shells) == 20 and float(shells[1]["frequency_per_A"]) == pytest.approx(1 / 400)
+    assert len(shells) == 12 and float(shells[1]["frequency_per_A"]) == pytest.approx(1 / 240)
     fsc, measured, null = (np.array([float(r[k]) for r in shells]) for k in ("fsc", "fsc_measured", "fsc_null"))
     np.testing.assert_allclose(fsc, corrected_fsc(measured, null), atol=1e-12)  # the curve the resolution is read on
-    assert resolution_at(fsc, 10.0, 40) == pytest.approx(summary["clusters"]["1"]["resolution_A"], abs=0.05)
+    assert resolution_at(fsc, 10.0, 24) == pytest.approx(summary["clusters"]["1"]["resolution_A"], abs=0.05)
     assert main(cmd) == 1  # never overwrites without --overwrite
     assert main(["average", str(data / "objects.xml"), "--out", str(tmp_path / "x")]) == 1  # no source, no data set
 

@@ -17,6 +17,7 @@ from ..io.files import InputError, atomic_path, publish_folder
 from ..io.mrc import read_mrc_voxel_size, write_mrc
 from ..io.objl import read_objl
 from ..log import logger
+from ..volume import crop_or_pad
 
 
 def check_alignment_search(rotations: int, iterations: int) -> None:
@@ -39,13 +40,16 @@ def _refuse_star_clusters(clusters_path) -> None:
     )
 
 
+DEFAULT_BOX = 40  # voxels re-extracted around each particle for its average
+
+
 def average_to_folder(
     clusters_path,
     out_dir,
     *,
     dataset=None,
     clusters: Sequence[int] | None = None,
-    box_size: int = 40,
+    box_size: int | None = None,
     voxel_size: float | None = None,
     tilt_range: tuple[float, float] = (-60.0, 60.0),
     max_particles: int = 300,
@@ -57,8 +61,9 @@ def average_to_folder(
     """Reference-free average of every cluster of a per-cluster object list (``cluster``'s clusters_k{K}.xml):
     ``cluster{C}_average.mrc`` and half maps, ``fsc.csv``, ``averages.json``, ``figures/average_c{C}.png``.
 
-    The particles are re-extracted from their ``source`` tomograms (at ``voxel_size``, default the first
-    tomogram's own) or taken row by row from ``dataset`` (the simulated data set that was embedded). ``rotations``:
+    The particles are re-extracted from their ``source`` tomograms (``box_size`` voxels, default 40, at
+    ``voxel_size``, default the first tomogram's own) or taken row by row from ``dataset`` (the simulated data set
+    that was embedded: its voxel size, its box unless ``box_size`` crops or pads it). ``rotations``:
     the global search's grid over SO(3) (the local refinement's is 4 times finer), ``iterations`` in all (the first
     3 global): finer and longer cost in proportion."""
     from ..average import MIN_PARTICLES, check_tilt_range, subtomogram_average
@@ -66,6 +71,8 @@ def average_to_folder(
 
     check_alignment_search(rotations, iterations)
     check_tilt_range(tilt_range)
+    if box_size is not None and (box_size < 4 or box_size % 4):  # the alignment bins by 2: refused before extraction
+        raise InputError(f"box {box_size} must be a multiple of 4 (the alignment works on 2x binned boxes)")
 
     if max_particles < MIN_PARTICLES:
         raise InputError(f"max_particles {max_particles}: an average needs at least {MIN_PARTICLES} (two per half)")
@@ -81,7 +88,7 @@ def average_to_folder(
     summary: dict = {
         "clusters_file": str(clusters_path),
         "voxel_size": vs,
-        "box_size": box_size,
+        "box_size": int(vols.shape[-1]),
         "rotations": rotations,
         "iterations": iterations,
         "clusters": {},
@@ -197,7 +204,15 @@ def _particles_for_averaging(objl, clusters_path, dataset, box_size, voxel_size)
                 f"{clusters_path}: {len(objl)} objects but {dataset} has {len(ds.subtomograms)} sub-tomograms; "
                 f"give the data set that was embedded"
             )
-        return ds.subtomograms, ds.voxel_size
+        if voxel_size is not None and abs(voxel_size - ds.voxel_size) > 1e-6 * ds.voxel_size:
+            raise InputError(
+                f"{dataset}: its sub-tomograms are at {ds.voxel_size:g} Å; a voxel size ({voxel_size:g} Å) applies "
+                f"to particles re-extracted from tomograms, not to a data set's"
+            )
+        if box_size is None or box_size == ds.subtomograms.shape[-1]:
+            return ds.subtomograms, ds.voxel_size
+        return np.stack([crop_or_pad(v, box_size) for v in ds.subtomograms]), ds.voxel_size
+    box_size = box_size or DEFAULT_BOX
     paths = source_tomograms(objl, clusters_path)
     if voxel_size is None:
         from .inputs import refuse_unset_voxel_size
