@@ -638,7 +638,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run_command(argv: list[str] | None) -> int:
     import warnings
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _refuse_options_that_do_nothing(parser, args)
     args.command_line = "deepfinder-unsup " + shlex.join(sys.argv[1:] if argv is None else argv)  # for the records
     if not args.verbose:
         warnings.formatwarning = _plain_warning
@@ -671,6 +673,38 @@ def _run_command(argv: list[str] | None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _refuse_options_that_do_nothing(parser: argparse.ArgumentParser, args) -> None:
+    """A usage error (status 2) for an option given that this run does not read: it was ignored silently
+    (``--tomograms`` beside ``--subtomograms``, ``--voxel-size`` beside ``--dataset``, a copick filter without
+    ``--copick``, ``cluster --dataset`` without ``--average``), so the run did something other than what was asked."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for option, given, applies, to in _option_rules(args):
+        if given is not None and not applies:  # the subcommand's usage line, as argparse's own errors
+            commands.choices[args.command].error(f"{option} applies to {to} only; it would be ignored")
+
+
+def _option_rules(args) -> list[tuple[str, object, bool, str]]:
+    """(option, its value or None, whether this run reads it, what it belongs to) for the options of one mode."""
+    if args.command == "cluster":
+        return [
+            ("--dataset", args.dataset, args.average, "--average"),
+            ("--min-cluster-size", args.min_cluster_size, args.rare, "--rare"),
+        ]
+    if args.command not in ("embed", "adapt"):
+        return []
+    picks, copick = bool(args.objl or args.star), bool(args.copick)
+    rules = [
+        ("--tomograms", args.tomograms, picks, "picks (--objl / --star)"),
+        ("--voxel-size", args.voxel_size, not (args.dataset or copick), "tomograms and sub-tomogram files"),
+        ("--tomogram-size", getattr(args, "tomogram_size", None), bool(args.star), "--star"),
+        ("--tomograms-star", getattr(args, "tomograms_star", None), bool(args.star), "--star"),
+    ]
+    return rules + [
+        (f"--{name.replace('_', '-')}", getattr(args, name), copick, "--copick")
+        for name in ("object", "user", "session", "runs", "tomo_type")
+    ]
 
 
 def _input_error() -> type[Exception]:

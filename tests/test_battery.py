@@ -373,3 +373,31 @@ def test_a_tomogram_header_of_1_angstrom_is_refused_wherever_a_tomogram_is_read(
     check_tomogram_headers([tmp_path / "imod.mrc"], 10.0)  # a voxel size given: no refusal
     write_mrc(np.zeros((8, 8, 8), np.float32), tmp_path / "ok.mrc", 1.2)
     check_tomogram_headers([tmp_path / "ok.mrc"], None)  # only the unset value is refused
+
+
+@pytest.mark.parametrize(
+    ("extra", "option", "applies_to"),
+    [
+        (["--subtomograms", "subs", "--tomograms", "t.mrc"], "--tomograms", "picks (--objl / --star)"),
+        (["--dataset", "d.h5", "--tomograms", "t.mrc"], "--tomograms", "picks (--objl / --star)"),
+        (["--dataset", "d.h5", "--voxel-size", "13.68"], "--voxel-size", "tomograms and sub-tomogram files"),
+        (["--objl", "p.xml", "--tomograms", "t.mrc", "--tomogram-size", "9", "9", "9"], "--tomogram-size", "--star"),
+        (["--objl", "p.xml", "--tomograms", "t.mrc", "--tomograms-star", "t.star"], "--tomograms-star", "--star"),
+        (["--subtomograms", "subs", "--object", "ribosome"], "--object", "--copick"),
+        (["--star", "p.star", "--tomograms", "t.mrc", "--runs", "TS_1"], "--runs", "--copick"),
+        (["cluster", "e.h5", "--dataset", "d.h5"], "--dataset", "--average"),
+        (["cluster", "e.h5", "--min-cluster-size", "5"], "--min-cluster-size", "--rare"),
+    ],
+)
+def test_an_option_the_input_does_not_read_is_a_usage_error(extra, option, applies_to, tmp_path, capsys):
+    """Each was ignored without a word (the run did something other than what was asked); now argparse's usage
+    error of the subcommand, status 2, before any file is read."""
+    from deepfinder_unsup.cli import main
+
+    command = extra if extra[0] == "cluster" else ["embed", *extra]
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"deepfinder-unsup {command[0]}: error: {option} applies to {applies_to} only; it would be ignored"
+    assert not (tmp_path / "out").exists()
