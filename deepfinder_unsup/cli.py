@@ -692,6 +692,11 @@ def _option_rules(args) -> list[tuple[str, object, bool, str]]:
             ("--dataset", args.dataset, args.average, "--average"),
             ("--min-cluster-size", args.min_cluster_size, args.rare, "--rare"),
         ]
+    if args.command == "train":
+        return [
+            ("--sim-config", args.sim_config, bool(args.structures), "--structures"),
+            ("--workers", args.workers or None, bool(args.structures), "--structures"),
+        ]
     if args.command not in ("embed", "adapt"):
         return []
     picks, copick = bool(args.objl or args.star), bool(args.copick)

@@ -387,6 +387,8 @@ def test_a_tomogram_header_of_1_angstrom_is_refused_wherever_a_tomogram_is_read(
         (["--star", "p.star", "--tomograms", "t.mrc", "--runs", "TS_1"], "--runs", "--copick"),
         (["cluster", "e.h5", "--dataset", "d.h5"], "--dataset", "--average"),
         (["cluster", "e.h5", "--min-cluster-size", "5"], "--min-cluster-size", "--rare"),
+        (["train", "--train", "t.h5", "--val", "v.h5", "--sim-config", "c.json"], "--sim-config", "--structures"),
+        (["train", "--train", "t.h5", "--val", "v.h5", "--workers", "2"], "--workers", "--structures"),
     ],
 )
 def test_an_option_the_input_does_not_read_is_a_usage_error(extra, option, applies_to, tmp_path, capsys):
@@ -394,7 +396,7 @@ def test_an_option_the_input_does_not_read_is_a_usage_error(extra, option, appli
     error of the subcommand, status 2, before any file is read."""
     from deepfinder_unsup.cli import main
 
-    command = extra if extra[0] == "cluster" else ["embed", *extra]
+    command = extra if extra[0] in ("cluster", "train") else ["embed", *extra]
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--out", str(tmp_path / "out")])
     assert exit_.value.code == 2
