@@ -125,8 +125,8 @@ def write_star_rows(
         raise InputError(f"{path}: {len(index)} particle rows but {len(classes)} classes")
     if index.min() < 0 or index.max() >= len(particles):
         raise InputError(f"{source}: {len(particles)} particle rows; the picks name row {index.max() + 1}")
-    subset = particles.iloc[index].reset_index(drop=True)
-    subset["rlnClassNumber"] = np.asarray(classes, int)
+    subset = particles.iloc[index].drop(columns=["rlnClassNumber"], errors="ignore").reset_index(drop=True)
+    subset["rlnClassNumber"] = np.asarray(classes, int)  # the last column, as star_rows_as_text puts it
     out = {name: subset if table is particles else table for name, table in tables.items()}
     with atomic_path(path, overwrite) as tmp:
         starfile.write(out, tmp, overwrite=True)
