@@ -986,6 +986,9 @@ def cmd_cluster(args) -> int:
             f"rare structures: {rare['method']} found {rare['n_clusters']} clusters, sizes "
             f"{list(rare['sizes'].values())}, {rare['unassigned']} unassigned (clusters_rare.xml)"
         )
+    own = Path(args.out) / f"clusters_k{args.report_k or doc['selected_k']}_particles.star"
+    if own.exists():  # picks from the user's STAR file: the file to give back to RELION / Warp
+        print(f"clusters in your STAR file's own tables and columns: {own} (and the other k)")
     print(f"wrote {Path(args.out) / 'metrics.json'}" + (f" and {report}" if report else ""))
     return 0
 

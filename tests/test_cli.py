@@ -115,7 +115,7 @@ def test_embed_then_cluster_end_to_end(tomogram, model_file, tmp_path):
     assert main(["cluster", str(emb_path), "--k", "2:3", "--out", str(out)]) == 1  # bad input: exit 1
 
 
-def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_path, caplog):
+def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_path, caplog, capsys):
     from deepfinder_unsup.io import write_star
 
     picks = read_objl(tomogram / "objects.xml")
@@ -161,7 +161,9 @@ def test_embed_from_relion_star_matches_the_xml_path(tomogram, model_file, tmp_p
     np.testing.assert_allclose(a, b, atol=1e-4)
     assert [o["label"] for o in objl_a] == [o["label"] for o in picks]
     cluster = ["cluster", str(tmp_path / "star.h5"), "--k", "2", "--no-report", "--out"]
+    capsys.readouterr()
     assert main([*cluster, str(tmp_path / "c")]) == 0 and (tmp_path / "c" / "clusters_k2_particles.star").exists()
+    assert f"own tables and columns: {tmp_path / 'c' / 'clusters_k2_particles.star'}" in capsys.readouterr().out
     # the STAR file re-sorted after embed: its rows are no longer the embedded picks; the user's-own-file output,
     # which would give each cluster other particles, is not written (and said), the package's files are
     write_star(picks[::-1], tmp_path / "p.star", tomo_names=["tomogram"], overwrite=True)
