@@ -20,6 +20,7 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from . import plot
 from .io.files import atomic_path
+from .threads import numeric_threads_on_free_cores
 
 GALLERY_SIZE = 8  # particles shown per cluster
 TSNE_MAX = 5000  # t-SNE beyond this many points is subsampled (fixed seed) to keep the report quick
@@ -58,6 +59,7 @@ def contingency_percent(truth: np.ndarray, clusters: np.ndarray) -> tuple[np.nda
     return 100 * cm / cm.sum(axis=1, keepdims=True), t_vals, c_vals
 
 
+@numeric_threads_on_free_cores()  # t-SNE on the idle cores only (11x slower beside a training, session 50: threads.py)
 def make_report(
     out_dir: str | os.PathLike,
     embeddings: np.ndarray,
