@@ -77,9 +77,10 @@ def adapt_fingerprints(out: Path) -> dict:
     import keras
 
     from deepfinder_unsup import adapt as adapt_module
+    from deepfinder_unsup.adapt import simulated
     from deepfinder_unsup.simulate import like
 
-    like.SYNTHESIS_BOXES, adapt_module.ANCHOR_POOL = 4, 32  # the suite's cheaper settings
+    like.SYNTHESIS_BOXES, simulated.ANCHOR_POOL = 4, 32  # the suite's cheaper settings
     model, vols, result = small_model(out), two_kinds_of_picks(30), {}
     for method in adapt_module.METHODS:
         keras.utils.set_random_seed(1)

@@ -114,7 +114,8 @@ def test_neighbour_training_tightens_groups_whose_neighbours_agree():
     closer to each other, relative to the other group, than before (with the targets shuffled across picks the
     separation falls instead: checked when this test was written, seeds 0, 1, 11)."""
     keras = pytest.importorskip("keras")
-    from deepfinder_unsup.adapt import _fit_round, features_of
+    from deepfinder_unsup.adapt import features_of
+    from deepfinder_unsup.adapt.methods import _fit_round
 
     rng = np.random.default_rng(1)
     keras.utils.set_random_seed(1)
@@ -264,7 +265,7 @@ def test_coral_distance_matches_numpy_and_ignores_scale(rng):
 def test_coral_training_brings_the_two_batches_together():
     """Only the alignment loss pulls: after training, simulated and user embeddings are closer than before."""
     keras = pytest.importorskip("keras")
-    from deepfinder_unsup.adapt import _aligned_model
+    from deepfinder_unsup.adapt.methods import _aligned_model
     from deepfinder_unsup.model.classifier import CosineClassifier, build_classifier, embedding_model
 
     rng = np.random.default_rng(7)
@@ -470,7 +471,7 @@ def test_the_guard_keeps_the_best_round_whose_partition_holds(
     0.11, session 27), not when they moved about as much (the default on the crowded domain, session 28)."""
     import logging
 
-    import deepfinder_unsup.adapt as adapt_module
+    import deepfinder_unsup.adapt.run as adapt_module  # where adapt() looks its scores up
 
     scores, stabilities = iter([0.1, 0.2, 0.3, 0.4]), iter([0.9, 0.95, 0.95, 0.5])
     monkeypatch.setattr(adapt_module, "label_free_score", lambda f, k, seed: (next(scores), np.arange(len(f)) % k))
@@ -504,41 +505,39 @@ def test_anchor_structures_are_the_models_classes_made_by_code():
 def test_anchor_targets_are_the_models_own_rows_found_by_name(monkeypatch, rng, quick_acquisition_estimate):
     """The simulator numbers its classes 0 (negative), 1, ...; the model may order the same names otherwise: each
     simulated sub-tomogram's target must be the model's row of its name, and a name the model lacks is refused."""
-    from deepfinder_unsup import adapt as adapt_module
+    from deepfinder_unsup.adapt import simulated
     from deepfinder_unsup.io.files import InputError
 
-    monkeypatch.setattr(adapt_module, "ANCHOR_POOL", 32)
+    monkeypatch.setattr(simulated, "ANCHOR_POOL", 32)
     card = {"box_size": 40, "voxel_size": 10.0, "classes": {"0": "ring", "1": "barrel", "2": "negative"}}
     vols = rng.normal(size=(12, 40, 40, 40)).astype(np.float32)
-    pool = adapt_module._anchor_pool(vols, card, ["builtin:barrel"], seed=1)
+    pool = simulated.anchor_pool(vols, card, ["builtin:barrel"], seed=1)
     rows = pool.targets.argmax(axis=1)
     assert pool.volumes.shape == (32, 40, 40, 40) and pool.targets.shape == (32, 3)
     assert set(rows) <= {1, 2} and 1 in rows  # barrel and negative, never the ring's row 0
     np.testing.assert_allclose(pool.volumes.std(axis=(1, 2, 3)), 1.0, rtol=1e-3)  # normalised as the picks are
     with pytest.raises(InputError, match="no class globule"):
-        adapt_module._anchor_pool(vols, card, ["builtin:globule"], seed=1)
+        simulated.anchor_pool(vols, card, ["builtin:globule"], seed=1)
 
 
 @pytest.mark.parametrize("method", ["anchored", "dann"])
 def test_simulation_held_adaptation_trains_the_network_but_keeps_the_class_directions(
     tmp_path, monkeypatch, method, quick_acquisition_estimate, small_model
 ):
-    from deepfinder_unsup import adapt as adapt_module
+    from deepfinder_unsup.adapt import adapt, simulated
     from deepfinder_unsup.model.card import load_model, read_card
     from deepfinder_unsup.model.classifier import OUTPUT_LAYER
     from deepfinder_unsup.simulate.config import fixed_config
     from deepfinder_unsup.simulate.dataset import simulate_dataset
     from deepfinder_unsup.simulate.structures import builtin_structure
 
-    monkeypatch.setattr(adapt_module, "ANCHOR_POOL", 32)
+    monkeypatch.setattr(simulated, "ANCHOR_POOL", 32)
     structs = [builtin_structure("ring"), builtin_structure("barrel")]
     config = fixed_config(box_size=SMALL_BOX)
     vols, _, _ = simulate_dataset(structs, 10, config, seed=3, n_workers=1, progress=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = adapt_module.adapt(
-            small_model, vols, tmp_path / "a.keras", method, 1, 2, 4, k=3, guard=False, tta=False
-        )
+        report = adapt(small_model, vols, tmp_path / "a.keras", method, 1, 2, 4, k=3, guard=False, tta=False)
     assert not [str(w.message) for w in caught if "keras" in w.filename and w.category is UserWarning]
     card = read_card(tmp_path / "a.keras")["adaptation"]
     assert card["method"] == method
