@@ -5,13 +5,15 @@ before and after, compare the two JSON files (``cmp``, or ``--compare A B``).
     TF_DETERMINISTIC_OPS=1 python benchmarks/refactor_fingerprints.py --out runs/after
     python benchmarks/refactor_fingerprints.py --compare runs/before/fingerprints.json runs/after/fingerprints.json
 
+``--parts adapt`` (or ``train``) runs one half only.
 Small fixed-seed runs on 16^3 boxes, float32: ``adapt`` with each of its seven methods (2 rounds of 2 steps,
 unguarded, on two kinds of noisy picks; the model: the shipped one's convolutions and embedding layer at a 16^3
 box, as the suite's ``small_model``); ``train`` on the fly with every loss (contrast, drawn-once structures,
 binding, reuse, a monitor, epoch models), on a data set file, and resumed. Each gives a SHA-256 of the written
 weights and the card or report without times, dates and paths. Two runs of the same code give the same file
 (session 48, 2-core Xeon with AMX, beside a training run: "the same"; its ``adapt`` and ``train`` refactorings
-were checked with this script's first form, runs/s48, and matched bit for bit). About 5 minutes on 2 cores.
+were checked with this script's first form, runs/s48, and matched bit for bit; session 51's split of ``adapt`` into a
+package with its adapt part, bit for bit too). About 5 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -135,6 +137,9 @@ def compare(a: Path, b: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, help="work folder; fingerprints.json is written in it")
+    parser.add_argument(
+        "--parts", nargs="+", choices=("adapt", "train"), default=["adapt", "train"], help="what to fingerprint"
+    )
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two fingerprint files")
     args = parser.parse_args()
     if args.compare:
@@ -144,10 +149,11 @@ def main() -> int:
     adapt_dir, train_dir = args.out / "adapt", args.out / "train"
     adapt_dir.mkdir()
     train_dir.mkdir()
-    result = {
-        **{f"adapt:{k}": v for k, v in adapt_fingerprints(adapt_dir).items()},
-        **{f"train:{k}": v for k, v in train_fingerprints(train_dir).items()},
-    }
+    result = {}
+    if "adapt" in args.parts:
+        result.update({f"adapt:{k}": v for k, v in adapt_fingerprints(adapt_dir).items()})
+    if "train" in args.parts:
+        result.update({f"train:{k}": v for k, v in train_fingerprints(train_dir).items()})
     text = json.dumps(result, indent=1, sort_keys=True, default=str)
     (args.out / "fingerprints.json").write_text(text.replace(str(args.out), "OUT"))  # the same wherever it ran
     print(f"wrote {args.out / 'fingerprints.json'}")
