@@ -266,7 +266,10 @@ def load_subtomogram_files(
         if len(set(vol.shape)) > 1:
             not_cubic.append(f"{path} ({' x '.join(map(str, vol.shape[::-1]))} voxels, x y z)")
         if min(vol.shape) * vs < 0.9 * box_size * voxel_size:
-            small.append(f"{path} ({min(vol.shape) * vs:.0f} Å)")
+            small.append(
+                f"{path} ({min(vol.shape) * vs:.0f} Å; at its {vs:g} Å a voxel, re-extract at least "
+                f"{_box_covering(box_size * voxel_size, vs)} voxels)"
+            )
         vol = crop_or_pad(resample_volume(vol, vs, voxel_size), box_size)
         boxes.append(vol)
         c = box_size // 2
@@ -299,6 +302,12 @@ def load_subtomogram_files(
             stacklevel=2,
         )
     return normalise(np.stack(boxes)), objl
+
+
+def _box_covering(extent_angstrom: float, voxel_size: float) -> int:
+    """The smallest even box (voxels, as RELION extracts) that covers ``extent_angstrom`` at ``voxel_size``."""
+    n = int(np.ceil(extent_angstrom / voxel_size - 1e-6))
+    return n + n % 2
 
 
 def load_dataset_subtomograms(path, box_size: int = 40, voxel_size: float = 10.0) -> tuple[np.ndarray, Objl]:

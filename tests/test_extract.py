@@ -272,9 +272,12 @@ def test_sub_tomogram_files_smaller_than_the_models_box_are_said_once(tmp_path, 
         load_subtomogram_files(tmp_path, box_size=40, voxel_size=10.0)
     write_mrc(rng.standard_normal((64, 64, 64)), tmp_path / "b.mrc", 2.7)  # 173 Å
     write_mrc(rng.standard_normal((64, 64, 64)), tmp_path / "c.mrc", 2.7)
-    with pytest.warns(UserWarning, match=r"^2 of 3 sub-tomogram files cover less than the model's 400 Å box, e\.g\. "):
+    with pytest.warns(
+        UserWarning, match=r"^2 of 3 sub-tomogram files cover less than the model's 400 Å box, e\.g\. "
+    ) as w:
         vols, _ = load_subtomogram_files(tmp_path, box_size=40, voxel_size=10.0)
     assert vols.shape == (3, 40, 40, 40)
+    assert "(173 Å; at its 2.7 Å a voxel, re-extract at least 150 voxels)" in str(w[0].message)  # 400 / 2.7 = 148.1
 
 
 def _gaussian(box: int, sigma: float) -> np.ndarray:
