@@ -527,6 +527,32 @@ def test_clusters_go_back_into_the_users_own_star_file(relion5_project, tmp_path
     assert not list((tmp_path / "x").glob("*_particles.star"))
 
 
+def test_a_star_file_shrunk_since_embeddings_without_its_digest_is_skipped_with_a_warning(
+    relion5_project, tmp_path, rng, caplog
+):
+    """Embeddings written before ``embed`` recorded the STAR file's SHA-256 (session 50) cannot tell a changed file;
+    one with fewer rows than the picks name failed ``cluster`` after the sweep: now its own outputs are skipped
+    with the same warning as a changed file, the package's clusters written."""
+    import logging
+
+    import starfile
+
+    from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.pipeline import cluster_to_folder, read_star_picks
+
+    d = relion5_project
+    objl = read_star_picks(d / "particles.star", [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")])
+    source = {"tomograms": [str(d / "TS_01.mrc"), str(d / "TS_02.mrc")], "picks": str(d / "particles.star")}
+    emb = write_embeddings(tmp_path / "e.h5", rng.normal(size=(3, 32)), objl, 10.8, 40, extra_attrs={"source": source})
+    tables = starfile.read(d / "particles.star")
+    tables["particles"] = tables["particles"].iloc[:2]  # the third pick's row is gone
+    starfile.write(tables, d / "particles.star", overwrite=True)
+    with caplog.at_level(logging.WARNING, logger="deepfinder_unsup"):
+        cluster_to_folder(emb, "2", tmp_path / "c", report=False)
+    assert "changed since embed read the picks from it" in caplog.text
+    assert not list((tmp_path / "c").glob("*_particles.star")) and (tmp_path / "c" / "clusters_k2.star").exists()
+
+
 def test_rare_clusters_go_back_into_the_users_own_star_file_too(relion5_project, tmp_path, rng):
     """``cluster --rare`` on picks from a STAR file: clusters_rare_particles.star is that file's rows, with the rare
     analysis's clusters (0: in none) as rlnClassNumber, beside each k's (it had no such twin before session 50)."""

@@ -133,6 +133,12 @@ def write_star_rows(
     return Path(path)
 
 
+def star_particle_count(source: str | os.PathLike) -> int:
+    """How many particle rows ``source``'s STAR file holds."""
+    source = require_file(source, "STAR file")
+    return len(_particles_table(source, _tables(source)))
+
+
 def star_rows_as_text(source: str | os.PathLike, rows: Sequence[int]) -> tuple[str, list[str], str]:
     """``source``'s STAR file in three parts for a selection made elsewhere (the report's interactive map): the
     text before the particle rows (every table before it, the particle table's columns with ``rlnClassNumber``

@@ -67,6 +67,7 @@ def cluster_to_folder(
     if k_spec is None:
         ks = _default_ks_for(emb, report_k, str(embeddings_path))
     _refuse_existing_cluster_outputs(out_dir, ks, overwrite)
+    star_source = _input_star_file(objl, attrs, embeddings_path)  # read (or refused) before the sweep
     truth = _true_classes(objl, embeddings_path) if evaluate else None
     check_clusterable(emb, ks, str(embeddings_path))
     emb = normalise_features(emb, normalise, str(embeddings_path))
@@ -88,7 +89,6 @@ def cluster_to_folder(
         labelings = {f"k{k}": labels for k, labels in assignments.items()}
         if rare_result is not None:
             labelings["rare"] = rare_result["labels"]
-        star_source = _input_star_file(objl, attrs, embeddings_path)
         _write_clusters_in_the_input_star(objl, star_source, labelings, stage)
         figures = []
         if rare_result is not None:
@@ -240,13 +240,21 @@ def _input_star_file(objl, attrs: dict, embeddings_path) -> Path | None:
         return None
     from ..streaming import file_digest
 
-    if digest and file_digest(found) != digest:  # embeddings from before session 50 carry no digest
+    changed = file_digest(found) != digest if digest else _fewer_rows_than_named(found, objl)
+    if changed:  # embeddings from before session 50 carry no digest: only a file too short for them is told
         logger.warning(
             f"{found}: changed since embed read the picks from it (its rows may no longer be the embedded picks): "
             f"no clusters_*_particles.star; clusters_k*.star and .xml hold the clusters"
         )
         return None
     return found
+
+
+def _fewer_rows_than_named(star: Path, objl) -> bool:
+    """Whether the STAR file has fewer particle rows than the picks name (it shrank since ``embed`` read it)."""
+    from ..io.star import star_particle_count
+
+    return star_particle_count(star) <= max(int(o["star_row"]) for o in objl)
 
 
 def _write_clusters_in_the_input_star(objl, star_source: Path | None, labelings: dict, folder: Path) -> None:
