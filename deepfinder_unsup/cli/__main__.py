@@ -1,0 +1,7 @@
+"""``python -m deepfinder_unsup.cli``: the ``deepfinder-unsup`` program."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
