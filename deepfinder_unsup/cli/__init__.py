@@ -58,7 +58,7 @@ def _run_command(argv: list[str] | None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    refuse_options_that_do_nothing(parser, args)
+    refuse_options_that_do_nothing(args)
     args.command_line = "deepfinder-unsup " + shlex.join(sys.argv[1:] if argv is None else argv)  # for the records
     if not args.verbose:
         warnings.formatwarning = _plain_warning

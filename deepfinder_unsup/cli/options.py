@@ -125,7 +125,9 @@ class _Subcommands:
 
     def add_parser(self, name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002
         kwargs.setdefault("description", help[0].upper() + help[1:] + ".")
-        return self.action.add_parser(name, help=help, formatter_class=_DefaultsFormatter, **kwargs)
+        parser = self.action.add_parser(name, help=help, formatter_class=_DefaultsFormatter, **kwargs)
+        parser.set_defaults(usage_error=parser.error)  # the subcommand's own usage line for a later refusal
+        return parser
 
 
 def _add_simulate_parser(sub: _Subcommands) -> None:
@@ -589,14 +591,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def refuse_options_that_do_nothing(parser: argparse.ArgumentParser, args) -> None:
+def refuse_options_that_do_nothing(args: argparse.Namespace) -> None:
     """A usage error (status 2) for an option given that this run does not read: it was ignored silently
     (``--tomograms`` beside ``--subtomograms``, ``--voxel-size`` beside ``--dataset``, a copick filter without
     ``--copick``, ``cluster --dataset`` without ``--average``), so the run did something other than what was asked."""
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for option, given, applies, to in _option_rules(args):
         if given is not None and not applies:  # the subcommand's usage line, as argparse's own errors
-            commands.choices[args.command].error(f"{option} applies to {to} only; it would be ignored")
+            args.usage_error(f"{option} applies to {to} only; it would be ignored")
 
 
 def _option_rules(args) -> list[tuple[str, object, bool, str]]:
