@@ -12,8 +12,8 @@ box, as the suite's ``small_model``); ``train`` on the fly with every loss (cont
 binding, reuse, a monitor, epoch models), on a data set file, and resumed. Each gives a SHA-256 of the written
 weights and the card or report without times, dates and paths. Two runs of the same code give the same file
 (session 48, 2-core Xeon with AMX, beside a training run: "the same"; its ``adapt`` and ``train`` refactorings
-were checked with this script's first form, runs/s48, and matched bit for bit; session 51's split of ``adapt`` into a
-package with its adapt part, bit for bit too). About 5 minutes on 2 cores.
+were checked with this script's first form, runs/s48, and matched bit for bit; session 51's splits of ``adapt`` and
+``train`` into packages, each with its part, bit for bit too). About 5 minutes on 2 cores.
 """
 
 from __future__ import annotations

@@ -13,15 +13,11 @@ from deepfinder_unsup.model.classifier import (  # noqa: E402
     CosineClassifier,
     build_classifier,
     copy_leading_class_directions,
+    copy_matching_weights,  # noqa: E402
     with_dtype_policy,
 )
 from deepfinder_unsup.model.losses import MarginSoftmaxLoss, make_loss  # noqa: E402
-from deepfinder_unsup.train import (  # noqa: E402
-    copy_matching_weights,
-    evaluate_classifier,
-    leads_class_list,
-    relabel_by_name,
-)
+from deepfinder_unsup.train import evaluate_classifier, leads_class_list, relabel_by_name  # noqa: E402
 
 
 def _log_softmax(z):
