@@ -50,7 +50,8 @@ def louvain_rule(k: int, resolution: float, jaccard: bool, merge: float | None):
     """A rare-structure rule: features -> 0-based labels, -1 for picks in communities under the minimum size."""
     import networkx as nx
 
-    from deepfinder_unsup.cluster import _small_groups_unassigned, default_min_cluster_size, merge_close_groups
+    from deepfinder_unsup.cluster import default_min_cluster_size, merge_close_groups
+    from deepfinder_unsup.cluster.rare import _small_groups_unassigned
 
     def rule(unit: np.ndarray) -> np.ndarray:
         communities = nx.community.louvain_communities(knn_graph(unit, k, jaccard), resolution=resolution, seed=0)

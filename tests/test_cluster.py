@@ -118,7 +118,7 @@ def test_the_eigengap_of_many_picks_uses_a_fixed_sample(rng, monkeypatch):
 
     x, _ = blobs(rng, k=5, per=60)
     full = cluster.graph_eigengaps(x, range(2, 9))
-    monkeypatch.setattr(cluster, "EIGENGAP_MAX_PICKS", 150)
+    monkeypatch.setattr(cluster.choose_k, "EIGENGAP_MAX_PICKS", 150)
     sampled = cluster.graph_eigengaps(x, range(2, 9), seed=1)
     assert len(cluster.graph_laplacian_spectrum(x, seed=1)) == 150
     assert sampled == cluster.graph_eigengaps(x, range(2, 9), seed=1)
@@ -484,7 +484,7 @@ def test_stability_is_reproducible_for_a_seed():
 
 def test_the_rest_of_the_picks_join_the_nearest_group_by_angle_not_by_length():
     """Groups are directions: a long group centre must not attract picks that point towards a short one."""
-    from deepfinder_unsup.cluster import _assign_to_nearest_group
+    from deepfinder_unsup.cluster.rare import _assign_to_nearest_group
 
     sample = np.array([[10.0, 0.0], [10.0, 0.1], [0.3, 0.4], [0.3, 0.4]])  # group 0 long, group 1 short (0.5)
     groups = np.array([0, 0, 1, 1])
@@ -644,11 +644,11 @@ def test_cluster_once_methods_their_defaults_and_size_limits(rng, monkeypatch):
     labels, est = cluster_once(x, 3)
     assert isinstance(est, KMeans) and metrics.adjusted_rand_score(truth, labels) == 1.0
     np.testing.assert_array_equal(cluster_once(x, 3, seed=0)[0], labels)
-    monkeypatch.setattr(cluster, "MINIBATCH_ABOVE", 100)
+    monkeypatch.setattr(cluster.sweep, "MINIBATCH_ABOVE", 100)
     labels, est = cluster_once(x, 3)
     assert isinstance(est, MiniBatchKMeans) and est.n_clusters == 3
     assert metrics.adjusted_rand_score(truth, labels) == 1.0
-    monkeypatch.setattr(cluster, "AGGLOMERATIVE_MAX", 100)
+    monkeypatch.setattr(cluster.sweep, "AGGLOMERATIVE_MAX", 100)
     with pytest.raises(
         InputError, match=r"^agglomerative clustering of 120 particles needs O\(N\^2\) memory; use kmeans"
     ):
@@ -663,7 +663,8 @@ def test_cluster_once_methods_their_defaults_and_size_limits(rng, monkeypatch):
 def test_group_sizes_the_rare_rules_keep_and_how_they_number_them():
     """The smallest group kept is 1 % of the picks, at least 5; groups of exactly that size are kept, renumbered
     0.. from the largest, equal sizes by group id; smaller ones become -1."""
-    from deepfinder_unsup.cluster import _small_groups_unassigned, default_min_cluster_size
+    from deepfinder_unsup.cluster import default_min_cluster_size
+    from deepfinder_unsup.cluster.rare import _small_groups_unassigned
 
     assert [default_min_cluster_size(n) for n in (10, 599, 600, 1099, 1100)] == [5, 5, 6, 10, 11]
     groups = np.array([7] * 5 + [3] * 9 + [9] * 4 + [1] * 5 + [2] * 9)
