@@ -206,6 +206,10 @@ CASES = {
         lambda d: embed_args(d, "--objl", d / "nope.xml", "--tomograms", d / "tomo.mrc"),
         ["nope.xml", "not found"],
     ),
+    "quoted_tomogram_pattern": (  # the shell did not expand it: said, not read as a file name nor guessed
+        lambda d: embed_args(d, "--objl", d / "picks.xml", "--tomograms", d / "tomo*.mrc"),
+        ["tomo*.mrc", "MRC file not found (a pattern the shell did not expand? name the files)"],
+    ),
     "corrupt_card": (
         lambda d: embed_args(
             d, "--objl", d / "picks.xml", "--tomograms", d / "tomo.mrc", "--model", d / "bad_card.keras"

@@ -71,6 +71,8 @@ def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     """Return ``path`` as a Path if it is an existing file, else raise a clear error."""
     path = Path(path)
     if not path.exists():
+        if any(c in str(path) for c in "*?["):  # a quoted pattern: tomo_idx order is the files' order, never guessed
+            raise FileNotFoundError(f"{path}: {what} not found (a pattern the shell did not expand? name the files)")
         raise FileNotFoundError(f"{path}: {what} not found")
     if not path.is_file():
         raise InputError(f"{path}: expected a {what}, found a directory or special file")
