@@ -207,13 +207,7 @@ def adapt(
         raise InputError(f"unknown adaptation method {method!r}; choose from {', '.join(METHODS)}")
     t0 = time.time()
     precision = training_precision(precision)
-    classifier, card = load_model(model_path)
-    if precision == "bfloat16":
-        classifier = with_dtype_policy(classifier, "mixed_bfloat16")
-    box = int(card["box_size"])
-    vols = np.asarray(subtomograms, np.float32)
-    if vols.ndim != 4 or vols.shape[1:] != (box, box, box):
-        raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
+    classifier, card, vols = _model_and_picks(model_path, subtomograms, precision)
     neighbours = min(NEIGHBOURS, len(vols) - 1) if neighbours is None else neighbours
     _check_settings(
         method,
@@ -236,12 +230,7 @@ def adapt(
     network = embedding_model(classifier)
     for layer in leading_convolutions(network, freeze_convs):
         layer.trainable = False
-    per_view = [unit_embeddings(network, view) for view in wedge_symmetric_views(vols)]
-    four_views = mean_of_views(per_view)
-    before = four_views if tta else per_view[0]
-    # how far the input's own neighbourhoods move between one view and four: what a change the features should
-    # ignore does to them, the reference the adapted model's ``neighbourhood_kept`` is read against
-    between_views = neighbourhood_overlap(four_views, per_view[0], neighbours)
+    before, between_views = _input_features(network, vols, tta, neighbours)
     ks = range(2, min(16, len(vols) // 5))
     if k is None:
         per_k, _ = sweep_k(before, ks, seed=seed)
@@ -283,13 +272,7 @@ def adapt(
     if best.score == -np.inf:  # unguarded, and the first round already collapsed: nothing to write but the input
         best = _Best(score_before, input_weights, report.stability_before)
     network.set_weights(best.weights)
-    report.score_after = best.score
-    if best.weights is not input_weights:
-        report.stability_after = best.stability  # of the same features: the kept round's own
-    improved = best.score > score_before and report.stability_after >= report.stability_before - STABILITY_TOLERANCE
-    report.guard_passed = bool(improved)
-    report.kept = "adapted" if improved or (not guard and best.weights is not input_weights) else "input"
-    report.neighbourhood_kept = best.overlap if report.kept == "adapted" else 1.0
+    _record_verdict(report, best, best.weights is not input_weights, guard)
     report.seconds = round(time.time() - t0, 1)
     _warn_if_laid_out_anew(report, between_views, neighbours)
     if report.kept == "input":
@@ -300,6 +283,42 @@ def adapt(
         classifier, card = load_model(model_path)
     _write_adapted(classifier, card, report, model_path, out, overwrite)
     return report
+
+
+def _model_and_picks(model_path, subtomograms, precision: str) -> tuple[keras.Model, dict, np.ndarray]:
+    """The model to adapt (in ``precision``'s policy), its card and the picks as float32, refused unless they are
+    (N, B, B, B) at the model's box."""
+    classifier, card = load_model(model_path)
+    if precision == "bfloat16":
+        classifier = with_dtype_policy(classifier, "mixed_bfloat16")
+    box = int(card["box_size"])
+    vols = np.asarray(subtomograms, np.float32)
+    if vols.ndim != 4 or vols.shape[1:] != (box, box, box):
+        raise InputError(f"sub-tomograms have shape {vols.shape}; the model expects (N, {box}, {box}, {box})")
+    return classifier, card, vols
+
+
+def _input_features(network: keras.Model, vols: np.ndarray, tta: bool, neighbours: int) -> tuple[np.ndarray, float]:
+    """The input model's unit features of the picks (the mean of the four wedge-symmetric views with ``tta``, one
+    view without), and how far its own neighbourhoods move between one view and four: what a change the features
+    should ignore does to them, the reference the adapted model's ``neighbourhood_kept`` is read against."""
+    per_view = [unit_embeddings(network, view) for view in wedge_symmetric_views(vols)]
+    four_views = mean_of_views(per_view)
+    before = four_views if tta else per_view[0]
+    return before, neighbourhood_overlap(four_views, per_view[0], neighbours)
+
+
+def _record_verdict(report: AdaptReport, best: _Best, trained: bool, guard: bool) -> None:
+    """The guard's verdict in the report: the kept round's scores, whether both label-free scores say better, and
+    which model is written (``trained``: ``best`` is a round's, not the input's)."""
+    report.score_after = best.score
+    if trained:
+        report.stability_after = best.stability  # of the same features: the kept round's own
+    stable = report.stability_after >= report.stability_before - STABILITY_TOLERANCE
+    improved = best.score > report.score_before and stable
+    report.guard_passed = bool(improved)
+    report.kept = "adapted" if improved or (not guard and trained) else "input"
+    report.neighbourhood_kept = best.overlap if report.kept == "adapted" else 1.0
 
 
 def _warn_if_laid_out_anew(report: AdaptReport, between_views: float, neighbours: int) -> None:
