@@ -263,6 +263,24 @@ def test_bad_inputs_get_one_clear_error(tmp_path, model_file, capsys, rng):
     assert not (tmp_path / "e.h5").exists()
 
 
+@pytest.mark.parametrize("earlier", ["model.keras", "last.keras", "history.csv", "epoch_003.keras"])
+def test_train_refuses_a_folder_holding_an_earlier_run_unless_resumed_or_overwritten(tmp_path, capsys, earlier):
+    """Only a finished run's model.keras was refused: a new run in an interrupted run's folder replaced its
+    checkpoints and history without a word. Now refused before any work, the file untouched; --resume and
+    --overwrite go on (here to the missing training file)."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / earlier).write_text("two hours of training")
+    common = ["train", "--train", str(tmp_path / "t.h5"), "--val", str(tmp_path / "v.h5"), "--out", str(out)]
+    assert main([*common, "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"{out / earlier}: an earlier training run's file; pass --resume to continue that run" in err
+    assert (out / earlier).read_text() == "two hours of training"
+    for flag in ("--resume", "--overwrite"):
+        assert main([*common, flag, "--quiet"]) == 1
+        assert "data set file not found" in capsys.readouterr().err
+
+
 def test_wrong_voxel_size_is_explained(model_file):
     from deepfinder_unsup.embed import Embedder
     from deepfinder_unsup.io import InputError

@@ -292,6 +292,22 @@ def test_training_resumes_where_it_stopped(tmp_path):
     assert not all(np.array_equal(a, b) for a, b in zip(first.get_weights(), third.get_weights(), strict=True))
 
 
+def test_a_new_run_in_an_earlier_runs_folder_leaves_none_of_its_checkpoints(tmp_path):
+    """``--overwrite`` (or the API) over a 2-epoch run: the new 1-epoch run's folder holds its own epoch only
+    (the earlier epoch_002.keras sat beside it as if this run's), and its best.keras is its own."""
+    from deepfinder_unsup.train import TrainConfig, train
+
+    data = ring_and_globule()
+    cfg = TrainConfig(head="gap", epochs=2, steps_per_epoch=1, batch_size=8, keep_epochs=True)
+    train(data, data, tmp_path, cfg, verbose=0)
+    cfg.epochs, cfg.seed = 1, 1
+    train(data, data, tmp_path, cfg, verbose=0)
+    assert [p.name for p in sorted(tmp_path.glob("epoch_*.keras"))] == ["epoch_001.keras"]
+    assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 1
+    best, first = (keras.models.load_model(tmp_path / f, compile=False) for f in ("best.keras", "epoch_001.keras"))
+    assert all(np.array_equal(a, b) for a, b in zip(best.get_weights(), first.get_weights(), strict=True))
+
+
 def test_frozen_leading_convolutions_keep_their_weights_and_load_trainable(tmp_path):
     """--freeze-convs 2: conv1-2 leave training bit for bit as they came from --init-model, conv3 and the head
     move; the written model loads with every layer trainable (adapt trains it all)."""

@@ -55,9 +55,6 @@ def cmd_train(args) -> int:
     from .. import pipeline
     from ..train import TrainConfig, head_of_model
 
-    out = Path(args.out)
-    if (out / "model.keras").exists() and not (args.overwrite or args.resume):
-        raise FileExistsError(f"{out / 'model.keras'}: file exists; pass --overwrite or --resume")
     cfg = TrainConfig(
         head=args.head or head_of_model(args.init_model),
         epochs=args.epochs,
@@ -92,7 +89,7 @@ def cmd_train(args) -> int:
         contrast_memory=args.contrast_memory,
     )
     path = pipeline.train_to_folder(
-        out,
+        args.out,
         cfg,
         val_path=args.val,
         train_path=args.train,
@@ -100,6 +97,7 @@ def cmd_train(args) -> int:
         sim_config_path=args.sim_config,
         resume=args.resume,
         command=args.command_line,
+        overwrite=args.overwrite,
     )
     print(f"wrote {path}")
     return 0

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ..io.dataset import read_dataset
 
+RUN_FILES = ("model.keras", "last.keras", "best.keras", "state.json", "history.csv")  # what a run leaves in its folder
+
 
 def train_to_folder(
     out_dir,
@@ -17,10 +19,13 @@ def train_to_folder(
     sim_config_path=None,
     resume: bool = False,
     command: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """``deepfinder-unsup train``: from a data set file, or from structures simulated on the fly."""
+    """``deepfinder-unsup train``: from a data set file, or from structures simulated on the fly. A folder holding
+    an earlier run (finished or interrupted) is refused unless ``resume`` (continue it) or ``overwrite``."""
     from ..train import train
 
+    _refuse_an_earlier_run(Path(out_dir), resume, overwrite)
     val = read_dataset(val_path)
     if structures is None:
         return train(read_dataset(train_path), val, out_dir, config, resume, command)
@@ -42,3 +47,16 @@ def train_to_folder(
         map_weight=config.map_weight,
     )
     return train(None, val, out_dir, config, resume, command, simulation=source)
+
+
+def _refuse_an_earlier_run(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """A new run in a folder with an earlier run's files would replace them (its checkpoints, history, kept epochs):
+    an interrupted run's hours of training lost without a word. Refused, naming the file, before any work."""
+    if resume or overwrite or not out_dir.is_dir():
+        return
+    found = [out_dir / name for name in RUN_FILES if (out_dir / name).exists()] + sorted(out_dir.glob("epoch_*.keras"))
+    if found:
+        raise FileExistsError(
+            f"{found[0]}: an earlier training run's file; pass --resume to continue that run or --overwrite to "
+            "start a new one in its place"
+        )

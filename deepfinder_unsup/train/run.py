@@ -119,6 +119,19 @@ def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
         simulation.with_binding = True
 
 
+def _remove_an_earlier_runs_checkpoints(out_dir: Path) -> None:
+    """A run that starts at epoch 0 in a folder an earlier run used (``--overwrite``; the API) removes that run's
+    checkpoints and kept epochs: its best.keras would be written as this run's model when no epoch of this one
+    scored, and its later epoch_NNN.keras would sit among this run's as if they were."""
+    for path in [
+        out_dir / "best.keras",
+        out_dir / "last.keras",
+        out_dir / "state.json",
+        *out_dir.glob("epoch_*.keras"),
+    ]:
+        path.unlink(missing_ok=True)
+
+
 def _fresh_dir(path: Path) -> Path:
     """An empty folder at ``path`` (what a killed run left there removed)."""
     shutil.rmtree(path, ignore_errors=True)
@@ -139,6 +152,8 @@ def _train(
             f"{val_data.subtomograms.shape[1]} at {val_data.voxel_size} Å"
         )
     model, initial_epoch, init_info = _start_model(out_dir, config, c, resume)
+    if initial_epoch == 0:
+        _remove_an_earlier_runs_checkpoints(out_dir)
     if simulation is None:
         batches = BalancedBatches(
             train_data.subtomograms, train_data.labels, classes, config.batch_size, steps, config.seed, config.max_shift
