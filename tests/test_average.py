@@ -207,6 +207,11 @@ def test_average_command_on_the_clusters_of_a_data_set(tmp_path):
     np.testing.assert_allclose(fsc, corrected_fsc(measured, null), atol=1e-12)  # the curve the resolution is read on
     assert resolution_at(fsc, 10.0, 24) == pytest.approx(summary["clusters"]["1"]["resolution_A"], abs=0.05)
     assert main(cmd) == 1  # never overwrites without --overwrite
+    assert main([*cmd, "--clusters", "2", "--rotations", "100", "--iterations", "1", "--overwrite"]) == 0
+    assert set(json.loads((out / "averages.json").read_text())["clusters"]) == {"2"}  # cluster 1's files, gone:
+    gone = ["cluster1_average.mrc", "cluster1_half1.mrc", "cluster1_half2.mrc", "figures/average_c1.png"]
+    assert not any((out / name).exists() for name in gone)  # they sat beside cluster 2's as if this run's
+    assert (out / "cluster2_half1.mrc").exists() and (out / "figures" / "average_c2.png").exists()
     assert main(["average", str(data / "objects.xml"), "--out", str(tmp_path / "x")]) == 1  # no source, no data set
 
 

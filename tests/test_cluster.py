@@ -575,6 +575,33 @@ def test_the_default_sweep_is_cut_to_a_small_pick_set_and_an_asked_one_is_not(tm
         cluster_to_folder(two, None, tmp_path / "o2", report=False)
 
 
+def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path, rng):
+    """--overwrite with fewer k and no report: the earlier run's clusters_k5/k6 files, report and figures sat beside
+    the new ones as if they were its own (a script over clusters_k*.star took them); now removed. A file of the
+    user's own in the folder stays."""
+    from deepfinder_unsup.io.dataset import write_embeddings
+    from deepfinder_unsup.pipeline import cluster_to_folder
+
+    objl = [{"tomo_idx": 0, "obj_id": i, "label": 1 + i % 3, "x": 1.0 * i, "y": 0.0, "z": 0.0} for i in range(60)]
+    emb = rng.normal(size=(3, 8))[np.arange(60) % 3] * 3 + rng.normal(size=(60, 8))
+    path = write_embeddings(tmp_path / "emb.h5", emb, objl, 10.0, 40)
+    out = tmp_path / "out"
+    cluster_to_folder(path, "2:6", out, report=True, report_k=3)
+    assert (out / "clusters_k6.star").exists() and (out / "report.html").exists() and list(out.glob("figures/*"))
+    (out / "notes.txt").write_text("mine")
+    cluster_to_folder(path, "2:3", out, report=False, overwrite=True)
+    names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert names == [
+        "clusters.csv",
+        "clusters_k2.star",
+        "clusters_k2.xml",
+        "clusters_k3.star",
+        "clusters_k3.xml",
+        "metrics.json",
+        "notes.txt",
+    ]
+
+
 def test_cluster_average_with_no_cluster_big_enough_keeps_the_clustering(tmp_path, rng, caplog):
     """--average at a k whose clusters are all under 4 particles: the clustering is written, no average tried; a
     source tomogram that is gone is refused before the sweep (it failed after it)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -50,10 +50,14 @@ def current_umask() -> int:
     return mask
 
 
-def publish_folder(staging: Path, out_dir: Path, overwrite: bool = False, last: str | None = None) -> list[Path]:
+def publish_folder(
+    staging: Path, out_dir: Path, overwrite: bool = False, last: str | None = None, replaces: Sequence[str] = ()
+) -> list[Path]:
     """Move every file of ``staging`` to the same relative place under ``out_dir`` (``last`` moved last, as
     the mark that the set is complete); refuses before moving anything if a target exists and not
-    ``overwrite``."""
+    ``overwrite``. ``replaces``: glob patterns (under ``out_dir``) of an earlier run's outputs; with ``overwrite``
+    those this set does not hold are removed before ``last`` is moved (an earlier run's clusters_k12.xml or report
+    would otherwise sit beside this run's as if they were its own)."""
     files = sorted(p for p in staging.rglob("*") if p.is_file())
     targets = [out_dir / p.relative_to(staging) for p in files]
     if not overwrite:
@@ -61,10 +65,22 @@ def publish_folder(staging: Path, out_dir: Path, overwrite: bool = False, last: 
             if t.exists():
                 raise FileExistsError(f"{t}: file exists; pass overwrite=True (CLI: --overwrite) to replace it")
     order = sorted(range(len(files)), key=lambda i: files[i].name == last)
-    for i in order:
+    for n, i in enumerate(order):
+        if n == len(order) - 1 and overwrite:
+            _remove_stale(out_dir, replaces, set(targets))
         targets[i].parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[i], targets[i])
     return targets
+
+
+def _remove_stale(out_dir: Path, patterns: Sequence[str], keep: set[Path]) -> None:
+    """Files under ``out_dir`` matching ``patterns`` and not in ``keep`` removed, then folders they left empty."""
+    for pattern in patterns:
+        for path in sorted(out_dir.glob(pattern), reverse=True):  # deeper paths first
+            if path.is_file() and path not in keep:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:

@@ -41,6 +41,8 @@ def _refuse_star_clusters(clusters_path) -> None:
 
 
 DEFAULT_BOX = 40  # voxels re-extracted around each particle for its average
+# what a run writes besides averages.json: an earlier run's that this one does not write go with --overwrite
+AVERAGE_OUTPUTS = ("cluster*_average.mrc", "cluster*_half*.mrc", "fsc.csv", "figures/average_c*.png", "figures")
 
 
 def average_to_folder(
@@ -147,7 +149,7 @@ def average_to_folder(
             writer.writerows(rows)
         with atomic_path(stage / "averages.json", True) as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
-        publish_folder(stage, out_dir, overwrite, last="averages.json")
+        publish_folder(stage, out_dir, overwrite, last="averages.json", replaces=AVERAGE_OUTPUTS)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return summary

@@ -16,6 +16,20 @@ from ..log import logger
 from ..threads import numeric_threads_on_free_cores
 from .average import average_to_folder, check_alignment_search, source_tomograms
 
+# what a run writes besides metrics.json: an earlier run's that this one does not write go with --overwrite
+CLUSTER_OUTPUTS = (
+    "clusters.csv",
+    "report.html",
+    "clusters_k*.xml",
+    "clusters_k*.star",
+    "clusters_rare*.xml",
+    "clusters_rare*.star",
+    "figures/*.png",
+    "figures",
+    "averages_k*/**/*",
+    "averages_k*",
+)
+
 
 @numeric_threads_on_free_cores()  # OpenMP / BLAS threads on the idle cores only: see threads.py
 def cluster_to_folder(
@@ -118,7 +132,7 @@ def cluster_to_folder(
                 star_source=star_source,
             )
             html = out_dir / "report.html"
-        publish_folder(stage, out_dir, overwrite, last="metrics.json")
+        publish_folder(stage, out_dir, overwrite, last="metrics.json", replaces=CLUSTER_OUTPUTS)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     if copick:
