@@ -589,6 +589,7 @@ def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path,
     cluster_to_folder(path, "2:6", out, report=True, report_k=3)
     assert (out / "clusters_k6.star").exists() and (out / "report.html").exists() and list(out.glob("figures/*"))
     (out / "notes.txt").write_text("mine")
+    (out / "figures" / "my_plot.png").write_text("mine")  # --out . in a project with figures of its own
     cluster_to_folder(path, "2:3", out, report=False, overwrite=True)
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     assert names == [
@@ -597,6 +598,8 @@ def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path,
         "clusters_k2.xml",
         "clusters_k3.star",
         "clusters_k3.xml",
+        "figures",
+        "figures/my_plot.png",
         "metrics.json",
         "notes.txt",
     ]

@@ -16,7 +16,8 @@ from ..log import logger
 from ..threads import numeric_threads_on_free_cores
 from .average import average_to_folder, check_alignment_search, source_tomograms
 
-# what a run writes besides metrics.json: an earlier run's that this one does not write go with --overwrite
+# what a run writes besides metrics.json (by the names it gives them: a folder of the user's own files, --out .,
+# keeps those): an earlier run's that this one does not write go with --overwrite
 CLUSTER_OUTPUTS = (
     "clusters.csv",
     "report.html",
@@ -24,9 +25,19 @@ CLUSTER_OUTPUTS = (
     "clusters_k*.star",
     "clusters_rare*.xml",
     "clusters_rare*.star",
-    "figures/*.png",
+    "figures/sizes_k*.png",
+    "figures/tsne_*.png",
+    "figures/umap_*.png",
+    "figures/scores_*.png",
+    "figures/contingency_k*.png",
+    "figures/gallery_k*_c*.png",
+    "figures/rare_dendrogram.png",
     "figures",
-    "averages_k*/**/*",
+    "averages_k*/cluster*.mrc",
+    "averages_k*/fsc.csv",
+    "averages_k*/averages.json",
+    "averages_k*/figures/average_c*.png",
+    "averages_k*/figures",
     "averages_k*",
 )
 
