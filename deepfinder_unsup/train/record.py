@@ -17,9 +17,7 @@ import tensorflow as tf
 from .._version import __version__
 from ..io.dataset import SubtomoDataset
 from ..io.files import atomic_path
-from ..model.classifier import (
-    embedding_model,
-)
+from ..model.classifier import embedding_model
 from ..simulate.keras_source import replayed_item
 from .config import TrainConfig
 

@@ -17,9 +17,7 @@ from ..batches import one_hot
 from ..io.dataset import SubtomoDataset, read_dataset
 from ..io.files import InputError, atomic_path
 from ..model.card import save_model
-from ..model.classifier import (
-    with_dtype_policy,
-)
+from ..model.classifier import with_dtype_policy
 from ..simulate.keras_source import binding_one_hot
 from ..watchdog import StallWatchdog
 from .callbacks import EpochModels, WatchdogMarks, best_epoch_in_history, epoch_callbacks
