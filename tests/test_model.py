@@ -298,9 +298,10 @@ def test_a_new_run_in_an_earlier_runs_folder_leaves_none_of_its_checkpoints(tmp_
     from deepfinder_unsup.train import TrainConfig, train
 
     data = ring_and_globule()
-    cfg = TrainConfig(head="gap", epochs=2, steps_per_epoch=1, batch_size=8, keep_epochs=True)
-    train(data, data, tmp_path, cfg, verbose=0)
-    cfg.epochs, cfg.seed = 1, 1
+    for name in ("best.keras", "last.keras", "epoch_001.keras", "epoch_002.keras"):  # the earlier run's, in short
+        (tmp_path / name).write_text("the earlier run's")
+    (tmp_path / "state.json").write_text('{"epoch": 2, "samples_seen": 16}')
+    cfg = TrainConfig(head="gap", epochs=1, steps_per_epoch=1, batch_size=8, keep_epochs=True)
     train(data, data, tmp_path, cfg, verbose=0)
     assert [p.name for p in sorted(tmp_path.glob("epoch_*.keras"))] == ["epoch_001.keras"]
     assert json.loads((tmp_path / "state.json").read_text())["epoch"] == 1
