@@ -7,6 +7,13 @@ paired_bootstrap.py's cache when it holds them).
 Per class: the share of its particles whose nearest neighbour (cosine, the other particles of the set) is of the
 same class, and the recall of a 5-fold logistic-regression probe on all 207 classes; averaged over mass quartiles
 of the procedural classes (their mass from the generator), beside the real held-out structures.
+
+``--model true_pose`` scores, in place of a model's features, the raw voxels moved and rotated back by each
+particle's TRUE centre and pose (information_limit.py's oracle), PCA(32), unit length: what the same readouts give
+where pose invariance is not the question, so a size group's gap between a model and the oracle is what the model
+loses to the pose.
+
+    python benchmarks/separation_by_size.py --model true_pose --data benchmarks/data/protocol.h5
 """
 
 from __future__ import annotations
@@ -37,13 +44,17 @@ def probe_recall(features: np.ndarray, truth: np.ndarray, seed: int = 0) -> np.n
     return cross_val_predict(probe, features, truth, cv=folds) == truth
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="general")
-    parser.add_argument("--data", default="benchmarks/data/protocol.h5")
-    parser.add_argument("--cache", type=Path)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
+def true_pose_features(data) -> np.ndarray:
+    """The pose oracle's features: true-pose aligned raw voxels, PCA(32), unit rows."""
+    from information_limit import aligned_to_template_frame
+    from sklearn.decomposition import PCA
+
+    features = PCA(32, random_state=0).fit_transform(aligned_to_template_frame(data))
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
+def model_features(model: str, data_path: str, data, cache: Path | None) -> np.ndarray:
+    """A model's embeddings of the set (one view, float32: paired_bootstrap.py's defaults), normalised."""
     from paired_bootstrap import cached_features
 
     from deepfinder_unsup._quiet import import_tensorflow_quietly
@@ -51,14 +62,28 @@ def main() -> None:
     import_tensorflow_quietly()
     from deepfinder_unsup.cluster import normalise_features
     from deepfinder_unsup.embed import Embedder
+
+    keep = np.ones(len(data.labels), bool)
+    embedder = Embedder(model, precision="float32", tta=False).fit()
+    return normalise_features(cached_features(embedder, data_path, data.subtomograms, keep, cache))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="general", help="a model name or file, or true_pose (the pose oracle)")
+    parser.add_argument("--data", default="benchmarks/data/protocol.h5")
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
     from deepfinder_unsup.io.dataset import read_dataset
     from deepfinder_unsup.simulate.procedural import ProceduralStructure
 
     data = read_dataset(args.data)
     truth = np.asarray(data.labels)
-    keep = np.ones(len(truth), bool)
-    embedder = Embedder(args.model, precision="float32", tta=False).fit()  # paired_bootstrap.py's defaults
-    features = normalise_features(cached_features(embedder, args.data, data.subtomograms, keep, args.cache))
+    if args.model == "true_pose":
+        features = true_pose_features(data)
+    else:
+        features = model_features(args.model, args.data, data, args.cache)
     nn, probe = nearest_neighbour_same_class(features, truth), probe_recall(features, truth)
     rows = []
     for label, name in sorted(data.class_names.items()):

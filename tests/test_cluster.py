@@ -602,6 +602,7 @@ def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path,
         "figures/my_plot.png",
         "metrics.json",
         "notes.txt",
+        "outputs.txt",
     ]
 
 

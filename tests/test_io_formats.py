@@ -1047,8 +1047,9 @@ def test_object_list_attributes_are_written_as_deepfinder_writes_them(tmp_path):
 
 
 def test_publishing_a_folder_moves_everything_or_nothing(tmp_path, monkeypatch):
-    """Every staged file lands at its relative place (sub-folders made), the ``last`` one after the others; an
-    existing target refuses the whole set before anything moves unless ``overwrite``."""
+    """Every staged file lands at its relative place (sub-folders made), the ``last`` one after the others, with
+    the list of them (outputs.txt); an existing target refuses the whole set before anything moves unless
+    ``overwrite``."""
     import os
     from pathlib import Path
 
@@ -1067,16 +1068,48 @@ def test_publishing_a_folder_moves_everything_or_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", recording_replace)
     targets = publish_folder(staging, out, last="report.html")
-    assert moved[-1] == "report.html" and sorted(moved) == ["a.csv", "f.png", "report.html", "z.json"]
-    assert sorted(str(t.relative_to(out)) for t in targets) == ["a.csv", "figures/deep/f.png", "report.html", "z.json"]
+    written = ["a.csv", "figures/deep/f.png", "outputs.txt", "report.html", "z.json"]
+    assert moved[-1] == "report.html" and sorted(moved) == ["a.csv", "f.png", "outputs.txt", "report.html", "z.json"]
+    assert sorted(t.relative_to(out).as_posix() for t in targets) == written
     assert (out / "figures" / "deep" / "f.png").read_text() == "figures/deep/f.png"
+    assert [n for n in (out / "outputs.txt").read_text().splitlines() if not n.startswith("#")] == written
     (staging / "a.csv").write_text("new")
     (staging / "b.csv").write_text("b")
     with pytest.raises(FileExistsError, match=r"a\.csv: file exists; pass overwrite=True \(CLI: --overwrite\)"):
         publish_folder(staging, out)
     assert not (out / "b.csv").exists() and (out / "a.csv").read_text() == "a.csv"
-    publish_folder(staging, out, overwrite=True)
-    assert (out / "a.csv").read_text() == "new" and (out / "b.csv").exists()
+
+
+def test_an_overwritten_folder_loses_the_earlier_runs_files_and_none_of_the_users(tmp_path):
+    """With ``overwrite`` the earlier run's files that the new set lacks go (and the folders they leave empty),
+    found by its outputs.txt: a file of the user's own stays even when its name matches what a run would write
+    (``replaces``), and a list naming a path outside the folder removes nothing there. A folder from before the
+    list: by ``replaces``."""
+    from deepfinder_unsup.io.files import publish_folder
+
+    def stage(*names):
+        staging = tmp_path / "stage"
+        for name in names:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(name)
+        return staging
+
+    out, patterns = tmp_path / "out", ("clusters_k*.star", "figures/tsne_*.png")
+    publish_folder(stage("clusters_k2.star", "clusters_k9.star", "figures/tsne_k9.png", "m.json"), out, last="m.json")
+    (out / "figures" / "tsne_mine.png").write_text("mine")  # --out . in a project with figures of its own
+    (out / "clusters_k7.star").write_text("mine")
+    (tmp_path / "elsewhere.txt").write_text("mine")
+    (out / "outputs.txt").write_text((out / "outputs.txt").read_text() + "../elsewhere.txt\n")
+    publish_folder(stage("clusters_k2.star", "m.json"), out, overwrite=True, last="m.json", replaces=patterns)
+    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    assert left == ["clusters_k2.star", "clusters_k7.star", "figures", "figures/tsne_mine.png", "m.json", "outputs.txt"]
+    assert (tmp_path / "elsewhere.txt").exists()
+    (out / "figures" / "tsne_mine.png").unlink()
+    (out / "clusters_k9.star").write_text("an earlier run's")
+    (out / "outputs.txt").unlink()  # written before the list existed: the patterns decide (the user's k7 too)
+    publish_folder(stage("clusters_k2.star", "m.json"), out, overwrite=True, last="m.json", replaces=patterns)
+    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert left == ["clusters_k2.star", "m.json", "outputs.txt"]
 
 
 def test_star_writing_one_particle_none_and_relion5_needs(tmp_path):

@@ -50,37 +50,63 @@ def current_umask() -> int:
     return mask
 
 
+MANIFEST = "outputs.txt"  # publish_folder's list of the files a run wrote: what its --overwrite may remove
+
+
 def publish_folder(
     staging: Path, out_dir: Path, overwrite: bool = False, last: str | None = None, replaces: Sequence[str] = ()
 ) -> list[Path]:
     """Move every file of ``staging`` to the same relative place under ``out_dir`` (``last`` moved last, as
     the mark that the set is complete); refuses before moving anything if a target exists and not
-    ``overwrite``. ``replaces``: glob patterns (under ``out_dir``) of an earlier run's outputs; with ``overwrite``
-    those this set does not hold are removed before ``last`` is moved (an earlier run's clusters_k12.xml or report
-    would otherwise sit beside this run's as if they were its own)."""
+    ``overwrite``. The set's file list goes with it (``outputs.txt``). With ``overwrite``, the files of an earlier
+    run that this set does not hold are removed before ``last`` is moved (an earlier run's clusters_k12.xml or
+    report would otherwise sit beside this run's as if they were its own): those its ``outputs.txt`` lists, so a
+    file of the user's own stays whatever its name; a folder written before the list existed (session 52): those
+    matching ``replaces``, glob patterns of the names a run gives its files."""
+    _write_manifest(staging)
     files = sorted(p for p in staging.rglob("*") if p.is_file())
     targets = [out_dir / p.relative_to(staging) for p in files]
     if not overwrite:
         for t in targets:
             if t.exists():
                 raise FileExistsError(f"{t}: file exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    stale = _earlier_outputs(out_dir, replaces) - set(targets) if overwrite else set()
     order = sorted(range(len(files)), key=lambda i: files[i].name == last)
     for n, i in enumerate(order):
-        if n == len(order) - 1 and overwrite:
-            _remove_stale(out_dir, replaces, set(targets))
+        if n == len(order) - 1:
+            _remove_files(stale, out_dir)
         targets[i].parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[i], targets[i])
     return targets
 
 
-def _remove_stale(out_dir: Path, patterns: Sequence[str], keep: set[Path]) -> None:
-    """Files under ``out_dir`` matching ``patterns`` and not in ``keep`` removed, then folders they left empty."""
-    for pattern in patterns:
-        for path in sorted(out_dir.glob(pattern), reverse=True):  # deeper paths first
-            if path.is_file() and path not in keep:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+def _write_manifest(staging: Path) -> None:
+    """``staging/outputs.txt``: every file of the set (itself included), one relative POSIX path a line."""
+    names = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
+    names = sorted({*(n for n in names if n != MANIFEST), MANIFEST})
+    header = "# the files this run wrote (deepfinder-unsup); --overwrite removes these, never other files\n"
+    (staging / MANIFEST).write_text(header + "".join(f"{n}\n" for n in names))
+
+
+def _earlier_outputs(out_dir: Path, patterns: Sequence[str]) -> set[Path]:
+    """The files an earlier run wrote under ``out_dir``: its ``outputs.txt``'s, or, without one, the ``patterns``'."""
+    manifest = out_dir / MANIFEST
+    if manifest.is_file():
+        root = out_dir.resolve()
+        listed = (line.strip() for line in manifest.read_text().splitlines())
+        paths = {out_dir / name for name in listed if name and not name.startswith("#")}
+        return {p for p in paths if p.resolve().is_relative_to(root) and p.is_file()}  # never outside out_dir
+    return {p for pattern in patterns for p in out_dir.glob(pattern) if p.is_file()}
+
+
+def _remove_files(paths: set[Path], out_dir: Path) -> None:
+    """``paths`` removed, then the folders under ``out_dir`` they leave empty."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+    for folder in sorted({p.parent for p in paths}, key=lambda f: len(f.parts), reverse=True):  # deeper first
+        while folder != out_dir and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent
 
 
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
