@@ -407,3 +407,37 @@ def test_an_option_the_input_does_not_read_is_a_usage_error(extra, option, appli
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == f"deepfinder-unsup {command[0]}: error: {option} applies to {applies_to} only; it would be ignored"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [
+        (["embed", "picks.xml", "--tomograms", "t.mrc"], "give it with --objl"),
+        (["embed", "particles.star", "--tomograms", "t.mrc"], "give it with --star"),
+        (["adapt", "dataset.h5"], "give it with --dataset"),
+        (["embed", "tomo.mrc", "--objl", "p.xml"], "give it with --tomograms (beside --objl or --star picks) or, for"),
+        (["train", "runs/x"], "see 'deepfinder-unsup train --help'"),
+    ],
+)
+def test_a_file_given_without_its_option_is_named_in_the_usage_error(command, hint, tmp_path, capsys):
+    """``embed picks.xml`` (as ``cluster emb.h5``): argparse said only that one of --objl ... --copick is required,
+    never naming the file; now the usage error names it and the option that kind of file goes with."""
+    from deepfinder_unsup.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    stray, name = command[1], command[0]
+    assert last.startswith(
+        f"deepfinder-unsup {name}: error: {stray}: {name} takes its inputs by option, not by position; "
+    )
+    assert hint in last and not (tmp_path / "out").exists()
+
+
+def test_a_positional_argument_where_the_subcommand_takes_one_is_not_refused(tmp_path, capsys):
+    """cluster's embeddings and info's model are positional: the check leaves them to argparse."""
+    from deepfinder_unsup.cli import main
+
+    assert main(["cluster", str(tmp_path / "absent.h5"), "--out", str(tmp_path / "out")]) == 1
+    assert "absent.h5: embeddings file not found" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import signal
 import sys
 
 from .commands import COMMANDS
-from .options import build_parser, refuse_options_that_do_nothing
+from .options import build_parsers, refuse_a_file_without_its_option, refuse_options_that_do_nothing
 
 
 def _plain_warning(message, category, filename, lineno, line=None) -> str:
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run_command(argv: list[str] | None) -> int:
     import warnings
 
-    parser = build_parser()
+    parser, subcommands = build_parsers()
+    refuse_a_file_without_its_option(subcommands, sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     refuse_options_that_do_nothing(args)
     args.command_line = "deepfinder-unsup " + shlex.join(sys.argv[1:] if argv is None else argv)  # for the records

@@ -4,6 +4,7 @@ an option a run would not read is a usage error (status 2), not silently ignored
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .._version import __version__
 
@@ -122,11 +123,13 @@ class _Subcommands:
 
     def __init__(self, action):
         self.action = action
+        self.parsers: dict[str, argparse.ArgumentParser] = {}
 
     def add_parser(self, name: str, help: str, **kwargs) -> argparse.ArgumentParser:  # noqa: A002
         kwargs.setdefault("description", help[0].upper() + help[1:] + ".")
         parser = self.action.add_parser(name, help=help, formatter_class=_DefaultsFormatter, **kwargs)
         parser.set_defaults(usage_error=parser.error)  # the subcommand's own usage line for a later refusal
+        self.parsers[name] = parser
         return parser
 
 
@@ -576,6 +579,12 @@ def _add_info_parser(sub: _Subcommands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``deepfinder-unsup`` parser, each subcommand's parser under it."""
+    return build_parsers()[0]
+
+
+def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``deepfinder-unsup`` parser, and each subcommand's parser by name (for its own usage errors)."""
     parser = argparse.ArgumentParser(prog="deepfinder-unsup", description=USER_DESCRIPTION)
     parser.add_argument("--version", action="version", version=__version__)
     sub = _Subcommands(parser.add_subparsers(dest="command", required=True))
@@ -588,7 +597,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_adapt_parser(sub)
     _add_demo_parser(sub)
     _add_info_parser(sub)
-    return parser
+    return parser, sub.parsers
+
+
+# subcommands whose inputs are all options: a first argument after one of them that is not an option is a file
+# put where an option belongs (``embed picks.xml`` as ``cluster emb.h5``), which argparse reported only as "one of
+# the arguments --objl --star ... is required", never naming the file
+OPTIONS_ONLY = ("simulate", "simulate-tomogram", "train", "embed", "adapt", "demo")
+PICKS_OPTION_BY_SUFFIX = {
+    ".xml": "--objl",
+    ".star": "--star",
+    ".h5": "--dataset",
+    ".hdf5": "--dataset",
+    ".mrc": "--tomograms (beside --objl or --star picks) or, for sub-tomogram files, --subtomograms",
+    ".json": "--copick",
+}
+
+
+def refuse_a_file_without_its_option(parsers: dict[str, argparse.ArgumentParser], argv: list[str]) -> None:
+    """A usage error (status 2) naming a file given without its option to a subcommand that takes none
+    positionally, with the option that kind of file goes with where the subcommand reads picks."""
+    command = next((token for token in argv if not token.startswith("-")), None)
+    if command not in OPTIONS_ONLY:
+        return
+    rest = argv[argv.index(command) + 1 :]
+    if not rest or rest[0].startswith("-"):
+        return
+    stray = rest[0]
+    option = PICKS_OPTION_BY_SUFFIX.get(Path(stray).suffix.lower()) if command in ("embed", "adapt") else None
+    if option is None and command in ("embed", "adapt") and Path(stray).is_dir():
+        option = "--subtomograms"
+    hint = f"give it with {option}" if option else f"see 'deepfinder-unsup {command} --help'"
+    parsers[command].error(f"{stray}: {command} takes its inputs by option, not by position; {hint}")
 
 
 def refuse_options_that_do_nothing(args: argparse.Namespace) -> None:
