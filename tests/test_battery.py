@@ -1,4 +1,6 @@
-"""The bad-input battery: the CLI as a user runs it (a subprocess), one case per known way to get input wrong.
+"""The bad-input battery: one case per known way to get input wrong, through the CLI's ``main()`` in-process (the
+suite's time), and a few cases as a user runs it (a subprocess: what the program prints, TensorFlow's start-up
+included, and the status it exits with).
 
 Each case checks: the exit status (1 bad input, 2 bad usage), exactly one line on stderr that names the file
 (or option) and the problem, no traceback, and nothing under the output's final name. ``--debug`` shows the
@@ -32,6 +34,19 @@ def run_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
         env=ENV,
         cwd=cwd,
     )
+
+
+def run_main(capfd, *args) -> subprocess.CompletedProcess:
+    """``main()`` in this process, its status and its stdout / stderr (file descriptors too) as ``run_cli``'s."""
+    from deepfinder_unsup.cli import main
+
+    capfd.readouterr()
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as exit_:  # argparse's usage errors
+        status = exit_.code
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(list(args), status, out, err)
 
 
 def stderr_lines(proc) -> list[str]:
@@ -293,13 +308,19 @@ USAGE_CASES = {
 }
 
 
+# run as the program: one case that loads the model (TensorFlow's start-up lines must not reach the user), one
+# that does not
+AS_THE_PROGRAM = ("nan_subtomogram", "objl_nan_angle")
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_gives_one_clear_line(inputs, case):
+def test_bad_input_gives_one_clear_line(inputs, case, capfd, monkeypatch):
     d = inputs["dir"]
     build, needles = CASES[case]
     args = build(d)
     out = Path(args[args.index("--out") + 1])
-    proc = run_cli(*args)
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # as ENV
+    proc = run_cli(*args) if case in AS_THE_PROGRAM else run_main(capfd, *args)
     assert_bad_input(proc, *needles, absent=(out, out.with_name(out.name + ".partial")))
     if out.suffix == "":  # a cluster / simulate output folder: nothing final in it
         finals = [p for p in out.rglob("*") if p.is_file()] if out.is_dir() else []
@@ -318,23 +339,23 @@ def test_debug_shows_the_traceback(inputs):
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "InputError" in proc.stderr
 
 
-def test_cluster_does_not_replace_existing_outputs(inputs):
+def test_cluster_does_not_replace_existing_outputs(inputs, capfd):
     d = inputs["dir"]
     out = d / "cl_keep"
     (out / "figures").mkdir(parents=True)
     (out / "figures" / "embedding_tsne.png").write_bytes(b"user's figure")
-    proc = run_cli("cluster", d / "emb.h5", "--k", "2:3", "--out", out)
+    proc = run_main(capfd, "cluster", d / "emb.h5", "--k", "2:3", "--out", out)
     assert_bad_input(proc, "figures", "--overwrite")
     assert (out / "figures" / "embedding_tsne.png").read_bytes() == b"user's figure"
     assert not (out / "metrics.json").exists()
 
 
-def test_cluster_writes_strict_json_and_group_readable_files(inputs):
+def test_cluster_writes_strict_json_and_group_readable_files(inputs, capfd):
     d = inputs["dir"]
     out = d / "cl_ok"
     old = os.umask(0o002)
     try:
-        proc = run_cli("cluster", d / "emb.h5", "--k", "2:3", "--out", out, "--no-report")
+        proc = run_main(capfd, "cluster", d / "emb.h5", "--k", "2:3", "--out", out, "--no-report")
     finally:
         os.umask(old)
     assert proc.returncode == 0, proc.stderr
