@@ -1110,6 +1110,10 @@ def test_an_overwritten_folder_loses_the_earlier_runs_files_and_none_of_the_user
     publish_folder(stage("clusters_k2.star", "m.json"), out, overwrite=True, last="m.json", replaces=patterns)
     left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert left == ["clusters_k2.star", "m.json", "outputs.txt"]
+    (out / "outputs.txt").write_bytes(b"\xff\xfe binary")  # not a list: as none
+    (out / "clusters_k5.star").write_text("an earlier run's")
+    publish_folder(stage("clusters_k2.star", "m.json"), out, overwrite=True, last="m.json", replaces=patterns)
+    assert not (out / "clusters_k5.star").exists() and (out / "outputs.txt").read_text().startswith("# the files")
 
 
 def test_star_writing_one_particle_none_and_relion5_needs(tmp_path):

@@ -90,13 +90,13 @@ def _write_manifest(staging: Path) -> None:
 
 def _earlier_outputs(out_dir: Path, patterns: Sequence[str]) -> set[Path]:
     """The files an earlier run wrote under ``out_dir``: its ``outputs.txt``'s, or, without one, the ``patterns``'."""
-    manifest = out_dir / MANIFEST
-    if manifest.is_file():
-        root = out_dir.resolve()
-        listed = (line.strip() for line in manifest.read_text().splitlines())
-        paths = {out_dir / name for name in listed if name and not name.startswith("#")}
-        return {p for p in paths if p.resolve().is_relative_to(root) and p.is_file()}  # never outside out_dir
-    return {p for pattern in patterns for p in out_dir.glob(pattern) if p.is_file()}
+    try:
+        listed = (line.strip() for line in (out_dir / MANIFEST).read_text().splitlines())
+    except (OSError, UnicodeDecodeError):  # none (a folder from before session 52), or not a list we wrote
+        return {p for pattern in patterns for p in out_dir.glob(pattern) if p.is_file()}
+    root = out_dir.resolve()
+    paths = {out_dir / name for name in listed if name and not name.startswith("#")}
+    return {p for p in paths if p.resolve().is_relative_to(root) and p.is_file()}  # never outside out_dir
 
 
 def _remove_files(paths: set[Path], out_dir: Path) -> None:
