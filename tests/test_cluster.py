@@ -593,6 +593,7 @@ def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path,
     cluster_to_folder(path, "2:3", out, report=False, overwrite=True)
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
     assert names == [
+        "cluster_outputs.txt",
         "clusters.csv",
         "clusters_k2.star",
         "clusters_k2.xml",
@@ -602,7 +603,6 @@ def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path,
         "figures/my_plot.png",
         "metrics.json",
         "notes.txt",
-        "outputs.txt",
     ]
 
 

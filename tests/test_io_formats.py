@@ -1067,7 +1067,7 @@ def test_publishing_a_folder_moves_everything_or_nothing(tmp_path, monkeypatch):
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", recording_replace)
-    targets = publish_folder(staging, out, last="report.html")
+    targets = publish_folder(staging, out, last="report.html", manifest="outputs.txt")
     written = ["a.csv", "figures/deep/f.png", "outputs.txt", "report.html", "z.json"]
     assert moved[-1] == "report.html" and sorted(moved) == ["a.csv", "f.png", "outputs.txt", "report.html", "z.json"]
     assert sorted(t.relative_to(out).as_posix() for t in targets) == written
@@ -1076,44 +1076,55 @@ def test_publishing_a_folder_moves_everything_or_nothing(tmp_path, monkeypatch):
     (staging / "a.csv").write_text("new")
     (staging / "b.csv").write_text("b")
     with pytest.raises(FileExistsError, match=r"a\.csv: file exists; pass overwrite=True \(CLI: --overwrite\)"):
-        publish_folder(staging, out)
+        publish_folder(staging, out, manifest="outputs.txt")
     assert not (out / "b.csv").exists() and (out / "a.csv").read_text() == "a.csv"
 
 
 def test_an_overwritten_folder_loses_the_earlier_runs_files_and_none_of_the_users(tmp_path):
     """With ``overwrite`` the earlier run's files that the new set lacks go (and the folders they leave empty),
-    found by its outputs.txt: a file of the user's own stays even when its name matches what a run would write
-    (``replaces``), and a list naming a path outside the folder removes nothing there. A folder from before the
-    list: by ``replaces``."""
+    found by its list (``manifest``): a file of the user's own stays even when its name matches what a run would
+    write (``replaces``), so does another command's output in the same folder (its own list), and a list naming a
+    path outside the folder removes nothing there. A folder from before the lists, or an unreadable list: by
+    ``replaces``."""
     from deepfinder_unsup.io.files import publish_folder
 
-    def stage(*names):
+    def publish(*names, manifest="cluster_outputs.txt", overwrite=False):
         staging = tmp_path / "stage"
         for name in names:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_text(name)
-        return staging
+        publish_folder(staging, out, overwrite, last=names[-1], manifest=manifest, replaces=patterns)
+
+    def files_left():
+        return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
 
     out, patterns = tmp_path / "out", ("clusters_k*.star", "figures/tsne_*.png")
-    publish_folder(stage("clusters_k2.star", "clusters_k9.star", "figures/tsne_k9.png", "m.json"), out, last="m.json")
+    publish("clusters_k2.star", "clusters_k9.star", "figures/tsne_k9.png", "m.json")
+    publish("cluster1_average.mrc", "figures/average_c1.png", "a.json", manifest="average_outputs.txt")
     (out / "figures" / "tsne_mine.png").write_text("mine")  # --out . in a project with figures of its own
     (out / "clusters_k7.star").write_text("mine")
     (tmp_path / "elsewhere.txt").write_text("mine")
-    (out / "outputs.txt").write_text((out / "outputs.txt").read_text() + "../elsewhere.txt\n")
-    publish_folder(stage("clusters_k2.star", "m.json"), out, overwrite=True, last="m.json", replaces=patterns)
-    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
-    assert left == ["clusters_k2.star", "clusters_k7.star", "figures", "figures/tsne_mine.png", "m.json", "outputs.txt"]
+    (out / "cluster_outputs.txt").write_text((out / "cluster_outputs.txt").read_text() + "../elsewhere.txt\n")
+    publish("clusters_k2.star", "m.json", overwrite=True)
+    averages = ["a.json", "average_outputs.txt", "cluster1_average.mrc", "figures/average_c1.png"]
+    mine = ["clusters_k7.star", "figures/tsne_mine.png"]
+    assert files_left() == sorted([*averages, *mine, "clusters_k2.star", "cluster_outputs.txt", "m.json"])
     assert (tmp_path / "elsewhere.txt").exists()
-    (out / "figures" / "tsne_mine.png").unlink()
+    publish("a.json", manifest="average_outputs.txt", overwrite=True)  # no average this time: its files go
+    assert files_left() == sorted(
+        ["a.json", "average_outputs.txt", *mine, "clusters_k2.star", "cluster_outputs.txt", "m.json"]
+    )
+    assert not (out / "figures" / "average_c1.png").exists() and (out / "figures").is_dir()  # not empty: kept
     (out / "clusters_k9.star").write_text("an earlier run's")
-    (out / "outputs.txt").unlink()  # written before the list existed: the patterns decide (the user's k7 too)
-    publish_folder(stage("clusters_k2.star", "m.json"), out, overwrite=True, last="m.json", replaces=patterns)
-    left = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert left == ["clusters_k2.star", "m.json", "outputs.txt"]
-    (out / "outputs.txt").write_bytes(b"\xff\xfe binary")  # not a list: as none
-    (out / "clusters_k5.star").write_text("an earlier run's")
-    publish_folder(stage("clusters_k2.star", "m.json"), out, overwrite=True, last="m.json", replaces=patterns)
-    assert not (out / "clusters_k5.star").exists() and (out / "outputs.txt").read_text().startswith("# the files")
+    for earlier_list in ("absent", b"\xff\xfe not a list"):  # before the lists existed, or unreadable
+        (out / "cluster_outputs.txt").unlink()
+        if earlier_list != "absent":
+            (out / "cluster_outputs.txt").write_bytes(earlier_list)
+        (out / "clusters_k5.star").write_text("an earlier run's")
+        publish("clusters_k2.star", "m.json", overwrite=True)
+        assert not (out / "clusters_k5.star").exists() and not (out / "clusters_k7.star").exists()  # the user's too
+        (out / "clusters_k7.star").write_text("mine")
+    assert (out / "cluster_outputs.txt").read_text().startswith("# the files this run wrote")
 
 
 def test_star_writing_one_particle_none_and_relion5_needs(tmp_path):

@@ -50,27 +50,31 @@ def current_umask() -> int:
     return mask
 
 
-MANIFEST = "outputs.txt"  # publish_folder's list of the files a run wrote: what its --overwrite may remove
-
-
 def publish_folder(
-    staging: Path, out_dir: Path, overwrite: bool = False, last: str | None = None, replaces: Sequence[str] = ()
+    staging: Path,
+    out_dir: Path,
+    overwrite: bool = False,
+    last: str | None = None,
+    manifest: str | None = None,
+    replaces: Sequence[str] = (),
 ) -> list[Path]:
     """Move every file of ``staging`` to the same relative place under ``out_dir`` (``last`` moved last, as
     the mark that the set is complete); refuses before moving anything if a target exists and not
-    ``overwrite``. The set's file list goes with it (``outputs.txt``). With ``overwrite``, the files of an earlier
-    run that this set does not hold are removed before ``last`` is moved (an earlier run's clusters_k12.xml or
-    report would otherwise sit beside this run's as if they were its own): those its ``outputs.txt`` lists, so a
-    file of the user's own stays whatever its name; a folder written before the list existed (session 52): those
-    matching ``replaces``, glob patterns of the names a run gives its files."""
-    _write_manifest(staging)
+    ``overwrite``. ``manifest``: the name of a list of the set's files written with it (``cluster_outputs.txt``).
+    With ``overwrite``, the files of an earlier run that this set does not hold are removed before ``last`` is
+    moved (an earlier run's clusters_k12.xml or report would otherwise sit beside this run's as if they were its
+    own): those its ``manifest`` lists, so a file of the user's own, or another command's output, stays whatever
+    its name; without that list (a folder written before session 52), those matching ``replaces``, glob patterns
+    of the names a run gives its files."""
+    if manifest:
+        _write_manifest(staging, manifest)
     files = sorted(p for p in staging.rglob("*") if p.is_file())
     targets = [out_dir / p.relative_to(staging) for p in files]
     if not overwrite:
         for t in targets:
             if t.exists():
                 raise FileExistsError(f"{t}: file exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    stale = _earlier_outputs(out_dir, replaces) - set(targets) if overwrite else set()
+    stale = _earlier_outputs(out_dir, manifest, replaces) - set(targets) if overwrite else set()
     order = sorted(range(len(files)), key=lambda i: files[i].name == last)
     for n, i in enumerate(order):
         if n == len(order) - 1:
@@ -80,19 +84,21 @@ def publish_folder(
     return targets
 
 
-def _write_manifest(staging: Path) -> None:
-    """``staging/outputs.txt``: every file of the set (itself included), one relative POSIX path a line."""
-    names = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
-    names = sorted({*(n for n in names if n != MANIFEST), MANIFEST})
+def _write_manifest(staging: Path, name: str) -> None:
+    """``staging/name``: every file of the set (the list included), one relative POSIX path a line."""
+    names = sorted({*(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()), name})
     header = "# the files this run wrote (deepfinder-unsup); --overwrite removes these, never other files\n"
-    (staging / MANIFEST).write_text(header + "".join(f"{n}\n" for n in names))
+    (staging / name).write_text(header + "".join(f"{n}\n" for n in names))
 
 
-def _earlier_outputs(out_dir: Path, patterns: Sequence[str]) -> set[Path]:
-    """The files an earlier run wrote under ``out_dir``: its ``outputs.txt``'s, or, without one, the ``patterns``'."""
+def _earlier_outputs(out_dir: Path, manifest: str | None, patterns: Sequence[str]) -> set[Path]:
+    """The files an earlier run wrote under ``out_dir``: those its ``manifest`` lists, or, without one, the
+    ``patterns``' (an unreadable list counts as none)."""
     try:
-        listed = (line.strip() for line in (out_dir / MANIFEST).read_text().splitlines())
-    except (OSError, UnicodeDecodeError):  # none (a folder from before session 52), or not a list we wrote
+        listed = (line.strip() for line in (out_dir / manifest).read_text().splitlines()) if manifest else None
+    except (OSError, UnicodeDecodeError):
+        listed = None
+    if listed is None:
         return {p for pattern in patterns for p in out_dir.glob(pattern) if p.is_file()}
     root = out_dir.resolve()
     paths = {out_dir / name for name in listed if name and not name.startswith("#")}

@@ -149,7 +149,9 @@ def average_to_folder(
             writer.writerows(rows)
         with atomic_path(stage / "averages.json", True) as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
-        publish_folder(stage, out_dir, overwrite, last="averages.json", replaces=AVERAGE_OUTPUTS)
+        publish_folder(
+            stage, out_dir, overwrite, last="averages.json", manifest="average_outputs.txt", replaces=AVERAGE_OUTPUTS
+        )
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return summary

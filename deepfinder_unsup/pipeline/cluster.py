@@ -143,7 +143,9 @@ def cluster_to_folder(
                 star_source=star_source,
             )
             html = out_dir / "report.html"
-        publish_folder(stage, out_dir, overwrite, last="metrics.json", replaces=CLUSTER_OUTPUTS)
+        publish_folder(
+            stage, out_dir, overwrite, last="metrics.json", manifest="cluster_outputs.txt", replaces=CLUSTER_OUTPUTS
+        )
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     if copick:
