@@ -71,7 +71,7 @@ def publish_folder(
     files = sorted(p for p in staging.rglob("*") if p.is_file())
     targets = [out_dir / p.relative_to(staging) for p in files]
     if not overwrite:
-        for t in targets:
+        for t in sorted(targets, key=lambda t: t.name != last):  # the mark of a finished run named first
             if t.exists():
                 raise FileExistsError(f"{t}: file exists; pass overwrite=True (CLI: --overwrite) to replace it")
     stale = _earlier_outputs(out_dir, manifest, replaces) - set(targets) if overwrite else set()
