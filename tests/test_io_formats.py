@@ -1099,7 +1099,7 @@ def test_an_overwritten_folder_loses_the_earlier_runs_files_and_none_of_the_user
         return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
 
     out, patterns = tmp_path / "out", ("clusters_k*.star", "figures/tsne_*.png")
-    publish("clusters_k2.star", "clusters_k9.star", "figures/tsne_k9.png", "m.json")
+    publish("clusters_k2.star", "clusters_k9.star", "figures/tsne_k9.png", "figures/gallery/g.png", "m.json")
     publish("cluster1_average.mrc", "figures/average_c1.png", "a.json", manifest="average_outputs.txt")
     (out / "figures" / "tsne_mine.png").write_text("mine")  # --out . in a project with figures of its own
     (out / "clusters_k7.star").write_text("mine")
@@ -1109,7 +1109,7 @@ def test_an_overwritten_folder_loses_the_earlier_runs_files_and_none_of_the_user
     averages = ["a.json", "average_outputs.txt", "cluster1_average.mrc", "figures/average_c1.png"]
     mine = ["clusters_k7.star", "figures/tsne_mine.png"]
     assert files_left() == sorted([*averages, *mine, "clusters_k2.star", "cluster_outputs.txt", "m.json"])
-    assert (tmp_path / "elsewhere.txt").exists()
+    assert (tmp_path / "elsewhere.txt").exists() and not (out / "figures" / "gallery").exists()  # left empty: gone
     publish("a.json", manifest="average_outputs.txt", overwrite=True)  # no average this time: its files go
     assert files_left() == sorted(
         ["a.json", "average_outputs.txt", *mine, "clusters_k2.star", "cluster_outputs.txt", "m.json"]
