@@ -578,11 +578,6 @@ def _add_info_parser(sub: _Subcommands) -> None:
     _add_common(p)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``deepfinder-unsup`` parser, each subcommand's parser under it."""
-    return build_parsers()[0]
-
-
 def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``deepfinder-unsup`` parser, and each subcommand's parser by name (for its own usage errors)."""
     parser = argparse.ArgumentParser(prog="deepfinder-unsup", description=USER_DESCRIPTION)
