@@ -9,6 +9,10 @@
 # quartile (runs/s52/oracle_by_size.py: 0.25, 0.44, 0.78, 0.90 nearest-neighbour purity against the model's
 # 0.11, 0.18, 0.40, 0.60) put the missing pose invariance in every size, most in the larger half, so the lever is
 # the pose-invariant loss's share, not a size-weighted draw. Ending within MINUTES (default 110).
+# Its epoch 4 (the monitor's choice) was shipped as `general` (docs/training_history.md, session 52) and its INIT
+# removed: `git show 0cd3ff7:benchmarks/checkpoints/wide_session51.keras > wide_session51.keras` to rerun it. The
+# next continuation: INIT=deepfinder_unsup/pretrained/f_theta_general.keras OUT=runs/wide53 SEED=77 bash \
+#   benchmarks/results/train_wide_contrast3_session52.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/wide52} INIT=${INIT:-benchmarks/checkpoints/wide_session51.keras} SEED=${SEED:-76} \
