@@ -121,7 +121,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 class _Subcommands:
     """Every subcommand gets its help as description and shows the defaults of its options."""
 
-    def __init__(self, action):
+    def __init__(self, action) -> None:
         self.action = action
         self.parsers: dict[str, argparse.ArgumentParser] = {}
 
