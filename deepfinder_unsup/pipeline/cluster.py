@@ -16,8 +16,9 @@ from ..log import logger
 from ..threads import numeric_threads_on_free_cores
 from .average import average_to_folder, check_alignment_search, source_tomograms
 
-# what a run writes besides metrics.json (by the names it gives them: a folder of the user's own files, --out .,
-# keeps those): an earlier run's that this one does not write go with --overwrite
+# what a run writes besides metrics.json, by the names it gives them: with --overwrite, an earlier run's files that
+# this one does not write go, found by its cluster_outputs.txt; by these names only in a folder from before that
+# list (session 52), where a file of the user's own with such a name would go too
 CLUSTER_OUTPUTS = (
     "clusters.csv",
     "report.html",
