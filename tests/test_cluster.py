@@ -578,7 +578,7 @@ def test_the_default_sweep_is_cut_to_a_small_pick_set_and_an_asked_one_is_not(tm
 def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path, rng):
     """--overwrite with fewer k and no report: the earlier run's clusters_k5/k6 files, report and figures sat beside
     the new ones as if they were its own (a script over clusters_k*.star took them); now removed. A file of the
-    user's own in the folder stays."""
+    user's own in the folder stays. Without the earlier run's list, its files are moved aside, not removed."""
     from deepfinder_unsup.io.dataset import write_embeddings
     from deepfinder_unsup.pipeline import cluster_to_folder
 
@@ -604,6 +604,11 @@ def test_an_overwritten_cluster_folder_holds_only_the_new_runs_outputs(tmp_path,
         "metrics.json",
         "notes.txt",
     ]
+    (out / "cluster_outputs.txt").unlink()  # a folder from before the lists: its outputs told by name, kept aside
+    cluster_to_folder(path, "2", out, report=False, overwrite=True)
+    (aside,) = out.glob("earlier_outputs_*")
+    assert sorted(p.name for p in aside.iterdir()) == ["clusters_k3.star", "clusters_k3.xml"]
+    assert not list(out.glob("clusters_k3*")) and (out / "notes.txt").exists() and (out / "clusters_k2.star").exists()
 
 
 def test_cluster_average_with_no_cluster_big_enough_keeps_the_clustering(tmp_path, rng, caplog):

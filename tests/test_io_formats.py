@@ -1084,8 +1084,9 @@ def test_an_overwritten_folder_loses_the_earlier_runs_files_and_none_of_the_user
     """With ``overwrite`` the earlier run's files that the new set lacks go (and the folders they leave empty),
     found by its list (``manifest``): a file of the user's own stays even when its name matches what a run would
     write (``replaces``), so does another command's output in the same folder (its own list), and a list naming a
-    path outside the folder removes nothing there. A folder from before the lists, or an unreadable list: by
-    ``replaces``."""
+    path outside the folder removes nothing there. A folder from before the lists, or an unreadable list: the
+    files named as ``replaces`` says are moved aside into a new ``earlier_outputs_*`` folder, the user's among
+    them, none removed."""
     from deepfinder_unsup.io.files import publish_folder
 
     def publish(*names, manifest="cluster_outputs.txt", overwrite=False):
@@ -1115,15 +1116,22 @@ def test_an_overwritten_folder_loses_the_earlier_runs_files_and_none_of_the_user
         ["a.json", "average_outputs.txt", *mine, "clusters_k2.star", "cluster_outputs.txt", "m.json"]
     )
     assert not (out / "figures" / "average_c1.png").exists() and (out / "figures").is_dir()  # not empty: kept
-    (out / "clusters_k9.star").write_text("an earlier run's")
     for earlier_list in ("absent", b"\xff\xfe not a list"):  # before the lists existed, or unreadable
         (out / "cluster_outputs.txt").unlink()
         if earlier_list != "absent":
             (out / "cluster_outputs.txt").write_bytes(earlier_list)
         (out / "clusters_k5.star").write_text("an earlier run's")
+        (out / "figures" / "tsne_k5.png").write_text("an earlier run's")
+        before = set(out.glob("earlier_outputs_*"))
         publish("clusters_k2.star", "m.json", overwrite=True)
-        assert not (out / "clusters_k5.star").exists() and not (out / "clusters_k7.star").exists()  # the user's too
+        (aside,) = set(out.glob("earlier_outputs_*")) - before  # a new folder each time, nothing lost
+        moved = sorted(p.relative_to(aside).as_posix() for p in aside.rglob("*") if p.is_file())
+        assert moved == ["clusters_k5.star", "clusters_k7.star", "figures/tsne_k5.png", "figures/tsne_mine.png"]
+        assert (aside / "clusters_k7.star").read_text() == "mine" and not (out / "clusters_k5.star").exists()
+        assert (out / "clusters_k2.star").read_text() == "clusters_k2.star" and not (out / "figures").exists()
         (out / "clusters_k7.star").write_text("mine")
+        (out / "figures").mkdir()
+        (out / "figures" / "tsne_mine.png").write_text("mine")
     assert (out / "cluster_outputs.txt").read_text().startswith("# the files this run wrote")
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from ..log import logger
 
 
 class InputError(ValueError):
@@ -64,8 +67,9 @@ def publish_folder(
     With ``overwrite``, the files of an earlier run that this set does not hold are removed before ``last`` is
     moved (an earlier run's clusters_k12.xml or report would otherwise sit beside this run's as if they were its
     own): those its ``manifest`` lists, so a file of the user's own, or another command's output, stays whatever
-    its name; without that list (a folder written before session 52), those matching ``replaces``, glob patterns
-    of the names a run gives its files."""
+    its name. Without that list (a folder written before session 52, or an unreadable list) the earlier run's
+    files can only be told by their names (``replaces``, glob patterns), which a file of the user's may share: those
+    are moved aside into ``earlier_outputs_<time>/`` rather than removed, so nothing is lost."""
     if manifest:
         _write_manifest(staging, manifest)
     files = sorted(p for p in staging.rglob("*") if p.is_file())
@@ -74,11 +78,14 @@ def publish_folder(
         for t in sorted(targets, key=lambda t: t.name != last):  # the mark of a finished run named first
             if t.exists():
                 raise FileExistsError(f"{t}: file exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    stale = _earlier_outputs(out_dir, manifest, replaces) - set(targets) if overwrite else set()
+    listed = _listed_outputs(out_dir, manifest) if overwrite else set()
+    by_name = _named_outputs(out_dir, replaces) if overwrite and listed is None else set()
+    stale, unsure = (listed or set()) - set(targets), by_name - set(targets)
     order = sorted(range(len(files)), key=lambda i: files[i].name == last)
     for n, i in enumerate(order):
         if n == len(order) - 1:
             _remove_files(stale, out_dir)
+            _move_aside(unsure, out_dir)
         targets[i].parent.mkdir(parents=True, exist_ok=True)
         os.replace(files[i], targets[i])
     return targets
@@ -91,25 +98,58 @@ def _write_manifest(staging: Path, name: str) -> None:
     (staging / name).write_text(header + "".join(f"{n}\n" for n in names))
 
 
-def _earlier_outputs(out_dir: Path, manifest: str | None, patterns: Sequence[str]) -> set[Path]:
-    """The files an earlier run wrote under ``out_dir``: those its ``manifest`` lists, or, without one, the
-    ``patterns``' (an unreadable list counts as none)."""
+def _listed_outputs(out_dir: Path, manifest: str | None) -> set[Path] | None:
+    """The files an earlier run's ``manifest`` lists under ``out_dir`` (never a path outside it); None when there
+    is no such list or it cannot be read."""
+    if not manifest:
+        return None
     try:
-        listed = (line.strip() for line in (out_dir / manifest).read_text().splitlines()) if manifest else None
+        listed = (out_dir / manifest).read_text().splitlines()
     except (OSError, UnicodeDecodeError):
-        listed = None
-    if listed is None:
-        return {p for pattern in patterns for p in out_dir.glob(pattern) if p.is_file()}
+        return None
     root = out_dir.resolve()
-    paths = {out_dir / name for name in listed if name and not name.startswith("#")}
-    return {p for p in paths if p.resolve().is_relative_to(root) and p.is_file()}  # never outside out_dir
+    paths = {out_dir / name.strip() for name in listed if name.strip() and not name.startswith("#")}
+    return {p for p in paths if p.resolve().is_relative_to(root) and p.is_file()}
+
+
+def _named_outputs(out_dir: Path, patterns: Sequence[str]) -> set[Path]:
+    """The files under ``out_dir`` whose names match ``patterns`` (an earlier run's, or the user's)."""
+    return {p for pattern in patterns for p in out_dir.glob(pattern) if p.is_file()}
+
+
+def _move_aside(paths: set[Path], out_dir: Path) -> Path | None:
+    """``paths`` moved into a new ``out_dir/earlier_outputs_<UTC time>/`` at the same relative places (the folders
+    they leave empty removed); the folder, or None when there was nothing to move."""
+    if not paths:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    aside = out_dir / f"earlier_outputs_{stamp}"
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = out_dir / f"earlier_outputs_{stamp}-{n}"
+    for path in paths:
+        target = aside / path.relative_to(out_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+    _remove_empty_folders({p.parent for p in paths}, out_dir)
+    logger.warning(
+        f"{out_dir}: no readable list of the earlier run's files (a folder from before the lists); {len(paths)} "
+        f"file(s) named as its outputs are moved to {aside}, not removed: one of them may be yours"
+    )
+    return aside
 
 
 def _remove_files(paths: set[Path], out_dir: Path) -> None:
     """``paths`` removed, then the folders under ``out_dir`` they leave empty."""
     for path in paths:
         path.unlink(missing_ok=True)
-    for folder in sorted({p.parent for p in paths}, key=lambda f: len(f.parts), reverse=True):  # deeper first
+    _remove_empty_folders({p.parent for p in paths}, out_dir)
+
+
+def _remove_empty_folders(folders: set[Path], out_dir: Path) -> None:
+    """Each of ``folders`` removed if empty, then its parents up to ``out_dir`` (never it) as they empty."""
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):  # deeper first
         while folder != out_dir and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
             folder = folder.parent
