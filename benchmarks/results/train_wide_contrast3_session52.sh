@@ -11,7 +11,7 @@
 # the pose-invariant loss's share, not a size-weighted draw. Ending within MINUTES (default 110).
 # Its epoch 4 (the monitor's choice) was shipped as `general` (docs/training_history.md, session 52) and its INIT
 # removed: `git show 0cd3ff7:benchmarks/checkpoints/wide_session51.keras > wide_session51.keras` to rerun it. The
-# next continuation: INIT=deepfinder_unsup/pretrained/f_theta_general.keras OUT=runs/wide53 SEED=77 bash \
+# next continuation: INIT=deepfinder_unsup/pretrained/f_theta_general.keras OUT=runs/wide54 SEED=78 bash \
 #   benchmarks/results/train_wide_contrast3_session52.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."

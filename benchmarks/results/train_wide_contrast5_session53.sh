@@ -4,7 +4,8 @@
 # sessions of the unchanged recipe had not. One run cannot tell the lever from the lineage's noise, so this run asks
 # for a dose-response: the same recipe from the shipped `general` (session 52's epoch 4, 2,289,408 seen) with the
 # weight raised again, **--contrast-weight 5**, seed 77. If the lever is real, 5 should move the 207 again; if
-# it is noise, it will not. Ending within MINUTES (default 100).
+# it is noise, it will not. Ending within MINUTES (default 100). Result: 4 epochs, level on the 207 at the monitor's
+# epoch 4 (-0.0005 [-0.0052, +0.0041]), not shipped (docs/training_history.md, session 53).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/wide53} INIT=${INIT:-deepfinder_unsup/pretrained/f_theta_general.keras} SEED=${SEED:-77} \
