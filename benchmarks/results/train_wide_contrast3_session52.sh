@@ -10,9 +10,9 @@
 # 0.11, 0.18, 0.40, 0.60) put the missing pose invariance in every size, most in the larger half, so the lever is
 # the pose-invariant loss's share, not a size-weighted draw. Ending within MINUTES (default 110).
 # Its epoch 4 (the monitor's choice) was shipped as `general` (docs/training_history.md, session 52) and its INIT
-# removed: `git show 0cd3ff7:benchmarks/checkpoints/wide_session51.keras > wide_session51.keras` to rerun it. The
-# next continuation: INIT=deepfinder_unsup/pretrained/f_theta_general.keras OUT=runs/wide54 SEED=78 bash \
-#   benchmarks/results/train_wide_contrast3_session52.sh
+# removed: `git show 0cd3ff7:benchmarks/checkpoints/wide_session51.keras > wide_session51.keras` to rerun it.
+# Session 53 continued it from the shipped model (INIT=deepfinder_unsup/pretrained/f_theta_general.keras
+# OUT=runs/wide54 SEED=78 MINUTES=58, 2 epochs): level on the 207, not shipped (docs/training_history.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/wide52} INIT=${INIT:-benchmarks/checkpoints/wide_session51.keras} SEED=${SEED:-76} \
