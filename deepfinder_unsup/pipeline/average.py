@@ -41,8 +41,8 @@ def _refuse_star_clusters(clusters_path) -> None:
 
 
 DEFAULT_BOX = 40  # voxels re-extracted around each particle for its average
-# what a run writes besides averages.json: an earlier run's files go with --overwrite by its average_outputs.txt,
-# by these names only in a folder from before that list (session 52)
+# what a run writes besides averages.json: an earlier run's files go with --overwrite by its average_outputs.txt;
+# in a folder from before that list (session 52) the files with these names are moved aside, not removed
 AVERAGE_OUTPUTS = ("cluster*_average.mrc", "cluster*_half*.mrc", "fsc.csv", "figures/average_c*.png", "figures")
 
 

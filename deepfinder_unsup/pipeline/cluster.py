@@ -17,8 +17,8 @@ from ..threads import numeric_threads_on_free_cores
 from .average import average_to_folder, check_alignment_search, source_tomograms
 
 # what a run writes besides metrics.json, by the names it gives them: with --overwrite, an earlier run's files that
-# this one does not write go, found by its cluster_outputs.txt; by these names only in a folder from before that
-# list (session 52), where a file of the user's own with such a name would go too
+# this one does not write go, found by its cluster_outputs.txt; in a folder from before that list (session 52) the
+# files with these names are moved aside into earlier_outputs_<time>/ instead (one may be the user's)
 CLUSTER_OUTPUTS = (
     "clusters.csv",
     "report.html",
