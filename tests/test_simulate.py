@@ -624,3 +624,63 @@ def test_a_map_with_protein_dark_is_refused_and_a_noisy_bright_one_kept(tmp_path
     write_mrc(density + noise, tmp_path / "bright.mrc", vs)
     reference = structure_from_map(shared_file("structures/maps_10A/1bxn.mrc"), 10.0).density
     assert structure_from_map(tmp_path / "bright.mrc", 10.0).density.shape == reference.shape
+
+
+def test_one_acquisition_draws_each_microscope_parameter_once_within_its_range():
+    """``one_acquisition``: every acquisition parameter becomes one value the ranged config could have drawn (in
+    its range, or one of its choices); the other parameters are kept as they were; microscopes drawn from the
+    result are the same whatever the generator (but for the tilt-error pattern), and another draw of the
+    acquisition differs."""
+    from deepfinder_unsup.simulate.config import ACQUISITION_FIELDS, one_acquisition, spec_bounds
+
+    ranged = SimConfig()
+    acquisitions = [one_acquisition(ranged, np.random.default_rng(seed)) for seed in range(8)]
+    for acq in acquisitions:
+        for name in ACQUISITION_FIELDS:
+            spec, value = getattr(ranged, name), getattr(acq, name)
+            assert not isinstance(value, (list, tuple, dict)), name
+            if isinstance(spec, dict) and "choices" in spec:
+                assert value in spec["choices"], name
+            elif spec_bounds(spec) is not None:
+                low, high = spec_bounds(spec)
+                assert low <= value <= high, name
+        others = {k: v for k, v in acq.to_dict().items() if k not in ACQUISITION_FIELDS}
+        assert others == {k: v for k, v in ranged.to_dict().items() if k not in ACQUISITION_FIELDS}
+    first, second = (acquisitions[0].microscope(np.random.default_rng(s)) for s in (1, 2))
+    assert {**vars(first), "tilt_error_pattern": 0} == {**vars(second), "tilt_error_pattern": 0}
+    assert len({acq.defocus_um for acq in acquisitions}) == 8  # a continuous range: eight draws, eight values
+
+
+def test_one_acquisition_per_batch_simulates_a_whole_batch_with_one_draw(monkeypatch):
+    """``train --one-acquisition-per-batch``: every sub-tomogram of a batch (the classes' pairs and the drawn-once
+    ones) is simulated with the same fixed-acquisition config, the next batch with another; without it, each
+    gets the source's ranged config (each sub-tomogram draws its own microscope)."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate import keras_source
+    from deepfinder_unsup.simulate.config import ACQUISITION_FIELDS
+
+    configs: list[SimConfig] = []
+    real = keras_source.simulate_subtomogram
+
+    def recording(library, label, config, rng):
+        configs.append(config)
+        return real(library, label, config, rng)
+
+    monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    ranged = fixed_config(defocus_um=[1.0, 6.0], snr={"log": [0.05, 1.0]}, tilt_max={"choices": [50, 60]})
+    source = keras_source.SimulatedBatches(
+        [builtin_structure("ring"), builtin_structure("globule")], ranged, batch_size=8, seed=1
+    )
+    source.instance_pairs, source.fresh_share, source.one_acquisition_per_batch = True, 0.5, True
+    source[0]
+    assert len(configs) == 8 and all(c is configs[0] for c in configs)
+    assert isinstance(configs[0].defocus_um, float) and isinstance(configs[0].snr, float)
+    assert all(getattr(configs[0], name) == getattr(ranged, name) for name in ACQUISITION_FIELDS if name not in (
+        "defocus_um", "snr", "tilt_max"))  # fmt: skip
+    source[1]
+    assert configs[8] is not configs[0] and configs[8].defocus_um != configs[0].defocus_um
+    assert "one acquisition per batch" in source.describe()
+    configs.clear()
+    source.one_acquisition_per_batch = False
+    source[0]
+    assert all(c is ranged for c in configs)

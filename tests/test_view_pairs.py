@@ -242,12 +242,18 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     args += ["--batch-size", "4", "--steps-per-epoch", "2", "--epochs", "1", "--quiet"]
     args += ["--sim-config", str(small_box_config)]
     fresh = ["--fresh-structures", "0.5", "--binding-weight", "1"]  # weighted rows through both outputs
-    assert main([*args, "--out", str(tmp_path / "m"), "--contrast-weight", "0.5", "--temperature", "0.2", *fresh]) == 0
+    one = ["--one-acquisition-per-batch"]
+    contrast = ["--contrast-weight", "0.5", "--temperature", "0.2"]
+    assert main([*args, "--out", str(tmp_path / "m"), *contrast, *fresh, *one]) == 0
     model, card = load_model(tmp_path / "m" / "model.keras")
     assert model.get_layer(CONTRAST_LAYER).weight == 0.5
     assert (card["training"]["config"]["contrast_weight"], card["training"]["config"]["temperature"]) == (0.5, 0.2)
     assert card["training"]["config"]["fresh_share"] == 0.5
+    assert card["training"]["config"]["one_acquisition_per_batch"] is True
     capsys.readouterr()
+    val = str(tmp_path / "val" / "dataset.h5")
+    assert main(["train", "--train", val, "--val", val, "--out", str(tmp_path / "t"), *one, "--quiet"]) == 1
+    assert "microscope: it needs --structures" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "f"), "--fresh-structures", "0.5"]) == 1  # no contrastive loss
     assert "--fresh-structures needs the contrastive loss" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "f"), "--contrast-weight", "1", "--fresh-structures", "1.5"]) == 1

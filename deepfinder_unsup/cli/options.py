@@ -305,6 +305,13 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "resumed with the model; 0 (default): the batch only",
     )
     p.add_argument(
+        "--one-acquisition-per-batch",
+        action="store_true",
+        help="with --structures: every sub-tomogram of a batch shares one draw of the microscope, reconstruction "
+        "and noise level, as the picks of one tomogram do (pairs then differ by pose, position, neighbours and "
+        "noise only; batches still range over --sim-config)",
+    )
+    p.add_argument(
         "--reuse",
         type=int,
         default=1,

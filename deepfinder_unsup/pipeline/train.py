@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..io.dataset import read_dataset
+from ..io.files import InputError
 
 RUN_FILES = ("model.keras", "last.keras", "best.keras", "state.json", "history.csv")  # what a run leaves in its folder
 
@@ -28,6 +29,8 @@ def train_to_folder(
     _refuse_an_earlier_run(Path(out_dir), resume, overwrite)
     val = read_dataset(val_path)
     if structures is None:
+        if config.one_acquisition_per_batch:
+            raise InputError("--one-acquisition-per-batch draws the simulation's microscope: it needs --structures")
         return train(read_dataset(train_path), val, out_dir, config, resume, command)
     from ..simulate.config import SimConfig
     from ..simulate.keras_source import SimulatedBatches

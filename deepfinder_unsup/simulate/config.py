@@ -36,6 +36,30 @@ def draw(spec: Any, rng: np.random.Generator):
 
 SNR_REFERENCES = ("box", "particle")
 FIXED_FIELDS = ("box_size", "voxel_size", "margin", "wobble", "p_membrane", "membrane_bound", "negative_class")
+# what the picks of one tomogram share: the microscope, the reconstruction, the noise (``one_acquisition``)
+ACQUISITION_FIELDS = (
+    "sim_voxel_size",
+    "snr",
+    "snr_reference",
+    "defocus_um",
+    "tilt_max",
+    "tilt_min",
+    "tilt_step",
+    "tilt_scheme",
+    "tilt_error_deg",
+    "voltage_kv",
+    "cs_mm",
+    "amplitude_contrast",
+    "phase_plate",
+    "total_dose",
+    "bfactor",
+    "ctf_correction",
+    "wbp_filter",
+    "sirt_iterations",
+    "noise_colour",
+    "lowpass",
+    "polarity",
+)
 
 
 def _finite_number(value) -> bool:
@@ -177,6 +201,16 @@ class SimConfig:
             return cls(**values)
         except InputError as exc:
             raise InputError(f"{where}: {exc}") from None
+
+
+def one_acquisition(config: SimConfig, rng: np.random.Generator) -> SimConfig:
+    """``config`` with each of ``ACQUISITION_FIELDS`` drawn once: sub-tomograms simulated with it share one
+    microscope, reconstruction and noise level, as the picks of one tomogram do, while each particle's pose,
+    position, neighbours, membrane and background are still drawn for it."""
+    values = config.to_dict()
+    for name in ACQUISITION_FIELDS:
+        values[name] = draw(values[name], rng)
+    return SimConfig(**values)
 
 
 def fixed_config(**overrides) -> SimConfig:

@@ -13,7 +13,7 @@ from ..batches import SeededBatches, one_hot
 from ..io.files import atomic_path
 from ..log import logger
 from ..volume import random_wedge_symmetric_view
-from .config import SimConfig
+from .config import SimConfig, one_acquisition
 from .dataset import FRESH_SEEDS, balanced_labels, binding_states_of, class_draw_weights, class_names_of
 from .procedural import ProceduralStructure
 from .scene import StructureLibrary, simulate_subtomogram
@@ -34,6 +34,9 @@ class SimulatedBatches(SeededBatches):
     procedural structure drawn once (a seed from :data:`FRESH_SEEDS`, never a class): their class rows are zero
     and their sample weight 0, so only the contrastive loss learns from them; batches are then
     (x, y, sample weights).
+    ``one_acquisition_per_batch``: every sub-tomogram of a batch shares one draw of the acquisition
+    (:func:`~.config.one_acquisition`), as the picks of one tomogram do: a pair then differs by pose, position,
+    neighbours and noise only, and the batch's other structures are told apart under the same microscope.
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class SimulatedBatches(SeededBatches):
         self.reuse = 1
         self.cache_dir: str | None = None
         self.fresh_share = 0.0
+        self.one_acquisition_per_batch = False
 
     def __getitem__(self, idx: int):
         source = replayed_item(idx, self.reuse)
@@ -116,32 +120,36 @@ class SimulatedBatches(SeededBatches):
         return np.array([states[int(label)] for label in self.labels], int)
 
     def make_batch(self, rng: np.random.Generator):
+        config = one_acquisition(self.config, rng) if self.one_acquisition_per_batch else self.config
         if self.instance_pairs and self.fresh_share > 0:
-            return self._pairs_with_fresh_structures(rng)
+            return self._pairs_with_fresh_structures(rng, config)
         paired = self.view_pairs or self.instance_pairs
         labels = balanced_labels(
             self.labels, self.batch_size // 2 if paired else self.batch_size, rng, self.draw_weights
         )
-        x = self._simulate(labels, rng)
+        x = self._simulate(labels, rng, config)
         if self.view_pairs:
             x, labels = np.concatenate([x, random_wedge_symmetric_view(x, rng)]), np.concatenate([labels, labels])
         elif self.instance_pairs:
-            x, labels = np.concatenate([x, self._simulate(labels, rng)]), np.concatenate([labels, labels])
+            x, labels = np.concatenate([x, self._simulate(labels, rng, config)]), np.concatenate([labels, labels])
         y = one_hot(labels, self.labels)
         if self.with_binding:
             return x[..., None], (y, binding_one_hot(y, self._states))
         return x[..., None], y
 
-    def _simulate(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return np.stack([simulate_subtomogram(self.library, int(lab), self.config, rng)[0] for lab in labels])
+    def _simulate(self, labels: np.ndarray, rng: np.random.Generator, config: SimConfig) -> np.ndarray:
+        return np.stack([simulate_subtomogram(self.library, int(lab), config, rng)[0] for lab in labels])
 
-    def _pairs_with_fresh_structures(self, rng: np.random.Generator):
+    def _pairs_with_fresh_structures(self, rng: np.random.Generator, config: SimConfig):
         """Pairs (row i, row i + B/2): the classes' first, then ``fresh_share`` of them of structures drawn once."""
         pairs = self.batch_size // 2
         n_fresh = fresh_pairs_per_batch(pairs, self.fresh_share)
         labels = balanced_labels(self.labels, pairs - n_fresh, rng, self.draw_weights)
         fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in rng.integers(*FRESH_SEEDS, n_fresh)]
-        halves = [np.concatenate([self._simulate(labels, rng), self._simulate_fresh(fresh, rng)]) for _ in range(2)]
+        halves = [
+            np.concatenate([self._simulate(labels, rng, config), self._simulate_fresh(fresh, rng, config)])
+            for _ in range(2)
+        ]
         y_half = np.concatenate([one_hot(labels, self.labels), np.zeros((n_fresh, len(self.labels)), np.float32)])
         w_half = np.concatenate([np.ones(len(labels), np.float32), np.zeros(n_fresh, np.float32)])
         x, y, w = np.concatenate(halves)[..., None], np.concatenate([y_half, y_half]), np.concatenate([w_half, w_half])
@@ -149,11 +157,13 @@ class SimulatedBatches(SeededBatches):
             return x, (y, binding_one_hot(y, self._states)), (w, w)
         return x, y, w
 
-    def _simulate_fresh(self, structures: Sequence[Structure], rng: np.random.Generator) -> np.ndarray:
+    def _simulate_fresh(
+        self, structures: Sequence[Structure], rng: np.random.Generator, config: SimConfig
+    ) -> np.ndarray:
         volumes = []
         for structure in structures:
             with self.library.visiting(structure) as label:
-                volumes.append(simulate_subtomogram(self.library, label, self.config, rng)[0])
+                volumes.append(simulate_subtomogram(self.library, label, config, rng)[0])
         box = self.config.box_size
         return np.stack(volumes) if volumes else np.zeros((0, box, box, box), np.float32)
 
@@ -161,6 +171,7 @@ class SimulatedBatches(SeededBatches):
         """What the batches are drawn from (for the model card)."""
         n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
         weight = f", classes from files drawn {self.map_weight:g}x as often" if self.draw_weights is not None else ""
+        weight += ", one acquisition per batch" if self.one_acquisition_per_batch else ""
         return (
             f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural){weight}, "
             f"specs {self.specs or self.library.names[:5]}"

@@ -105,7 +105,7 @@ def _start_model(out_dir: Path, config: TrainConfig, c: _Classes, resume: bool) 
 
 def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
     """Tell the on-the-fly source what the losses need of its batches: pairs, drawn-once structures, reuse,
-    binding states."""
+    binding states, one acquisition per batch."""
     if config.view_weight > 0:
         simulation.view_pairs = True
     if config.contrast_weight > 0:
@@ -115,6 +115,7 @@ def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
         simulation.reuse, simulation.cache_dir = config.reuse, str(_fresh_dir(out_dir / "reuse_cache"))
     if config.binding_weight > 0:
         simulation.with_binding = True
+    simulation.one_acquisition_per_batch = config.one_acquisition_per_batch
 
 
 def _remove_an_earlier_runs_checkpoints(out_dir: Path) -> None:
