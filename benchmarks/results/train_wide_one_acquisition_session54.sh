@@ -7,6 +7,8 @@
 # pair differs by pose, position, neighbours and noise only, and the negatives are other structures under the same
 # microscope; the class loss still sees every microscope across batches. A short run (3 epochs, the cosine over
 # them) to compare with session 53's two epochs of the unchanged recipe (-0.0018, -0.0034 on the 207).
+# Result: level on the 207 (epoch 3: +0.0000 [-0.0038, +0.0044]), not shipped; EPOCHS=7 MINUTES=140 for a
+# longer run (docs/training_history.md, session 54).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/wide56} INIT=${INIT:-deepfinder_unsup/pretrained/f_theta_general.keras} SEED=${SEED:-80} \
