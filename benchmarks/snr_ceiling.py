@@ -3,12 +3,16 @@ again at other signal-to-noise ratios (``--snr``, the protocol's own being log-u
 models and for the pose oracle (raw voxels rotated back by the TRUE pose, PCA(32)).
 
     python benchmarks/snr_ceiling.py --snr 100 1 --per-class 10 --models general --cache runs/snr_ceiling
+    python benchmarks/snr_ceiling.py --snr 0.12 --microscope benchmarks/configs/train_general.json --acquisitions 1 2 3
 
 If a model separates the never-trained structures well where they are nearly noise-free and poorly at the
 protocol's SNR, what it lacks is robustness to noise (the training's SNR range, denoising); if it separates them
 poorly even noise-free, while the oracle does not, what it lacks is the shape and pose invariance itself. Scores
 per SNR: k-means V at the true k (unit features, three seeds), a 5-fold linear probe, and the share of particles
 whose nearest neighbour (cosine) is of their own structure, by mass quartile of the 200 procedural structures.
+``--microscope`` swaps the protocol's microscope for another ``--config`` (the training's, say: is the gap that the
+protocol's microscope lies outside the training ranges?), ``--acquisitions`` draws ONE acquisition per seed from
+its ranges, as one tomogram has (without it every sub-tomogram draws its own, which no user's data set does).
 """
 
 from __future__ import annotations
@@ -28,19 +32,37 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 HERE = Path(__file__).parent
+PROTOCOL_MICROSCOPE = HERE / "configs" / "protocol_microscope.json"
 
 
-def simulated_at_snr(snr: float, per_class: int, folder: Path, seed: int) -> Path:
-    """The protocol's structures and microscope at one SNR, simulated once into ``folder``."""
-    path = folder / f"protocol_snr{snr:g}_n{per_class}_s{seed}.h5"
+def microscope_at_snr(snr: float, microscope: Path, acquisition: int | None):
+    """The ``SimConfig`` of ``microscope`` (a ``--config`` JSON) at one SNR; with ``acquisition`` (a seed), ONE
+    draw of its acquisition from its ranges (``one_acquisition``: one tomogram's microscope), else its ranges."""
+    from deepfinder_unsup.simulate.config import SimConfig, one_acquisition
+
+    config = SimConfig(**{**json.loads(microscope.read_text()), "snr": snr})
+    return config if acquisition is None else one_acquisition(config, np.random.default_rng(acquisition))
+
+
+def simulated_at_snr(
+    snr: float,
+    per_class: int,
+    folder: Path,
+    seed: int,
+    microscope: Path = PROTOCOL_MICROSCOPE,
+    acquisition: int | None = None,
+) -> Path:
+    """The protocol's structures at one SNR under ``microscope`` (the protocol's own by default; see
+    ``microscope_at_snr``), simulated once into ``folder``."""
+    stem = "protocol" if microscope == PROTOCOL_MICROSCOPE else f"protocol_{microscope.stem}"
+    drawn = "" if acquisition is None else f"_acq{acquisition}"
+    path = folder / f"{stem}{drawn}_snr{snr:g}_n{per_class}_s{seed}.h5"
     if path.exists():
         return path
-    from deepfinder_unsup.simulate.config import SimConfig
     from deepfinder_unsup.simulate.dataset import write_simulated_dataset
     from deepfinder_unsup.simulate.structures import load_structures
 
-    settings = json.loads((HERE / "configs" / "protocol_microscope.json").read_text())
-    config = SimConfig(**{**settings, "snr": snr})
+    config = microscope_at_snr(snr, microscope, acquisition)
     structures = load_structures(protocol_specs(), config.voxel_size)
     folder.mkdir(parents=True, exist_ok=True)
     return write_simulated_dataset(path, structures, per_class, config, seed=seed, progress=False)
@@ -86,22 +108,44 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=202)
     parser.add_argument("--models", nargs="+", default=["general"])
     parser.add_argument("--cache", type=Path, default=Path("runs/snr_ceiling"), help="simulated sets kept here")
+    parser.add_argument(
+        "--microscope",
+        type=Path,
+        default=PROTOCOL_MICROSCOPE,
+        help="a simulate --config JSON in place of the protocol's microscope (e.g. configs/train_general.json: is "
+        "the gap the microscope or the shapes?)",
+    )
+    parser.add_argument(
+        "--acquisitions",
+        type=int,
+        nargs="*",
+        help="seeds: per seed, ONE acquisition drawn from --microscope's ranges (as one tomogram has), in place of "
+        "a new draw per sub-tomogram",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     from deepfinder_unsup.io.dataset import read_dataset
+    from deepfinder_unsup.simulate.config import ACQUISITION_FIELDS
 
-    results: dict = {"per_class": args.per_class, "seed": args.seed, "by_snr": {}}
+    results: dict = {"per_class": args.per_class, "seed": args.seed, "microscope": str(args.microscope), "by_snr": {}}
     for snr in args.snr:
-        data = read_dataset(simulated_at_snr(snr, args.per_class, args.cache, args.seed))
-        truth, quartiles = np.asarray(data.labels), mass_quartiles(data.class_names)
-        oracle = PCA(32, random_state=0).fit_transform(aligned_to_template_frame(data))
-        row = {"true_pose_oracle": scores(oracle, truth, quartiles)}
-        for model in args.models:
-            row[model] = scores(model_features(model, data.subtomograms), truth, quartiles)
-        results["by_snr"][f"{snr:g}"] = row
-        for name, r in row.items():
-            print(f"SNR {snr:g}  {name:>28}  V {r['v_true_k']:.3f}  probe {r['linear_probe']:.3f}  "
-                  f"nn by mass {list(r['nn_same_by_mass'].values())}", flush=True)  # fmt: skip
+        for acquisition in args.acquisitions or [None]:
+            name = f"{snr:g}" if acquisition is None else f"{snr:g} acquisition {acquisition}"
+            path = simulated_at_snr(snr, args.per_class, args.cache, args.seed, args.microscope, acquisition)
+            data = read_dataset(path)
+            truth, quartiles = np.asarray(data.labels), mass_quartiles(data.class_names)
+            oracle = PCA(32, random_state=0).fit_transform(aligned_to_template_frame(data))
+            row = {"true_pose_oracle": scores(oracle, truth, quartiles)}
+            if acquisition is not None:
+                drawn = microscope_at_snr(snr, args.microscope, acquisition).to_dict()
+                row["acquisition"] = {field: drawn[field] for field in ACQUISITION_FIELDS}
+            for model in args.models:
+                row[model] = scores(model_features(model, data.subtomograms), truth, quartiles)
+            results["by_snr"][name] = row
+            for model, r in row.items():
+                if model != "acquisition":
+                    print(f"SNR {name}  {model:>28}  V {r['v_true_k']:.3f}  probe {r['linear_probe']:.3f}  "
+                          f"nn by mass {list(r['nn_same_by_mass'].values())}", flush=True)  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 
