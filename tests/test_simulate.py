@@ -242,7 +242,7 @@ def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_ro
     (their one-hot rows, weight 1); row i and row i + 4 show the same structure; the next batch draws other
     structures; the library is as before (nothing appended, no cache entry left)."""
     pytest.importorskip("keras")
-    from deepfinder_unsup.simulate import keras_source
+    from deepfinder_unsup.simulate import dataset, keras_source
     from deepfinder_unsup.simulate.procedural import procedural_name
 
     simulated: list[str] = []
@@ -263,7 +263,7 @@ def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_ro
     np.testing.assert_array_equal(y.sum(axis=1), w)  # one-hot rows for classes, zero rows for the others
     np.testing.assert_array_equal(y[:4], y[4:])
     assert simulated[:4] == simulated[4:]  # each pair: one structure (the classes', then the fresh ones)
-    low, high = keras_source.FRESH_SEEDS
+    low, high = dataset.FRESH_SEEDS
     seeds = [int(name.removeprefix("proc")) for name in simulated[2:4]]
     assert [procedural_name(seed) for seed in seeds] == simulated[2:4] and len(set(seeds)) == 2
     assert all(low <= seed < high for seed in seeds)
@@ -275,6 +275,59 @@ def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_ro
     assert source.library.names == ["ring", "globule"] and all(k[0] < 2 for k in source.library._cache)
     source.fresh_share = 0.0
     assert len(source[0]) == 2  # without fresh structures: (x, y) as before
+
+
+def test_a_mass_band_draws_structures_close_in_mass_and_without_it_they_range_widely():
+    """``draw_fresh_seeds`` with a band b: every structure within |ln m / m_first| <= b of the first (mass from
+    the molecule itself, not its seed's draw); without a band the same number range over far more (random
+    pairs: a median |ln ratio| near 1); a band too narrow for the candidates is filled with the nearest; distinct
+    seeds in the reserved range either way."""
+    from deepfinder_unsup.simulate.dataset import FRESH_SEEDS, draw_fresh_seeds
+    from deepfinder_unsup.simulate.procedural import procedural_molecule
+
+    def spread(seeds):
+        log_mass = np.log([procedural_molecule(int(s)).mass_kda for s in seeds])
+        return np.abs(log_mass[1:] - log_mass[0])
+
+    rng = np.random.default_rng(3)
+    banded = [draw_fresh_seeds(6, rng, mass_band=0.3) for _ in range(8)]
+    assert all(len(set(s.tolist())) == 6 and spread(s).max() <= 0.3 for s in banded)
+    assert all(FRESH_SEEDS[0] <= seed < FRESH_SEEDS[1] for s in banded for seed in s)
+    free = np.concatenate([spread(draw_fresh_seeds(6, rng)) for _ in range(8)])
+    assert np.median(free) > 0.5 and free.max() > 1.5
+    narrow = draw_fresh_seeds(6, np.random.default_rng(5), mass_band=1e-6)
+    assert len(set(narrow.tolist())) == 6 and spread(narrow).max() < 0.05  # the nearest of 384 candidates
+    with pytest.raises(ValueError, match="non-negative log ratio"):
+        draw_fresh_seeds(6, rng, mass_band=-0.1)
+
+
+def test_the_keras_source_draws_a_batchs_fresh_structures_within_its_mass_band(monkeypatch):
+    """``train --fresh-mass-band``: the structures drawn once of each batch are within the band in mass, the
+    classes' pairs are drawn as before, and the source says so for the model card."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate import keras_source
+    from deepfinder_unsup.simulate.procedural import procedural_molecule
+
+    simulated: list[str] = []
+    real = keras_source.simulate_subtomogram
+
+    def recording(library, label, config, rng):
+        simulated.append(library.names[label - 1] if label else "negative")
+        return real(library, label, config, rng)
+
+    monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    source = keras_source.SimulatedBatches(
+        [builtin_structure("ring"), builtin_structure("globule")], fixed_config(), batch_size=12, seed=2
+    )
+    source.instance_pairs, source.fresh_share, source.fresh_mass_band = True, 5 / 6, 0.2
+    for item in range(2):
+        simulated.clear()
+        source[item]
+        fresh = simulated[1:6]
+        assert set(simulated[:1]) <= {"ring", "globule", "negative"} and simulated[:6] == simulated[6:]
+        log_mass = np.log([procedural_molecule(int(name.removeprefix("proc"))).mass_kda for name in fresh])
+        assert np.abs(log_mass - log_mass[0]).max() <= 0.2
+    assert "within ln 0.2 in mass" in source.describe()
 
 
 def test_fresh_pairs_are_two_draws_of_one_structure_drawn_once(monkeypatch):

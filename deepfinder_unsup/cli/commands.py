@@ -86,6 +86,7 @@ def cmd_train(args) -> int:
         keep_epochs=args.keep_epochs,
         reuse=args.reuse,
         fresh_share=args.fresh_structures,
+        fresh_mass_band=args.fresh_mass_band,
         contrast_memory=args.contrast_memory,
         one_acquisition_per_batch=args.one_acquisition_per_batch,
     )

@@ -296,6 +296,15 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "(never a class, never seen again), learnt from by the contrastive loss alone; 0 (default): none",
     )
     p.add_argument(
+        "--fresh-mass-band",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="LN_RATIO",
+        help="with --fresh-structures: a batch's structures drawn once are within this natural-log mass ratio of "
+        "the first one (0.35: within a factor 1.4), so they must be told apart by shape, not size; 0 (default): "
+        "drawn at random",
+    )
+    p.add_argument(
         "--contrast-memory",
         type=int,
         default=0,

@@ -14,7 +14,7 @@ from ..io.dataset import write_dataset
 from ..io.objl import Objl, new_object
 from ..log import progress as progress_bar
 from .config import SimConfig
-from .procedural import ProceduralStructure
+from .procedural import ProceduralStructure, procedural_molecule
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure, made_by_code
 
@@ -210,16 +210,46 @@ def balanced_labels(
 
 
 FRESH_SEEDS = (10_000, 1_000_000)  # procedural seeds drawn once: above every class list's, below the held-out sets'
+MASS_BAND_CANDIDATES = 64  # seeds tried per structure wanted before a mass band is filled with the nearest in mass
+
+
+def draw_fresh_seeds(n: int, rng: np.random.Generator, mass_band: float = 0.0) -> np.ndarray:
+    """``n`` procedural seeds from :data:`FRESH_SEEDS`, each structure drawn once (a repeat is one in 10^4 a batch).
+
+    ``mass_band`` b > 0: hard negatives for the contrastive loss. The first seed is drawn as usual and the others
+    among seeds whose structure's mass is within a factor exp(b) of its mass (|ln m / m_first| <= b), so a batch's
+    drawn-once structures cannot be told apart by size alone (session 56: the protocol's wrong nearest neighbours
+    are a median |ln ratio| 0.33 apart in mass, random pairs 0.97). Where ``MASS_BAND_CANDIDATES`` x n candidates
+    hold too few inside the band (a very narrow one), the nearest in mass fill it.
+    """
+    if mass_band < 0:
+        raise ValueError(f"the mass band is a non-negative log ratio, got {mass_band}")
+    if mass_band == 0 or n < 2:
+        return rng.integers(*FRESH_SEEDS, n)
+    first, *candidates = rng.integers(*FRESH_SEEDS, MASS_BAND_CANDIDATES * n)
+    centre = np.log(procedural_molecule(int(first)).mass_kda)
+    inside: list[int] = []
+    tried: list[tuple[float, int]] = []
+    for seed in dict.fromkeys(int(s) for s in candidates if s != first):  # in the order drawn, each once
+        distance = abs(np.log(procedural_molecule(seed).mass_kda) - centre)  # a few ms a molecule: tried lazily
+        tried.append((distance, seed))
+        if distance <= mass_band:
+            inside.append(seed)
+            if len(inside) == n - 1:
+                break
+    else:
+        inside = [seed for _, seed in sorted(tried)[: n - 1]]
+    return np.array([first, *inside], np.int64)
 
 
 def simulate_fresh_pairs(
     library: StructureLibrary, n: int, config: SimConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Two sub-tomograms each of ``n`` procedural structures drawn once (seeds from :data:`FRESH_SEEDS`, never a
+    """Two sub-tomograms each of ``n`` procedural structures drawn once (:func:`draw_fresh_seeds`, never a
     class): the pairs of the contrastive loss's fresh share (``train --fresh-structures``), as (a, b)."""
     box = config.box_size
     a, b = np.zeros((n, box, box, box), np.float32), np.zeros((n, box, box, box), np.float32)
-    for i, seed in enumerate(rng.integers(*FRESH_SEEDS, n)):
+    for i, seed in enumerate(draw_fresh_seeds(n, rng)):
         with library.visiting(ProceduralStructure(int(seed), config.voxel_size)) as label:
             a[i] = simulate_subtomogram(library, label, config, rng)[0]
             b[i] = simulate_subtomogram(library, label, config, rng)[0]

@@ -14,7 +14,7 @@ from ..io.files import atomic_path
 from ..log import logger
 from ..volume import random_wedge_symmetric_view
 from .config import SimConfig, one_acquisition
-from .dataset import FRESH_SEEDS, balanced_labels, binding_states_of, class_draw_weights, class_names_of
+from .dataset import balanced_labels, binding_states_of, class_draw_weights, class_names_of, draw_fresh_seeds
 from .procedural import ProceduralStructure
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure
@@ -31,9 +31,10 @@ class SimulatedBatches(SeededBatches):
     sub-tomogram turned by a random wedge-symmetric rotation (:func:`replayed_item`); the batches are the same
     whether or not ``cache_dir`` lets the workers pass a made batch on instead of simulating it again.
     ``fresh_share`` f > 0 (with ``instance_pairs``): a share f of each batch's pairs are two sub-tomograms of a
-    procedural structure drawn once (a seed from :data:`FRESH_SEEDS`, never a class): their class rows are zero
-    and their sample weight 0, so only the contrastive loss learns from them; batches are then
-    (x, y, sample weights).
+    procedural structure drawn once (a seed from :data:`~.dataset.FRESH_SEEDS`, never a class): their class rows
+    are zero and their sample weight 0, so only the contrastive loss learns from them; batches are then
+    (x, y, sample weights). ``fresh_mass_band`` b > 0: a batch's drawn-once structures are within a factor
+    exp(b) in mass of its first one (:func:`~.dataset.draw_fresh_seeds`), hard negatives for one another.
     ``one_acquisition_per_batch``: every sub-tomogram of a batch shares one draw of the acquisition
     (:func:`~.config.one_acquisition`), as the picks of one tomogram do: a pair then differs by pose, position,
     neighbours and noise only, and the batch's other structures are told apart under the same microscope.
@@ -66,6 +67,7 @@ class SimulatedBatches(SeededBatches):
         self.reuse = 1
         self.cache_dir: str | None = None
         self.fresh_share = 0.0
+        self.fresh_mass_band = 0.0
         self.one_acquisition_per_batch = False
 
     def __getitem__(self, idx: int):
@@ -145,7 +147,8 @@ class SimulatedBatches(SeededBatches):
         pairs = self.batch_size // 2
         n_fresh = fresh_pairs_per_batch(pairs, self.fresh_share)
         labels = balanced_labels(self.labels, pairs - n_fresh, rng, self.draw_weights)
-        fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in rng.integers(*FRESH_SEEDS, n_fresh)]
+        seeds = draw_fresh_seeds(n_fresh, rng, self.fresh_mass_band)
+        fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in seeds]
         halves = [
             np.concatenate([self._simulate(labels, rng, config), self._simulate_fresh(fresh, rng, config)])
             for _ in range(2)
@@ -172,6 +175,7 @@ class SimulatedBatches(SeededBatches):
         n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
         weight = f", classes from files drawn {self.map_weight:g}x as often" if self.draw_weights is not None else ""
         weight += ", one acquisition per batch" if self.one_acquisition_per_batch else ""
+        weight += f", drawn-once structures within ln {self.fresh_mass_band:g} in mass" if self.fresh_mass_band else ""
         return (
             f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural){weight}, "
             f"specs {self.specs or self.library.names[:5]}"

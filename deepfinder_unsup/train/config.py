@@ -45,6 +45,7 @@ class TrainConfig:
     keep_epochs: bool = False  # also write every epoch's model, carded, as epoch_NNN.keras (to choose one later)
     reuse: int = 1  # on-the-fly simulation: each simulated batch trained on this many times (in other views)
     fresh_share: float = 0.0  # with the contrastive loss: share of pairs of procedural structures drawn once
+    fresh_mass_band: float = 0.0  # with fresh_share: a batch's drawn-once structures within this ln mass ratio
     contrast_memory: int = 0  # with fresh_share: drawn-once embeddings kept as the contrastive loss's negatives
     one_acquisition_per_batch: bool = False  # on-the-fly simulation: a batch's sub-tomograms share one microscope
     stall_minutes: float = 10.0  # end the run (exit 4) when no training step finishes for this long (dead workers)
@@ -107,6 +108,13 @@ def _check_fresh_share(config: TrainConfig) -> None:
         raise InputError(f"--fresh-structures must be a share between 0 and 1, got {config.fresh_share}")
     if config.fresh_share > 0 and config.contrast_weight <= 0:
         raise InputError("--fresh-structures needs the contrastive loss (--contrast-weight): nothing else sees them")
+    if not 0 <= config.fresh_mass_band < np.inf:
+        raise InputError(f"--fresh-mass-band must be a log mass ratio of 0 or more, got {config.fresh_mass_band}")
+    if config.fresh_mass_band and not fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share) > 1:
+        raise InputError(
+            "--fresh-mass-band draws a batch's structures drawn once close in mass: it needs --fresh-structures with "
+            f"at least two such pairs a batch (batch {config.batch_size}, share {config.fresh_share})"
+        )
     if config.contrast_memory < 0:
         raise InputError(f"--contrast-memory must not be negative, got {config.contrast_memory}")
     if config.contrast_memory and not fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share):
