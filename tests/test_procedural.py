@@ -77,6 +77,19 @@ def test_mirror_pairs_are_mirror_images_and_distinct_classes():
     assert np.allclose(db, da[:, :, ::-1], atol=1e-5)  # x mirrored in [z, y, x]
 
 
+def test_a_mirrored_structure_is_the_generators_own_mirror_image_and_its_wobble_too():
+    """``ProceduralStructure(seed, mirrored=True)`` (``train --fresh-mirrors``): seed 3's is seed 4's density (the
+    generator's mirror of 3), x reversed in [z, y, x], not the original (chiral), named apart; its flexible copies
+    stay with the mirror image (the wobble moves the mirrored molecule)."""
+    plain, mirrored = ProceduralStructure(3), ProceduralStructure(3, mirrored=True)
+    np.testing.assert_allclose(mirrored.density, ProceduralStructure(4).density, atol=1e-6)
+    np.testing.assert_allclose(mirrored.density, plain.density[:, :, ::-1], atol=1e-5)
+    assert _corr(mirrored.density, plain.density) < 0.95
+    assert (plain.name, mirrored.name) == ("proc0000003", "proc0000003-mirror")
+    wobbled = mirrored.at_voxel_size(10.0, np.random.default_rng(1), wobble=True).density
+    assert _corr(wobbled, mirrored.density) > 0.99 > 0.9 > _corr(wobbled, plain.density)
+
+
 def test_wobble_is_a_small_deformation():
     mol = procedural_molecule(8)
     moved = wobble_points(mol, np.random.default_rng(0))

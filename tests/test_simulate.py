@@ -301,9 +301,10 @@ def test_a_mass_band_draws_structures_close_in_mass_and_without_it_they_range_wi
         draw_fresh_seeds(6, rng, mass_band=-0.1)
 
 
-def test_the_keras_source_draws_a_batchs_fresh_structures_within_its_mass_band(monkeypatch):
+def test_the_keras_source_draws_a_batchs_fresh_structures_within_its_mass_band_and_beside_mirrors(monkeypatch):
     """``train --fresh-mass-band``: the structures drawn once of each batch are within the band in mass, the
-    classes' pairs are drawn as before, and the source says so for the model card."""
+    classes' pairs are drawn as before; ``--fresh-mirrors``: the last of them are the first ones' mirror images;
+    the source says both for the model card."""
     pytest.importorskip("keras")
     from deepfinder_unsup.simulate import keras_source
     from deepfinder_unsup.simulate.procedural import procedural_molecule
@@ -327,7 +328,14 @@ def test_the_keras_source_draws_a_batchs_fresh_structures_within_its_mass_band(m
         assert set(simulated[:1]) <= {"ring", "globule", "negative"} and simulated[:6] == simulated[6:]
         log_mass = np.log([procedural_molecule(int(name.removeprefix("proc"))).mass_kda for name in fresh])
         assert np.abs(log_mass - log_mass[0]).max() <= 0.2
+        assert len(set(fresh)) == 5 and not any(name.endswith("-mirror") for name in fresh)
     assert "within ln 0.2 in mass" in source.describe()
+    source.fresh_mirrors = 0.8  # 4 of the 5 in mirror pairs: the last 2 are the first 2 mirrored
+    simulated.clear()
+    source[2]
+    fresh = simulated[1:6]
+    assert fresh[3:] == [name + "-mirror" for name in fresh[:2]] and len(set(fresh)) == 5
+    assert simulated[:6] == simulated[6:] and "0.8 of them beside their mirror image" in source.describe()
 
 
 def test_fresh_pairs_are_two_draws_of_one_structure_drawn_once(monkeypatch):

@@ -87,6 +87,7 @@ def cmd_train(args) -> int:
         reuse=args.reuse,
         fresh_share=args.fresh_structures,
         fresh_mass_band=args.fresh_mass_band,
+        fresh_mirrors=args.fresh_mirrors,
         contrast_memory=args.contrast_memory,
         one_acquisition_per_batch=args.one_acquisition_per_batch,
     )

@@ -305,6 +305,14 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "drawn at random",
     )
     p.add_argument(
+        "--fresh-mirrors",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SHARE",
+        help="with --fresh-structures: this share of a batch's structures drawn once come beside their own mirror "
+        "image, a negative that differs in handedness only (mirror images are distinct classes); 0 (default): none",
+    )
+    p.add_argument(
         "--contrast-memory",
         type=int,
         default=0,

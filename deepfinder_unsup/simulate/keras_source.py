@@ -35,6 +35,7 @@ class SimulatedBatches(SeededBatches):
     are zero and their sample weight 0, so only the contrastive loss learns from them; batches are then
     (x, y, sample weights). ``fresh_mass_band`` b > 0: a batch's drawn-once structures are within a factor
     exp(b) in mass of its first one (:func:`~.dataset.draw_fresh_seeds`), hard negatives for one another.
+    ``fresh_mirrors`` s > 0: a share s of them come with their own mirror image (:func:`fresh_mirror_pairs`).
     ``one_acquisition_per_batch``: every sub-tomogram of a batch shares one draw of the acquisition
     (:func:`~.config.one_acquisition`), as the picks of one tomogram do: a pair then differs by pose, position,
     neighbours and noise only, and the batch's other structures are told apart under the same microscope.
@@ -68,6 +69,7 @@ class SimulatedBatches(SeededBatches):
         self.cache_dir: str | None = None
         self.fresh_share = 0.0
         self.fresh_mass_band = 0.0
+        self.fresh_mirrors = 0.0
         self.one_acquisition_per_batch = False
 
     def __getitem__(self, idx: int):
@@ -148,7 +150,9 @@ class SimulatedBatches(SeededBatches):
         n_fresh = fresh_pairs_per_batch(pairs, self.fresh_share)
         labels = balanced_labels(self.labels, pairs - n_fresh, rng, self.draw_weights)
         seeds = draw_fresh_seeds(n_fresh, rng, self.fresh_mass_band)
-        fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in seeds]
+        mirrors = fresh_mirror_pairs(n_fresh, self.fresh_mirrors)  # the last ones: the first ones' mirror images
+        fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in seeds[: n_fresh - mirrors]]
+        fresh += [ProceduralStructure(int(seed), self.config.voxel_size, mirrored=True) for seed in seeds[:mirrors]]
         halves = [
             np.concatenate([self._simulate(labels, rng, config), self._simulate_fresh(fresh, rng, config)])
             for _ in range(2)
@@ -176,6 +180,7 @@ class SimulatedBatches(SeededBatches):
         weight = f", classes from files drawn {self.map_weight:g}x as often" if self.draw_weights is not None else ""
         weight += ", one acquisition per batch" if self.one_acquisition_per_batch else ""
         weight += f", drawn-once structures within ln {self.fresh_mass_band:g} in mass" if self.fresh_mass_band else ""
+        weight += f", {self.fresh_mirrors:g} of them beside their mirror image" if self.fresh_mirrors else ""
         return (
             f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural){weight}, "
             f"specs {self.specs or self.library.names[:5]}"
@@ -189,6 +194,12 @@ REPLAY_WAIT_S = 60.0  # how long a reuse waits for a worker still making its bat
 def fresh_pairs_per_batch(pairs: int, share: float) -> int:
     """How many of a batch's ``pairs`` are of structures drawn once, for a ``share`` (the last ones of each half)."""
     return min(pairs, int(round(share * pairs)))
+
+
+def fresh_mirror_pairs(n_fresh: int, share: float) -> int:
+    """How many of a batch's ``n_fresh`` structures drawn once are followed by their mirror image, for a ``share``
+    of the structures in such pairs (each pair two of them)."""
+    return min(n_fresh // 2, int(round(share * n_fresh / 2)))
 
 
 def replayed_item(idx: int, reuse: int, lag: int = REPLAY_LAG) -> int | None:

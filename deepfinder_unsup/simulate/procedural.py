@@ -17,7 +17,7 @@ every subunit (conformational flexibility within a class).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -237,16 +237,24 @@ def render_points(points: np.ndarray, voxel_size: float, blur_voxels: float = 0.
 
 
 class ProceduralStructure(Structure):
-    """A :class:`Structure` rendered from a procedural molecule, directly at any voxel size."""
+    """A :class:`Structure` rendered from a procedural molecule, directly at any voxel size.
 
-    def __init__(self, seed: int, voxel_size: float = 10.0):
-        self.seed = int(seed)
-        mol = procedural_molecule(self.seed)
-        super().__init__(mol.name, standardise_density(render_points(mol.points, voxel_size)), voxel_size, by_code=True)
+    ``mirrored``: the molecule's mirror image (x negated), named ``NAME-mirror``: a structure drawn once beside its
+    own mirror image (``train --fresh-mirrors``) is a negative that differs in handedness only.
+    """
+
+    def __init__(self, seed: int, voxel_size: float = 10.0, mirrored: bool = False):
+        self.seed, self.mirrored = int(seed), bool(mirrored)
+        mol = self.molecule
+        name = mol.name + ("-mirror" if self.mirrored else "")
+        super().__init__(name, standardise_density(render_points(mol.points, voxel_size)), voxel_size, by_code=True)
 
     @property
     def molecule(self) -> ProceduralMolecule:
-        return procedural_molecule(self.seed)
+        mol = procedural_molecule(self.seed)
+        if not self.mirrored:
+            return mol
+        return replace(mol, points=mol.points * np.array([-1.0, 1.0, 1.0], np.float32))  # as seeds 4 mod 5 are
 
     def at_voxel_size(
         self, voxel_size: float, rng: np.random.Generator | None = None, wobble: bool = False

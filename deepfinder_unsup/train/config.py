@@ -10,7 +10,7 @@ import numpy as np
 from ..embed import resolve_precision
 from ..io.files import InputError
 from ..log import logger
-from ..simulate.keras_source import REPLAY_LAG, fresh_pairs_per_batch
+from ..simulate.keras_source import REPLAY_LAG, fresh_mirror_pairs, fresh_pairs_per_batch
 
 
 @dataclass
@@ -46,6 +46,7 @@ class TrainConfig:
     reuse: int = 1  # on-the-fly simulation: each simulated batch trained on this many times (in other views)
     fresh_share: float = 0.0  # with the contrastive loss: share of pairs of procedural structures drawn once
     fresh_mass_band: float = 0.0  # with fresh_share: a batch's drawn-once structures within this ln mass ratio
+    fresh_mirrors: float = 0.0  # with fresh_share: share of drawn-once structures beside their own mirror image
     contrast_memory: int = 0  # with fresh_share: drawn-once embeddings kept as the contrastive loss's negatives
     one_acquisition_per_batch: bool = False  # on-the-fly simulation: a batch's sub-tomograms share one microscope
     stall_minutes: float = 10.0  # end the run (exit 4) when no training step finishes for this long (dead workers)
@@ -114,6 +115,14 @@ def _check_fresh_share(config: TrainConfig) -> None:
         raise InputError(
             "--fresh-mass-band draws a batch's structures drawn once close in mass: it needs --fresh-structures with "
             f"at least two such pairs a batch (batch {config.batch_size}, share {config.fresh_share})"
+        )
+    if not 0.0 <= config.fresh_mirrors <= 1.0:
+        raise InputError(f"--fresh-mirrors must be a share between 0 and 1, got {config.fresh_mirrors}")
+    n_fresh = fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share)
+    if config.fresh_mirrors and not fresh_mirror_pairs(n_fresh, config.fresh_mirrors):
+        raise InputError(
+            f"--fresh-mirrors {config.fresh_mirrors:g} of {n_fresh} structures drawn once a batch (batch "
+            f"{config.batch_size}, --fresh-structures {config.fresh_share:g}) is not one structure beside its mirror"
         )
     if config.contrast_memory < 0:
         raise InputError(f"--contrast-memory must not be negative, got {config.contrast_memory}")

@@ -112,6 +112,7 @@ def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
         simulation.instance_pairs = True
         simulation.fresh_share = config.fresh_share
         simulation.fresh_mass_band = config.fresh_mass_band
+        simulation.fresh_mirrors = config.fresh_mirrors
     if config.reuse > 1:
         simulation.reuse, simulation.cache_dir = config.reuse, str(_fresh_dir(out_dir / "reuse_cache"))
     if config.binding_weight > 0:
