@@ -236,14 +236,9 @@ def test_reused_batches_are_wedge_symmetric_views_of_earlier_ones_cached_or_not(
         np.testing.assert_array_equal(uncached[i][0], items[i][0])
 
 
-def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_rows_and_weight(monkeypatch):
-    """``train --fresh-structures 0.5``: in a batch of 4 pairs, 2 pairs are two sub-tomograms of one procedural
-    structure from the reserved seeds (not a class: zero class row, sample weight 0), the other 2 of drawn classes
-    (their one-hot rows, weight 1); row i and row i + 4 show the same structure; the next batch draws other
-    structures; the library is as before (nothing appended, no cache entry left)."""
-    pytest.importorskip("keras")
-    from deepfinder_unsup.simulate import dataset, keras_source
-    from deepfinder_unsup.simulate.procedural import procedural_name
+def record_simulated_structures(monkeypatch) -> list[str]:
+    """The names of the structures the Keras source simulates from now on, in order ('negative' for label 0)."""
+    from deepfinder_unsup.simulate import keras_source
 
     simulated: list[str] = []
     real = keras_source.simulate_subtomogram
@@ -253,6 +248,19 @@ def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_ro
         return real(library, label, config, rng)
 
     monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    return simulated
+
+
+def test_fresh_structures_fill_a_share_of_the_pairs_once_each_with_zero_class_rows_and_weight(monkeypatch):
+    """``train --fresh-structures 0.5``: in a batch of 4 pairs, 2 pairs are two sub-tomograms of one procedural
+    structure from the reserved seeds (not a class: zero class row, sample weight 0), the other 2 of drawn classes
+    (their one-hot rows, weight 1); row i and row i + 4 show the same structure; the next batch draws other
+    structures; the library is as before (nothing appended, no cache entry left)."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate import dataset, keras_source
+    from deepfinder_unsup.simulate.procedural import procedural_name
+
+    simulated = record_simulated_structures(monkeypatch)
     source = keras_source.SimulatedBatches(
         [builtin_structure("ring"), builtin_structure("globule")], fixed_config(), batch_size=8, seed=1
     )
@@ -309,14 +317,7 @@ def test_the_keras_source_draws_a_batchs_fresh_structures_within_its_mass_band_a
     from deepfinder_unsup.simulate import keras_source
     from deepfinder_unsup.simulate.procedural import procedural_molecule
 
-    simulated: list[str] = []
-    real = keras_source.simulate_subtomogram
-
-    def recording(library, label, config, rng):
-        simulated.append(library.names[label - 1] if label else "negative")
-        return real(library, label, config, rng)
-
-    monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    simulated = record_simulated_structures(monkeypatch)
     source = keras_source.SimulatedBatches(
         [builtin_structure("ring"), builtin_structure("globule")], fixed_config(), batch_size=12, seed=2
     )

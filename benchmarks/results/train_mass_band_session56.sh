@@ -6,6 +6,9 @@
 # protocol's wrong nearest neighbours (`python benchmarks/results/confusion_mass_session56.py`, the shipped model, one view) are a median
 # |ln mass ratio| 0.33 apart, random pairs of its structures 0.97; 80 % of a batch's random negatives were told
 # apart by size alone, so the contrastive loss asked little about shape. Seed 83, a fresh cosine over 7 epochs.
+# Result: 7 epochs (67,200 samples, 2,452,608 seen), level: the last +0.0020 [-0.0023, +0.0065] on the 207 against the
+# shipped `general`, -0.0014 [-0.0065, +0.0037] against its INIT; real six -0.001, own SHREC'21 -0.012; not shipped
+# (docs/training_history.md, session 56).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/wide59} INIT=${INIT:-benchmarks/checkpoints/one_acquisition_session55.keras} SEED=${SEED:-83} \
