@@ -109,16 +109,16 @@ def _check_fresh_share(config: TrainConfig) -> None:
         raise InputError(f"--fresh-structures must be a share between 0 and 1, got {config.fresh_share}")
     if config.fresh_share > 0 and config.contrast_weight <= 0:
         raise InputError("--fresh-structures needs the contrastive loss (--contrast-weight): nothing else sees them")
+    n_fresh = fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share)
     if not 0 <= config.fresh_mass_band < np.inf:
         raise InputError(f"--fresh-mass-band must be a log mass ratio of 0 or more, got {config.fresh_mass_band}")
-    if config.fresh_mass_band and not fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share) > 1:
+    if config.fresh_mass_band and n_fresh < 2:
         raise InputError(
             "--fresh-mass-band draws a batch's structures drawn once close in mass: it needs --fresh-structures with "
             f"at least two such pairs a batch (batch {config.batch_size}, share {config.fresh_share})"
         )
     if not 0.0 <= config.fresh_mirrors <= 1.0:
         raise InputError(f"--fresh-mirrors must be a share between 0 and 1, got {config.fresh_mirrors}")
-    n_fresh = fresh_pairs_per_batch(config.batch_size // 2, config.fresh_share)
     if config.fresh_mirrors and not fresh_mirror_pairs(n_fresh, config.fresh_mirrors):
         raise InputError(
             f"--fresh-mirrors {config.fresh_mirrors:g} of {n_fresh} structures drawn once a batch (batch "
