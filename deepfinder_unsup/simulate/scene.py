@@ -134,71 +134,20 @@ def simulate_subtomogram(
     A ``surface`` structure sits on a bilayer, a ``transmembrane`` one spans it (its z axis along the normal).
     Returns (volume, SubtomogramDraw) or, with ``return_clean``, (noisy, clean, draw) un-normalised.
     """
-    out_vs = config.voxel_size
     sim_vs = float(draw(config.sim_voxel_size, rng))
-    scale = out_vs / sim_vs  # output voxels -> simulation voxels
-    n_sim = int(round((config.box_size + 2 * config.margin) * scale))
-    n_crop = min(n_sim, int(np.ceil(config.box_size * scale)) + 4)
+    n_sim = int(round((config.box_size + 2 * config.margin) * config.voxel_size / sim_vs))
+    n_crop = min(n_sim, int(np.ceil(config.box_size * config.voxel_size / sim_vs)) + 4)
     mic: Microscope = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr_override is None else snr_override
     snr_reference = str(draw(config.snr_reference, rng))
-    volume = np.zeros((n_sim,) * 3, np.float32)
-    particle = np.zeros_like(volume) if snr_reference == "particle" else None
-    centre = np.full(3, float(box_centre(n_sim)))  # lands on the output box's centre (volume.py's convention)
     shift_out = _random_in_ball(rng, float(draw(config.shift_max, rng)))
-    occupied: list[tuple[np.ndarray, float]] = []
-    angles = None
-    binding = "free"
-    normal = None
-    if label > 0:
-        struct = library.get(label - 1, sim_vs, rng, wobble=bool(config.wobble))
-        rot = random_rotations(1, rng)[0]
-        pos = centre + shift_out * scale
-        place_particle(volume if particle is None else particle, struct.density, rot, pos)
-        if particle is not None:
-            volume += particle
-        occupied.append((pos, struct.radius))
-        angles = tuple(float(a) for a in deepfinder_angles(rot))
-        binding = "surface" if library.names[label - 1] in config.membrane_bound else struct.binding
-        normal = _add_bound_membrane(volume, struct, binding, rot, pos, sim_vs, rng)
-    else:
-        occupied.append((centre, 12.0 * scale))  # keep the centre free of neighbours
-        if particle is not None:  # the noise of a box with a particle: a random structure's power, not placed
-            phantom = library.get(int(rng.integers(len(library.structures))), sim_vs)
-            place_particle(particle, phantom.density, random_rotations(1, rng)[0], centre)
-    _add_neighbours(volume, library, sim_vs, occupied, int(draw(config.n_neighbours, rng)), rng, label == 0)
-    # a stray membrane beside a free particle, outside it (none when the particle fills the box)
-    nearest = occupied[0][1] + 2 if label > 0 else 0.0
-    if binding == "free" and rng.uniform() < config.p_membrane and nearest < n_sim / 2:
-        d = rng.uniform(nearest, n_sim / 2)
-        direction = _random_direction(rng)
-        add_membrane(volume, sim_vs, centre + d * direction, direction, rng.uniform(400, 3000))
-    background = float(draw(config.background, rng))
-    if background > 0:
-        volume += smooth_background(volume.shape, sim_vs, background, rng)
-    if particle is None and not volume.any() and library.structures:
-        # an empty negative box has no signal to set its noise by: a random structure's power, as "particle" does
-        snr_reference, particle = "particle", np.zeros_like(volume)
-        phantom = library.get(int(rng.integers(len(library.structures))), sim_vs)
-        place_particle(particle, phantom.density, random_rotations(1, rng)[0], centre)
-    clean, *alone, noise = reconstruct_together(
-        [volume] if particle is None else [volume, particle], mic, sim_vs, n_crop, rng
-    )
-    polarity = float(draw(config.polarity, rng))
-    clean, noise = (_to_output(v, sim_vs, config) * polarity for v in (clean, noise))
-    reference = _to_output(alone[0], sim_vs, config) if alone else None
-    colour = float(draw(config.noise_colour, rng))
-    if colour:
-        noise = fourier_power_filter(noise, -colour / 2)
-    noisy = mix_at_snr(clean, noise, snr, reference)  # SNR of the output box, or of its central particle
-    lowpass = draw(config.lowpass, rng)
-    if lowpass:
-        noisy = lowpass_filter(noisy, float(lowpass))
+    scene = _compose_scene(library, label, config, rng, sim_vs, n_sim, shift_out, snr_reference)
+    noisy, clean, look = _acquire_subtomogram(scene, mic, sim_vs, n_crop, config, snr, rng)
     c_out = config.box_size // 2
     info = SubtomogramDraw(
         label,
         np.array([c_out, c_out, c_out], float) + shift_out,
-        angles,
+        scene.angles,
         {
             "snr": snr,
             "defocus_um": mic.defocus_um,
@@ -207,22 +156,140 @@ def simulate_subtomogram(
             "tilt_step": mic.tilt_step,
             "sim_voxel_size": sim_vs,
             "bfactor": mic.bfactor,
-            "polarity": polarity,
+            "polarity": look["polarity"],
             "ctf_correction": mic.ctf_correction,
             "phase_shift": mic.phase_shift,
             "tilt_scheme": mic.tilt_scheme,
             "wbp_filter": mic.wbp_filter,
-            "noise_colour": colour,
-            "lowpass": lowpass or 0.0,
-            "background": background,
-            "binding": binding,
-            "snr_reference": snr_reference,
+            "noise_colour": look["noise_colour"],
+            "lowpass": look["lowpass"],
+            "background": scene.background,
+            "binding": scene.binding,
+            "snr_reference": scene.snr_reference,
         },
-        None if normal is None else tuple(float(v) for v in normal),
+        None if scene.normal is None else tuple(float(v) for v in scene.normal),
     )
     if return_clean:
         return noisy, clean, info
     return normalise(noisy[None])[0], info
+
+
+@dataclass
+class _Scene:
+    """One sub-tomogram's densities at the simulation voxel size, before the microscope, and what was drawn."""
+
+    volume: np.ndarray  # everything in the box
+    particle: np.ndarray | None  # the central particle alone, when the SNR is the particle's
+    snr_reference: str
+    angles: tuple | None = None
+    binding: str = "free"
+    normal: np.ndarray | None = None  # the bilayer of a bound particle
+    background: float = 0.0
+
+
+def _compose_scene(
+    library: StructureLibrary,
+    label: int,
+    config: SimConfig,
+    rng: np.random.Generator,
+    sim_vs: float,
+    n_sim: int,
+    shift_out: np.ndarray,
+    snr_reference: str,
+) -> _Scene:
+    """The central particle (none for ``label`` 0) with its bilayer, its neighbours, a stray membrane beside a free
+    particle, and the cytoplasm-like background."""
+    scale = config.voxel_size / sim_vs  # output voxels -> simulation voxels
+    volume = np.zeros((n_sim,) * 3, np.float32)
+    scene = _Scene(volume, np.zeros_like(volume) if snr_reference == "particle" else None, snr_reference)
+    centre = np.full(3, float(box_centre(n_sim)))  # lands on the output box's centre (volume.py's convention)
+    if label > 0:
+        occupied = [_place_central_particle(scene, library, label, config, sim_vs, centre + shift_out * scale, rng)]
+    else:
+        occupied = [(centre, 12.0 * scale)]  # keep the centre free of neighbours
+        if scene.particle is not None:  # the noise of a box with a particle: a random structure's power, not placed
+            _place_phantom(scene.particle, library, sim_vs, centre, rng)
+    _add_neighbours(volume, library, sim_vs, occupied, int(draw(config.n_neighbours, rng)), rng, label == 0)
+    if scene.binding == "free":
+        nearest = occupied[0][1] + 2 if label > 0 else 0.0
+        _maybe_add_stray_membrane(volume, sim_vs, centre, nearest, config.p_membrane, rng)
+    scene.background = float(draw(config.background, rng))
+    if scene.background > 0:
+        volume += smooth_background(volume.shape, sim_vs, scene.background, rng)
+    if scene.particle is None and not volume.any() and library.structures:
+        # an empty negative box has no signal to set its noise by: a random structure's power, as "particle" does
+        scene.snr_reference, scene.particle = "particle", np.zeros_like(volume)
+        _place_phantom(scene.particle, library, sim_vs, centre, rng)
+    return scene
+
+
+def _place_central_particle(
+    scene: _Scene,
+    library: StructureLibrary,
+    label: int,
+    config: SimConfig,
+    sim_vs: float,
+    pos: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, float]:
+    """Class ``label`` in a random pose at ``pos`` (simulation voxels), on its bilayer if it is bound; records the
+    pose, binding and membrane normal in ``scene``; returns the space it occupies (centre, radius)."""
+    struct = library.get(label - 1, sim_vs, rng, wobble=bool(config.wobble))
+    rot = random_rotations(1, rng)[0]
+    place_particle(scene.volume if scene.particle is None else scene.particle, struct.density, rot, pos)
+    if scene.particle is not None:
+        scene.volume += scene.particle
+    scene.angles = tuple(float(a) for a in deepfinder_angles(rot))
+    scene.binding = "surface" if library.names[label - 1] in config.membrane_bound else struct.binding
+    scene.normal = _add_bound_membrane(scene.volume, struct, scene.binding, rot, pos, sim_vs, rng)
+    return pos, struct.radius
+
+
+def _place_phantom(
+    volume: np.ndarray, library: StructureLibrary, sim_vs: float, centre: np.ndarray, rng: np.random.Generator
+) -> None:
+    """A random structure in a random pose at ``centre``: the signal a box without a particle sets its noise by."""
+    phantom = library.get(int(rng.integers(len(library.structures))), sim_vs)
+    place_particle(volume, phantom.density, random_rotations(1, rng)[0], centre)
+
+
+def _maybe_add_stray_membrane(
+    volume: np.ndarray, sim_vs: float, centre: np.ndarray, nearest: float, chance: float, rng: np.random.Generator
+) -> None:
+    """With probability ``chance``, a membrane further than ``nearest`` voxels from the centre (none when the
+    particle fills the box)."""
+    n_sim = volume.shape[0]
+    if rng.uniform() < chance and nearest < n_sim / 2:
+        d = rng.uniform(nearest, n_sim / 2)
+        direction = _random_direction(rng)
+        add_membrane(volume, sim_vs, centre + d * direction, direction, rng.uniform(400, 3000))
+
+
+def _acquire_subtomogram(
+    scene: _Scene,
+    mic: Microscope,
+    sim_vs: float,
+    n_crop: int,
+    config: SimConfig,
+    snr: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The scene through the microscope at the output voxel size: (noisy, clean, the look drawn: polarity, noise
+    colour, low-pass). The SNR is the box's, or its central particle's where ``scene.particle`` holds it."""
+    clean, *alone, noise = reconstruct_together(
+        [scene.volume] if scene.particle is None else [scene.volume, scene.particle], mic, sim_vs, n_crop, rng
+    )
+    polarity = float(draw(config.polarity, rng))
+    clean, noise = (_to_output(v, sim_vs, config) * polarity for v in (clean, noise))
+    reference = _to_output(alone[0], sim_vs, config) if alone else None
+    colour = float(draw(config.noise_colour, rng))
+    if colour:
+        noise = fourier_power_filter(noise, -colour / 2)
+    noisy = mix_at_snr(clean, noise, snr, reference)
+    lowpass = draw(config.lowpass, rng)
+    if lowpass:
+        noisy = lowpass_filter(noisy, float(lowpass))
+    return noisy, clean, {"polarity": polarity, "noise_colour": colour, "lowpass": lowpass or 0.0}
 
 
 def _add_bound_membrane(
