@@ -746,3 +746,35 @@ def test_one_acquisition_per_batch_simulates_a_whole_batch_with_one_draw(monkeyp
     source.one_acquisition_per_batch = False
     source[0]
     assert all(c is ranged for c in configs)
+
+
+def test_one_acquisition_per_view_gives_each_half_of_a_batch_its_own_draw(monkeypatch):
+    """``train --one-acquisition-per-view``: the first view of every pair (classes and structures drawn once alike)
+    shares one fixed acquisition, the second view another, so each pair spans two microscopes; without the drawn-once
+    structures too, and another batch draws two more."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate import keras_source
+
+    configs: list[SimConfig] = []
+    real = keras_source.simulate_subtomogram
+
+    def recording(library, label, config, rng):
+        configs.append(config)
+        return real(library, label, config, rng)
+
+    monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    ranged = fixed_config(defocus_um=[1.0, 6.0], snr={"log": [0.05, 1.0]})
+    source = keras_source.SimulatedBatches(
+        [builtin_structure("ring"), builtin_structure("globule")], ranged, batch_size=8, seed=1
+    )
+    source.instance_pairs, source.one_acquisition_per_view = True, True
+    for fresh_share in (0.5, 0.0):
+        source.fresh_share = fresh_share
+        configs.clear()
+        source[0]
+        first, second = configs[:4], configs[4:]
+        assert len(configs) == 8 and all(c is first[0] for c in first) and all(c is second[0] for c in second)
+        assert first[0].defocus_um != second[0].defocus_um and isinstance(first[0].snr, float)
+        source[1]
+        assert configs[8] not in (first[0], second[0]) and configs[8].defocus_um != first[0].defocus_um
+    assert "one acquisition per view" in source.describe()

@@ -257,6 +257,15 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     val = str(tmp_path / "val" / "dataset.h5")
     assert main(["train", "--train", val, "--val", val, "--out", str(tmp_path / "t"), *one, "--quiet"]) == 1
     assert "microscope: it needs --structures" in capsys.readouterr().err
+    per_view = ["--one-acquisition-per-view"]
+    assert main(["train", "--train", val, "--val", val, "--out", str(tmp_path / "t"), *per_view, "--quiet"]) == 1
+    assert "--one-acquisition-per-view draws the simulation's microscope" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "v"), *per_view]) == 1  # no contrastive pairs to split
+    assert "it needs --contrast-weight" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "v"), *contrast, *per_view, *one]) == 1
+    assert "exclude each other" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "v"), *contrast, *per_view]) == 0
+    assert load_model(tmp_path / "v" / "model.keras")[1]["training"]["config"]["one_acquisition_per_view"] is True
     assert main([*args, "--out", str(tmp_path / "f"), "--fresh-structures", "0.5"]) == 1  # no contrastive loss
     assert "--fresh-structures needs the contrastive loss" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "f"), "--contrast-weight", "1", "--fresh-structures", "1.5"]) == 1

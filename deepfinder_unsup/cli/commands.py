@@ -90,6 +90,7 @@ def cmd_train(args) -> int:
         fresh_mirrors=args.fresh_mirrors,
         contrast_memory=args.contrast_memory,
         one_acquisition_per_batch=args.one_acquisition_per_batch,
+        one_acquisition_per_view=args.one_acquisition_per_view,
     )
     path = pipeline.train_to_folder(
         args.out,

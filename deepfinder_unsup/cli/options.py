@@ -329,6 +329,13 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "noise only; batches still range over --sim-config)",
     )
     p.add_argument(
+        "--one-acquisition-per-view",
+        action="store_true",
+        help="with --structures and --contrast-weight: each view of a batch's pairs (the first of every pair, then "
+        "the second) shares one draw of the microscope, the two views another each, so a pair spans two "
+        "microscopes while its negatives share the anchor's or the positive's (not with --one-acquisition-per-batch)",
+    )
+    p.add_argument(
         "--reuse",
         type=int,
         default=1,

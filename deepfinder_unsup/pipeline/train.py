@@ -29,8 +29,11 @@ def train_to_folder(
     _refuse_an_earlier_run(Path(out_dir), resume, overwrite)
     val = read_dataset(val_path)
     if structures is None:
-        if config.one_acquisition_per_batch:
-            raise InputError("--one-acquisition-per-batch draws the simulation's microscope: it needs --structures")
+        for flag, on in (("batch", config.one_acquisition_per_batch), ("view", config.one_acquisition_per_view)):
+            if on:
+                raise InputError(
+                    f"--one-acquisition-per-{flag} draws the simulation's microscope: it needs --structures"
+                )
         return train(read_dataset(train_path), val, out_dir, config, resume, command)
     from ..simulate.config import SimConfig
     from ..simulate.keras_source import SimulatedBatches

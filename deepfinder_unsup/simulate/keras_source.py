@@ -39,6 +39,9 @@ class SimulatedBatches(SeededBatches):
     ``one_acquisition_per_batch``: every sub-tomogram of a batch shares one draw of the acquisition
     (:func:`~.config.one_acquisition`), as the picks of one tomogram do: a pair then differs by pose, position,
     neighbours and noise only, and the batch's other structures are told apart under the same microscope.
+    ``one_acquisition_per_view`` (with ``instance_pairs``): each half of a batch (each pair's first view, then its
+    second) shares one draw of the acquisition, the two halves another each: a pair spans two microscopes, and
+    its negatives share the anchor's microscope or the positive's.
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class SimulatedBatches(SeededBatches):
         self.fresh_mass_band = 0.0
         self.fresh_mirrors = 0.0
         self.one_acquisition_per_batch = False
+        self.one_acquisition_per_view = False
 
     def __getitem__(self, idx: int):
         source = replayed_item(idx, self.reuse)
@@ -124,27 +128,37 @@ class SimulatedBatches(SeededBatches):
         return np.array([states[int(label)] for label in self.labels], int)
 
     def make_batch(self, rng: np.random.Generator):
-        config = one_acquisition(self.config, rng) if self.one_acquisition_per_batch else self.config
+        configs = self._acquisitions(rng)
         if self.instance_pairs and self.fresh_share > 0:
-            return self._pairs_with_fresh_structures(rng, config)
+            return self._pairs_with_fresh_structures(rng, configs)
         paired = self.view_pairs or self.instance_pairs
         labels = balanced_labels(
             self.labels, self.batch_size // 2 if paired else self.batch_size, rng, self.draw_weights
         )
-        x = self._simulate(labels, rng, config)
+        x = self._simulate(labels, rng, configs[0])
         if self.view_pairs:
             x, labels = np.concatenate([x, random_wedge_symmetric_view(x, rng)]), np.concatenate([labels, labels])
         elif self.instance_pairs:
-            x, labels = np.concatenate([x, self._simulate(labels, rng, config)]), np.concatenate([labels, labels])
+            x, labels = np.concatenate([x, self._simulate(labels, rng, configs[1])]), np.concatenate([labels, labels])
         y = one_hot(labels, self.labels)
         if self.with_binding:
             return x[..., None], (y, binding_one_hot(y, self._states))
         return x[..., None], y
 
+    def _acquisitions(self, rng: np.random.Generator) -> tuple[SimConfig, SimConfig]:
+        """The configs of a batch's first half and second half: the ranged config for both (each sub-tomogram
+        draws its own microscope), one fixed draw for both (per batch) or one each (per view)."""
+        if self.one_acquisition_per_batch:
+            config = one_acquisition(self.config, rng)
+            return config, config
+        if self.one_acquisition_per_view:
+            return one_acquisition(self.config, rng), one_acquisition(self.config, rng)
+        return self.config, self.config
+
     def _simulate(self, labels: np.ndarray, rng: np.random.Generator, config: SimConfig) -> np.ndarray:
         return np.stack([simulate_subtomogram(self.library, int(lab), config, rng)[0] for lab in labels])
 
-    def _pairs_with_fresh_structures(self, rng: np.random.Generator, config: SimConfig):
+    def _pairs_with_fresh_structures(self, rng: np.random.Generator, configs: tuple[SimConfig, SimConfig]):
         """Pairs (row i, row i + B/2): the classes' first, then ``fresh_share`` of them of structures drawn once."""
         pairs = self.batch_size // 2
         n_fresh = fresh_pairs_per_batch(pairs, self.fresh_share)
@@ -155,7 +169,7 @@ class SimulatedBatches(SeededBatches):
         fresh += [ProceduralStructure(int(seed), self.config.voxel_size, mirrored=True) for seed in seeds[:mirrors]]
         halves = [
             np.concatenate([self._simulate(labels, rng, config), self._simulate_fresh(fresh, rng, config)])
-            for _ in range(2)
+            for config in configs
         ]
         y_half = np.concatenate([one_hot(labels, self.labels), np.zeros((n_fresh, len(self.labels)), np.float32)])
         w_half = np.concatenate([np.ones(len(labels), np.float32), np.zeros(n_fresh, np.float32)])
@@ -179,6 +193,7 @@ class SimulatedBatches(SeededBatches):
         n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
         weight = f", classes from files drawn {self.map_weight:g}x as often" if self.draw_weights is not None else ""
         weight += ", one acquisition per batch" if self.one_acquisition_per_batch else ""
+        weight += ", one acquisition per view" if self.one_acquisition_per_view else ""
         weight += f", drawn-once structures within ln {self.fresh_mass_band:g} in mass" if self.fresh_mass_band else ""
         weight += f", {self.fresh_mirrors:g} of them beside their mirror image" if self.fresh_mirrors else ""
         return (

@@ -49,6 +49,7 @@ class TrainConfig:
     fresh_mirrors: float = 0.0  # with fresh_share: share of drawn-once structures beside their own mirror image
     contrast_memory: int = 0  # with fresh_share: drawn-once embeddings kept as the contrastive loss's negatives
     one_acquisition_per_batch: bool = False  # on-the-fly simulation: a batch's sub-tomograms share one microscope
+    one_acquisition_per_view: bool = False  # with the contrastive loss: each view of a batch's pairs shares one
     stall_minutes: float = 10.0  # end the run (exit 4) when no training step finishes for this long (dead workers)
 
 
@@ -82,7 +83,21 @@ def check_config(config: TrainConfig, simulation) -> None:
         _check_contrast(config, simulation)
     _check_reuse(config, simulation)
     _check_fresh_share(config)
+    _check_acquisition_per_view(config)
     _check_numbers(config)
+
+
+def _check_acquisition_per_view(config: TrainConfig) -> None:
+    """One acquisition per view splits the contrastive loss's pairs between two microscopes: it needs those pairs."""
+    if not config.one_acquisition_per_view:
+        return
+    if config.one_acquisition_per_batch:
+        raise InputError("--one-acquisition-per-view and --one-acquisition-per-batch exclude each other: choose one")
+    if config.contrast_weight <= 0 or config.view_weight > 0:
+        raise InputError(
+            "--one-acquisition-per-view draws each view of the contrastive loss's pairs with its own microscope: it "
+            "needs --contrast-weight (and no --view-weight, whose pairs are views of one box)"
+        )
 
 
 def _check_numbers(config: TrainConfig) -> None:

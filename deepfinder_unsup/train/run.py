@@ -105,7 +105,7 @@ def _start_model(out_dir: Path, config: TrainConfig, c: _Classes, resume: bool) 
 
 def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
     """Tell the on-the-fly source what the losses need of its batches: pairs, drawn-once structures, reuse,
-    binding states, one acquisition per batch."""
+    binding states, one acquisition per batch or per view."""
     if config.view_weight > 0:
         simulation.view_pairs = True
     if config.contrast_weight > 0:
@@ -118,6 +118,7 @@ def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
     if config.binding_weight > 0:
         simulation.with_binding = True
     simulation.one_acquisition_per_batch = config.one_acquisition_per_batch
+    simulation.one_acquisition_per_view = config.one_acquisition_per_view
 
 
 def _remove_an_earlier_runs_checkpoints(out_dir: Path) -> None:
