@@ -713,13 +713,9 @@ def test_one_acquisition_draws_each_microscope_parameter_once_within_its_range()
     assert len({acq.defocus_um for acq in acquisitions}) == 8  # a continuous range: eight draws, eight values
 
 
-def test_one_acquisition_per_batch_simulates_a_whole_batch_with_one_draw(monkeypatch):
-    """``train --one-acquisition-per-batch``: every sub-tomogram of a batch (the classes' pairs and the drawn-once
-    ones) is simulated with the same fixed-acquisition config, the next batch with another; without it, each
-    gets the source's ranged config (each sub-tomogram draws its own microscope)."""
-    pytest.importorskip("keras")
+def configs_simulated_with(monkeypatch) -> list[SimConfig]:
+    """The config of every sub-tomogram the on-the-fly source simulates from now on, in order."""
     from deepfinder_unsup.simulate import keras_source
-    from deepfinder_unsup.simulate.config import ACQUISITION_FIELDS
 
     configs: list[SimConfig] = []
     real = keras_source.simulate_subtomogram
@@ -729,6 +725,18 @@ def test_one_acquisition_per_batch_simulates_a_whole_batch_with_one_draw(monkeyp
         return real(library, label, config, rng)
 
     monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    return configs
+
+
+def test_one_acquisition_per_batch_simulates_a_whole_batch_with_one_draw(monkeypatch):
+    """``train --one-acquisition-per-batch``: every sub-tomogram of a batch (the classes' pairs and the drawn-once
+    ones) is simulated with the same fixed-acquisition config, the next batch with another; without it, each
+    gets the source's ranged config (each sub-tomogram draws its own microscope)."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate import keras_source
+    from deepfinder_unsup.simulate.config import ACQUISITION_FIELDS
+
+    configs = configs_simulated_with(monkeypatch)
     ranged = fixed_config(defocus_um=[1.0, 6.0], snr={"log": [0.05, 1.0]}, tilt_max={"choices": [50, 60]})
     source = keras_source.SimulatedBatches(
         [builtin_structure("ring"), builtin_structure("globule")], ranged, batch_size=8, seed=1
@@ -755,14 +763,7 @@ def test_one_acquisition_per_view_gives_each_half_of_a_batch_its_own_draw(monkey
     pytest.importorskip("keras")
     from deepfinder_unsup.simulate import keras_source
 
-    configs: list[SimConfig] = []
-    real = keras_source.simulate_subtomogram
-
-    def recording(library, label, config, rng):
-        configs.append(config)
-        return real(library, label, config, rng)
-
-    monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    configs = configs_simulated_with(monkeypatch)
     ranged = fixed_config(defocus_um=[1.0, 6.0], snr={"log": [0.05, 1.0]})
     source = keras_source.SimulatedBatches(
         [builtin_structure("ring"), builtin_structure("globule")], ranged, batch_size=8, seed=1
