@@ -135,8 +135,9 @@ def simulate_subtomogram(
     Returns (volume, SubtomogramDraw) or, with ``return_clean``, (noisy, clean, draw) un-normalised.
     """
     sim_vs = float(draw(config.sim_voxel_size, rng))
-    n_sim = int(round((config.box_size + 2 * config.margin) * config.voxel_size / sim_vs))
-    n_crop = min(n_sim, int(np.ceil(config.box_size * config.voxel_size / sim_vs)) + 4)
+    scale = config.voxel_size / sim_vs  # output voxels -> simulation voxels
+    n_sim = int(round((config.box_size + 2 * config.margin) * scale))
+    n_crop = min(n_sim, int(np.ceil(config.box_size * scale)) + 4)
     mic: Microscope = config.microscope(rng)
     snr = float(draw(config.snr, rng)) if snr_override is None else snr_override
     snr_reference = str(draw(config.snr_reference, rng))
