@@ -49,7 +49,7 @@ class TrainConfig:
     fresh_mirrors: float = 0.0  # with fresh_share: share of drawn-once structures beside their own mirror image
     contrast_memory: int = 0  # with fresh_share: drawn-once embeddings kept as the contrastive loss's negatives
     one_acquisition_per_batch: bool = False  # on-the-fly simulation: a batch's sub-tomograms share one microscope
-    one_acquisition_per_view: bool = False  # with the contrastive loss: each view of a batch's pairs shares one
+    one_acquisition_per_view: bool = False  # contrastive pairs: each view its own microscope, shared by its half
     stall_minutes: float = 10.0  # end the run (exit 4) when no training step finishes for this long (dead workers)
 
 
