@@ -339,6 +339,37 @@ def test_the_keras_source_draws_a_batchs_fresh_structures_within_its_mass_band_a
     assert simulated[:6] == simulated[6:] and "0.8 of them beside their mirror image" in source.describe()
 
 
+def test_the_keras_source_puts_membrane_bound_copies_beside_drawn_once_structures_after_their_mirrors(monkeypatch):
+    """``train --fresh-bound``: the last of a batch's structures drawn once are the originals' copies bound to a
+    membrane (named NAME@membrane, binding ``surface``, so the scene places a bilayer under them), after the
+    mirror images and of other originals; both views of a pair are the same structure; the source says it."""
+    pytest.importorskip("keras")
+    from deepfinder_unsup.simulate import keras_source
+
+    simulated: list[tuple[str, str]] = []
+    real = keras_source.simulate_subtomogram
+
+    def recording(library, label, config, rng):
+        struct = library.structures[label - 1] if label else None
+        simulated.append((struct.name, struct.binding) if struct else ("negative", "free"))
+        return real(library, label, config, rng)
+
+    monkeypatch.setattr(keras_source, "simulate_subtomogram", recording)
+    source = keras_source.SimulatedBatches([builtin_structure("ring")], fixed_config(), batch_size=12, seed=2)
+    source.instance_pairs, source.fresh_share, source.fresh_bound = True, 5 / 6, 0.8  # 5 drawn once: 2 bound
+    source[0]
+    names, bindings = zip(*simulated[1:6])
+    assert names[3:] == tuple(name + "@membrane" for name in names[:2]) and len(set(names)) == 5
+    assert bindings == ("free",) * 3 + ("surface",) * 2 and simulated[:6] == simulated[6:]
+    assert "0.8 of them beside their membrane-bound copy" in source.describe()
+    source.fresh_mirrors = 0.4  # one mirror pair: it comes first, the one bound copy is of the next original
+    simulated.clear()
+    source[1]
+    names = tuple(name for name, _ in simulated[1:6])
+    assert names[3:] == (names[0] + "-mirror", names[1] + "@membrane") and simulated[:6] == simulated[6:]
+    assert keras_source.fresh_companion_counts(5, 1.0, 1.0) == (2, 0)  # half are mirrors already: no bound copy
+
+
 def test_fresh_pairs_are_two_draws_of_one_structure_drawn_once(monkeypatch):
     """``simulate_fresh_pairs`` (the GPU script's fresh share): pair j is two sub-tomograms of one procedural
     structure whose seed lies in FRESH_SEEDS, every pair another structure, two different draws (not a copy),

@@ -231,9 +231,9 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     tmp_path, capsys, small_box_config
 ):
     """``--contrast-weight`` and ``--temperature`` reach the model and its card, with ``--fresh-structures`` (rows of
-    weight 0 through the class and binding outputs), ``--fresh-mass-band`` and ``--fresh-mirrors``; a zero
-    temperature, structures drawn once without the contrastive loss or at a share above 1, and a mass band or
-    mirror pairs over one pair drawn once are refused."""
+    weight 0 through the class and binding outputs), ``--fresh-mass-band``, ``--fresh-mirrors`` and
+    ``--fresh-bound``; a zero temperature, structures drawn once without the contrastive loss or at a share above
+    1, and a mass band or mirror or bound pairs over one pair drawn once are refused."""
     from deepfinder_unsup.cli import main
 
     shapes = ["builtin:ring", "builtin:barrel"]
@@ -244,7 +244,8 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     args += ["--sim-config", str(small_box_config)]
     fresh = ["--fresh-structures", "0.5", "--binding-weight", "1"]  # weighted rows through both outputs
     one = ["--one-acquisition-per-batch"]
-    band = ["--fresh-mass-band", "0.35", "--fresh-mirrors", "1", "--batch-size", "8"]  # 2 drawn once: a mirror pair
+    band = ["--fresh-mass-band", "0.35", "--fresh-mirrors", "0.5", "--fresh-bound", "1"]
+    band += ["--batch-size", "16"]  # 4 drawn once: 1 mirror pair, 1 bound pair
     contrast = ["--contrast-weight", "0.5", "--temperature", "0.2"]
     assert main([*args, "--out", str(tmp_path / "m"), *contrast, *fresh, *one, *band]) == 0
     model, card = load_model(tmp_path / "m" / "model.keras")
@@ -252,7 +253,8 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     assert (card["training"]["config"]["contrast_weight"], card["training"]["config"]["temperature"]) == (0.5, 0.2)
     assert card["training"]["config"]["fresh_share"] == 0.5
     assert card["training"]["config"]["one_acquisition_per_batch"] is True
-    assert (card["training"]["config"]["fresh_mass_band"], card["training"]["config"]["fresh_mirrors"]) == (0.35, 1)
+    assert card["training"]["config"]["fresh_mass_band"] == 0.35
+    assert (card["training"]["config"]["fresh_mirrors"], card["training"]["config"]["fresh_bound"]) == (0.5, 1)
     capsys.readouterr()
     val = str(tmp_path / "val" / "dataset.h5")
     assert main(["train", "--train", val, "--val", val, "--out", str(tmp_path / "t"), *one, "--quiet"]) == 1
@@ -278,6 +280,11 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     mirrors = ["--contrast-weight", "1", "--fresh-structures", "0.5", "--fresh-mirrors", "1"]
     assert main([*args, "--out", str(tmp_path / "f"), *mirrors]) == 1  # batch 4: one drawn once, no mirror pair
     assert "is not one structure beside its mirror" in capsys.readouterr().err
+    bound = ["--contrast-weight", "1", "--fresh-structures", "0.5", "--fresh-bound", "1"]
+    assert main([*args, "--out", str(tmp_path / "f"), *bound]) == 1  # batch 4: one drawn once, no bound copy
+    assert "is not one structure beside its membrane-bound copy" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "f"), *bound[:-1], "1.5"]) == 1
+    assert "--fresh-bound must be a share between 0 and 1, got 1.5" in capsys.readouterr().err
     memory = ["--contrast-weight", "1", *fresh, "--contrast-memory", "64", "--reuse", "2"]
     assert main([*args, "--out", str(tmp_path / "x"), *memory]) == 0
     layer = load_model(tmp_path / "x" / "model.keras")[0].get_layer(CONTRAST_LAYER)

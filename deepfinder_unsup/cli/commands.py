@@ -88,6 +88,7 @@ def cmd_train(args) -> int:
         fresh_share=args.fresh_structures,
         fresh_mass_band=args.fresh_mass_band,
         fresh_mirrors=args.fresh_mirrors,
+        fresh_bound=args.fresh_bound,
         contrast_memory=args.contrast_memory,
         one_acquisition_per_batch=args.one_acquisition_per_batch,
         one_acquisition_per_view=args.one_acquisition_per_view,

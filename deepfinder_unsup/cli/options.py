@@ -313,6 +313,15 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "image, a negative that differs in handedness only (mirror images are distinct classes); 0 (default): none",
     )
     p.add_argument(
+        "--fresh-bound",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SHARE",
+        help="with --fresh-structures: this share of a batch's structures drawn once come beside their own copy "
+        "bound to a membrane, a negative that differs in binding state only (NAME@membrane is a distinct class; "
+        "the free ones keep their stray membranes); 0 (default): none",
+    )
+    p.add_argument(
         "--contrast-memory",
         type=int,
         default=0,

@@ -36,6 +36,8 @@ class SimulatedBatches(SeededBatches):
     (x, y, sample weights). ``fresh_mass_band`` b > 0: a batch's drawn-once structures are within a factor
     exp(b) in mass of its first one (:func:`~.dataset.draw_fresh_seeds`), hard negatives for one another.
     ``fresh_mirrors`` s > 0: a share s of them come with their own mirror image (:func:`fresh_mirror_pairs`).
+    ``fresh_bound`` s > 0: a share s of them come with their own copy bound to a membrane (``NAME@membrane``), a
+    negative that differs in binding state only (:func:`fresh_companion_counts`).
     ``one_acquisition_per_batch``: every sub-tomogram of a batch shares one draw of the acquisition
     (:func:`~.config.one_acquisition`), as the picks of one tomogram do: a pair then differs by pose, position,
     neighbours and noise only, and the batch's other structures are told apart under the same microscope.
@@ -73,6 +75,7 @@ class SimulatedBatches(SeededBatches):
         self.fresh_share = 0.0
         self.fresh_mass_band = 0.0
         self.fresh_mirrors = 0.0
+        self.fresh_bound = 0.0
         self.one_acquisition_per_batch = False
         self.one_acquisition_per_view = False
 
@@ -164,9 +167,7 @@ class SimulatedBatches(SeededBatches):
         n_fresh = fresh_pairs_per_batch(pairs, self.fresh_share)
         labels = balanced_labels(self.labels, pairs - n_fresh, rng, self.draw_weights)
         seeds = draw_fresh_seeds(n_fresh, rng, self.fresh_mass_band)
-        mirrors = fresh_mirror_pairs(n_fresh, self.fresh_mirrors)  # the last ones: the first ones' mirror images
-        fresh = [ProceduralStructure(int(seed), self.config.voxel_size) for seed in seeds[: n_fresh - mirrors]]
-        fresh += [ProceduralStructure(int(seed), self.config.voxel_size, mirrored=True) for seed in seeds[:mirrors]]
+        fresh = self._fresh_structures(seeds)
         halves = [
             np.concatenate([self._simulate(labels, rng, config), self._simulate_fresh(fresh, rng, config)])
             for config in configs
@@ -177,6 +178,17 @@ class SimulatedBatches(SeededBatches):
         if self.with_binding:
             return x, (y, binding_one_hot(y, self._states)), (w, w)
         return x, y, w
+
+    def _fresh_structures(self, seeds: np.ndarray) -> list[Structure]:
+        """The drawn-once structures of ``seeds``: the originals first, then the first ones' mirror images, then
+        the next ones' membrane-bound copies (their companions, as many as :func:`fresh_companion_counts` says)."""
+        mirrors, bound = fresh_companion_counts(len(seeds), self.fresh_mirrors, self.fresh_bound)
+        voxel = self.config.voxel_size
+        originals = seeds[: len(seeds) - mirrors - bound]
+        fresh: list[Structure] = [ProceduralStructure(int(seed), voxel) for seed in originals]
+        fresh += [ProceduralStructure(int(seed), voxel, mirrored=True) for seed in seeds[:mirrors]]
+        fresh += [ProceduralStructure(int(seed), voxel).membrane_bound() for seed in seeds[mirrors : mirrors + bound]]
+        return fresh
 
     def _simulate_fresh(
         self, structures: Sequence[Structure], rng: np.random.Generator, config: SimConfig
@@ -196,6 +208,7 @@ class SimulatedBatches(SeededBatches):
         weight += ", one acquisition per view" if self.one_acquisition_per_view else ""
         weight += f", drawn-once structures within ln {self.fresh_mass_band:g} in mass" if self.fresh_mass_band else ""
         weight += f", {self.fresh_mirrors:g} of them beside their mirror image" if self.fresh_mirrors else ""
+        weight += f", {self.fresh_bound:g} of them beside their membrane-bound copy" if self.fresh_bound else ""
         return (
             f"simulated on the fly: {len(self.class_names)} classes ({n_proc} procedural){weight}, "
             f"specs {self.specs or self.library.names[:5]}"
@@ -215,6 +228,14 @@ def fresh_mirror_pairs(n_fresh: int, share: float) -> int:
     """How many of a batch's ``n_fresh`` structures drawn once are followed by their mirror image, for a ``share``
     of the structures in such pairs (each pair two of them)."""
     return min(n_fresh // 2, int(round(share * n_fresh / 2)))
+
+
+def fresh_companion_counts(n_fresh: int, mirror_share: float, bound_share: float) -> tuple[int, int]:
+    """How many of a batch's ``n_fresh`` structures drawn once are companions of others: mirror images
+    (:func:`fresh_mirror_pairs`), then membrane-bound copies (a ``bound_share`` of the pairs there could be, in
+    what the mirrors leave: every companion has its own original, so together at most half of ``n_fresh``)."""
+    mirrors = fresh_mirror_pairs(n_fresh, mirror_share)
+    return mirrors, min(int(round(bound_share * n_fresh / 2)), n_fresh // 2 - mirrors)
 
 
 def replayed_item(idx: int, reuse: int, lag: int = REPLAY_LAG) -> int | None:

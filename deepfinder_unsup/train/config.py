@@ -10,7 +10,7 @@ import numpy as np
 from ..embed import resolve_precision
 from ..io.files import InputError
 from ..log import logger
-from ..simulate.keras_source import REPLAY_LAG, fresh_mirror_pairs, fresh_pairs_per_batch
+from ..simulate.keras_source import REPLAY_LAG, fresh_companion_counts, fresh_mirror_pairs, fresh_pairs_per_batch
 
 
 @dataclass
@@ -47,6 +47,7 @@ class TrainConfig:
     fresh_share: float = 0.0  # with the contrastive loss: share of pairs of procedural structures drawn once
     fresh_mass_band: float = 0.0  # with fresh_share: a batch's drawn-once structures within this ln mass ratio
     fresh_mirrors: float = 0.0  # with fresh_share: share of drawn-once structures beside their own mirror image
+    fresh_bound: float = 0.0  # with fresh_share: share of drawn-once structures beside their membrane-bound copy
     contrast_memory: int = 0  # with fresh_share: drawn-once embeddings kept as the contrastive loss's negatives
     one_acquisition_per_batch: bool = False  # on-the-fly simulation: a batch's sub-tomograms share one microscope
     one_acquisition_per_view: bool = False  # contrastive pairs: each view its own microscope, shared by its half
@@ -138,6 +139,14 @@ def _check_fresh_share(config: TrainConfig) -> None:
         raise InputError(
             f"--fresh-mirrors {config.fresh_mirrors:g} of {n_fresh} structures drawn once a batch (batch "
             f"{config.batch_size}, --fresh-structures {config.fresh_share:g}) is not one structure beside its mirror"
+        )
+    if not 0.0 <= config.fresh_bound <= 1.0:
+        raise InputError(f"--fresh-bound must be a share between 0 and 1, got {config.fresh_bound}")
+    if config.fresh_bound and not fresh_companion_counts(n_fresh, config.fresh_mirrors, config.fresh_bound)[1]:
+        raise InputError(
+            f"--fresh-bound {config.fresh_bound:g} of {n_fresh} structures drawn once a batch (batch "
+            f"{config.batch_size}, --fresh-structures {config.fresh_share:g}, --fresh-mirrors "
+            f"{config.fresh_mirrors:g}) is not one structure beside its membrane-bound copy"
         )
     if config.contrast_memory < 0:
         raise InputError(f"--contrast-memory must not be negative, got {config.contrast_memory}")

@@ -113,6 +113,7 @@ def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
         simulation.fresh_share = config.fresh_share
         simulation.fresh_mass_band = config.fresh_mass_band
         simulation.fresh_mirrors = config.fresh_mirrors
+        simulation.fresh_bound = config.fresh_bound
     if config.reuse > 1:
         simulation.reuse, simulation.cache_dir = config.reuse, str(_fresh_dir(out_dir / "reuse_cache"))
     if config.binding_weight > 0:
