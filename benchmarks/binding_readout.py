@@ -9,8 +9,9 @@ The protocol scores the membrane-bound vs free copies of a held-out structure (`
 at k = 2 on the features. This says why a model scores what it does: the same 2-means V, a 5-fold logistic
 probe on the 32-D features (is the difference in them at all?), and the model's own binding output (trained
 since session 5: free / membrane surface / transmembrane), how many of each class it calls what.
-``--simulate CONFIG --structure MAP`` reads a pair simulated afresh instead (MAP free and ``MAP@membrane``, 20
-each, at the microscope of CONFIG): is the membrane missed at any microscope, or only at the protocol's?
+``--simulate CONFIG --structure MAP [MAP ...]`` reads a pair simulated afresh instead (MAP free and ``MAP@membrane``,
+20 each, at the microscope of CONFIG), one pair per map and the mean over them: is the membrane missed at any
+microscope, or only at the protocol's, and for one held-out structure or for several?
 ``--by-visibility`` (with ``--simulate``) splits the bound copies by whether their tilt series sampled the
 membrane at all (``microscope.sampled_by_tilts``: a normal in the missing wedge leaves no membrane to see):
 the binding output's calls on free, bound-seen and bound-hidden boxes, and the probe on free vs bound-seen.
@@ -113,12 +114,46 @@ def simulated_pair_by_visibility(structure: str, config: str, seed: int, per_cla
     return np.stack(volumes), np.array(labels), names
 
 
+def pair_volumes(args, structure: str) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """The pair to read for ``structure``: simulated (``--simulate``, by visibility or not) or the protocol's."""
+    from deepfinder_unsup.io.dataset import read_dataset
+
+    if args.simulate and args.by_visibility:
+        volumes, labels, names = simulated_pair_by_visibility(structure, args.simulate, args.seed, args.per_class)
+        about = {"simulated": args.simulate, "structure": structure, "seed": args.seed, "by_visibility": True}
+        about["counts"] = {names[c]: int(np.sum(labels == c)) for c in (1, 2, 3)}
+    elif args.simulate:
+        volumes, labels, names = simulated_pair(structure, args.simulate, args.seed, args.per_class)
+        about = {"simulated": args.simulate, "structure": structure, "seed": args.seed}
+    else:
+        data = read_dataset(args.data)
+        by_name = {v: k for k, v in data.class_names.items()}
+        keep = np.isin(data.labels, [by_name[n] for n in protocol.BOUND_PAIR])
+        volumes, labels, names = data.subtomograms[keep], data.labels[keep], data.class_names
+        about = {"data": args.data, "pair": list(protocol.BOUND_PAIR)}
+    return volumes, labels, names, about
+
+
+def read_pair(args, model: str, volumes: np.ndarray, labels: np.ndarray, names: dict) -> dict:
+    """One model's readout of one pair (by visibility: V and probe of free against the bound copies seen)."""
+    if not args.by_visibility:
+        return readout(model, volumes, labels, names, tuple(args.layers))
+    calls = readout(model, volumes, labels, names)["binding_calls"]
+    seen = labels < 3
+    return {**readout(model, volumes[seen], labels[seen], names, tuple(args.layers)), "binding_calls": calls}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["general"])
     parser.add_argument("--data", default=str(Path(__file__).parent / "data" / "protocol.h5"))
     parser.add_argument("--simulate", help="a microscope config (JSON): simulate the pair instead of --data")
-    parser.add_argument("--structure", default=str(protocol.SHARED / protocol.HELD_OUT_REAL[-1]))
+    parser.add_argument(
+        "--structure",
+        nargs="+",
+        default=[str(protocol.SHARED / protocol.HELD_OUT_REAL[-1])],
+        help="with --simulate: one pair per map (several: each read, then the mean over them per model)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--per-class", type=int, default=20, help="with --simulate")
     parser.add_argument("--layers", nargs="*", default=[], help="also probe these layers (e.g. head_relu embedding)")
@@ -126,35 +161,30 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
-    from deepfinder_unsup.io.dataset import read_dataset
     from deepfinder_unsup.volume import normalise
 
-    if args.simulate and args.by_visibility:
-        volumes, labels, names = simulated_pair_by_visibility(args.structure, args.simulate, args.seed, args.per_class)
-        results = {"simulated": args.simulate, "structure": args.structure, "seed": args.seed, "by_visibility": True}
-        results["counts"] = {names[c]: int(np.sum(labels == c)) for c in (1, 2, 3)}
-    elif args.simulate:
-        volumes, labels, names = simulated_pair(args.structure, args.simulate, args.seed, args.per_class)
-        results = {"simulated": args.simulate, "structure": args.structure, "seed": args.seed}
+    structures = args.structure if args.simulate else [None]
+    per_structure = {}
+    for structure in structures:
+        volumes, labels, names, results = pair_volumes(args, structure)
+        volumes = normalise(volumes.astype(np.float32))
+        for model in args.models:
+            results[model] = read_pair(args, model, volumes, labels, names)
+            print(Path(structure).stem if structure else "protocol", model, results[model], flush=True)
+        per_structure[Path(structure).stem if structure else "protocol"] = results
+    if len(per_structure) == 1:
+        out = next(iter(per_structure.values()))
     else:
-        data = read_dataset(args.data)
-        by_name = {v: k for k, v in data.class_names.items()}
-        keep = np.isin(data.labels, [by_name[n] for n in protocol.BOUND_PAIR])
-        volumes, labels, names = data.subtomograms[keep], data.labels[keep], data.class_names
-        results = {"data": args.data, "pair": list(protocol.BOUND_PAIR)}
-    volumes = normalise(volumes.astype(np.float32))
-    for model in args.models:
-        if args.by_visibility:  # calls on all three; V and probe of free against the bound copies with a membrane seen
-            calls = readout(model, volumes, labels, names)["binding_calls"]
-            seen = labels < 3
-            results[model] = {
-                **readout(model, volumes[seen], labels[seen], names, tuple(args.layers)),
-                "binding_calls": calls,
+        mean = {
+            model: {
+                key: round(float(np.mean([r[model][key] for r in per_structure.values()])), 4)
+                for key in ("v_kmeans_k2", "probe_accuracy")
             }
-        else:
-            results[model] = readout(model, volumes, labels, names, tuple(args.layers))
-        print(model, results[model], flush=True)
-    Path(args.out).write_text(json.dumps(results, indent=1))
+            for model in args.models
+        }
+        out = {"structures": per_structure, "mean": mean}
+        print("mean", mean, flush=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
