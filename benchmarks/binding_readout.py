@@ -14,7 +14,9 @@ since session 5: free / membrane surface / transmembrane), how many of each clas
 microscope, or only at the protocol's, and for one held-out structure or for several?
 ``--by-visibility`` (with ``--simulate``) splits the bound copies by whether their tilt series sampled the
 membrane at all (``microscope.sampled_by_tilts``: a normal in the missing wedge leaves no membrane to see):
-the binding output's calls on free, bound-seen and bound-hidden boxes, and the probe on free vs bound-seen.
+the binding output's calls on free, bound-seen and bound-hidden boxes, the probe on free vs bound-seen, the 2-means
+V on free vs all bound (the protocol's score) and its ceiling: the V of features that see exactly the membranes
+the tilt series sampled (:func:`visibility_ceiling`).
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ def pair_volumes(args, structure: str) -> tuple[np.ndarray, np.ndarray, dict, di
         volumes, labels, names = simulated_pair_by_visibility(structure, args.simulate, args.seed, args.per_class)
         about = {"simulated": args.simulate, "structure": structure, "seed": args.seed, "by_visibility": True}
         about["counts"] = {names[c]: int(np.sum(labels == c)) for c in (1, 2, 3)}
+        about["v_ceiling_membranes_seen"] = visibility_ceiling(labels)
     elif args.simulate:
         volumes, labels, names = simulated_pair(structure, args.simulate, args.seed, args.per_class)
         about = {"simulated": args.simulate, "structure": structure, "seed": args.seed}
@@ -135,12 +138,25 @@ def pair_volumes(args, structure: str) -> tuple[np.ndarray, np.ndarray, dict, di
 
 
 def read_pair(args, model: str, volumes: np.ndarray, labels: np.ndarray, names: dict) -> dict:
-    """One model's readout of one pair (by visibility: V and probe of free against the bound copies seen)."""
+    """One model's readout of one pair (by visibility: V and probe of free against the bound copies seen, and
+    the 2-means V of free against ALL bound copies, as the protocol scores it)."""
     if not args.by_visibility:
         return readout(model, volumes, labels, names, tuple(args.layers))
-    calls = readout(model, volumes, labels, names)["binding_calls"]
     seen = labels < 3
-    return {**readout(model, volumes[seen], labels[seen], names, tuple(args.layers)), "binding_calls": calls}
+    return {
+        **readout(model, volumes[seen], labels[seen], names, tuple(args.layers)),
+        "v_kmeans_k2_all_bound": readout(model, volumes, np.minimum(labels, 2), names)["v_kmeans_k2"],
+        "binding_calls": readout(model, volumes, labels, names)["binding_calls"],
+    }
+
+
+def visibility_ceiling(labels: np.ndarray) -> float:
+    """The V of free against all bound copies (the protocol's score) for features that see exactly the membranes
+    the tilt series sampled: the bound copies in the wedge grouped with the free ones, the rest apart. No
+    features do better on average, since a membrane in the missing wedge leaves nothing in the box to see."""
+    from sklearn.metrics import v_measure_score
+
+    return round(float(v_measure_score(np.minimum(labels, 2), labels == 2)), 4)
 
 
 def main() -> None:
@@ -172,16 +188,17 @@ def main() -> None:
             results[model] = read_pair(args, model, volumes, labels, names)
             print(Path(structure).stem if structure else "protocol", model, results[model], flush=True)
         per_structure[Path(structure).stem if structure else "protocol"] = results
+    keys = ("v_kmeans_k2", "probe_accuracy") + (("v_kmeans_k2_all_bound",) if args.by_visibility else ())
     if len(per_structure) == 1:
         out = next(iter(per_structure.values()))
     else:
         mean = {
-            model: {
-                key: round(float(np.mean([r[model][key] for r in per_structure.values()])), 4)
-                for key in ("v_kmeans_k2", "probe_accuracy")
-            }
+            model: {key: round(float(np.mean([r[model][key] for r in per_structure.values()])), 4) for key in keys}
             for model in args.models
         }
+        if args.by_visibility:
+            ceilings = [r["v_ceiling_membranes_seen"] for r in per_structure.values()]
+            mean["v_ceiling_membranes_seen"] = round(float(np.mean(ceilings)), 4)
         out = {"structures": per_structure, "mean": mean}
         print("mean", mean, flush=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
