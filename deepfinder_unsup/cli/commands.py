@@ -79,6 +79,7 @@ def cmd_train(args) -> int:
         select_by=args.select_by,
         workers=args.workers,
         binding_weight=args.binding_weight,
+        shape_weight=args.shape_weight,
         map_weight=args.map_weight,
         view_weight=args.view_weight,
         contrast_weight=args.contrast_weight,

@@ -262,6 +262,14 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "(free / on a membrane / transmembrane); 0 (default): none",
     )
     p.add_argument(
+        "--shape-weight",
+        type=_non_negative_float,
+        default=0.0,
+        help="with --structures: weight of a loss that asks the embedding's direction for rotation-invariant shape "
+        "descriptors of each particle's structure (volume, radius of gyration, axis ratios, radial profile); "
+        "0 (default): none",
+    )
+    p.add_argument(
         "--map-weight",
         type=_positive_float,
         default=1.0,

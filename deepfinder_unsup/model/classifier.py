@@ -21,7 +21,10 @@ invariance ``embed --tta`` buys by averaging four views, learnt instead. With ``
 :class:`PairedContrast` layer asks instead that two independent sub-tomograms of the same structure (the two
 halves of the batch: other pose, noise and microscope draw) be nearer each other than to every other sub-tomogram
 in the batch: a supervised contrastive loss (NT-Xent, Khosla et al. 2020) that needs no class directions, so it
-does not grow with the number of classes.
+does not grow with the number of classes. With ``shape_descriptors`` n > 0, a last output ``shape_output``
+regresses n rotation-invariant descriptors of the particle's structure (size, elongation, radial profile:
+``simulate.descriptors``) linearly from the embedding's direction, in training only a target: what k-means on
+L2-normalised features can use is the direction, so that is what must carry them.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ VIEW_LAYER = "view_consistency"
 CONTRAST_LAYER = "pair_contrast"
 OUTPUT_LAYER = "class_output"
 BINDING_LAYER = "binding_output"
+SHAPE_LAYER = "shape_output"
+SHAPE_DIRECTION_LAYER = "shape_direction"
 BINDING_STATES = ("free", "surface", "transmembrane")
 BINDING_SCALE = 16.0  # cosine -> logit: a fresh binding output pulls on the embedding from the first step
 HEADS = ("flatten", "gap", "flatten_conv", "flatten_conv_wide")
@@ -211,13 +216,15 @@ def build_classifier(
     contrast_weight: float = 0.0,
     temperature: float = 0.1,
     contrast_memory: tuple[int, int, int] = (0, 0, 0),
+    shape_descriptors: int = 0,
 ) -> keras.Model:
     """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector.
 
     With ``binding_states`` the model has two outputs: the classes, then :data:`BINDING_STATES`. With
     ``view_weight`` > 0, the paired-view loss (:class:`PairedViewConsistency`) acts on the embedding; with
     ``contrast_weight`` > 0, the paired contrastive loss (:class:`PairedContrast`), with ``contrast_memory`` (its
-    memory, memory_rows, memory_delay) a cross-batch memory of drawn-once structures."""
+    memory, memory_rows, memory_delay) a cross-batch memory of drawn-once structures. With ``shape_descriptors`` n
+    > 0, a last output of n shape descriptors (linear in the unit-length embedding)."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     if output not in OUTPUTS:
@@ -246,12 +253,15 @@ def build_classifier(
         out = layers.Dense(n_classes, activation="softmax", name=OUTPUT_LAYER, dtype="float32")(emb)
     else:
         out = CosineClassifier(n_classes, name=OUTPUT_LAYER, dtype="float32")(emb)
-    if not binding_states:
-        return keras.Model(inp, out, name=f"f_theta_{head}")
-    cosines = CosineClassifier(len(BINDING_STATES), name="binding_directions", dtype="float32")(emb)
-    scaled = layers.Rescaling(BINDING_SCALE, name="binding_scale", dtype="float32")(cosines)
-    binding = layers.Activation("softmax", name=BINDING_LAYER, dtype="float32")(scaled)
-    return keras.Model(inp, [out, binding], name=f"f_theta_{head}")
+    outputs = [out]
+    if binding_states:
+        cosines = CosineClassifier(len(BINDING_STATES), name="binding_directions", dtype="float32")(emb)
+        scaled = layers.Rescaling(BINDING_SCALE, name="binding_scale", dtype="float32")(cosines)
+        outputs.append(layers.Activation("softmax", name=BINDING_LAYER, dtype="float32")(scaled))
+    if shape_descriptors > 0:
+        direction = layers.UnitNormalization(name=SHAPE_DIRECTION_LAYER, dtype="float32")(emb)
+        outputs.append(layers.Dense(shape_descriptors, name=SHAPE_LAYER, dtype="float32")(direction))
+    return keras.Model(inp, outputs[0] if len(outputs) == 1 else outputs, name=f"f_theta_{head}")
 
 
 def flatten_with_conv_branch(features, hidden: int = 128, wide: bool = False):

@@ -15,6 +15,7 @@ from ..log import logger
 from ..volume import random_wedge_symmetric_view
 from .config import SimConfig, one_acquisition
 from .dataset import balanced_labels, binding_states_of, class_draw_weights, class_names_of, draw_fresh_seeds
+from .descriptors import N_DESCRIPTORS, class_descriptors, shape_descriptors
 from .procedural import ProceduralStructure
 from .scene import StructureLibrary, simulate_subtomogram
 from .structures import Structure
@@ -44,6 +45,8 @@ class SimulatedBatches(SeededBatches):
     ``one_acquisition_per_view`` (with ``instance_pairs``): each half of a batch (each pair's first view, then its
     second) shares one draw of the acquisition, the two halves another each: a pair spans two microscopes, and
     its negatives share the anchor's microscope or the positive's.
+    ``with_shape``: a last target, each sub-tomogram's structure's shape descriptors (:mod:`.descriptors`; zeros and
+    weight 0 for the negatives); batches are then (x, targets, per-output sample weights).
     """
 
     def __init__(
@@ -65,6 +68,8 @@ class SimulatedBatches(SeededBatches):
         self.labels = np.array(sorted(self.class_names))
         self.batch_size = batch_size
         self.with_binding = False
+        self.with_shape = False
+        self._class_shapes: np.ndarray | None = None
         self.view_pairs = False  # second half of each batch: a wedge-symmetric view of the first half
         self.instance_pairs = False  # second half: other sub-tomograms of the first half's structures
         self._states = self.binding_states()
@@ -143,10 +148,7 @@ class SimulatedBatches(SeededBatches):
             x, labels = np.concatenate([x, random_wedge_symmetric_view(x, rng)]), np.concatenate([labels, labels])
         elif self.instance_pairs:
             x, labels = np.concatenate([x, self._simulate(labels, rng, configs[1])]), np.concatenate([labels, labels])
-        y = one_hot(labels, self.labels)
-        if self.with_binding:
-            return x[..., None], (y, binding_one_hot(y, self._states))
-        return x[..., None], y
+        return self._as_batch(x[..., None], one_hot(labels, self.labels), None, *self._shapes_of(labels))
 
     def _acquisitions(self, rng: np.random.Generator) -> tuple[SimConfig, SimConfig]:
         """The configs of a batch's first half and second half: the ranged config for both (each sub-tomogram
@@ -175,9 +177,40 @@ class SimulatedBatches(SeededBatches):
         y_half = np.concatenate([one_hot(labels, self.labels), np.zeros((n_fresh, len(self.labels)), np.float32)])
         w_half = np.concatenate([np.ones(len(labels), np.float32), np.zeros(n_fresh, np.float32)])
         x, y, w = np.concatenate(halves)[..., None], np.concatenate([y_half, y_half]), np.concatenate([w_half, w_half])
+        if not self.with_shape:
+            return self._as_batch(x, y, w, None, None)
+        shapes, shape_w = self._shapes_of(labels)
+        fresh_shapes = np.array([shape_descriptors(s) for s in fresh], np.float32).reshape(-1, N_DESCRIPTORS)
+        shapes = np.concatenate([shapes, fresh_shapes])
+        shape_w = np.concatenate([shape_w, np.ones(n_fresh, np.float32)])
+        return self._as_batch(x, y, w, np.concatenate([shapes, shapes]), np.concatenate([shape_w, shape_w]))
+
+    def _as_batch(self, x, y, weights, shapes, shape_weights):
+        """(x, y[, weights]) or (x, (y, binding states[, shapes]), per-output weights): what the model's outputs
+        ask. ``weights`` None: every row counts for the class and binding losses."""
+        targets, per_output = [y], [weights]
         if self.with_binding:
-            return x, (y, binding_one_hot(y, self._states)), (w, w)
-        return x, y, w
+            targets.append(binding_one_hot(y, self._states))
+            per_output.append(weights)
+        if self.with_shape:
+            targets.append(shapes)
+            per_output = [np.ones(len(y), np.float32) if w is None else w for w in per_output] + [shape_weights]
+        if len(targets) == 1:
+            return (x, y) if weights is None else (x, y, weights)
+        return (x, tuple(targets)) if per_output[0] is None else (x, tuple(targets), tuple(per_output))
+
+    def _shapes_of(self, labels: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The shape descriptors of ``labels``' structures and their weights (0 for the negatives); None, None
+        unless asked."""
+        if not self.with_shape:
+            return None, None
+        return self.class_shapes()[np.searchsorted(self.labels, labels)], (labels > 0).astype(np.float32)
+
+    def class_shapes(self) -> np.ndarray:
+        """Per output index (sorted labels), the class's shape descriptors (zeros for the negatives), once."""
+        if self._class_shapes is None:
+            self._class_shapes = class_descriptors(self.library.structures, self.labels)
+        return self._class_shapes
 
     def _fresh_structures(self, seeds: np.ndarray) -> list[Structure]:
         """The drawn-once structures of ``seeds``: the originals first, then the first ones' mirror images, then

@@ -38,6 +38,7 @@ class TrainConfig:
     select_by: str = "val_loss"  # checkpoint criterion: 'val_loss' or 'monitor_v_measure'
     workers: int = 0  # on-the-fly simulation: processes making batches (0: in the main one)
     binding_weight: float = 0.0  # weight of the binding-state loss (0: no binding output)
+    shape_weight: float = 0.0  # weight of the shape descriptors' regression (0: no shape output)
     view_weight: float = 0.0  # weight of the paired-view consistency loss (0: none; batches of pairs otherwise)
     contrast_weight: float = 0.0  # weight of the paired contrastive loss (0: none; batches of same-class pairs)
     temperature: float = 0.1  # of the contrastive loss
@@ -74,6 +75,8 @@ def check_config(config: TrainConfig, simulation) -> None:
     """One clear error for a setting the training data or the other settings cannot honour, before any work."""
     if config.binding_weight > 0 and simulation is None:  # a data set file does not say how each class binds
         raise InputError("the binding-state loss needs structures simulated on the fly (--structures)")
+    if config.shape_weight > 0 and simulation is None:  # the descriptors come from the simulated structures
+        raise InputError("the shape-descriptor loss needs structures simulated on the fly (--structures)")
     if config.view_weight > 0 and simulation is None:
         raise InputError("the paired-view loss needs structures simulated on the fly (--structures)")
     if config.map_weight != 1.0 and simulation is None:  # a data set file's classes are drawn evenly

@@ -4,10 +4,14 @@ class directions where the classes match), the learning-rate schedule, the optim
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from ..io.files import InputError
 from ..model.classifier import (
+    BINDING_LAYER,
     OUTPUT_LAYER,
+    SHAPE_DIRECTION_LAYER,
+    SHAPE_LAYER,
     build_classifier,
     copy_leading_class_directions,
     copy_matching_weights,
@@ -15,6 +19,7 @@ from ..model.classifier import (
 )
 from ..model.deepfinder import load_deepfinder_weights
 from ..model.losses import make_loss
+from ..simulate.descriptors import N_DESCRIPTORS
 from .config import TrainConfig, contrast_memory_of
 
 
@@ -41,21 +46,27 @@ def compile_classifier(
     scale: float = 24.0,
     margin: float = 0.15,
     binding_weight: float = 0.0,
+    shape_weight: float = 0.0,
 ) -> None:
-    """Adam and the class loss; plus the binding-state cross-entropy (weighted) when the model predicts it."""
+    """Adam and the class loss; plus the binding-state cross-entropy and the shape descriptors' mean squared error
+    (each weighted) for the outputs the model has."""
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     if len(model.outputs) == 1:
         model.compile(
             optimizer=optimizer, loss=make_loss(loss, scale, margin), weighted_metrics=["accuracy"], jit_compile=False
         )
         return
-    model.compile(
-        optimizer=optimizer,
-        loss=[make_loss(loss, scale, margin), keras.losses.CategoricalCrossentropy()],
-        loss_weights=[1.0, binding_weight],
-        weighted_metrics=[["accuracy"], ["accuracy"]],
-        jit_compile=False,
-    )
+    names = set(model.output_names)
+    losses, weights, metrics = [make_loss(loss, scale, margin)], [1.0], [["accuracy"]]
+    if BINDING_LAYER in names:
+        losses.append(keras.losses.CategoricalCrossentropy())
+        weights.append(binding_weight)
+        metrics.append(["accuracy"])
+    if SHAPE_LAYER in names:
+        losses.append(keras.losses.MeanSquaredError())
+        weights.append(shape_weight)
+        metrics.append([])
+    model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, weighted_metrics=metrics, jit_compile=False)
 
 
 def build_training_model(
@@ -76,6 +87,7 @@ def build_training_model(
         contrast_weight=config.contrast_weight,
         temperature=config.temperature,
         contrast_memory=contrast_memory_of(config),
+        shape_descriptors=N_DESCRIPTORS if config.shape_weight > 0 else 0,
     )
     info: dict = {}
     if config.deepfinder_weights:
@@ -103,6 +115,40 @@ def build_training_model(
     for layer in leading_convolutions(model, config.freeze_convs):
         layer.trainable = False
     return model, info
+
+
+SHAPE_START_BATCHES = 16  # batches simulated to start the shape output at its least-squares readout
+
+
+def start_shape_output(model: keras.Model, batches, seed: int, n_batches: int = SHAPE_START_BATCHES) -> float:
+    """Set the shape output to the least-squares readout of the descriptors from the model's current embedding
+    direction, on ``n_batches`` fresh batches of ``batches`` (a source that gives shape targets). Returns the
+    readout's R^2 on them (weighted rows only).
+
+    Why: the output is a Dense on a unit vector; at a fine-tuning rate (5e-5, Adam) its weights move about 0.1
+    in a run, far less than a readout needs, so a random start would have the loss pull the embedding towards an
+    arbitrary linear map. Started at the best readout, the loss pulls only where the embedding lacks the shape."""
+    direction = keras.Model(model.inputs[0], model.get_layer(SHAPE_DIRECTION_LAYER).output)
+    rng = np.random.default_rng([seed, 59])
+    rows, targets = [], []
+    for _ in range(n_batches):
+        x, outputs, weights = batches.make_batch(rng)
+        keep = np.asarray(weights[-1]) > 0
+        rows.append(np.asarray(direction.predict(x[keep], batch_size=64, verbose=0), np.float64))
+        targets.append(np.asarray(outputs[-1], np.float64)[keep])
+    e, t = np.concatenate(rows), np.concatenate(targets)
+    kernel, bias = ridge_readout(e, t)
+    model.get_layer(SHAPE_LAYER).set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    residual = ((t - e @ kernel - bias) ** 2).sum(axis=0)
+    return float(1.0 - (residual / np.maximum(((t - t.mean(axis=0)) ** 2).sum(axis=0), 1e-12)).mean())
+
+
+def ridge_readout(features: np.ndarray, targets: np.ndarray, alpha: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel and bias of the ridge regression of ``targets`` on ``features`` (the intercept not penalised)."""
+    mean_f, mean_t = features.mean(axis=0), targets.mean(axis=0)
+    centred = features - mean_f
+    kernel = np.linalg.solve(centred.T @ centred + alpha * np.eye(features.shape[1]), centred.T @ (targets - mean_t))
+    return kernel, mean_t - mean_f @ kernel
 
 
 def head_of_model(init_model: str | None) -> str:

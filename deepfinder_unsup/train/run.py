@@ -16,13 +16,14 @@ import numpy as np
 from ..batches import one_hot
 from ..io.dataset import SubtomoDataset, read_dataset
 from ..io.files import InputError, atomic_path
+from ..log import logger
 from ..model.card import save_model
 from ..model.classifier import with_dtype_policy
 from ..simulate.keras_source import binding_one_hot
 from ..watchdog import StallWatchdog
 from .callbacks import EpochModels, WatchdogMarks, best_epoch_in_history, epoch_callbacks
 from .config import TrainConfig, check_config, selection_mode, training_precision
-from .network import build_training_model, compile_classifier, learning_rate_of
+from .network import build_training_model, compile_classifier, learning_rate_of, start_shape_output
 from .record import evaluate_classifier, model_card, plot_history, samples_seen, simulated_anew
 from .sampling import BalancedBatches, check_compatible, relabel_by_name
 
@@ -97,7 +98,7 @@ def _start_model(out_dir: Path, config: TrainConfig, c: _Classes, resume: bool) 
     column_names = [c.names.get(int(label), str(label)) for label in c.classes]
     model, init_info = build_training_model(len(c.classes), c.box, config, column_names)
     lr = learning_rate_of(config, config.epochs * c.steps)
-    compile_classifier(model, lr, config.loss, config.scale, config.margin, config.binding_weight)
+    compile_classifier(model, lr, config.loss, config.scale, config.margin, config.binding_weight, config.shape_weight)
     with atomic_path(out_dir / "init.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(init_info))
     return model, 0, init_info
@@ -118,6 +119,8 @@ def _ask_simulation_for(simulation, config: TrainConfig, out_dir: Path) -> None:
         simulation.reuse, simulation.cache_dir = config.reuse, str(_fresh_dir(out_dir / "reuse_cache"))
     if config.binding_weight > 0:
         simulation.with_binding = True
+    if config.shape_weight > 0:
+        simulation.with_shape = True
     simulation.one_acquisition_per_batch = config.one_acquisition_per_batch
     simulation.one_acquisition_per_view = config.one_acquisition_per_view
 
@@ -164,12 +167,13 @@ def _train(
     else:
         batches = simulation
         _ask_simulation_for(simulation, config, out_dir)
+        if config.shape_weight > 0 and initial_epoch == 0:
+            init_info["shape_start_r2"] = round(start_shape_output(model, simulation, config.seed), 4)
+            logger.info(f"shape output started at its least-squares readout (R^2 {init_info['shape_start_r2']})")
     batches.epoch = initial_epoch
     x_val = val_data.subtomograms[..., None]
     y_classes = one_hot(val_data.labels, classes)
-    y_val: np.ndarray | tuple[np.ndarray, np.ndarray] = y_classes
-    if config.binding_weight > 0:
-        y_val = (y_classes, binding_one_hot(y_classes, simulation.binding_states()))
+    y_val = validation_targets(y_classes, config, simulation)
     callbacks = epoch_callbacks(out_dir, config, mode, initial_epoch, resume, steps)
     t0 = time.time()
     per_epoch = steps * config.batch_size
@@ -226,6 +230,17 @@ def _train(
     path = save_model(best, out_dir / "model.keras", card, overwrite=True)
     plot_history(out_dir)
     return path
+
+
+def validation_targets(y_classes: np.ndarray, config: TrainConfig, simulation):
+    """The validation rows' targets for each output: the classes, then their binding states and their structures'
+    shape descriptors where the model predicts them (the negatives' zeros: the validation loss only reports)."""
+    targets = [y_classes]
+    if config.binding_weight > 0:
+        targets.append(binding_one_hot(y_classes, simulation.binding_states()))
+    if config.shape_weight > 0:
+        targets.append(simulation.class_shapes()[np.argmax(y_classes, axis=1)])
+    return targets[0] if len(targets) == 1 else tuple(targets)
 
 
 def train_from_files(
