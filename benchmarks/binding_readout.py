@@ -56,9 +56,11 @@ def score_outputs(
     truth: np.ndarray,
     names: dict[int, str],
     layers: tuple[str, ...] = (),
+    probe: bool = True,
 ) -> dict:
-    """2-means V, probe accuracy and the binding output's calls per class of the pair; with ``layers``, the
-    same probe (C = 0.1) on each named layer's output, flattened (where in the network the membrane is lost)."""
+    """2-means V, probe accuracy (unless not ``probe``) and the binding output's calls per class of the pair; with
+    ``layers``, the same probe (C = 0.1) on each named layer's output, flattened (where in the network the membrane
+    is lost)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import cross_val_score
     from sklearn.pipeline import make_pipeline
@@ -67,12 +69,13 @@ def score_outputs(
     from deepfinder_unsup.model.classifier import BINDING_STATES
 
     features, calls, per_layer = outputs
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     out: dict = {
         "n": int(len(truth)),
         "v_kmeans_k2": round(protocol.kmeans_v(protocol.unit(features), truth, 2, n_init=10)[0], 4),
-        "probe_accuracy": round(float(cross_val_score(probe, features, truth, cv=5).mean()), 4),
     }
+    if probe:
+        logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        out["probe_accuracy"] = round(float(cross_val_score(logistic, features, truth, cv=5).mean()), 4)
     if calls is not None:
         out["binding_calls"] = {
             names[int(c)]: {s: int(np.sum(calls[truth == c] == i)) for i, s in enumerate(BINDING_STATES)}
@@ -162,12 +165,14 @@ def read_pair(args, model: str, volumes: np.ndarray, labels: np.ndarray, names: 
     if not args.by_visibility:
         return score_outputs(outputs, labels, names, layers)
     seen = labels < 3
-    every = score_outputs(outputs, np.minimum(labels, 2), names)
-    return {
+    every = score_outputs(outputs, np.minimum(labels, 2), names, probe=False)
+    result = {
         **score_outputs(rows_of(outputs, seen), labels[seen], names, layers),
         "v_kmeans_k2_all_bound": every["v_kmeans_k2"],
-        "binding_calls": score_outputs(outputs, labels, names)["binding_calls"],
     }
+    if outputs[1] is not None:  # a model without a binding output makes no calls
+        result["binding_calls"] = score_outputs(outputs, labels, names, probe=False)["binding_calls"]
+    return result
 
 
 def visibility_ceiling(labels: np.ndarray) -> float:
