@@ -11,7 +11,10 @@
 # with a random start, stopped after one epoch, had the loss at 0.58, above the targets' variance 0.20: at 5e-5 the
 # head's weights cannot move far enough, so the loss would pull the embedding towards a random map). Seed 88, a
 # fresh cosine over EPOCHS.
-# Result: (filled in when scored; docs/training_history.md, session 59).
+# Result: 6 of 7 epochs inside 90 minutes (57,600 samples, 2,347,008 seen; monitor V 0.789, 0.798, 0.795, 0.798,
+# 0.798, 0.798), level: the monitor's epoch 5 against `general` +0.0015 [-0.0017, +0.0057] on the 207, real six
+# -0.025, own SHREC'21 +0.002; the last +0.0010 / -0.027 / +0.003. The shape probe on never-trained structures rose
+# 0.801 -> 0.819 (benchmarks/shape_probe.py). Not shipped (docs/training_history.md, session 59).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/wide64} INIT=${INIT:-deepfinder_unsup/pretrained/f_theta_general.keras} SEED=${SEED:-88} \
