@@ -52,7 +52,7 @@ CHUNK = 32  # sub-tomograms per message from a worker
 
 
 # --- simulation workers (no Keras: forked before the backend starts) --------------------------------------
-def _simulate_forever(specs, config_path, seed, out_queue, map_weight=1.0, fresh_share=0.0):
+def _simulate_forever(specs, config_path, seed, out_queue, map_weight=1.0, fresh_share=0.0, negative_weight=1.0):
     """Chunks of class-balanced sub-tomograms ("class", x, labels), each followed, with ``fresh_share`` f > 0,
     by pairs of procedural structures drawn once ("fresh", a, b) in the batches' ratio: f of each batch's pairs
     are fresh, so both pools fill at the rate the batches use them."""
@@ -71,7 +71,8 @@ def _simulate_forever(specs, config_path, seed, out_queue, map_weight=1.0, fresh
     structures = load_structures(specs, config.voxel_size)
     library = StructureLibrary(structures)
     labels = np.array(sorted(class_names_of(structures, config)))
-    weights = class_draw_weights(structures, labels, map_weight) if map_weight != 1.0 else None  # train's rule
+    weighted = map_weight != 1.0 or negative_weight != 1.0
+    weights = class_draw_weights(structures, labels, map_weight, negative_weight) if weighted else None  # train's
     rng = np.random.default_rng(seed)
     fresh_per_chunk = CHUNK / 2 * fresh_share / (1 - fresh_share)  # pairs per class chunk: the batches' ratio
     while True:
@@ -205,6 +206,7 @@ def train_command(args) -> None:
                 data_queue,
                 args.map_weight,
                 args.fresh_structures,
+                args.negative_weight,
             ),
             daemon=True,
         )
@@ -468,6 +470,7 @@ def main(argv=None) -> None:
     t.add_argument("--margin", type=float, default=0.1)
     t.add_argument("--head", default=None, help="the head (default: the init model's, else flatten_conv_wide)")
     t.add_argument("--map-weight", type=float, default=1.0, help="classes from map files drawn W x as often (train's)")
+    t.add_argument("--negative-weight", type=float, default=1.0, help="the negatives drawn W x as often (train's)")
     t.add_argument("--binding-weight", type=float, default=0.0, help="weight of the binding-state loss (train's)")
     t.add_argument("--view-weight", type=float, default=0.0, help="weight of the paired-view loss (train's)")
     t.add_argument("--contrast-weight", type=float, default=0.0, help="weight of the contrastive loss (train's)")

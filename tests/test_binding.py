@@ -120,6 +120,8 @@ def test_training_with_the_binding_loss_end_to_end(tmp_path):
         train(val, val, tmp_path / "again", cfg, verbose=0)
     with pytest.raises(InputError, match="--map-weight needs structures simulated on the fly"):
         train(val, val, tmp_path / "again", TrainConfig(epochs=1, steps_per_epoch=1, map_weight=3.0), verbose=0)
+    with pytest.raises(InputError, match="--negative-weight needs structures simulated on the fly"):
+        train(val, val, tmp_path / "again", TrainConfig(epochs=1, steps_per_epoch=1, negative_weight=4.0), verbose=0)
     assert not (tmp_path / "again").exists()  # refused before anything was written, the folder included
 
 

@@ -400,7 +400,7 @@ def test_fresh_pairs_are_two_draws_of_one_structure_drawn_once(monkeypatch):
 def test_map_weight_draws_classes_from_files_that_many_times_as_often():
     """``train --map-weight 3``: a class read from a map file is drawn 3x as often as one made by code or the
     negatives (chi-square against those expected frequencies, and against uniform); weight 1 keeps the uniform
-    draw, the same labels for the same seed as before weights existed."""
+    draw, the same labels for the same seed as before weights existed; ``--negative-weight`` weighs class 0 alone."""
     pytest.importorskip("keras")
     from deepfinder_unsup.simulate.dataset import balanced_labels
     from deepfinder_unsup.simulate.keras_source import SimulatedBatches
@@ -419,6 +419,14 @@ def test_map_weight_draws_classes_from_files_that_many_times_as_often():
     assert stats.chisquare(counts, 12000 * np.array([1, 1, 3, 1]) / 6).pvalue > 0.01
     assert stats.chisquare(counts).pvalue < 1e-6
     assert SimulatedBatches(structures, fixed_config(), batch_size=8).draw_weights is None
+    both = SimulatedBatches(structures, fixed_config(), batch_size=8, map_weight=3.0, negative_weight=8.0)
+    np.testing.assert_array_equal(both.draw_weights, [8, 1, 3, 1])  # the negatives' own weight
+    assert "3x as often" in both.describe() and "the negatives drawn 8x as often" in both.describe()
+    negatives_only = SimulatedBatches(structures, fixed_config(), batch_size=8, negative_weight=0.5)
+    np.testing.assert_array_equal(negatives_only.draw_weights, [0.5, 1, 1, 1])
+    assert "classes from files" not in negatives_only.describe()
+    drawn = balanced_labels(both.labels, 13000, np.random.default_rng(1), both.draw_weights)
+    assert stats.chisquare(np.bincount(drawn, minlength=4), 13000 * np.array([8, 1, 3, 1]) / 13).pvalue > 0.01
     np.testing.assert_array_equal(
         balanced_labels(source.labels, 50, np.random.default_rng(5)),
         source.labels[np.random.default_rng(5).integers(4, size=50)],

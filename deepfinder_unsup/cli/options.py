@@ -278,6 +278,13 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "real structures' share (default: 1, every class equally often)",
     )
     p.add_argument(
+        "--negative-weight",
+        type=_positive_float,
+        default=1.0,
+        help="with --structures: draw the negatives (boxes without a central particle: the false picks every pick "
+        "list has) this many times as often as one structure made by code (default: 1, one class among hundreds)",
+    )
+    p.add_argument(
         "--view-weight",
         type=_non_negative_float,
         default=0.0,

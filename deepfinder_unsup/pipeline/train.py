@@ -51,6 +51,7 @@ def train_to_folder(
         use_multiprocessing=config.workers > 0,
         specs=list(structures),
         map_weight=config.map_weight,
+        negative_weight=config.negative_weight,
     )
     return train(None, val, out_dir, config, resume, command, simulation=source)
 

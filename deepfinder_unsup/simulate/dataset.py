@@ -190,12 +190,20 @@ def write_simulated_dataset(
     )
 
 
-def class_draw_weights(structures: list[Structure], class_labels: np.ndarray, map_weight: float) -> np.ndarray:
+def class_draw_weights(
+    structures: list[Structure], class_labels: np.ndarray, map_weight: float, negative_weight: float = 1.0
+) -> np.ndarray:
     """Per class label (0 the negatives, k >= 1 ``structures[k - 1]``): ``map_weight`` for a class read from a
-    map or model file, 1 for one made by code (:func:`made_by_code`) and for the negatives: how often
-    ``balanced_labels`` draws each (``train --map-weight``)."""
+    map or model file, ``negative_weight`` for the negatives, 1 for one made by code (:func:`made_by_code`): how
+    often ``balanced_labels`` draws each (``train --map-weight``, ``--negative-weight``)."""
     from_file = {i + 1: not made_by_code(s) for i, s in enumerate(structures)}
-    return np.array([map_weight if from_file.get(int(label), False) else 1.0 for label in class_labels])
+
+    def weight(label: int) -> float:
+        if label == 0:
+            return negative_weight
+        return map_weight if from_file.get(label, False) else 1.0
+
+    return np.array([weight(int(label)) for label in class_labels])
 
 
 def balanced_labels(

@@ -27,7 +27,8 @@ class SimulatedBatches(SeededBatches):
     Item ``i`` of epoch ``e`` is deterministic given the seed. Yields (x (b, B, B, B, 1), one-hot y). Classes are
     the structures (labels 1..K) plus the negative class 0 when enabled; output index = sorted label order.
     ``map_weight``: each class made from a map or model file (not by code, :func:`made_by_code`) is drawn this
-    many times as often as one made by code or the negatives (1: every class equally often).
+    many times as often as one made by code (1: every class equally often); ``negative_weight``: the negatives
+    (class 0, no central particle) likewise.
     ``reuse`` r > 1: each simulated batch is trained on r times, later uses a few steps apart with every
     sub-tomogram turned by a random wedge-symmetric rotation (:func:`replayed_item`); the batches are the same
     whether or not ``cache_dir`` lets the workers pass a made batch on instead of simulating it again.
@@ -58,6 +59,7 @@ class SimulatedBatches(SeededBatches):
         seed: int = 0,
         specs: list[str] | None = None,
         map_weight: float = 1.0,
+        negative_weight: float = 1.0,
         **kwargs,
     ):
         super().__init__(steps_per_epoch, seed, **kwargs)
@@ -74,7 +76,9 @@ class SimulatedBatches(SeededBatches):
         self.instance_pairs = False  # second half: other sub-tomograms of the first half's structures
         self._states = self.binding_states()
         self.map_weight = float(map_weight)
-        self.draw_weights = self.class_draw_weights() if self.map_weight != 1.0 else None
+        self.negative_weight = float(negative_weight)
+        weighted = self.map_weight != 1.0 or self.negative_weight != 1.0
+        self.draw_weights = self.class_draw_weights() if weighted else None
         self.reuse = 1
         self.cache_dir: str | None = None
         self.fresh_share = 0.0
@@ -127,8 +131,9 @@ class SimulatedBatches(SeededBatches):
         return random_wedge_symmetric_view(x[..., 0], rng)[..., None], *targets
 
     def class_draw_weights(self) -> np.ndarray:
-        """Per output index (sorted labels): ``map_weight`` for a class read from a file, 1 otherwise."""
-        return class_draw_weights(self.library.structures, self.labels, self.map_weight)
+        """Per output index (sorted labels): ``map_weight`` for a class read from a file, ``negative_weight`` for
+        the negatives, 1 otherwise."""
+        return class_draw_weights(self.library.structures, self.labels, self.map_weight, self.negative_weight)
 
     def binding_states(self) -> np.ndarray:
         """Per output index (sorted labels), the central particle's binding code (``binding_states_of``)."""
@@ -236,7 +241,8 @@ class SimulatedBatches(SeededBatches):
     def describe(self) -> str:
         """What the batches are drawn from (for the model card)."""
         n_proc = sum(1 for s in self.library.structures if hasattr(s, "molecule"))
-        weight = f", classes from files drawn {self.map_weight:g}x as often" if self.draw_weights is not None else ""
+        weight = f", classes from files drawn {self.map_weight:g}x as often" if self.map_weight != 1.0 else ""
+        weight += f", the negatives drawn {self.negative_weight:g}x as often" if self.negative_weight != 1.0 else ""
         weight += ", one acquisition per batch" if self.one_acquisition_per_batch else ""
         weight += ", one acquisition per view" if self.one_acquisition_per_view else ""
         weight += f", drawn-once structures within ln {self.fresh_mass_band:g} in mass" if self.fresh_mass_band else ""

@@ -43,6 +43,7 @@ class TrainConfig:
     contrast_weight: float = 0.0  # weight of the paired contrastive loss (0: none; batches of same-class pairs)
     temperature: float = 0.1  # of the contrastive loss
     map_weight: float = 1.0  # on-the-fly simulation: classes from map files drawn this many times as often
+    negative_weight: float = 1.0  # on-the-fly simulation: the negatives (no central particle) likewise
     keep_epochs: bool = False  # also write every epoch's model, carded, as epoch_NNN.keras (to choose one later)
     reuse: int = 1  # on-the-fly simulation: each simulated batch trained on this many times (in other views)
     fresh_share: float = 0.0  # with the contrastive loss: share of pairs of procedural structures drawn once
@@ -81,6 +82,8 @@ def check_config(config: TrainConfig, simulation) -> None:
         raise InputError("the paired-view loss needs structures simulated on the fly (--structures)")
     if config.map_weight != 1.0 and simulation is None:  # a data set file's classes are drawn evenly
         raise InputError("--map-weight needs structures simulated on the fly (--structures)")
+    if config.negative_weight != 1.0 and simulation is None:
+        raise InputError("--negative-weight needs structures simulated on the fly (--structures)")
     if config.view_weight > 0 and (config.batch_size < 2 or config.batch_size % 2):
         raise InputError(f"the paired-view loss needs an even batch size (pairs), got {config.batch_size}")
     if config.contrast_weight > 0:
