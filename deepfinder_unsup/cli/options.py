@@ -274,8 +274,8 @@ def _add_train_parser(sub: _Subcommands) -> None:
         type=_positive_float,
         default=1.0,
         help="with --structures: draw each class made from a map or model file this many times as often as one "
-        "made by code (procedural, builtin) or the negatives, so a list grown with procedural seeds keeps the "
-        "real structures' share (default: 1, every class equally often)",
+        "made by code (procedural, builtin), so a list grown with procedural seeds keeps the real structures' "
+        "share (default: 1, every class equally often; the negatives: --negative-weight)",
     )
     p.add_argument(
         "--negative-weight",
