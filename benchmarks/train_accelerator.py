@@ -238,7 +238,7 @@ def train_command(args) -> None:
 
     for layer in leading_convolutions(model, args.freeze_convs):  # train --freeze-convs
         layer.trainable = False
-    class_loss = make_loss("cosface", args.scale, args.margin)
+    class_loss = make_loss("cosface", args.scale, args.margin, args.focal_gamma)
     model.compile(
         optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8),
         loss=[class_loss, keras.losses.CategoricalCrossentropy()] if with_binding else class_loss,
@@ -468,6 +468,7 @@ def main(argv=None) -> None:
     t.add_argument("--warmup", type=int, default=300)
     t.add_argument("--scale", type=float, default=16.0)
     t.add_argument("--margin", type=float, default=0.1)
+    t.add_argument("--focal-gamma", type=float, default=0.0, help="the class loss focal with this exponent (train's)")
     t.add_argument("--head", default=None, help="the head (default: the init model's, else flatten_conv_wide)")
     t.add_argument("--map-weight", type=float, default=1.0, help="classes from map files drawn W x as often (train's)")
     t.add_argument("--negative-weight", type=float, default=1.0, help="the negatives drawn W x as often (train's)")

@@ -16,7 +16,7 @@ from deepfinder_unsup.model.classifier import (  # noqa: E402
     copy_matching_weights,  # noqa: E402
     with_dtype_policy,
 )
-from deepfinder_unsup.model.losses import MarginSoftmaxLoss, make_loss  # noqa: E402
+from deepfinder_unsup.model.losses import FocalCrossEntropy, MarginSoftmaxLoss, make_loss  # noqa: E402
 from deepfinder_unsup.train import evaluate_classifier, leads_class_list, relabel_by_name  # noqa: E402
 
 
@@ -41,6 +41,37 @@ def test_margin_loss_matches_numpy(kind):
     assert got == pytest.approx(expected, rel=1e-4)
     # the margin makes the loss larger than plain normalised softmax: it asks for more separation
     assert got > float(MarginSoftmaxLoss(kind, s, 0.0)(y, cos))
+
+
+@pytest.mark.parametrize("kind", ["ce", "cosface"])
+def test_focal_loss_matches_numpy_and_weighs_the_unfitted_samples(kind):
+    """--focal-gamma: each sample's cross-entropy times (1 - p_true) ** gamma, p_true from its own softmax (a
+    numpy reference); so a sample already classified counts far less than one the network gets wrong."""
+    rng = np.random.default_rng(4)
+    n, k, gamma, s, m = 8, 5, 2.0, 16.0, 0.2
+    y = np.eye(k, dtype=np.float32)[rng.integers(0, k, n)]
+    if kind == "ce":
+        pred = rng.dirichlet(np.ones(k), n).astype(np.float32)
+        log_p = np.log(pred)
+    else:
+        pred = np.clip(rng.uniform(-1, 1, (n, k)), -0.999, 0.999).astype(np.float32)
+        log_p = _log_softmax(s * np.where(y > 0, pred - m, pred))
+    ce = -(y * log_p).sum(axis=1)
+    expected = ((1.0 - np.exp(-ce)) ** gamma * ce).mean()
+    loss = make_loss(kind, s, m, focal_gamma=gamma)
+    assert float(loss(y, pred)) == pytest.approx(expected, rel=1e-4)
+    assert float(make_loss(kind, s, m)(y, pred)) == pytest.approx(ce.mean(), rel=1e-4)  # gamma 0: the plain loss
+    if kind == "ce":
+        right = np.array([[0.9, 0.05, 0.05]], np.float32)
+        wrong = np.array([[0.1, 0.45, 0.45]], np.float32)
+        y1 = np.array([[1.0, 0.0, 0.0]], np.float32)
+        ratio_plain = float(make_loss("ce")(y1, wrong)) / float(make_loss("ce")(y1, right))
+        ratio_focal = float(loss(y1, wrong)) / float(loss(y1, right))
+        assert ratio_focal > 50 * ratio_plain  # (0.9 / 0.1) ** 2 = 81 times the weight
+    again = type(loss).from_config(loss.get_config())
+    assert again.focal_gamma == gamma
+    with pytest.raises(ValueError, match="focal exponent must be 0 or more"):
+        FocalCrossEntropy(-1.0)
 
 
 def test_loss_names_and_round_trip():

@@ -234,6 +234,7 @@ def ring_and_globule():
         ({"scale": 0.0, "loss": "cosface"}, "--scale must be positive, got 0.0"),  # every logit 0: learned nothing
         ({"margin": -0.2, "loss": "cosface"}, "--margin must be from 0 to below 1, got -0.2"),
         ({"margin": float("nan")}, "--margin must be from 0 to below 1"),
+        ({"focal_gamma": -1.0}, "--focal-gamma must be 0 or more, got -1.0"),  # the right samples would pull more
         ({"warmup_steps": -3}, "--warmup-steps must be 0 or more, got -3"),
         ({"patience": -1}, "--patience must be 0 or more, got -1"),
         ({"max_minutes": -5.0}, "--max-minutes must be positive: -5.0"),  # ran a whole epoch

@@ -232,8 +232,9 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
 ):
     """``--contrast-weight`` and ``--temperature`` reach the model and its card, with ``--fresh-structures`` (rows of
     weight 0 through the class and binding outputs), ``--fresh-mass-band``, ``--fresh-mirrors``, ``--fresh-bound``,
-    ``--map-weight`` and ``--negative-weight``; a zero temperature, structures drawn once without the contrastive
-    loss or at a share above 1, and a mass band or mirror or bound pairs over one pair drawn once are refused."""
+    ``--map-weight``, ``--negative-weight`` and ``--focal-gamma``; a zero temperature, structures drawn once without
+    the contrastive loss or at a share above 1, and a mass band or mirror or bound pairs over one pair drawn once are
+    refused."""
     from deepfinder_unsup.cli import main
 
     shapes = ["builtin:ring", "builtin:barrel"]
@@ -248,6 +249,7 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     band += ["--batch-size", "16"]  # 4 drawn once: 1 mirror pair, 1 bound pair
     contrast = ["--contrast-weight", "0.5", "--temperature", "0.2"]
     draws = ["--map-weight", "3", "--negative-weight", "5"]  # the labelled pairs' class draw
+    draws += ["--focal-gamma", "2"]
     assert main([*args, "--out", str(tmp_path / "m"), *contrast, *fresh, *one, *band, *draws]) == 0
     model, card = load_model(tmp_path / "m" / "model.keras")
     assert model.get_layer(CONTRAST_LAYER).weight == 0.5
@@ -257,6 +259,7 @@ def test_train_command_line_passes_the_contrastive_loss_and_refuses_a_zero_tempe
     assert card["training"]["config"]["fresh_mass_band"] == 0.35
     assert (card["training"]["config"]["fresh_mirrors"], card["training"]["config"]["fresh_bound"]) == (0.5, 1)
     assert (card["training"]["config"]["map_weight"], card["training"]["config"]["negative_weight"]) == (3, 5)
+    assert card["training"]["config"]["focal_gamma"] == 2
     capsys.readouterr()
     val = str(tmp_path / "val" / "dataset.h5")
     assert main(["train", "--train", val, "--val", val, "--out", str(tmp_path / "t"), *one, "--quiet"]) == 1

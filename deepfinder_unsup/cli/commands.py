@@ -66,6 +66,7 @@ def cmd_train(args) -> int:
         loss=args.loss,
         margin=args.margin,
         scale=args.scale,
+        focal_gamma=args.focal_gamma,
         precision=args.precision,
         deepfinder_weights=args.deepfinder_weights,
         init_model=args.init_model,

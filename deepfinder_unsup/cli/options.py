@@ -255,6 +255,13 @@ def _add_train_parser(sub: _Subcommands) -> None:
     )
     p.add_argument("--scale", type=_positive_float, default=24.0, help="logit scale of cosface / arcface")
     p.add_argument(
+        "--focal-gamma",
+        type=_non_negative_float,
+        default=0.0,
+        help="the class loss times (1 - p_true) ** GAMMA (focal loss, e.g. 2): the sub-tomograms the network "
+        "already classifies pull less, those it does not fit more; 0 (default): the plain loss",
+    )
+    p.add_argument(
         "--binding-weight",
         type=_non_negative_float,
         default=0.0,

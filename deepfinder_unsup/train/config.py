@@ -25,6 +25,7 @@ class TrainConfig:
     loss: str = "ce"  # 'ce' (the paper), 'cosface' or 'arcface' (see model.losses)
     margin: float = 0.15
     scale: float = 24.0
+    focal_gamma: float = 0.0  # the class loss times (1 - p_true) ** gamma (0: the plain loss)
     precision: str = "float32"  # 'float32' or 'mixed_bfloat16' (the saved model is float32 either way)
     deepfinder_weights: str | None = None
     init_model: str | None = None  # a .keras model (or a shipped model's name) whose layers start training
@@ -119,6 +120,7 @@ def _check_numbers(config: TrainConfig) -> None:
         (config.stall_minutes > 0, f"--stall-minutes must be positive, got {config.stall_minutes}"),
         (0 < config.scale < np.inf, f"--scale must be positive, got {config.scale}"),
         (0 <= config.margin < 1, f"--margin must be from 0 to below 1, got {config.margin}"),
+        (0 <= config.focal_gamma < np.inf, f"--focal-gamma must be 0 or more, got {config.focal_gamma}"),
     ]
     for ok, message in checks:
         if not ok:

@@ -47,17 +47,17 @@ def compile_classifier(
     margin: float = 0.15,
     binding_weight: float = 0.0,
     shape_weight: float = 0.0,
+    focal_gamma: float = 0.0,
 ) -> None:
-    """Adam and the class loss; plus the binding-state cross-entropy and the shape descriptors' mean squared error
-    (each weighted) for the outputs the model has."""
+    """Adam and the class loss (focal with ``focal_gamma`` > 0); plus the binding-state cross-entropy and the shape
+    descriptors' mean squared error (each weighted) for the outputs the model has."""
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     if len(model.outputs) == 1:
-        model.compile(
-            optimizer=optimizer, loss=make_loss(loss, scale, margin), weighted_metrics=["accuracy"], jit_compile=False
-        )
+        class_loss = make_loss(loss, scale, margin, focal_gamma)
+        model.compile(optimizer=optimizer, loss=class_loss, weighted_metrics=["accuracy"], jit_compile=False)
         return
     names = set(model.output_names)
-    losses, weights, metrics = [make_loss(loss, scale, margin)], [1.0], [["accuracy"]]
+    losses, weights, metrics = [make_loss(loss, scale, margin, focal_gamma)], [1.0], [["accuracy"]]
     if BINDING_LAYER in names:
         losses.append(keras.losses.CategoricalCrossentropy())
         weights.append(binding_weight)

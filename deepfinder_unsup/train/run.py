@@ -98,7 +98,8 @@ def _start_model(out_dir: Path, config: TrainConfig, c: _Classes, resume: bool) 
     column_names = [c.names.get(int(label), str(label)) for label in c.classes]
     model, init_info = build_training_model(len(c.classes), c.box, config, column_names)
     lr = learning_rate_of(config, config.epochs * c.steps)
-    compile_classifier(model, lr, config.loss, config.scale, config.margin, config.binding_weight, config.shape_weight)
+    weights = (config.binding_weight, config.shape_weight)
+    compile_classifier(model, lr, config.loss, config.scale, config.margin, *weights, focal_gamma=config.focal_gamma)
     with atomic_path(out_dir / "init.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(init_info))
     return model, 0, init_info
