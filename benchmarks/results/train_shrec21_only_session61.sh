@@ -8,7 +8,11 @@
 # drawn-once structures, no binding output), the shipped microscopes, seed 93, a cosine over EPOCHS. If the pairs
 # rise toward the oracle, the network can represent them and the broad training dilutes them; if they stay, the
 # network cannot, at this box and resolution, whatever it is trained on.
-# Result: (pending)
+# Result: 4 of 5 epochs in 55 minutes (38,400 samples, about 2,700 more of each structure; 14-way validation accuracy
+# 0.27, 0.51, 0.53, 0.56). Own SHREC'21 (runs/val_shrec21_big) at epoch 4: V 0.583 -> 0.606, probe 0.594 -> 0.610;
+# the medium pairs did not rise (1qvr/3cf3 by SNR third 0.59/0.77/0.75 -> 0.64/0.62/0.68; the oracle 0.99-1.00):
+# drawn about 30 times as often as in the shipped recipe, the network still does not learn them at this scale.
+# A diagnostic; not a candidate, no checkpoint kept (docs/training_history.md, session 61).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 S=${SHARED:-../shared}/structures/maps_10A
