@@ -6,8 +6,9 @@ For pairs of the 13 structures (the two small pairs the class output swaps whole
 medium and large ones), a 5-fold two-class logistic probe by thirds of the recorded per-box SNR: on the model's
 L2-normalised 32-D embedding (one view), and on the pose-and-polarity oracle's features (raw voxels moved back by
 the true centre, pose and contrast polarity, PCA(32) fitted on the whole set, unit rows; session 57). 0.5 is
-chance. A pair the oracle separates and the features do not is lost to the network's pose invariance; a pair
-neither separates is not in these sub-tomograms at this resolution (or not in 32 global principal components).
+chance. A pair the oracle separates and the features do not is lost by the network (in any pose, as
+shrec21_fixed_pose_session61.py found: not invariance but detail); a pair neither separates is not in these
+sub-tomograms at this resolution (or not in 32 global principal components).
 """
 
 import argparse
