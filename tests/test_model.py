@@ -98,7 +98,7 @@ def test_not_a_deepfinder_file_is_refused_and_model_untouched(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(before, enc.get_weights()))
 
 
-@pytest.mark.parametrize("head", ["flatten", "gap", "flatten_conv", "flatten_conv_wide"])
+@pytest.mark.parametrize("head", ["flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bilinear"])
 def test_truncation_gives_32d_and_save_load_reproduces_embeddings(tmp_path, head, rng):
     clf = build_classifier(5, 40, head)
     emb = embedding_model(clf)
@@ -147,6 +147,54 @@ def test_a_conv_branch_model_copied_into_the_wide_head_is_the_same_function_unti
     dense = wide.get_layer("head_wide_dense")
     dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
     assert np.abs(embedding_model(wide)(x).numpy() - embedding_model(conv)(x).numpy()).max() > 1e-3
+
+
+def test_a_wide_model_copied_into_the_bilinear_head_is_the_same_function_until_trained(rng):
+    from deepfinder_unsup.model.classifier import copy_matching_weights
+
+    wide = build_classifier(5, 40, "flatten_conv_wide", output="cosine", binding_states=True)
+    for layer in wide.layers:  # trained branches: their Dense no longer zero, so the copy must carry them
+        if layer.name in ("head_branch_dense", "head_wide_dense"):
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
+    x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
+    bilinear = build_classifier(5, 40, "flatten_conv_bilinear", output="cosine", binding_states=True)
+    copied = copy_matching_weights(bilinear, wide)
+    new = {"head_bilinear_conv", "head_bilinear_reduce", "head_bilinear_dense"}
+    assert {"head_wide_dense", "head_branch_dense", "embedding"} <= set(copied) and not new & set(copied)
+    assert bilinear.get_layer("head_bilinear_dense").get_weights()[0].shape == (32 * 33 // 2, 128)
+    np.testing.assert_allclose(embedding_model(bilinear)(x).numpy(), embedding_model(wide)(x).numpy(), atol=1e-6)
+    dense = bilinear.get_layer("head_bilinear_dense")
+    dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
+    assert np.abs(embedding_model(bilinear)(x).numpy() - embedding_model(wide)(x).numpy()).max() > 1e-3
+
+
+def test_second_order_pooling_matches_a_numpy_gram_and_ignores_where_features_lie(rng):
+    from deepfinder_unsup.model.classifier import SecondOrderPooling
+
+    maps = rng.standard_normal((3, 4, 5, 6, 7)).astype(np.float32)
+    pooled = SecondOrderPooling(eps=0.0)(maps).numpy()
+    flat = maps.reshape(3, -1, 7).astype(np.float64)
+    expected = []
+    for box in flat:  # the reference, one box at a time: Gram matrix, upper triangle, signed root, unit length
+        upper = (box.T @ box / len(box))[np.triu_indices(7)]
+        root = np.sign(upper) * np.sqrt(np.abs(upper))
+        expected.append(root / np.linalg.norm(root))
+    np.testing.assert_allclose(pooled, np.array(expected), atol=1e-5)
+    assert pooled.shape == (3, 28)
+    shuffled = maps.reshape(3, -1, 7)[:, rng.permutation(120)].reshape(maps.shape)  # positions moved, content kept
+    np.testing.assert_allclose(SecondOrderPooling(eps=0.0)(shuffled).numpy(), pooled, atol=1e-5)
+    other = maps.copy()
+    other[0, ..., 0] *= -1  # one feature's sign flipped: its co-occurrences change sign
+    assert np.abs(SecondOrderPooling(eps=0.0)(other).numpy()[0] - pooled[0]).max() > 0.05
+    assert np.isfinite(SecondOrderPooling()(np.zeros((1, 2, 2, 2, 3), np.float32)).numpy()).all()
+
+
+def test_every_head_is_offered_by_the_cli():
+    from deepfinder_unsup.cli.options import build_parsers
+    from deepfinder_unsup.model.classifier import HEADS
+
+    train = build_parsers()[1]["train"]
+    assert set(next(a for a in train._actions if a.dest == "head").choices) == set(HEADS)
 
 
 def test_a_file_that_is_not_a_model_gets_a_clear_error(tmp_path):

@@ -1,0 +1,14 @@
+#!/bin/bash
+# Session 62 (2-core AMD EPYC, bf16 native, no GPU lent): the shipped `general` (session 52's recipe) with ONE change,
+# **--head flatten_conv_bilinear**: the wide head plus a second-order branch (3^3 conv 64, 1^3 reduction to 32,
+# bilinear pooling, a Dense from zero), so the run starts as the shipped function. Why: session 61 found the
+# encoder's pose-bound maps keep the detail that separates own SHREC'21's medium pairs and the head's pose-free
+# reduction (means and maxima) drops it; bilinear pooling is the pose-free pooling made for fine differences.
+# Caveat measured before the run (benchmarks/results/shrec21_pooling_session62.py): over the FROZEN maps, no fixed
+# pose-free pooling (second order included) beats the trained embedding; the branch's own convolution must learn it.
+# Seed 93, a fresh cosine from 5e-5.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-runs/bil62} INIT=${INIT:-deepfinder_unsup/pretrained/f_theta_general.keras} SEED=${SEED:-93} \
+  EPOCHS=${EPOCHS:-8} MINUTES=${MINUTES:-105} EXTRA_ARGS="--head flatten_conv_bilinear ${EXTRA_ARGS:-}" \
+  exec bash benchmarks/results/train_wide_contrast3_session52.sh
