@@ -17,7 +17,15 @@ grid's interpolation, and none of these depends on their order within a shell):
 Probes: a 5-fold two-class logistic regression on standardised features, through PCA(32) like the other studies
 (``pca32``), and on all of them with an L2 penalty (``full``, C = 0.05).
 
-Result: see the header's update after the run.
+Result (session 62, `general`, 60 each, seed 62; benchmarks/results/shrec21_pooling_general52_session62.json),
+pca32 / full: no fixed pose-free pooling of the frozen maps beats the trained 32-D embedding (random poses, same
+boxes' kind: 0.70-0.92 over the medium pairs in sessions 61-62). encoder_conv8 (10^3 x 64): 1qvr/3cf3 mean 0.75 /
+0.80, second order 0.73 / 0.73, shells 0.69 / 0.76; 1bxn/1qvr 0.79 / 0.79, 0.78 / 0.75, 0.73 / 0.79; 1u6g/3d2f
+0.77 / 0.77, 0.80 / 0.83, 0.81 / 0.82. encoder_conv4 (20^3): chance (0.47-0.63) whatever the pooling; head_conv2
+below encoder_conv8; 3gl1/3h84 chance everywhere. The maps' detail is tied to positions; no reduction of fixed
+maps makes it pose-free, so a new head must learn pose-free features of its own (what the bilinear branch's
+convolution is for, session 62's run). A canonical alignment of each box by its density's inertia axes (a quick
+check in the same session, not kept) did not help either: raw voxels 0.49-0.60 after it.
 """
 
 import argparse
