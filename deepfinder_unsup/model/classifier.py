@@ -107,8 +107,11 @@ class PairedViewConsistency(layers.Layer):
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
 class SecondOrderPooling(layers.Layer):
     """Bilinear pooling (Lin et al. 2015) of maps (b, z, y, x, c): the upper triangle of the channels' Gram matrix
-    X^T X / n over the n positions, a signed square root and unit length: c (c + 1) / 2 pose-free numbers that say
-    which features occur together, for fine differences that global means and maxima average away. Computed in
+    X^T X / n over the n positions, a signed square root and unit root mean square: c (c + 1) / 2 pose-free numbers
+    that say which features occur together, for fine differences that global means and maxima average away. Unit
+    RMS, not unit length: numbers of order 1, so that the Dense after it, starting at zero, gets gradients of the
+    size the flatten path's get (the wide branch's pooled maps, RMS 0.03, left its Dense at an output RMS of 0.007
+    against the flatten path's 5.1 after sessions 43-61: docs/training_history.md, "Session 62"). Computed in
     float32 whatever the policy (a sum over 10^3 positions); the square root is offset by ``eps`` so that its
     gradient stays finite at zero."""
 
@@ -123,7 +126,7 @@ class SecondOrderPooling(layers.Layer):
         rows, cols = np.triu_indices(channels)
         upper = ops.take(ops.reshape(gram, (-1, channels * channels)), rows * channels + cols, axis=1)
         root = ops.sign(upper) * (ops.sqrt(ops.abs(upper) + self.eps) - self.eps**0.5)
-        return root / ops.maximum(ops.norm(root, axis=1, keepdims=True), 1e-12)
+        return root / ops.maximum(ops.sqrt(ops.mean(ops.square(root), axis=1, keepdims=True)), 1e-12)
 
     def compute_output_shape(self, input_shape):
         channels = input_shape[-1]
