@@ -181,6 +181,7 @@ def test_second_order_pooling_matches_a_numpy_gram_and_ignores_where_features_li
         expected.append(root / np.sqrt(np.mean(root**2)))
     np.testing.assert_allclose(pooled, np.array(expected), atol=1e-5)
     assert pooled.shape == (3, 28)
+    np.testing.assert_allclose(SecondOrderPooling(eps=0.0, scale=10.0)(maps).numpy(), 10 * pooled, rtol=1e-5)
     shuffled = maps.reshape(3, -1, 7)[:, rng.permutation(120)].reshape(maps.shape)  # positions moved, content kept
     np.testing.assert_allclose(SecondOrderPooling(eps=0.0)(shuffled).numpy(), pooled, atol=1e-5)
     other = maps.copy()

@@ -6,9 +6,10 @@
 # reduction (means and maxima) drops it; bilinear pooling is the pose-free pooling made for fine differences.
 # Caveat measured before the run (benchmarks/results/shrec21_pooling_session62.py): over the FROZEN maps, no fixed
 # pose-free pooling (second order included) beats the trained embedding; the branch's own convolution must learn it.
-# Seed 93, a fresh cosine from 5e-5.
+# Seed 93, a fresh cosine from 5e-5 over 7 epochs. The pooled numbers at RMS 10 (BILINEAR_SCALE): the first two
+# starts (unit length; unit RMS, runs/bil62_rms1) left the branch at 2-3 % of the flatten path after 1-2 epochs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/bil62} INIT=${INIT:-deepfinder_unsup/pretrained/f_theta_general.keras} SEED=${SEED:-93} \
-  EPOCHS=${EPOCHS:-8} MINUTES=${MINUTES:-105} EXTRA_ARGS="--head flatten_conv_bilinear ${EXTRA_ARGS:-}" \
+  EPOCHS=${EPOCHS:-7} MINUTES=${MINUTES:-68} EXTRA_ARGS="--head flatten_conv_bilinear ${EXTRA_ARGS:-}" \
   exec bash benchmarks/results/train_wide_contrast3_session52.sh

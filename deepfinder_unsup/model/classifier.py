@@ -53,6 +53,7 @@ HEADS = ("flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bi
 BRANCH_CHANNELS = 64
 WIDE_CHANNELS = (128, 256, 256)
 BILINEAR_CHANNELS = (64, 32)  # the branch's 3^3 convolution, then the 1^3 reduction its Gram matrix is taken of
+BILINEAR_SCALE = 10.0  # the pooled numbers' RMS: 10x the learning rate for the branch's Dense (SecondOrderPooling)
 OUTPUTS = ("softmax", "cosine")
 
 
@@ -107,17 +108,20 @@ class PairedViewConsistency(layers.Layer):
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
 class SecondOrderPooling(layers.Layer):
     """Bilinear pooling (Lin et al. 2015) of maps (b, z, y, x, c): the upper triangle of the channels' Gram matrix
-    X^T X / n over the n positions, a signed square root and unit root mean square: c (c + 1) / 2 pose-free numbers
-    that say which features occur together, for fine differences that global means and maxima average away. Unit
-    RMS, not unit length: numbers of order 1, so that the Dense after it, starting at zero, gets gradients of the
-    size the flatten path's get (the wide branch's pooled maps, RMS 0.03, left its Dense at an output RMS of 0.007
-    against the flatten path's 5.1 after sessions 43-61: docs/training_history.md, "Session 62"). Computed in
+    X^T X / n over the n positions, a signed square root and a root mean square of ``scale``: c (c + 1) / 2
+    pose-free numbers that say which features occur together, for fine differences that global means and maxima
+    average away. A fixed RMS, not unit length, and above 1 in the head (:data:`BILINEAR_SCALE`): Adam moves each
+    weight by about the learning rate a step whatever its gradient's size, so inputs of RMS s make the Dense after
+    it, starting at zero, learn s times as fast. Session 62 measured why that matters: the wide branch's pooled maps
+    (RMS 0.03) left its Dense at an output RMS of 0.007 against the flatten path's 5.1 after sessions 43-61, and
+    this branch at unit RMS reached 0.15 in two epochs at 5e-5 (docs/training_history.md, "Session 62"). Computed in
     float32 whatever the policy (a sum over 10^3 positions); the square root is offset by ``eps`` so that its
     gradient stays finite at zero."""
 
-    def __init__(self, eps: float = 1e-4, **kwargs):
+    def __init__(self, eps: float = 1e-4, scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.eps = float(eps)
+        self.scale = float(scale)
 
     def call(self, x):
         channels = x.shape[-1]
@@ -126,14 +130,14 @@ class SecondOrderPooling(layers.Layer):
         rows, cols = np.triu_indices(channels)
         upper = ops.take(ops.reshape(gram, (-1, channels * channels)), rows * channels + cols, axis=1)
         root = ops.sign(upper) * (ops.sqrt(ops.abs(upper) + self.eps) - self.eps**0.5)
-        return root / ops.maximum(ops.sqrt(ops.mean(ops.square(root), axis=1, keepdims=True)), 1e-12)
+        return self.scale * root / ops.maximum(ops.sqrt(ops.mean(ops.square(root), axis=1, keepdims=True)), 1e-12)
 
     def compute_output_shape(self, input_shape):
         channels = input_shape[-1]
         return (input_shape[0], channels * (channels + 1) // 2)
 
     def get_config(self):
-        return {**super().get_config(), "eps": self.eps}
+        return {**super().get_config(), "eps": self.eps, "scale": self.scale}
 
 
 def paired_cosine_distance(x):
@@ -349,7 +353,7 @@ def bilinear_branch(features, hidden: int = 128):
     conv, reduced = BILINEAR_CHANNELS
     x = layers.Conv3D(conv, 3, padding="same", activation="relu", name="head_bilinear_conv")(features)
     x = layers.Conv3D(reduced, 1, name="head_bilinear_reduce")(x)
-    x = SecondOrderPooling(name="head_bilinear_pool", dtype="float32")(x)
+    x = SecondOrderPooling(scale=BILINEAR_SCALE, name="head_bilinear_pool", dtype="float32")(x)
     return layers.Dense(hidden, kernel_initializer="zeros", name="head_bilinear_dense")(x)
 
 
