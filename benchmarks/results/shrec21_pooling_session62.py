@@ -85,9 +85,14 @@ def shell_index(size: int) -> np.ndarray:
 def second_order(flat: np.ndarray) -> np.ndarray:
     """Bilinear pooling: upper triangle of X^T X / n per box, signed square root, unit rows."""
     gram = np.einsum("bnc,bnd->bcd", flat, flat) / flat.shape[1]
-    upper = gram[:, *np.triu_indices(flat.shape[2])]
+    rows, cols = np.triu_indices(flat.shape[2])
+    upper = gram[:, rows, cols]
     root = np.sign(upper) * np.sqrt(np.abs(upper))
     return root / np.maximum(np.linalg.norm(root, axis=1, keepdims=True), 1e-12)
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def poolings(maps: np.ndarray) -> dict[str, np.ndarray]:
@@ -102,7 +107,7 @@ def poolings(maps: np.ndarray) -> dict[str, np.ndarray]:
         "mean_max": np.concatenate([flat.mean(1), flat.max(1)], axis=1),
         "second_order": so,
         "shells": shell_means,
-        "shells_second_order": np.concatenate([shell_means / np.linalg.norm(shell_means, axis=1, keepdims=True), so], 1),
+        "shells_second_order": np.concatenate([unit_rows(shell_means), so], axis=1),
     }
 
 
