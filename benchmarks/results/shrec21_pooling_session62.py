@@ -24,8 +24,10 @@ boxes' kind: 0.70-0.92 over the medium pairs in sessions 61-62). encoder_conv8 (
 0.77 / 0.77, 0.80 / 0.83, 0.81 / 0.82. encoder_conv4 (20^3): chance (0.47-0.63) whatever the pooling; head_conv2
 below encoder_conv8; 3gl1/3h84 chance everywhere. The maps' detail is tied to positions; no reduction of fixed
 maps makes it pose-free, so a new head must learn pose-free features of its own (what the bilinear branch's
-convolution is for, session 62's run). A canonical alignment of each box by its density's inertia axes (a quick
-check in the same session, not kept) did not help either: raw voxels 0.49-0.60 after it.
+convolution is for, session 62's run; trained 7 epochs, its own pooled numbers (``--layers head_bilinear_reduce``
+on runs/bil62/epoch_007.keras) probe the medium pairs at 0.70-0.81: no better). A canonical alignment of each box
+by its density's inertia axes (a quick check in the same session, not kept) did not help either: raw voxels
+0.49-0.60 after it.
 """
 
 import argparse
