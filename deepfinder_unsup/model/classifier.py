@@ -1,6 +1,6 @@
 """f_theta: DeepFinder's encoder + fully connected head; a 32-D embedding layer before the class softmax.
 
-Four head designs (compared in docs/model_card.md and docs/training_history.md, sessions 13 and 43):
+Five head designs (compared in docs/model_card.md and docs/training_history.md, sessions 13, 43 and 62):
 - ``flatten``: MaxPool 2 -> Flatten (5^3 x 64 at 40^3) -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``flatten_conv``: ``flatten`` plus capacity after DeepFinder's encoder: two 3^3 convolutions on the encoder's
