@@ -190,6 +190,48 @@ def test_second_order_pooling_matches_a_numpy_gram_and_ignores_where_features_li
     assert np.isfinite(SecondOrderPooling()(np.zeros((1, 2, 2, 2, 3), np.float32)).numpy()).all()
 
 
+def test_path_drop_zeroes_whole_samples_at_its_rate_unscaled_and_only_in_training(rng):
+    from deepfinder_unsup.model.classifier import PathDrop
+
+    x = rng.uniform(0.5, 1.5, (4000, 16)).astype(np.float32)
+    layer = PathDrop(0.3, seed=5)
+    np.testing.assert_array_equal(layer(x).numpy(), x)  # inference: the identity
+    out = layer(x, training=True).numpy()
+    dropped, kept = (out == 0).all(axis=1), (out == x).all(axis=1)
+    assert (dropped | kept).all()  # a whole sample's path or none of it, and never rescaled
+    assert stats.binomtest(int(dropped.sum()), len(x), 0.3).pvalue > 0.001
+    with pytest.raises(ValueError, match="rate must be in"):
+        PathDrop(1.0)
+
+
+def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alone(rng):
+    """In training, each sample's embedding is either the full head's or that of the same network with the flatten
+    path's Dense zeroed (computed by a second model); at inference it is the full head's, so the shipped function
+    is where the run starts; the rate survives saving."""
+    from deepfinder_unsup.model.classifier import copy_matching_weights
+
+    model = build_classifier(4, 40, "flatten_conv_wide", dropout=0.0, flatten_drop=0.5)
+    for layer in model.layers:  # branches that carry something, so the two embeddings differ
+        if layer.name in ("head_branch_dense", "head_wide_dense"):
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
+    plain = build_classifier(4, 40, "flatten_conv_wide", dropout=0.0)
+    copy_matching_weights(plain, model)
+    branches_only = build_classifier(4, 40, "flatten_conv_wide", dropout=0.0)
+    copy_matching_weights(branches_only, model)
+    dense = branches_only.get_layer("head_dense")
+    dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
+    x = rng.standard_normal((12, 40, 40, 40, 1)).astype(np.float32)
+    full, alone = embedding_model(plain)(x).numpy(), embedding_model(branches_only)(x).numpy()
+    assert np.abs(full - alone).max(axis=1).min() > 1e-2
+    np.testing.assert_allclose(embedding_model(model)(x).numpy(), full, atol=1e-5)
+    trained = embedding_model(model)(x, training=True).numpy()
+    as_full = np.abs(trained - full).max(axis=1) < 1e-4
+    as_alone = np.abs(trained - alone).max(axis=1) < 1e-4
+    assert (as_full ^ as_alone).all() and as_full.any() and as_alone.any()
+    with pytest.raises(ValueError, match="flatten_drop needs a head with pose-free branches"):
+        build_classifier(4, 40, "flatten", flatten_drop=0.5)
+
+
 def test_every_head_is_offered_by_the_cli():
     from deepfinder_unsup.cli.options import build_parsers
     from deepfinder_unsup.model.classifier import HEADS
@@ -288,6 +330,8 @@ def ring_and_globule():
         ({"patience": -1}, "--patience must be 0 or more, got -1"),
         ({"max_minutes": -5.0}, "--max-minutes must be positive: -5.0"),  # ran a whole epoch
         ({"steps_per_epoch": 0}, "--steps-per-epoch must be at least 1"),
+        ({"flatten_drop": 1.0, "head": "flatten_conv"}, "--flatten-drop must be from 0 to below 1, got 1.0"),
+        ({"flatten_drop": 0.5}, "--flatten-drop needs a head with pose-free branches (flatten_conv...), got --head "),
     ],
 )
 def test_training_settings_out_of_range_are_refused_before_any_file(tmp_path, setting, message):

@@ -81,6 +81,7 @@ def cmd_train(args) -> int:
         workers=args.workers,
         binding_weight=args.binding_weight,
         shape_weight=args.shape_weight,
+        flatten_drop=args.flatten_drop,
         map_weight=args.map_weight,
         negative_weight=args.negative_weight,
         view_weight=args.view_weight,

@@ -270,6 +270,14 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "(free / on a membrane / transmembrane); 0 (default): none",
     )
     p.add_argument(
+        "--flatten-drop",
+        type=_non_negative_float,
+        default=0.0,
+        help="flatten_conv* heads: in training, this share of the samples (0 to below 1) loses the pose-bound "
+        "flatten path and is classified by the pose-free branches alone, so that they take part; none at "
+        "inference (default 0)",
+    )
+    p.add_argument(
         "--shape-weight",
         type=_non_negative_float,
         default=0.0,

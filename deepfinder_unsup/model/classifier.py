@@ -106,6 +106,36 @@ class PairedViewConsistency(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="deepfinder_unsup")
+class PathDrop(layers.Layer):
+    """Identity, except in training: each sample's whole input vector is zeroed with probability ``rate``, and
+    kept unscaled otherwise (no 1 / (1 - rate) as in dropout, so what the next layer sees when the path is kept
+    is what it sees at inference). No weights. On the ``flatten`` path of a ``flatten_conv*`` head
+    (``train --flatten-drop``), the samples that lose it must be classified by the pose-free branches alone, so
+    those branches take part (session 62 measured the wide branch at 0.1 % of the head's sum when nothing asks
+    it to; docs/training_history.md, "Session 63")."""
+
+    def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"path drop rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or self.rate == 0.0:
+            return x
+        keep = keras.random.uniform((ops.shape(x)[0], 1), seed=self.seed_generator) >= self.rate
+        return x * ops.cast(keep, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="deepfinder_unsup")
 class SecondOrderPooling(layers.Layer):
     """Bilinear pooling (Lin et al. 2015) of maps (b, z, y, x, c): the upper triangle of the channels' Gram matrix
     X^T X / n over the n positions, a signed square root and a root mean square of ``scale``: c (c + 1) / 2
@@ -259,6 +289,7 @@ def build_classifier(
     temperature: float = 0.1,
     contrast_memory: tuple[int, int, int] = (0, 0, 0),
     shape_descriptors: int = 0,
+    flatten_drop: float = 0.0,
 ) -> keras.Model:
     """Encoder + head + output over ``n_classes``; layer ``embedding`` is the feature vector.
 
@@ -266,11 +297,15 @@ def build_classifier(
     ``view_weight`` > 0, the paired-view loss (:class:`PairedViewConsistency`) acts on the embedding; with
     ``contrast_weight`` > 0, the paired contrastive loss (:class:`PairedContrast`), with ``contrast_memory`` (its
     memory, memory_rows, memory_delay) a cross-batch memory of drawn-once structures. With ``shape_descriptors`` n
-    > 0, a last output of n shape descriptors (linear in the unit-length embedding)."""
+    > 0, a last output of n shape descriptors (linear in the unit-length embedding). With ``flatten_drop`` > 0
+    (``flatten_conv*`` heads only), :class:`PathDrop` on the flatten path: in training, that share of the samples
+    is classified by the pose-free branches alone."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    if flatten_drop and not head.startswith("flatten_conv"):
+        raise ValueError(f"flatten_drop needs a head with pose-free branches (flatten_conv...), got {head!r}")
     if box_size % 4:
         raise ValueError(f"box size must be a multiple of 4, got {box_size}")
     inp = keras.Input((box_size, box_size, box_size, 1), name="subtomogram")
@@ -281,6 +316,7 @@ def build_classifier(
             hidden,
             wide=head in ("flatten_conv_wide", "flatten_conv_bilinear"),
             bilinear=head == "flatten_conv_bilinear",
+            flatten_drop=flatten_drop,
         )
     elif head == "flatten":
         x = layers.MaxPooling3D(2, name="head_pool")(x)
@@ -311,15 +347,20 @@ def build_classifier(
     return keras.Model(inp, outputs[0] if len(outputs) == 1 else outputs, name=f"f_theta_{head}")
 
 
-def flatten_with_conv_branch(features, hidden: int = 128, wide: bool = False, bilinear: bool = False):
+def flatten_with_conv_branch(
+    features, hidden: int = 128, wide: bool = False, bilinear: bool = False, flatten_drop: float = 0.0
+):
     """``flatten``'s Dense (same layer names and shapes, so its weights copy) plus a convolutional branch on the
     encoder's maps whose Dense starts at zero: the sum is the ``flatten`` head's function until training moves
     the branch. The branch's global pooling sees the whole box at once, where ``flatten`` ties each weight to one
     position of the 5^3 grid. ``wide`` adds :func:`wide_branch`, ``bilinear`` :func:`bilinear_branch`, each also
-    through a Dense that starts at zero."""
+    through a Dense that starts at zero. ``flatten_drop`` > 0 puts :class:`PathDrop` on the flatten path's Dense
+    output (training only)."""
     flat = layers.MaxPooling3D(2, name="head_pool")(features)
     flat = layers.Flatten(name="head_flatten")(flat)
     flat = layers.Dense(hidden, name="head_dense")(flat)
+    if flatten_drop > 0:
+        flat = PathDrop(flatten_drop, name="head_flatten_drop")(flat)
     branch = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_conv1")(features)
     branch = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_conv2")(branch)
     branch = layers.Dense(hidden, kernel_initializer="zeros", name="head_branch_dense")(

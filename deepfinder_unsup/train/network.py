@@ -88,6 +88,7 @@ def build_training_model(
         temperature=config.temperature,
         contrast_memory=contrast_memory_of(config),
         shape_descriptors=N_DESCRIPTORS if config.shape_weight > 0 else 0,
+        flatten_drop=config.flatten_drop,
     )
     info: dict = {}
     if config.deepfinder_weights:
