@@ -151,6 +151,7 @@ def initial_model(args, n_classes: int, box: int, with_binding: bool):
         view_weight=args.view_weight,
         contrast_weight=args.contrast_weight,
         temperature=args.temperature,
+        flatten_drop=args.flatten_drop,
     )
     if not args.init_model:
         return model, {}
@@ -470,6 +471,7 @@ def main(argv=None) -> None:
     t.add_argument("--margin", type=float, default=0.1)
     t.add_argument("--focal-gamma", type=float, default=0.0, help="the class loss focal with this exponent (train's)")
     t.add_argument("--head", default=None, help="the head (default: the init model's, else flatten_conv_wide)")
+    t.add_argument("--flatten-drop", type=float, default=0.0, help="flatten_conv* heads: train's --flatten-drop")
     t.add_argument("--map-weight", type=float, default=1.0, help="classes from map files drawn W x as often (train's)")
     t.add_argument("--negative-weight", type=float, default=1.0, help="the negatives drawn W x as often (train's)")
     t.add_argument("--binding-weight", type=float, default=0.0, help="weight of the binding-state loss (train's)")

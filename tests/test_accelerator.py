@@ -16,7 +16,14 @@ _spec.loader.exec_module(train_accelerator)
 
 
 def _args(**kw) -> argparse.Namespace:
-    base = {"head": None, "init_model": None, "view_weight": 0.0, "contrast_weight": 1.0, "temperature": 0.1}
+    base = {
+        "head": None,
+        "init_model": None,
+        "view_weight": 0.0,
+        "contrast_weight": 1.0,
+        "temperature": 0.1,
+        "flatten_drop": 0.0,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -42,6 +49,12 @@ def test_without_an_init_model_the_head_is_the_shipped_design():
     args = _args(contrast_weight=0.0)
     model, info = train_accelerator.initial_model(args, 3, 40, with_binding=False)
     assert args.head == "flatten_conv_wide" and info == {} and "head_branch_dense" in {la.name for la in model.layers}
+
+
+def test_the_flatten_drop_reaches_the_accelerator_models_head():
+    args = _args(contrast_weight=0.0, head="flatten_conv_bilinear", flatten_drop=0.5)
+    model, _ = train_accelerator.initial_model(args, 3, 40, with_binding=False)
+    assert model.get_layer("head_flatten_drop").rate == 0.5
 
 
 def test_fresh_pairs_enter_the_batch_without_breaking_its_pairing():
