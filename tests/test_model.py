@@ -204,7 +204,7 @@ def test_path_drop_zeroes_whole_samples_at_its_rate_unscaled_and_only_in_trainin
         PathDrop(1.0)
 
 
-def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alone(rng):
+def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alone(tmp_path, rng):
     """In training, each sample's embedding is either the full head's or that of the same network with the flatten
     path's Dense zeroed (computed by a second model); at inference it is the full head's, so the shipped function
     is where the run starts; the rate survives saving."""
@@ -220,7 +220,7 @@ def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alon
     copy_matching_weights(branches_only, model)
     dense = branches_only.get_layer("head_dense")
     dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
-    x = rng.standard_normal((12, 40, 40, 40, 1)).astype(np.float32)
+    x = rng.standard_normal((24, 40, 40, 40, 1)).astype(np.float32)  # all 24 alike at rate 0.5: p = 1e-7
     full, alone = embedding_model(plain)(x).numpy(), embedding_model(branches_only)(x).numpy()
     assert np.abs(full - alone).max(axis=1).min() > 1e-2
     np.testing.assert_allclose(embedding_model(model)(x).numpy(), full, atol=1e-5)
@@ -228,6 +228,8 @@ def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alon
     as_full = np.abs(trained - full).max(axis=1) < 1e-4
     as_alone = np.abs(trained - alone).max(axis=1) < 1e-4
     assert (as_full ^ as_alone).all() and as_full.any() and as_alone.any()
+    model.save(tmp_path / "drop.keras")
+    assert keras.models.load_model(tmp_path / "drop.keras").get_layer("head_flatten_drop").rate == 0.5
     with pytest.raises(ValueError, match="flatten_drop needs a head with pose-free branches"):
         build_classifier(4, 40, "flatten", flatten_drop=0.5)
 
