@@ -234,6 +234,35 @@ def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alon
         build_classifier(4, 40, "flatten", flatten_drop=0.5)
 
 
+def test_at_rate_one_the_flatten_path_is_removed_in_training_and_at_inference(rng):
+    """``--flatten-drop 1``: the embedding is that of the same network with the flatten path's Dense zeroed, in
+    training and at inference alike (a rate-1 layer that passed its input at inference would give the user a
+    function the run never trained), and that Dense gets no gradient."""
+    from deepfinder_unsup.model.classifier import copy_matching_weights
+
+    model = build_classifier(4, 40, "flatten_conv_wide", dropout=0.0, flatten_drop=1.0)
+    for layer in model.layers:
+        if layer.name in ("head_dense", "head_branch_dense", "head_wide_dense"):
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
+    branches_only = build_classifier(4, 40, "flatten_conv_wide", dropout=0.0)
+    copy_matching_weights(branches_only, model)
+    dense = branches_only.get_layer("head_dense")
+    dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
+    x = rng.standard_normal((6, 40, 40, 40, 1)).astype(np.float32)
+    alone = embedding_model(branches_only)(x).numpy()
+    with_dense = embedding_model(build_classifier(4, 40, "flatten_conv_wide", dropout=0.0))
+    copy_matching_weights(with_dense, model)
+    assert np.abs(with_dense(x).numpy() - alone).max() > 1e-2  # the flatten path carries something here
+    for training in (False, True):
+        np.testing.assert_allclose(embedding_model(model)(x, training=training).numpy(), alone, atol=1e-5)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(embedding_model(model)(x, training=True) ** 2)
+    kernel = model.get_layer("head_dense").kernel
+    assert tape.gradient(loss, [kernel])[0] is None
+
+
 def test_every_head_is_offered_by_the_cli():
     from deepfinder_unsup.cli.options import build_parsers
     from deepfinder_unsup.model.classifier import HEADS
@@ -332,7 +361,7 @@ def ring_and_globule():
         ({"patience": -1}, "--patience must be 0 or more, got -1"),
         ({"max_minutes": -5.0}, "--max-minutes must be positive: -5.0"),  # ran a whole epoch
         ({"steps_per_epoch": 0}, "--steps-per-epoch must be at least 1"),
-        ({"flatten_drop": 1.0, "head": "flatten_conv"}, "--flatten-drop must be from 0 to below 1, got 1.0"),
+        ({"flatten_drop": 1.5, "head": "flatten_conv"}, "--flatten-drop must be from 0 to 1, got 1.5"),
         ({"flatten_drop": 0.5}, "--flatten-drop needs a head with pose-free branches (flatten_conv...), got --head "),
     ],
 )

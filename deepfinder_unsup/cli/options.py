@@ -273,9 +273,9 @@ def _add_train_parser(sub: _Subcommands) -> None:
         "--flatten-drop",
         type=_non_negative_float,
         default=0.0,
-        help="flatten_conv* heads: in training, this share of the samples (0 to below 1) loses the pose-bound "
+        help="flatten_conv* heads: in training, this share of the samples (0 to 1) loses the pose-bound "
         "flatten path and is classified by the pose-free branches alone, so that they take part; none at "
-        "inference (default 0)",
+        "inference, except at 1: the flatten path removed, the head is the branches alone (default 0)",
     )
     p.add_argument(
         "--shape-weight",

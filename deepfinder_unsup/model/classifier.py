@@ -112,17 +112,20 @@ class PathDrop(layers.Layer):
     is what it sees at inference). No weights. On the ``flatten`` path of a ``flatten_conv*`` head
     (``train --flatten-drop``), the samples that lose it must be classified by the pose-free branches alone, so
     those branches take part (session 62 measured the wide branch at 0.1 % of the head's sum when nothing asks
-    it to; docs/training_history.md, "Session 63")."""
+    it to; docs/training_history.md, "Session 63"). Rate 1 removes the path: zero in training AND at inference, so
+    the model is trained and used as the branches alone (its weights before the layer get no gradient)."""
 
     def __init__(self, rate: float = 0.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= float(rate) < 1.0:
-            raise ValueError(f"path drop rate must be in [0, 1), got {rate}")
+        if not 0.0 <= float(rate) <= 1.0:
+            raise ValueError(f"path drop rate must be in [0, 1], got {rate}")
         self.rate = float(rate)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, x, training=None):
+        if self.rate == 1.0:
+            return ops.zeros_like(x)
         if not training or self.rate == 0.0:
             return x
         keep = keras.random.uniform((ops.shape(x)[0], 1), seed=self.seed_generator) >= self.rate
@@ -299,7 +302,7 @@ def build_classifier(
     memory, memory_rows, memory_delay) a cross-batch memory of drawn-once structures. With ``shape_descriptors`` n
     > 0, a last output of n shape descriptors (linear in the unit-length embedding). With ``flatten_drop`` > 0
     (``flatten_conv*`` heads only), :class:`PathDrop` on the flatten path: in training, that share of the samples
-    is classified by the pose-free branches alone."""
+    is classified by the pose-free branches alone; at 1 the flatten path is removed, in training and at inference."""
     if head not in HEADS:
         raise ValueError(f"head must be one of {HEADS}, got {head!r}")
     if output not in OUTPUTS:
