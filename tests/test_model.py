@@ -200,8 +200,11 @@ def test_path_drop_zeroes_whole_samples_at_its_rate_unscaled_and_only_in_trainin
     dropped, kept = (out == 0).all(axis=1), (out == x).all(axis=1)
     assert (dropped | kept).all()  # a whole sample's path or none of it, and never rescaled
     assert stats.binomtest(int(dropped.sum()), len(x), 0.3).pvalue > 0.001
-    with pytest.raises(ValueError, match="rate must be in"):
-        PathDrop(1.0)
+    removed = PathDrop(1.0)  # rate 1: the path removed, in training and at inference alike
+    assert not removed(x).numpy().any() and not removed(x, training=True).numpy().any()
+    for rate in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"rate must be in \[0, 1\]"):
+            PathDrop(rate)
 
 
 def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alone(tmp_path, rng):
