@@ -240,7 +240,8 @@ def test_with_the_flatten_path_dropped_a_sample_is_embedded_by_the_branches_alon
 def test_at_rate_one_the_flatten_path_is_removed_in_training_and_at_inference(rng):
     """``--flatten-drop 1``: the embedding is that of the same network with the flatten path's Dense zeroed, in
     training and at inference alike (a rate-1 layer that passed its input at inference would give the user a
-    function the run never trained), and that Dense gets no gradient."""
+    function the run never trained), and that Dense gets no gradient and is frozen (no optimizer state, no
+    per-step warning)."""
     from deepfinder_unsup.model.classifier import copy_matching_weights
 
     model = build_classifier(4, 40, "flatten_conv_wide", dropout=0.0, flatten_drop=1.0)
@@ -260,10 +261,12 @@ def test_at_rate_one_the_flatten_path_is_removed_in_training_and_at_inference(rn
         np.testing.assert_allclose(embedding_model(model)(x, training=training).numpy(), alone, atol=1e-5)
     import tensorflow as tf
 
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(embedding_model(model)(x, training=True) ** 2)
     kernel = model.get_layer("head_dense").kernel
-    assert tape.gradient(loss, [kernel])[0] is None
+    assert not model.get_layer("head_dense").trainable and not kernel.trainable
+    with tf.GradientTape() as tape:
+        tape.watch(kernel.value)
+        loss = tf.reduce_sum(embedding_model(model)(x, training=True) ** 2)
+    assert tape.gradient(loss, [kernel.value])[0] is None
 
 
 def test_every_head_is_offered_by_the_cli():
