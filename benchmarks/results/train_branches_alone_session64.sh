@@ -10,7 +10,8 @@
 # Result: 16 epochs (stopped by --max-minutes; 153,600 samples, 2,539,008 seen), monitor V 0.740 -> 0.792 (epoch 16);
 # the 207 0.6595 (epoch 4), 0.6585 (7), 0.665 (14), 0.670 (16: -0.0057 [-0.0115, -0.0010] against `general`), real
 # six 0.914 (+0.009), own SHREC'21 0.568 (-0.016). Below, still rising; not shipped; epoch 16 kept as
-# benchmarks/checkpoints/branches_alone_session64.keras (docs/training_history.md, session 64).
+# benchmarks/checkpoints/branches_alone_session64.keras (docs/training_history.md, session 64; continued by
+# train_branches_alone_session65.sh, whose epoch 17 replaced it; in git at 82e5d9f).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/alone64} INIT=${INIT:-runs/drop63/epoch_010.keras} SEED=${SEED:-96} EPOCHS=${EPOCHS:-20} \
