@@ -241,7 +241,7 @@ def test_at_rate_one_the_flatten_path_is_removed_in_training_and_at_inference(rn
     """``--flatten-drop 1``: the embedding is that of the same network with the flatten path's Dense zeroed, in
     training and at inference alike (a rate-1 layer that passed its input at inference would give the user a
     function the run never trained), and that Dense gets no gradient and is frozen (no optimizer state, no
-    per-step warning)."""
+    warning at the start of training)."""
     from deepfinder_unsup.model.classifier import copy_matching_weights
 
     model = build_classifier(4, 40, "flatten_conv_wide", dropout=0.0, flatten_drop=1.0)

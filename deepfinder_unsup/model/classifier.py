@@ -359,7 +359,7 @@ def flatten_with_conv_branch(
     position of the 5^3 grid. ``wide`` adds :func:`wide_branch`, ``bilinear`` :func:`bilinear_branch`, each also
     through a Dense that starts at zero. ``flatten_drop`` > 0 puts :class:`PathDrop` on the flatten path's Dense
     output (training only); at 1 the path is removed and its Dense frozen (it gets no gradient, and Keras would warn
-    of that at every step)."""
+    of that in every run)."""
     flat = layers.MaxPooling3D(2, name="head_pool")(features)
     flat = layers.Flatten(name="head_flatten")(flat)
     flat = layers.Dense(hidden, name="head_dense", trainable=flatten_drop < 1)(flat)
