@@ -98,7 +98,9 @@ def test_not_a_deepfinder_file_is_refused_and_model_untouched(tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(before, enc.get_weights()))
 
 
-@pytest.mark.parametrize("head", ["flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bilinear"])
+@pytest.mark.parametrize(
+    "head", ["flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bilinear", "flatten_conv_zoom"]
+)
 def test_truncation_gives_32d_and_save_load_reproduces_embeddings(tmp_path, head, rng):
     clf = build_classifier(5, 40, head)
     emb = embedding_model(clf)
@@ -166,6 +168,65 @@ def test_a_wide_model_copied_into_the_bilinear_head_is_the_same_function_until_t
     dense = bilinear.get_layer("head_bilinear_dense")
     dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
     assert np.abs(embedding_model(bilinear)(x).numpy() - embedding_model(wide)(x).numpy()).max() > 1e-3
+
+
+def test_a_bilinear_model_copied_into_the_zoom_head_is_the_same_function_until_trained(rng):
+    from deepfinder_unsup.model.classifier import copy_matching_weights
+
+    bilinear = build_classifier(5, 40, "flatten_conv_bilinear", output="cosine", binding_states=True)
+    for layer in bilinear.layers:  # trained branches: their Dense no longer zero, so the copy must carry them
+        if layer.name.endswith("_dense") and layer.name != "head_dense":
+            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
+    x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
+    zoom = build_classifier(5, 40, "flatten_conv_zoom", output="cosine", binding_states=True)
+    copied = copy_matching_weights(zoom, bilinear)
+    new = {"head_zoom_conv1", "head_zoom_conv2", "head_zoom_dense"}
+    assert {"head_bilinear_dense", "head_wide_dense", "embedding"} <= set(copied) and not new & set(copied)
+    np.testing.assert_allclose(embedding_model(zoom)(x).numpy(), embedding_model(bilinear)(x).numpy(), atol=1e-6)
+    dense = zoom.get_layer("head_zoom_dense")
+    dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
+    assert np.abs(embedding_model(zoom)(x).numpy() - embedding_model(bilinear)(x).numpy()).max() > 1e-3
+
+
+def test_the_zoomed_centre_is_the_central_half_linearly_interpolated_at_half_voxel_steps(rng):
+    from scipy import ndimage
+
+    from deepfinder_unsup.model.classifier import zoomed_centre
+
+    box = 16
+    inp = keras.Input((box, box, box, 1))
+    zoom = keras.Model(inp, zoomed_centre(inp))
+    volume = rng.standard_normal((box, box, box)).astype(np.float32)
+    out = zoom(volume[None, ..., None]).numpy()[0, ..., 0]
+    assert out.shape == (box, box, box)
+    # voxel k of the output is the input at box/4 + k/2 (the last one, past the crop, clamped to its edge)
+    axis = box // 4 + np.arange(box) / 2
+    expected = ndimage.map_coordinates(volume, np.meshgrid(axis, axis, axis, indexing="ij"), order=1, mode="nearest")
+    np.testing.assert_allclose(out[:-1, :-1, :-1], expected[:-1, :-1, :-1], atol=1e-5)
+    clamp = np.minimum(axis, box // 4 + box // 2 - 1)
+    expected = ndimage.map_coordinates(volume, np.meshgrid(clamp, clamp, clamp, indexing="ij"), order=1)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_the_zoom_branch_reads_the_same_encoder_as_the_box(rng):
+    from deepfinder_unsup.model.classifier import zoomed_centre
+
+    zoom = build_classifier(5, 40, "flatten_conv_zoom")
+    convs = [layer for layer in zoom.layers if layer.name.startswith("encoder_conv")]
+    assert len(convs) == 8  # one encoder, applied twice: its weights are shared, not copied
+    encoder = build_encoder(40)
+    for layer in encoder.layers:
+        if layer.get_weights():
+            layer.set_weights(zoom.get_layer(layer.name).get_weights())
+    x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
+    zoom_maps = keras.Model(zoom.inputs[0], zoom.get_layer("head_zoom_conv1").input)(x).numpy()
+    inp = keras.Input((40, 40, 40, 1))
+    expected = keras.Model(inp, encoder(zoomed_centre(inp)))(x).numpy()
+    assert zoom_maps.shape == (2, 10, 10, 10, 64)
+    np.testing.assert_allclose(zoom_maps, expected, rtol=1e-5, atol=1e-5)
+    box_maps = keras.Model(zoom.inputs[0], zoom.get_layer("head_conv1").input)(x).numpy()
+    np.testing.assert_allclose(box_maps, encoder(x).numpy(), rtol=1e-5, atol=1e-5)
+    assert np.abs(box_maps - zoom_maps).max() > 1e-3  # the two passes see different inputs
 
 
 def test_second_order_pooling_matches_a_numpy_gram_and_ignores_where_features_lie(rng):

@@ -199,14 +199,16 @@ def _add_train_parser(sub: _Subcommands) -> None:
     p.add_argument("--deepfinder-weights", help="DeepFinder weight file to initialise the encoder")
     p.add_argument(
         "--head",
-        choices=["flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bilinear"],
+        choices=["flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bilinear", "flatten_conv_zoom"],
         help="default: the --init-model's head, else flatten. flatten: the paper's head; gap: global average "
         "pooling (fewer weights); flatten_conv: flatten plus "
         "two convolutions on the encoder's maps, pooled, added through a Dense that starts at zero (a flatten "
         "model given to --init-model starts as the same function); flatten_conv_wide: flatten_conv plus a wider "
         "branch (128 channels, then 256 at half the size), also through a Dense that starts at zero (the shipped "
         "general model given to --init-model starts as the same function); flatten_conv_bilinear: "
-        "flatten_conv_wide plus a bilinear (second-order) pooling branch, through a Dense that starts at zero",
+        "flatten_conv_wide plus a bilinear (second-order) pooling branch, through a Dense that starts at zero; "
+        "flatten_conv_zoom: flatten_conv_bilinear plus the box's central half upsampled 2x through the same "
+        "encoder, two convolutions, pooled, through a Dense that starts at zero (twice the encoder's arithmetic)",
     )
     p.add_argument("--epochs", type=positive_int, default=20, help="maximum number of epochs")
     p.add_argument(

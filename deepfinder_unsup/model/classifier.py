@@ -1,6 +1,6 @@
 """f_theta: DeepFinder's encoder + fully connected head; a 32-D embedding layer before the class softmax.
 
-Five head designs (compared in docs/model_card.md and docs/training_history.md, sessions 13, 43 and 62):
+Six head designs (compared in docs/model_card.md and docs/training_history.md, sessions 13, 43, 62 and 66):
 - ``flatten``: MaxPool 2 -> Flatten (5^3 x 64 at 40^3) -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``gap``: GlobalAveragePooling -> LayerNorm -> Dense 128 ReLU -> Dropout -> Dense 32 (embedding)
 - ``flatten_conv``: ``flatten`` plus capacity after DeepFinder's encoder: two 3^3 convolutions on the encoder's
@@ -13,6 +13,10 @@ Five head designs (compared in docs/model_card.md and docs/training_history.md, 
   maps, a 1^3 reduction to 32 channels and bilinear pooling (:class:`SecondOrderPooling`: which features occur
   together across the box, pose-free, where mean and max pooling keep only how much of each), through a Dense that
   starts at zero: the shipped ``general`` copied into it starts as the same function.
+- ``flatten_conv_zoom``: ``flatten_conv_bilinear`` plus a zoom branch: the box's central half, upsampled 2x
+  (:func:`zoomed_centre`), through the SAME encoder (shared weights), two 3^3 convolutions, mean + max pooling and
+  a Dense that starts at zero. A structure 7 voxels across is 2 voxels wide in the encoder's 10^3 maps; zoomed,
+  4: its shape survives the two poolings. Any ``flatten_conv*`` model copied into it starts as the same function.
 The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there. The output layer is
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
 cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
@@ -38,7 +42,7 @@ import numpy as np
 from keras import layers, ops
 
 from ..io.files import InputError
-from .deepfinder import encoder_layers
+from .deepfinder import encoder_layers, encoder_stack
 
 EMBEDDING_LAYER = "embedding"
 VIEW_LAYER = "view_consistency"
@@ -49,7 +53,7 @@ SHAPE_LAYER = "shape_output"
 SHAPE_DIRECTION_LAYER = "shape_direction"
 BINDING_STATES = ("free", "surface", "transmembrane")
 BINDING_SCALE = 16.0  # cosine -> logit: a fresh binding output pulls on the embedding from the first step
-HEADS = ("flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bilinear")
+HEADS = ("flatten", "gap", "flatten_conv", "flatten_conv_wide", "flatten_conv_bilinear", "flatten_conv_zoom")
 BRANCH_CHANNELS = 64
 WIDE_CHANNELS = (128, 256, 256)
 BILINEAR_CHANNELS = (64, 32)  # the branch's 3^3 convolution, then the 1^3 reduction its Gram matrix is taken of
@@ -312,14 +316,17 @@ def build_classifier(
     if box_size % 4:
         raise ValueError(f"box size must be a multiple of 4, got {box_size}")
     inp = keras.Input((box_size, box_size, box_size, 1), name="subtomogram")
-    x, _ = encoder_layers(inp)
+    encoder = encoder_stack()
+    x, _ = encoder_layers(inp, stack=encoder)
     if head.startswith("flatten_conv"):
+        zoom = encoder_layers(zoomed_centre(inp), stack=encoder)[0] if head == "flatten_conv_zoom" else None
         x = flatten_with_conv_branch(
             x,
             hidden,
-            wide=head in ("flatten_conv_wide", "flatten_conv_bilinear"),
-            bilinear=head == "flatten_conv_bilinear",
+            wide=head != "flatten_conv",
+            bilinear=head in ("flatten_conv_bilinear", "flatten_conv_zoom"),
             flatten_drop=flatten_drop,
+            zoom_maps=zoom,
         )
     elif head == "flatten":
         x = layers.MaxPooling3D(2, name="head_pool")(x)
@@ -351,13 +358,18 @@ def build_classifier(
 
 
 def flatten_with_conv_branch(
-    features, hidden: int = 128, wide: bool = False, bilinear: bool = False, flatten_drop: float = 0.0
+    features,
+    hidden: int = 128,
+    wide: bool = False,
+    bilinear: bool = False,
+    flatten_drop: float = 0.0,
+    zoom_maps=None,
 ):
     """``flatten``'s Dense (same layer names and shapes, so its weights copy) plus a convolutional branch on the
     encoder's maps whose Dense starts at zero: the sum is the ``flatten`` head's function until training moves
     the branch. The branch's global pooling sees the whole box at once, where ``flatten`` ties each weight to one
-    position of the 5^3 grid. ``wide`` adds :func:`wide_branch`, ``bilinear`` :func:`bilinear_branch`, each also
-    through a Dense that starts at zero. ``flatten_drop`` > 0 puts :class:`PathDrop` on the flatten path's Dense
+    position of the 5^3 grid. ``wide`` adds :func:`wide_branch`, ``bilinear`` :func:`bilinear_branch`, ``zoom_maps``
+    (the encoder's maps of :func:`zoomed_centre`) :func:`zoom_branch`, each also through a Dense that starts at zero. ``flatten_drop`` > 0 puts :class:`PathDrop` on the flatten path's Dense
     output (training only); at 1 the path is removed and its Dense frozen (it gets no gradient, and Keras would warn
     of that in every run)."""
     flat = layers.MaxPooling3D(2, name="head_pool")(features)
@@ -375,6 +387,8 @@ def flatten_with_conv_branch(
         terms.append(wide_branch(features, hidden))
     if bilinear:
         terms.append(bilinear_branch(features, hidden))
+    if zoom_maps is not None:
+        terms.append(zoom_branch(zoom_maps, hidden))
     summed = layers.Add(name="head_sum")(terms)
     return layers.Activation("relu", name="head_relu")(summed)
 
@@ -401,6 +415,25 @@ def bilinear_branch(features, hidden: int = 128):
     x = layers.Conv3D(reduced, 1, name="head_bilinear_reduce")(x)
     x = SecondOrderPooling(scale=BILINEAR_SCALE, name="head_bilinear_pool", dtype="float32")(x)
     return layers.Dense(hidden, kernel_initializer="zeros", name="head_bilinear_dense")(x)
+
+
+def zoomed_centre(subtomogram):
+    """The box's central half (20^3 of 40^3) at twice the sampling, back to the full box size: cropped, upsampled
+    by repetition and smoothed by a 2^3 mean with stride 1 (linear interpolation at half-voxel steps; ``same``
+    padding averages only voxels inside). The output's voxel k is the input's voxel box/4 + k/2, so the zoomed box
+    is centred a quarter voxel off the original's centre."""
+    quarter = int(subtomogram.shape[1]) // 4
+    x = layers.Cropping3D(quarter, name="head_zoom_crop")(subtomogram)
+    x = layers.UpSampling3D(2, name="head_zoom_upsample")(x)
+    return layers.AveragePooling3D(2, strides=1, padding="same", name="head_zoom_smooth")(x)
+
+
+def zoom_branch(zoom_maps, hidden: int = 128):
+    """Two 3^3 convolutions (64, ReLU) on the encoder's maps of the zoomed centre, mean + max pooling and a Dense to
+    ``hidden`` that starts at zero (0.24 M weights; the shared encoder's pass doubles its arithmetic)."""
+    x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv1")(zoom_maps)
+    x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv2")(x)
+    return layers.Dense(hidden, kernel_initializer="zeros", name="head_zoom_dense")(mean_and_max(x, "head_zoom"))
 
 
 def mean_and_max(maps, prefix: str):

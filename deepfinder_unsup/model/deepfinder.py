@@ -32,14 +32,25 @@ def encoder_kernel_shapes() -> list[tuple[int, ...]]:
     return shapes
 
 
-def encoder_layers(x, prefix: str = "encoder"):
-    """Apply DeepFinder's encoder to tensor ``x``; returns (output, [high, mid] skip tensors)."""
-    skips = []
+def encoder_stack(prefix: str = "encoder") -> list:
+    """DeepFinder's encoder as layer objects (8 convolutions, a max pooling after the 2nd and 4th), not yet applied:
+    applying the same list to two tensors shares the weights between them."""
+    stack: list = []
     for i, f in enumerate(ENCODER_FILTERS):
-        x = layers.Conv3D(f, 3, padding="same", activation="relu", name=f"{prefix}_conv{i + 1}")(x)
+        stack.append(layers.Conv3D(f, 3, padding="same", activation="relu", name=f"{prefix}_conv{i + 1}"))
         if i in _POOL_AFTER:
+            stack.append(layers.MaxPooling3D(2, name=f"{prefix}_pool{_POOL_AFTER.index(i) + 1}"))
+    return stack
+
+
+def encoder_layers(x, prefix: str = "encoder", stack: list | None = None):
+    """Apply DeepFinder's encoder (``stack``, or a new one) to tensor ``x``; returns (output, [high, mid] skip
+    tensors)."""
+    skips = []
+    for layer in stack if stack is not None else encoder_stack(prefix):
+        if isinstance(layer, layers.MaxPooling3D):
             skips.append(x)
-            x = layers.MaxPooling3D(2, name=f"{prefix}_pool{len(skips)}")(x)
+        x = layer(x)
     return x, skips
 
 
