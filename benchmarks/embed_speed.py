@@ -25,15 +25,21 @@ import keras  # noqa: E402
 
 
 def layer_flops(model) -> int:
-    """Multiply-add FLOPs (x2) of the convolutions and dense layers for one input."""
+    """Multiply-add FLOPs (x2) of the convolutions and dense layers for one input, every call of a layer counted
+    (the zoom head applies the encoder's layers twice)."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.Conv3D):
             k = int(np.prod(layer.kernel.shape))  # kd kh kw cin cout
-            total += 2 * k * int(np.prod(layer.output.shape[1:4]))
+            total += sum(2 * k * int(np.prod(shape[1:4])) for shape in output_shapes(layer))
         elif isinstance(layer, keras.layers.Dense):
-            total += 2 * int(np.prod(layer.kernel.shape))
+            total += 2 * int(np.prod(layer.kernel.shape)) * len(output_shapes(layer))
     return total
+
+
+def output_shapes(layer) -> list[tuple]:
+    """The output shape of each call of ``layer`` in the graph (Keras' ``layer.output`` refuses a shared layer)."""
+    return [tuple(node.output_tensors[0].shape) for node in layer._inbound_nodes]
 
 
 def matmul_peak_gflops(n: int = 4096, repeats: int = 10) -> float:

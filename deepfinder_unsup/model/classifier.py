@@ -369,9 +369,9 @@ def flatten_with_conv_branch(
     encoder's maps whose Dense starts at zero: the sum is the ``flatten`` head's function until training moves
     the branch. The branch's global pooling sees the whole box at once, where ``flatten`` ties each weight to one
     position of the 5^3 grid. ``wide`` adds :func:`wide_branch`, ``bilinear`` :func:`bilinear_branch`, ``zoom_maps``
-    (the encoder's maps of :func:`zoomed_centre`) :func:`zoom_branch`, each also through a Dense that starts at zero. ``flatten_drop`` > 0 puts :class:`PathDrop` on the flatten path's Dense
-    output (training only); at 1 the path is removed and its Dense frozen (it gets no gradient, and Keras would warn
-    of that in every run)."""
+    (the encoder's maps of :func:`zoomed_centre`) :func:`zoom_branch`, each also through a Dense that starts at
+    zero. ``flatten_drop`` > 0 puts :class:`PathDrop` on the flatten path's Dense output (training only); at 1 the
+    path is removed and its Dense frozen (it gets no gradient, and Keras would warn of that in every run)."""
     flat = layers.MaxPooling3D(2, name="head_pool")(features)
     flat = layers.Flatten(name="head_flatten")(flat)
     flat = layers.Dense(hidden, name="head_dense", trainable=flatten_drop < 1)(flat)
@@ -430,7 +430,8 @@ def zoomed_centre(subtomogram):
 
 def zoom_branch(zoom_maps, hidden: int = 128):
     """Two 3^3 convolutions (64, ReLU) on the encoder's maps of the zoomed centre, mean + max pooling and a Dense to
-    ``hidden`` that starts at zero (0.24 M weights; the shared encoder's pass doubles its arithmetic)."""
+    ``hidden`` that starts at zero (0.24 M weights; with the shared encoder's second pass 14.49 GFLOP per 40^3 box,
+    1.83x ``flatten_conv_bilinear``'s 7.91: ``layer_flops`` in benchmarks/embed_speed.py)."""
     x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv1")(zoom_maps)
     x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv2")(x)
     return layers.Dense(hidden, kernel_initializer="zeros", name="head_zoom_dense")(mean_and_max(x, "head_zoom"))
