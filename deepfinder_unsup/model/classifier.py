@@ -14,8 +14,8 @@ Six head designs (compared in docs/model_card.md and docs/training_history.md, s
   together across the box, pose-free, where mean and max pooling keep only how much of each), through a Dense that
   starts at zero: the shipped ``general`` copied into it starts as the same function.
 - ``flatten_conv_zoom``: ``flatten_conv_bilinear`` plus a zoom branch: the box's central half, upsampled 2x
-  (:func:`zoomed_centre`), through the SAME encoder (shared weights), two 3^3 convolutions, mean + max pooling and
-  a Dense that starts at zero. A structure 7 voxels across is 2 voxels wide in the encoder's 10^3 maps; zoomed,
+  (:func:`zoomed_centre`), through the SAME encoder (shared weights), two 3^3 convolutions, mean + max pooling, x
+  :data:`ZOOM_SCALE` and a Dense that starts at zero. A structure 7 voxels across is 2 voxels wide in the encoder's 10^3 maps; zoomed,
   4: its shape survives the two poolings. Any ``flatten_conv*`` model copied into it starts as the same function.
 The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there. The output layer is
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
@@ -58,6 +58,7 @@ BRANCH_CHANNELS = 64
 WIDE_CHANNELS = (128, 256, 256)
 BILINEAR_CHANNELS = (64, 32)  # the branch's 3^3 convolution, then the 1^3 reduction its Gram matrix is taken of
 BILINEAR_SCALE = 10.0  # the pooled numbers' RMS: 10x the learning rate for the branch's Dense (SecondOrderPooling)
+ZOOM_SCALE = 20.0  # the zoom branch's pooled maps (RMS 0.46 at the start) x 20: about the bilinear branch's 10
 OUTPUTS = ("softmax", "cosine")
 
 
@@ -429,12 +430,16 @@ def zoomed_centre(subtomogram):
 
 
 def zoom_branch(zoom_maps, hidden: int = 128):
-    """Two 3^3 convolutions (64, ReLU) on the encoder's maps of the zoomed centre, mean + max pooling and a Dense to
-    ``hidden`` that starts at zero (0.24 M weights; with the shared encoder's second pass 14.49 GFLOP per 40^3 box,
-    1.83x ``flatten_conv_bilinear``'s 7.91: ``layer_flops`` in benchmarks/embed_speed.py)."""
+    """Two 3^3 convolutions (64, ReLU) on the encoder's maps of the zoomed centre, mean + max pooling, a fixed
+    :data:`ZOOM_SCALE` and a Dense to ``hidden`` that starts at zero (0.24 M weights; with the shared encoder's
+    second pass 14.49 GFLOP per 40^3 box, 1.83x ``flatten_conv_bilinear``'s 7.91: ``layer_flops`` in
+    benchmarks/embed_speed.py). The scale, as the bilinear branch's: Adam moves each weight by about the learning
+    rate a step, so pooled inputs of RMS 0.46 left the Dense's output at RMS 0.018 after five epochs at 5e-5, against
+    the other branches' 0.4-2.1 (docs/training_history.md, "Session 66"); x 20 it learns 20 times as fast."""
     x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv1")(zoom_maps)
     x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv2")(x)
-    return layers.Dense(hidden, kernel_initializer="zeros", name="head_zoom_dense")(mean_and_max(x, "head_zoom"))
+    x = layers.Rescaling(ZOOM_SCALE, name="head_zoom_scale")(mean_and_max(x, "head_zoom"))
+    return layers.Dense(hidden, kernel_initializer="zeros", name="head_zoom_dense")(x)
 
 
 def mean_and_max(maps, prefix: str):
