@@ -15,8 +15,9 @@ Six head designs (compared in docs/model_card.md and docs/training_history.md, s
   starts at zero: the shipped ``general`` copied into it starts as the same function.
 - ``flatten_conv_zoom``: ``flatten_conv_bilinear`` plus a zoom branch: the box's central half, upsampled 2x
   (:func:`zoomed_centre`), through the SAME encoder (shared weights), two 3^3 convolutions, mean + max pooling, x
-  :data:`ZOOM_SCALE` and a Dense that starts at zero. A structure 7 voxels across is 2 voxels wide in the encoder's 10^3 maps; zoomed,
-  4: its shape survives the two poolings. Any ``flatten_conv*`` model copied into it starts as the same function.
+  :data:`ZOOM_SCALE` and a Dense that starts at zero. A structure 7 voxels across is 2 voxels wide in the
+  encoder's 10^3 maps; zoomed, 4: its shape survives the two poolings. Any ``flatten_conv*`` model copied into it
+  starts as the same function.
 The embedding layer is linear; the pruned network (:func:`embedding_model`) stops there. The output layer is
 a softmax (``output="softmax"``, the paper's cross-entropy) or a :class:`CosineClassifier` (``"cosine"``: the
 cosines that the margin losses of ``model.losses`` expect). With ``binding_states``, a second output
