@@ -129,63 +129,38 @@ def test_a_flatten_model_copied_into_the_conv_branch_head_is_the_same_function_u
     assert np.abs(embedding_model(conv)(x).numpy() - embedding_model(flat)(x).numpy()).max() > 1e-3
 
 
-def test_a_conv_branch_model_copied_into_the_wide_head_is_the_same_function_until_trained(rng):
+@pytest.mark.parametrize(
+    "source_head, target_head, new_layer, new_kernel_shape",
+    [
+        ("flatten_conv", "flatten_conv_wide", "head_wide_conv3", (3, 3, 3, 256, 256)),
+        ("flatten_conv_wide", "flatten_conv_bilinear", "head_bilinear_dense", (32 * 33 // 2, 128)),
+        ("flatten_conv_bilinear", "flatten_conv_zoom", "head_zoom_conv1", (3, 3, 3, 64, 64)),
+    ],
+)
+def test_a_model_copied_into_the_next_larger_head_is_the_same_function_until_trained(
+    rng, source_head, target_head, new_layer, new_kernel_shape
+):
     from deepfinder_unsup.model.classifier import copy_matching_weights
 
-    conv = build_classifier(5, 40, "flatten_conv", output="cosine", binding_states=True)
-    for layer in conv.layers:  # a trained branch: its Dense no longer zero, so the copy must carry it
-        if layer.name == "head_branch_dense":
+    source = build_classifier(5, 40, source_head, output="cosine", binding_states=True)
+    branch_denses = [
+        layer for layer in source.layers if layer.name.startswith("head_") and layer.name.endswith("_dense")
+    ]
+    for layer in branch_denses:  # trained branches: their Dense no longer zero, so the copy must carry them
+        if layer.name != "head_dense":
             layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
     x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
-    wide = build_classifier(5, 40, "flatten_conv_wide", output="cosine", binding_states=True)
-    copied = copy_matching_weights(wide, conv)
-    assert {"head_dense", "head_conv1", "head_conv2", "head_branch_dense", "embedding", "binding_directions"} <= set(
-        copied
-    )
-    new = {"head_wide_conv1", "head_wide_conv2", "head_wide_conv3", "head_wide_dense"}
-    assert not new & set(copied) and new <= {layer.name for layer in wide.layers}
-    assert wide.get_layer("head_wide_conv3").get_weights()[0].shape == (3, 3, 3, 256, 256)
-    np.testing.assert_allclose(embedding_model(wide)(x).numpy(), embedding_model(conv)(x).numpy(), atol=1e-6)
-    dense = wide.get_layer("head_wide_dense")
+    target = build_classifier(5, 40, target_head, output="cosine", binding_states=True)
+    copied = copy_matching_weights(target, source)
+    new = {layer.name for layer in target.layers if layer.get_weights()} - {layer.name for layer in source.layers}
+    assert {layer.name for layer in branch_denses} | {"embedding", "binding_directions"} <= set(copied)
+    assert new_layer in new and not new & set(copied)
+    assert target.get_layer(new_layer).get_weights()[0].shape == new_kernel_shape
+    np.testing.assert_allclose(embedding_model(target)(x).numpy(), embedding_model(source)(x).numpy(), atol=1e-6)
+    new_dense = next(name for name in new if name.endswith("_dense"))  # the new branch is live once its Dense moves
+    dense = target.get_layer(new_dense)
     dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
-    assert np.abs(embedding_model(wide)(x).numpy() - embedding_model(conv)(x).numpy()).max() > 1e-3
-
-
-def test_a_wide_model_copied_into_the_bilinear_head_is_the_same_function_until_trained(rng):
-    from deepfinder_unsup.model.classifier import copy_matching_weights
-
-    wide = build_classifier(5, 40, "flatten_conv_wide", output="cosine", binding_states=True)
-    for layer in wide.layers:  # trained branches: their Dense no longer zero, so the copy must carry them
-        if layer.name in ("head_branch_dense", "head_wide_dense"):
-            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
-    x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
-    bilinear = build_classifier(5, 40, "flatten_conv_bilinear", output="cosine", binding_states=True)
-    copied = copy_matching_weights(bilinear, wide)
-    new = {"head_bilinear_conv", "head_bilinear_reduce", "head_bilinear_dense"}
-    assert {"head_wide_dense", "head_branch_dense", "embedding"} <= set(copied) and not new & set(copied)
-    assert bilinear.get_layer("head_bilinear_dense").get_weights()[0].shape == (32 * 33 // 2, 128)
-    np.testing.assert_allclose(embedding_model(bilinear)(x).numpy(), embedding_model(wide)(x).numpy(), atol=1e-6)
-    dense = bilinear.get_layer("head_bilinear_dense")
-    dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
-    assert np.abs(embedding_model(bilinear)(x).numpy() - embedding_model(wide)(x).numpy()).max() > 1e-3
-
-
-def test_a_bilinear_model_copied_into_the_zoom_head_is_the_same_function_until_trained(rng):
-    from deepfinder_unsup.model.classifier import copy_matching_weights
-
-    bilinear = build_classifier(5, 40, "flatten_conv_bilinear", output="cosine", binding_states=True)
-    for layer in bilinear.layers:  # trained branches: their Dense no longer zero, so the copy must carry them
-        if layer.name.endswith("_dense") and layer.name != "head_dense":
-            layer.set_weights([rng.normal(0, 0.05, w.shape).astype(np.float32) for w in layer.get_weights()])
-    x = rng.standard_normal((2, 40, 40, 40, 1)).astype(np.float32)
-    zoom = build_classifier(5, 40, "flatten_conv_zoom", output="cosine", binding_states=True)
-    copied = copy_matching_weights(zoom, bilinear)
-    new = {"head_zoom_conv1", "head_zoom_conv2", "head_zoom_dense"}
-    assert {"head_bilinear_dense", "head_wide_dense", "embedding"} <= set(copied) and not new & set(copied)
-    np.testing.assert_allclose(embedding_model(zoom)(x).numpy(), embedding_model(bilinear)(x).numpy(), atol=1e-6)
-    dense = zoom.get_layer("head_zoom_dense")
-    dense.set_weights([np.full_like(w, 0.1) for w in dense.get_weights()])
-    assert np.abs(embedding_model(zoom)(x).numpy() - embedding_model(bilinear)(x).numpy()).max() > 1e-3
+    assert np.abs(embedding_model(target)(x).numpy() - embedding_model(source)(x).numpy()).max() > 1e-3
 
 
 def test_the_zoomed_centre_is_the_central_half_linearly_interpolated_at_half_voxel_steps(rng):
