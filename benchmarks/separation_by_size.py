@@ -68,23 +68,12 @@ def model_features(model: str, data_path: str, data, cache: Path | None) -> np.n
     return normalise_features(cached_features(embedder, data_path, data.subtomograms, keep, cache))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="general", help="a model name or file, or true_pose (the pose oracle)")
-    parser.add_argument("--data", default="benchmarks/data/protocol.h5")
-    parser.add_argument("--cache", type=Path)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    from deepfinder_unsup.io.dataset import read_dataset
+def class_rows(data, nn: np.ndarray, probe: np.ndarray) -> list[dict]:
+    """Per class: its share of nearest neighbours of the same class, its probe recall, and (procedural classes) its
+    mass from the generator."""
     from deepfinder_unsup.simulate.procedural import ProceduralStructure
 
-    data = read_dataset(args.data)
     truth = np.asarray(data.labels)
-    if args.model == "true_pose":
-        features = true_pose_features(data)
-    else:
-        features = model_features(args.model, args.data, data, args.cache)
-    nn, probe = nearest_neighbour_same_class(features, truth), probe_recall(features, truth)
     rows = []
     for label, name in sorted(data.class_names.items()):
         mine = truth == label
@@ -92,6 +81,11 @@ def main() -> None:
         if name.startswith("proc"):
             row["mass_kda"] = float(ProceduralStructure(int(name[4:])).molecule.mass_kda)
         rows.append(row)
+    return rows
+
+
+def mass_groups(rows: list[dict]) -> list[dict]:
+    """The procedural classes' rows averaged over their mass quartiles."""
     procedural = [r for r in rows if "mass_kda" in r]
     edges = np.quantile([r["mass_kda"] for r in procedural], [0, 0.25, 0.5, 0.75, 1])
     groups = []
@@ -105,6 +99,27 @@ def main() -> None:
                 "probe_recall": round(float(np.mean([r["probe_recall"] for r in members])), 3),
             }
         )
+    return groups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="general", help="a model name or file, or true_pose (the pose oracle)")
+    parser.add_argument("--data", default="benchmarks/data/protocol.h5")
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    from deepfinder_unsup.io.dataset import read_dataset
+
+    data = read_dataset(args.data)
+    truth = np.asarray(data.labels)
+    if args.model == "true_pose":
+        features = true_pose_features(data)
+    else:
+        features = model_features(args.model, args.data, data, args.cache)
+    nn, probe = nearest_neighbour_same_class(features, truth), probe_recall(features, truth)
+    rows = class_rows(data, nn, probe)
+    groups = mass_groups(rows)
     others = {r["class"]: {k: round(v, 3) for k, v in r.items() if k != "class"} for r in rows if "mass_kda" not in r}
     result = {"model": args.model, "data": args.data, "by_mass": groups, "others": others, "classes": rows}
     for g in groups:
