@@ -6,11 +6,13 @@ when zoomed. This asks whether that information is there before any head learns 
 level, 10^3 x 64) of the box, of the zoomed centre (``classifier.zoomed_centre``), and of both, pooled over space
 (mean + max, 128 numbers each: position-free as the pose-free branches are), read by a 5-fold logistic-regression
 probe and by nearest-neighbour purity (cosine, standardised features) per mass quartile of the protocol's 200
-never-trained procedural structures (separation_by_size.py's groups; one view, labels only to score). The control
+never-trained procedural structures (separation_by_size.py's groups; one view, labels only to score). Session 66
+read session 65's branches-alone model (git show 650748a:benchmarks/checkpoints/branches_alone_session65.keras),
+the zoom run's starting point. The control
 for the doubled number of features: the box beside its own wedge-symmetric view (rotated 180 degrees about z,
 another sub-tomogram the microscope could have recorded) through the same encoder.
 
-    python benchmarks/zoom_readout.py --model benchmarks/checkpoints/branches_alone_session65.keras \\
+    python benchmarks/zoom_readout.py --model benchmarks/checkpoints/zoom_session66.keras \\
         --data benchmarks/data/protocol.h5 --out OUT.json
 """
 
