@@ -436,7 +436,8 @@ def zoom_branch(zoom_maps, hidden: int = 128):
     second pass 14.49 GFLOP per 40^3 box, 1.83x ``flatten_conv_bilinear``'s 7.91: ``layer_flops`` in
     benchmarks/embed_speed.py). The scale, as the bilinear branch's: Adam moves each weight by about the learning
     rate a step, so pooled inputs of RMS 0.46 left the Dense's output at RMS 0.018 after five epochs at 5e-5, against
-    the other branches' 0.4-2.1 (docs/training_history.md, "Session 66"); x 20 it learns 20 times as fast."""
+    the other branches' 0.4-2.1 (docs/training_history.md, "Session 66"); x 20 its Dense may move 20 times as far
+    per step (it reached 0.076 after five epochs, still growing)."""
     x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv1")(zoom_maps)
     x = layers.Conv3D(BRANCH_CHANNELS, 3, padding="same", activation="relu", name="head_zoom_conv2")(x)
     x = layers.Rescaling(ZOOM_SCALE, name="head_zoom_scale")(mean_and_max(x, "head_zoom"))
