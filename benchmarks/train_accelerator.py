@@ -136,12 +136,16 @@ def initial_model(args, n_classes: int, box: int, with_binding: bool):
     """(the classifier to train, what it took from ``--init-model``): the head is the init model's own (its
     card's ``head``; ``flatten_conv_wide``, the shipped design since session 48, without one) unless ``--head``
     says otherwise, so that every layer of the init model carries over (session 4's script always built
-    ``flatten``)."""
+    ``flatten``); so is its ``flatten_drop`` unless ``--flatten-drop`` is given."""
     from deepfinder_unsup.model.card import load_model, read_card
     from deepfinder_unsup.model.classifier import build_classifier, copy_matching_weights
 
+    card = read_card(args.init_model) if args.init_model else {}
     if args.head is None:
-        args.head = str(read_card(args.init_model).get("head", "flatten")) if args.init_model else "flatten_conv_wide"
+        args.head = str(card.get("head", "flatten")) if args.init_model else "flatten_conv_wide"
+    if args.flatten_drop is None:  # train's rule (train.flatten_drop_of_model): a removed flatten path stays removed
+        config = card.get("training", {}).get("config") or {}
+        args.flatten_drop = float(config.get("flatten_drop") or 0.0) if args.head.startswith("flatten_conv") else 0.0
     model = build_classifier(
         n_classes,
         box,
@@ -471,7 +475,7 @@ def main(argv=None) -> None:
     t.add_argument("--margin", type=float, default=0.1)
     t.add_argument("--focal-gamma", type=float, default=0.0, help="the class loss focal with this exponent (train's)")
     t.add_argument("--head", default=None, help="the head (default: the init model's, else flatten_conv_wide)")
-    t.add_argument("--flatten-drop", type=float, default=0.0, help="flatten_conv* heads: train's --flatten-drop")
+    t.add_argument("--flatten-drop", type=float, default=None, help="train's --flatten-drop (default: the init's)")
     t.add_argument("--map-weight", type=float, default=1.0, help="classes from map files drawn W x as often (train's)")
     t.add_argument("--negative-weight", type=float, default=1.0, help="the negatives drawn W x as often (train's)")
     t.add_argument("--binding-weight", type=float, default=0.0, help="weight of the binding-state loss (train's)")

@@ -22,7 +22,7 @@ def _args(**kw) -> argparse.Namespace:
         "view_weight": 0.0,
         "contrast_weight": 1.0,
         "temperature": 0.1,
-        "flatten_drop": 0.0,
+        "flatten_drop": None,
     }
     return argparse.Namespace(**{**base, **kw})
 
@@ -55,6 +55,22 @@ def test_the_flatten_drop_reaches_the_accelerator_models_head():
     args = _args(contrast_weight=0.0, head="flatten_conv_bilinear", flatten_drop=0.5)
     model, _ = train_accelerator.initial_model(args, 3, 40, with_binding=False)
     assert model.get_layer("head_flatten_drop").rate == 0.5
+
+
+def test_a_removed_flatten_path_stays_removed_in_the_accelerators_warm_restart(tmp_path):
+    from deepfinder_unsup.model.card import save_model
+    from deepfinder_unsup.model.classifier import build_classifier
+
+    alone = tmp_path / "alone.keras"
+    card = {"voxel_size": 10.0, "box_size": 40, "head": "flatten_conv", "training": {"config": {"flatten_drop": 1.0}}}
+    save_model(build_classifier(3, 40, "flatten_conv", output="cosine", flatten_drop=1.0), alone, card)
+    args = _args(contrast_weight=0.0, init_model=str(alone))
+    model, _ = train_accelerator.initial_model(args, 3, 40, with_binding=False)
+    assert (args.head, args.flatten_drop) == ("flatten_conv", 1.0)
+    assert not model.get_layer("head_dense").trainable  # removed: frozen, out of the sum
+    args = _args(contrast_weight=0.0, init_model=str(alone), flatten_drop=0.0)
+    train_accelerator.initial_model(args, 3, 40, with_binding=False)
+    assert args.flatten_drop == 0.0  # told otherwise
 
 
 def test_fresh_pairs_enter_the_batch_without_breaking_its_pairing():

@@ -529,6 +529,29 @@ def test_a_warm_restart_keeps_the_earlier_models_head_unless_told(tmp_path):
     assert head_of_model(str(tmp_path / "g.keras")) == "gap"
 
 
+def test_a_warm_restart_keeps_a_removed_flatten_path_removed_unless_told(tmp_path, monkeypatch):
+    """A model trained with --flatten-drop 1 has no flatten path; `train --init-model` of it without the option
+    used to build the path back (its frozen Dense, RMS ~5, added to branches trained without it). The CLI now
+    takes the card's value, for a head that has the path; an explicit --flatten-drop still wins."""
+    from deepfinder_unsup import pipeline
+    from deepfinder_unsup.cli import main
+    from deepfinder_unsup.train import flatten_drop_of_model
+
+    alone = tmp_path / "alone.keras"
+    card = {"voxel_size": 10.0, "box_size": 40, "head": "flatten_conv", "training": {"config": {"flatten_drop": 1.0}}}
+    save_model(build_classifier(3, 40, "flatten_conv", flatten_drop=1.0), alone, card)
+    assert flatten_drop_of_model(str(alone), "flatten_conv_zoom") == 1.0
+    assert flatten_drop_of_model(str(alone), "flatten") == 0.0  # a head without the path: nothing to drop
+    assert flatten_drop_of_model("general", "flatten_conv_wide") == 0.0  # trained with the path
+    assert flatten_drop_of_model(None, "flatten_conv") == 0.0
+    configs = []
+    monkeypatch.setattr(pipeline, "train_to_folder", lambda out, cfg, **kw: configs.append(cfg) or out)
+    common = ["train", "--train", "t.h5", "--val", "v.h5", "--out", str(tmp_path / "run"), "--init-model", str(alone)]
+    assert main(common) == 0
+    assert main([*common, "--flatten-drop", "0.5"]) == 0
+    assert [(c.head, c.flatten_drop) for c in configs] == [("flatten_conv", 1.0), ("flatten_conv", 0.5)]
+
+
 def test_the_wall_clock_limit_stops_before_an_epoch_that_would_overrun():
     """--max-minutes is a batch job's wall time: the run stops when the next epoch (judged by the longest so far)
     would end past the deadline, not only once the deadline has passed."""

@@ -274,10 +274,11 @@ def _add_train_parser(sub: _Subcommands) -> None:
     p.add_argument(
         "--flatten-drop",
         type=_non_negative_float,
-        default=0.0,
+        default=None,
         help="flatten_conv* heads: in training, this share of the samples (0 to 1) loses the pose-bound "
         "flatten path and is classified by the pose-free branches alone, so that they take part; none at "
-        "inference, except at 1: the flatten path removed, the head is the branches alone (default 0)",
+        "inference, except at 1: the flatten path removed, the head is the branches alone (default: the "
+        "--init-model's, so that a warm restart keeps its function; 0 without one)",
     )
     p.add_argument(
         "--shape-weight",

@@ -28,7 +28,14 @@ from .callbacks import (
     save_keras_atomically,
 )
 from .config import TrainConfig, contrast_memory_of, training_precision
-from .network import build_training_model, compile_classifier, head_of_model, leads_class_list, learning_rate_of
+from .network import (
+    build_training_model,
+    compile_classifier,
+    flatten_drop_of_model,
+    head_of_model,
+    leads_class_list,
+    learning_rate_of,
+)
 from .record import evaluate_classifier, model_card, samples_seen, simulated_anew
 from .run import FIRST_STEP_BOUND_S, train, train_from_files
 from .sampling import BalancedBatches, augment, balanced_indices, relabel_by_name
@@ -49,6 +56,7 @@ __all__ = [
     "compile_classifier",
     "contrast_memory_of",
     "evaluate_classifier",
+    "flatten_drop_of_model",
     "head_of_model",
     "leads_class_list",
     "learning_rate_of",

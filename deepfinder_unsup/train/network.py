@@ -163,6 +163,19 @@ def head_of_model(init_model: str | None) -> str:
     return str(read_card(resolve_model_path(init_model)).get("head", "flatten"))
 
 
+def flatten_drop_of_model(init_model: str | None, head: str) -> float:
+    """The ``flatten_drop`` an earlier model was trained with (its card's training config), so that a warm
+    restart of a model whose flatten path was removed (1) does not bring back that path, untrained for its
+    branches, into the model's function; 0 without one, or for a head without pose-free branches."""
+    if not init_model or not head.startswith("flatten_conv"):
+        return 0.0
+    from ..embed import resolve_model_path
+    from ..model.card import read_card
+
+    config = read_card(resolve_model_path(init_model)).get("training", {}).get("config") or {}
+    return float(config.get("flatten_drop") or 0.0)
+
+
 def leads_class_list(earlier: dict, column_names: list[str] | None) -> bool:
     """Whether an earlier model's output columns (its card's label -> name, in sorted label order) are the
     first of ``column_names`` (the new model's, in order): column i is then the same structure in both."""
