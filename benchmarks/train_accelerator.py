@@ -134,7 +134,7 @@ def fresh_pairs_in_batch(x, y, b, fresh_a, fresh_b):
 
 def initial_model(args, n_classes: int, box: int, with_binding: bool):
     """(the classifier to train, what it took from ``--init-model``): the head is the init model's own (its
-    card's ``head``; ``flatten_conv_wide``, the shipped design since session 48, without one) unless ``--head``
+    card's ``head``; ``flatten_conv_wide``, the shipped design of sessions 48-66, without one) unless ``--head``
     says otherwise, so that every layer of the init model carries over (session 4's script always built
     ``flatten``); so is its ``flatten_drop`` unless ``--flatten-drop`` is given."""
     from deepfinder_unsup.model.card import load_model, read_card

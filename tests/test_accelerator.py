@@ -37,15 +37,16 @@ def test_continuing_the_shipped_model_keeps_its_head_and_every_layer():
     model, info = train_accelerator.initial_model(args, len(card["classes"]), 40, with_binding=True)
     source, _ = load_model(path)
     with_weights = {layer.name for layer in source.layers if layer.weights}
-    assert args.head == card["head"] == "flatten_conv_wide"  # session 4's script built "flatten" whatever the init
+    assert args.head == card["head"] == "flatten_conv_zoom"  # session 4's script built "flatten" whatever the init
+    assert args.flatten_drop == 1.0  # the shipped model since session 67 has no flatten path: none built back
     assert set(info["copied_layers"]) == with_weights  # the class directions and the head's convolutions too
     assert info["samples_seen_before"] == card["training"]["samples_seen_total"]
-    for name in ("head_branch_dense", "class_output"):
+    for name in ("head_branch_dense", "head_zoom_dense", "class_output"):
         for a, b in zip(model.get_layer(name).get_weights(), source.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
 
 
-def test_without_an_init_model_the_head_is_the_shipped_design():
+def test_without_an_init_model_the_head_is_the_wide_one():
     args = _args(contrast_weight=0.0)
     model, info = train_accelerator.initial_model(args, 3, 40, with_binding=False)
     assert args.head == "flatten_conv_wide" and info == {} and "head_branch_dense" in {la.name for la in model.layers}

@@ -522,7 +522,7 @@ def test_a_warm_restart_keeps_the_earlier_models_head_unless_told(tmp_path):
 
     assert head_of_model(None) == "flatten"
     assert head_of_model("shrec21") == "flatten"
-    assert head_of_model("general") == "flatten_conv_wide"  # the shipped model since session 48
+    assert head_of_model("general") == "flatten_conv_zoom"  # the shipped model since session 67
     save_model(
         build_classifier(3, 40, "gap"), tmp_path / "g.keras", {"voxel_size": 10.0, "box_size": 40, "head": "gap"}
     )
@@ -542,7 +542,8 @@ def test_a_warm_restart_keeps_a_removed_flatten_path_removed_unless_told(tmp_pat
     save_model(build_classifier(3, 40, "flatten_conv", flatten_drop=1.0), alone, card)
     assert flatten_drop_of_model(str(alone), "flatten_conv_zoom") == 1.0
     assert flatten_drop_of_model(str(alone), "flatten") == 0.0  # a head without the path: nothing to drop
-    assert flatten_drop_of_model("general", "flatten_conv_wide") == 0.0  # trained with the path
+    assert flatten_drop_of_model("general", "flatten_conv_zoom") == 1.0  # the shipped model since session 67
+    assert flatten_drop_of_model("shrec21", "flatten_conv") == 0.0  # trained with the path (and before the option)
     assert flatten_drop_of_model(None, "flatten_conv") == 0.0
     configs = []
     monkeypatch.setattr(pipeline, "train_to_folder", lambda out, cfg, **kw: configs.append(cfg) or out)

@@ -26,7 +26,7 @@ NO_NETWORK = textwrap.dedent("""
 
 def test_shipped_model_is_in_the_package_and_small():
     assert PRETRAINED_MODEL.exists(), f"{PRETRAINED_MODEL} missing"
-    assert PRETRAINED_MODEL.stat().st_size < 25e6  # the wide head's 4.8 M weights (since session 48): 19 MB
+    assert PRETRAINED_MODEL.stat().st_size < 25e6  # the zoom head's weights (since session 67): 21 MB
 
 
 def test_load_pretrained_offline_without_shared(tmp_path):
