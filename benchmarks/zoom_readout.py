@@ -12,7 +12,7 @@ the zoom run's starting point. The control
 for the doubled number of features: the box beside its own wedge-symmetric view (rotated 180 degrees about z,
 another sub-tomogram the microscope could have recorded) through the same encoder.
 
-    python benchmarks/zoom_readout.py --model benchmarks/checkpoints/zoom_session66.keras \\
+    python benchmarks/zoom_readout.py --model general \\
         --data benchmarks/data/protocol.h5 --out OUT.json
 """
 
