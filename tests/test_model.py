@@ -478,7 +478,8 @@ def test_a_new_run_in_an_earlier_runs_folder_leaves_none_of_its_checkpoints(tmp_
 
 def test_frozen_leading_convolutions_keep_their_weights_and_load_trainable(tmp_path):
     """--freeze-convs 2: conv1-2 leave training bit for bit as they came from --init-model, conv3 and the head
-    move; the written model loads with every layer trainable (adapt trains it all)."""
+    move; the written model loads with every layer trainable (adapt trains it all). No head given: the init
+    model's, which the card records (what the next warm restart reads)."""
     from deepfinder_unsup.train import TrainConfig, train
 
     data = ring_and_globule()
@@ -486,7 +487,7 @@ def test_frozen_leading_convolutions_keep_their_weights_and_load_trainable(tmp_p
     card = {"voxel_size": 10.0, "box_size": SMALL_BOX, "head": "gap"}
     save_model(build_classifier(2, SMALL_BOX, "gap"), start, card)
     cfg = TrainConfig(
-        head="gap", epochs=1, steps_per_epoch=2, batch_size=8, learning_rate=1e-3, init_model=str(start), freeze_convs=2
+        epochs=1, steps_per_epoch=2, batch_size=8, learning_rate=1e-3, init_model=str(start), freeze_convs=2
     )
     trained, _ = load_model(train(data, data, tmp_path / "run", cfg, verbose=0))
     before, _ = load_model(start)
@@ -497,7 +498,9 @@ def test_frozen_leading_convolutions_keep_their_weights_and_load_trainable(tmp_p
         )
         assert same == frozen, name
     assert all(layer.trainable for layer in trained.layers)
-    assert read_card(tmp_path / "run" / "model.keras")["training"]["config"]["freeze_convs"] == 2
+    written = read_card(tmp_path / "run" / "model.keras")
+    assert written["training"]["config"]["freeze_convs"] == 2
+    assert written["head"] == "gap" and written["training"]["config"]["flatten_drop"] == 0.0
     cfg.freeze_convs = 9
     with pytest.raises(InputError, match="freeze_convs = 9: the encoder has 8 convolutions"):
         train(data, data, tmp_path / "bad", cfg, verbose=0)
@@ -530,12 +533,17 @@ def test_a_warm_restart_keeps_the_earlier_models_head_unless_told(tmp_path):
 
 
 def test_a_warm_restart_keeps_a_removed_flatten_path_removed_unless_told(tmp_path, monkeypatch):
-    """A model trained with --flatten-drop 1 has no flatten path; `train --init-model` of it without the option
-    used to build the path back (its frozen Dense, RMS ~5, added to branches trained without it). The CLI now
-    takes the card's value, for a head that has the path; an explicit --flatten-drop still wins."""
+    """A model trained with --flatten-drop 1 has no flatten path; a warm restart of it without the option used to
+    build the path back (its frozen Dense, RMS ~5, added to branches trained without it). A head or flatten_drop
+    left None is now the init model's (its card), for the CLI and the API alike; a value given still wins."""
     from deepfinder_unsup import pipeline
     from deepfinder_unsup.cli import main
-    from deepfinder_unsup.train import flatten_drop_of_model
+    from deepfinder_unsup.train import (
+        TrainConfig,
+        build_training_model,
+        flatten_drop_of_model,
+        with_init_model_defaults,
+    )
 
     alone = tmp_path / "alone.keras"
     card = {"voxel_size": 10.0, "box_size": 40, "head": "flatten_conv", "training": {"config": {"flatten_drop": 1.0}}}
@@ -545,12 +553,27 @@ def test_a_warm_restart_keeps_a_removed_flatten_path_removed_unless_told(tmp_pat
     assert flatten_drop_of_model("general", "flatten_conv_zoom") == 1.0  # the shipped model since session 67
     assert flatten_drop_of_model("shrec21", "flatten_conv") == 0.0  # trained with the path (and before the option)
     assert flatten_drop_of_model(None, "flatten_conv") == 0.0
+
+    def built(**given):
+        """The model an API caller's TrainConfig builds from ``alone``: its head's flatten path's drop rate."""
+        model, info = build_training_model(3, 40, TrainConfig(init_model=str(alone), **given))
+        assert "head_branch_dense" in info["copied_layers"]  # the branches continue from the init model
+        names = {layer.name for layer in model.layers}
+        return model.get_layer("head_flatten_drop").rate if "head_flatten_drop" in names else None, names
+
+    rate, names = built()
+    assert rate == 1.0 and "head_branch_dense" in names  # the init model's head, its flatten path still removed
+    assert built(flatten_drop=0.5)[0] == 0.5
+    assert built(head="flatten_conv_wide")[0] == 1.0  # another head with the path: the card's drop still holds
+    assert built(flatten_drop=0.0)[0] is None  # told to bring the path back
+
     configs = []
     monkeypatch.setattr(pipeline, "train_to_folder", lambda out, cfg, **kw: configs.append(cfg) or out)
     common = ["train", "--train", "t.h5", "--val", "v.h5", "--out", str(tmp_path / "run"), "--init-model", str(alone)]
     assert main(common) == 0
     assert main([*common, "--flatten-drop", "0.5"]) == 0
-    assert [(c.head, c.flatten_drop) for c in configs] == [("flatten_conv", 1.0), ("flatten_conv", 0.5)]
+    resolved = [with_init_model_defaults(c) for c in configs]
+    assert [(c.head, c.flatten_drop) for c in resolved] == [("flatten_conv", 1.0), ("flatten_conv", 0.5)]
 
 
 def test_the_wall_clock_limit_stops_before_an_epoch_that_would_overrun():

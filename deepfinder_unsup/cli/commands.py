@@ -53,12 +53,10 @@ def cmd_simulate_tomogram(args) -> int:
 def cmd_train(args) -> int:
     _tf(args)
     from .. import pipeline
-    from ..train import TrainConfig, flatten_drop_of_model, head_of_model
+    from ..train import TrainConfig
 
-    head = args.head or head_of_model(args.init_model)
-    flatten_drop = args.flatten_drop if args.flatten_drop is not None else flatten_drop_of_model(args.init_model, head)
     cfg = TrainConfig(
-        head=head,
+        head=args.head,
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size,
@@ -83,7 +81,7 @@ def cmd_train(args) -> int:
         workers=args.workers,
         binding_weight=args.binding_weight,
         shape_weight=args.shape_weight,
-        flatten_drop=flatten_drop,
+        flatten_drop=args.flatten_drop,
         map_weight=args.map_weight,
         negative_weight=args.negative_weight,
         view_weight=args.view_weight,

@@ -32,9 +32,11 @@ from .network import (
     build_training_model,
     compile_classifier,
     flatten_drop_of_model,
+    head_and_flatten_drop,
     head_of_model,
     leads_class_list,
     learning_rate_of,
+    with_init_model_defaults,
 )
 from .record import evaluate_classifier, model_card, samples_seen, simulated_anew
 from .run import FIRST_STEP_BOUND_S, train, train_from_files
@@ -57,6 +59,7 @@ __all__ = [
     "contrast_memory_of",
     "evaluate_classifier",
     "flatten_drop_of_model",
+    "head_and_flatten_drop",
     "head_of_model",
     "leads_class_list",
     "learning_rate_of",
@@ -68,4 +71,5 @@ __all__ = [
     "train",
     "train_from_files",
     "training_precision",
+    "with_init_model_defaults",
 ]

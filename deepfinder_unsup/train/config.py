@@ -15,7 +15,7 @@ from ..simulate.keras_source import REPLAY_LAG, fresh_companion_counts, fresh_mi
 
 @dataclass
 class TrainConfig:
-    head: str = "flatten"
+    head: str | None = None  # None: the init model's (its card), else 'flatten' (the paper's)
     epochs: int = 20
     steps_per_epoch: int | None = None  # default: one pass over the training set
     batch_size: int = 64
@@ -54,7 +54,8 @@ class TrainConfig:
     contrast_memory: int = 0  # with fresh_share: drawn-once embeddings kept as the contrastive loss's negatives
     one_acquisition_per_batch: bool = False  # on-the-fly simulation: a batch's sub-tomograms share one microscope
     one_acquisition_per_view: bool = False  # contrastive pairs: each view its own microscope, shared by its half
-    flatten_drop: float = 0.0  # flatten_conv* heads: share of samples losing the flatten path in training (1: removed)
+    # flatten_conv* heads: share of samples losing the flatten path in training (1: removed); None: the init model's
+    flatten_drop: float | None = None
     stall_minutes: float = 10.0  # end the run (exit 4) when no training step finishes for this long (dead workers)
 
 
@@ -122,9 +123,9 @@ def _check_numbers(config: TrainConfig) -> None:
         (0 < config.scale < np.inf, f"--scale must be positive, got {config.scale}"),
         (0 <= config.margin < 1, f"--margin must be from 0 to below 1, got {config.margin}"),
         (0 <= config.focal_gamma < np.inf, f"--focal-gamma must be 0 or more, got {config.focal_gamma}"),
-        (0 <= config.flatten_drop <= 1, f"--flatten-drop must be from 0 to 1, got {config.flatten_drop}"),
+        (0 <= (config.flatten_drop or 0) <= 1, f"--flatten-drop must be from 0 to 1, got {config.flatten_drop}"),
         (
-            not config.flatten_drop or config.head.startswith("flatten_conv"),
+            not config.flatten_drop or str(config.head).startswith("flatten_conv"),
             f"--flatten-drop needs a head with pose-free branches (flatten_conv...), got --head {config.head}",
         ),
     ]

@@ -3,6 +3,8 @@ class directions where the classes match), the learning-rate schedule, the optim
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 
@@ -76,11 +78,13 @@ def build_training_model(
 
     The output layer is copied only when the earlier model's classes are the first of ``column_names`` (the new
     output columns' class names): all of it for the same list, the earlier classes' directions for a list grown
-    at its end (the new ones start fresh); another list of the same length starts it afresh."""
+    at its end (the new ones start fresh); another list of the same length starts it afresh. A head or
+    ``flatten_drop`` left None is the earlier model's (:func:`head_and_flatten_drop`)."""
+    head, flatten_drop = head_and_flatten_drop(config)
     model = build_classifier(
         n_classes,
         box,
-        config.head,
+        head,
         output="softmax" if config.loss == "ce" else "cosine",
         binding_states=config.binding_weight > 0,
         view_weight=config.view_weight,
@@ -88,7 +92,7 @@ def build_training_model(
         temperature=config.temperature,
         contrast_memory=contrast_memory_of(config),
         shape_descriptors=N_DESCRIPTORS if config.shape_weight > 0 else 0,
-        flatten_drop=config.flatten_drop,
+        flatten_drop=flatten_drop,
     )
     info: dict = {}
     if config.deepfinder_weights:
@@ -174,6 +178,21 @@ def flatten_drop_of_model(init_model: str | None, head: str) -> float:
 
     config = read_card(resolve_model_path(init_model)).get("training", {}).get("config") or {}
     return float(config.get("flatten_drop") or 0.0)
+
+
+def head_and_flatten_drop(config: TrainConfig) -> tuple[str, float]:
+    """The head and ``flatten_drop`` a run builds: those given, else the init model's (its card; flatten and 0
+    without one), so that a warm restart, from the CLI or the API alike, continues the model it was given."""
+    head = config.head or head_of_model(config.init_model)
+    given = config.flatten_drop
+    return head, given if given is not None else flatten_drop_of_model(config.init_model, head)
+
+
+def with_init_model_defaults(config: TrainConfig) -> TrainConfig:
+    """``config`` with its head and ``flatten_drop`` resolved (:func:`head_and_flatten_drop`): what the run's
+    card records, and what a later ``--init-model`` of its model reads back."""
+    head, flatten_drop = head_and_flatten_drop(config)
+    return replace(config, head=head, flatten_drop=flatten_drop)
 
 
 def leads_class_list(earlier: dict, column_names: list[str] | None) -> bool:

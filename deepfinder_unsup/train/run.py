@@ -23,7 +23,13 @@ from ..simulate.keras_source import binding_one_hot
 from ..watchdog import StallWatchdog
 from .callbacks import EpochModels, WatchdogMarks, best_epoch_in_history, epoch_callbacks
 from .config import TrainConfig, check_config, selection_mode, training_precision
-from .network import build_training_model, compile_classifier, learning_rate_of, start_shape_output
+from .network import (
+    build_training_model,
+    compile_classifier,
+    learning_rate_of,
+    start_shape_output,
+    with_init_model_defaults,
+)
 from .record import evaluate_classifier, model_card, plot_history, samples_seen, simulated_anew
 from .sampling import BalancedBatches, check_compatible, relabel_by_name
 
@@ -47,7 +53,7 @@ def train(
     source: fresh class-balanced batches every step, never the same sub-tomogram twice). Validation classes
     are matched to the training classes by name.
     """
-    config = config or TrainConfig()
+    config = with_init_model_defaults(config or TrainConfig())
     check_config(config, simulation)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
