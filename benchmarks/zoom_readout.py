@@ -10,7 +10,9 @@ never-trained procedural structures (separation_by_size.py's groups; one view, l
 read session 65's branches-alone model (git show 650748a:benchmarks/checkpoints/branches_alone_session65.keras),
 the zoom run's starting point. The control
 for the doubled number of features: the box beside its own wedge-symmetric view (rotated 180 degrees about z,
-another sub-tomogram the microscope could have recorded) through the same encoder.
+another sub-tomogram the microscope could have recorded) through the same encoder. Session 68 added a second
+scale, the central quarter at 4x (``zoomed_centre(x, 4)``), read beside box and zoom against the view in its place:
+whether a second zoom branch is worth another encoder pass.
 
     python benchmarks/zoom_readout.py --model general \\
         --data benchmarks/data/protocol.h5 --out OUT.json
@@ -27,8 +29,9 @@ from separation_by_size import class_rows, mass_groups, nearest_neighbour_same_c
 
 
 def encoder_readouts(model: str, boxes: np.ndarray, batch: int = 32) -> dict[str, np.ndarray]:
-    """Mean + max pooled last-level encoder maps of the box and of its zoomed centre, and each of the two beside the
-    box: the zoomed centre, and (the control) the box's wedge-symmetric view."""
+    """Mean + max pooled last-level encoder maps of the box, of its zoomed centre (2x) and of its central quarter at
+    4x; the zoomed centre beside the box, and (the control) the box's wedge-symmetric view beside it; the 4x centre
+    beside box and zoom, and (its control) the view beside those two."""
     import keras
 
     from deepfinder_unsup.embed import resolve_model_path
@@ -43,18 +46,21 @@ def encoder_readouts(model: str, boxes: np.ndarray, batch: int = 32) -> dict[str
         if layer.get_weights():
             layer.set_weights(classifier.get_layer(layer.name).get_weights())
     inp = keras.Input((box, box, box, 1))
-    net = keras.Model(inp, [encoder(inp), encoder(zoomed_centre(inp))])
-    parts: dict[str, list[np.ndarray]] = {"box": [], "zoom": [], "view": []}
+    zoom4 = zoomed_centre(inp, 4, prefix="zoom4")
+    net = keras.Model(inp, [encoder(inp), encoder(zoomed_centre(inp)), encoder(zoom4)])
+    parts: dict[str, list[np.ndarray]] = {"box": [], "zoom": [], "zoom4": [], "view": []}
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch, ..., None]
         view = np.ascontiguousarray(np.rot90(chunk, 2, axes=(2, 3)))  # 180 degrees about z: keeps the wedge
         maps_of = list(net.predict_on_batch(chunk)) + [net.predict_on_batch(view)[0]]
-        for name, maps in zip(("box", "zoom", "view"), maps_of):
+        for name, maps in zip(("box", "zoom", "zoom4", "view"), maps_of):
             flat = np.asarray(maps, np.float32).reshape(len(maps), -1, maps.shape[-1])
             parts[name].append(np.concatenate([flat.mean(1), flat.max(1)], 1))
     readouts = {name: np.concatenate(rows) for name, rows in parts.items()}
-    readouts["box+zoom"] = np.concatenate([readouts["box"], readouts["zoom"]], 1)
-    readouts["box+view"] = np.concatenate([readouts["box"], readouts.pop("view")], 1)
+    box_zoom = readouts["box+zoom"] = np.concatenate([readouts["box"], readouts["zoom"]], 1)
+    readouts["box+view"] = np.concatenate([readouts["box"], readouts["view"]], 1)
+    readouts["box+zoom+zoom4"] = np.concatenate([box_zoom, readouts["zoom4"]], 1)
+    readouts["box+zoom+view"] = np.concatenate([box_zoom, readouts.pop("view")], 1)
     return readouts
 
 

@@ -163,24 +163,28 @@ def test_a_model_copied_into_the_next_larger_head_is_the_same_function_until_tra
     assert np.abs(embedding_model(target)(x).numpy() - embedding_model(source)(x).numpy()).max() > 1e-3
 
 
-def test_the_zoomed_centre_is_the_central_half_linearly_interpolated_at_half_voxel_steps(rng):
+@pytest.mark.parametrize("factor", [2, 4])
+def test_the_zoomed_centre_is_the_central_part_linearly_interpolated_at_fractional_steps(rng, factor):
+    """Factor 2 (the zoom head's): voxel k is the input at box/4 + k/2; factor 4 (a second scale, the readout's):
+    box*3/8 + (k - 1)/4; both clamped to the crop's edge voxels, checked against scipy's order-1 interpolation."""
     from scipy import ndimage
 
     from deepfinder_unsup.model.classifier import zoomed_centre
 
     box = 16
     inp = keras.Input((box, box, box, 1))
-    zoom = keras.Model(inp, zoomed_centre(inp))
+    zoom = keras.Model(inp, zoomed_centre(inp, factor, prefix=f"zoom{factor}"))
     volume = rng.standard_normal((box, box, box)).astype(np.float32)
     out = zoom(volume[None, ..., None]).numpy()[0, ..., 0]
     assert out.shape == (box, box, box)
-    # voxel k of the output is the input at box/4 + k/2 (the last one, past the crop, clamped to its edge)
-    axis = box // 4 + np.arange(box) / 2
-    expected = ndimage.map_coordinates(volume, np.meshgrid(axis, axis, axis, indexing="ij"), order=1, mode="nearest")
-    np.testing.assert_allclose(out[:-1, :-1, :-1], expected[:-1, :-1, :-1], atol=1e-5)
-    clamp = np.minimum(axis, box // 4 + box // 2 - 1)
+    crop = {2: box // 4, 4: box * 3 // 8}[factor]
+    axis = crop + (np.arange(box) - (factor - 1) // 2) / factor
+    clamp = np.clip(axis, crop, crop + box // factor - 1)
     expected = ndimage.map_coordinates(volume, np.meshgrid(clamp, clamp, clamp, indexing="ij"), order=1)
     np.testing.assert_allclose(out, expected, atol=1e-5)
+    inside = slice(factor, -factor)  # away from the crop's edges the clamp changes nothing
+    unclamped = ndimage.map_coordinates(volume, np.meshgrid(axis, axis, axis, indexing="ij"), order=1)
+    np.testing.assert_allclose(out[inside, inside, inside], unclamped[inside, inside, inside], atol=1e-5)
 
 
 def test_the_zoom_branch_reads_the_same_encoder_as_the_box(rng):

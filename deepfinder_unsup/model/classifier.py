@@ -419,15 +419,16 @@ def bilinear_branch(features, hidden: int = 128):
     return layers.Dense(hidden, kernel_initializer="zeros", name="head_bilinear_dense")(x)
 
 
-def zoomed_centre(subtomogram):
-    """The box's central half (20^3 of 40^3) at twice the sampling, back to the full box size: cropped, upsampled
-    by repetition and smoothed by a 2^3 mean with stride 1 (linear interpolation at half-voxel steps; ``same``
-    padding averages only voxels inside). The output's voxel k is the input's voxel box/4 + k/2, so the zoomed box
-    is centred a quarter voxel off the original's centre."""
-    quarter = int(subtomogram.shape[1]) // 4
-    x = layers.Cropping3D(quarter, name="head_zoom_crop")(subtomogram)
-    x = layers.UpSampling3D(2, name="head_zoom_upsample")(x)
-    return layers.AveragePooling3D(2, strides=1, padding="same", name="head_zoom_smooth")(x)
+def zoomed_centre(subtomogram, factor: int = 2, prefix: str = "head_zoom"):
+    """The box's central 1/``factor`` (20^3 of 40^3 at 2) at ``factor`` times the sampling, back to the full box
+    size: cropped, upsampled by repetition and smoothed by a ``factor``^3 mean with stride 1 (linear interpolation;
+    ``same`` padding averages only voxels inside). The output's voxel k is the input's voxel crop + (k - (factor -
+    1) // 2) / factor (box/4 + k/2 at 2), clamped to the crop: the zoomed box sits a fraction of a voxel off the
+    original's centre. ``prefix`` names the layers (a second scale in one model needs its own)."""
+    crop = int(subtomogram.shape[1]) // 2 - int(subtomogram.shape[1]) // (2 * factor)
+    x = layers.Cropping3D(crop, name=f"{prefix}_crop")(subtomogram)
+    x = layers.UpSampling3D(factor, name=f"{prefix}_upsample")(x)
+    return layers.AveragePooling3D(factor, strides=1, padding="same", name=f"{prefix}_smooth")(x)
 
 
 def zoom_branch(zoom_maps, hidden: int = 128):
